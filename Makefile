@@ -1,0 +1,44 @@
+# Tinyo — build, test, benchmark, fuzz, demo. `make help` lists the targets.
+SHELL := /bin/bash
+BIN   := out/bin
+DOTNET ?= dotnet
+EXES  := ctl/tio node/tinyonode kv/tinyokv rt/tinyort
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build test bench fuzz demo deps clean help sizes
+
+all: build ## Build the four static NativeAOT binaries into out/bin
+
+build: ## Same as `make`
+	@mkdir -p $(BIN)
+	@for p in $(EXES); do \
+	  n=$$(basename $$p); \
+	  echo "publish $$n (NativeAOT, static)"; \
+	  $(DOTNET) publish $$p/$$n.csproj -c Release -o artifacts/publish-aot/$$n -v quiet -nologo || exit 1; \
+	  install -m 0755 artifacts/publish-aot/$$n/$$n $(BIN)/$$n; \
+	done
+	@$(MAKE) --no-print-directory sizes
+
+sizes: ## Print the binaries' sizes
+	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MB\n", "total", t/1048576}'
+
+test: build ## Build, then run every test suite (as root: real containers, registries, clusters)
+	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/test.sh
+
+bench: build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
+	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
+
+fuzz: ## Run every fuzz campaign for FUZZ_SECONDS seconds each
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+demo: build ## Build, make the busybox image, serve it from a local registry, pull and list it
+	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
+
+deps: ## Install (idempotent) every Debian package the tests, benchmarks and demo need
+	@scripts/deps.sh
+
+clean: ## Remove build outputs
+	rm -rf artifacts out
+
+help:
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'

@@ -1,0 +1,5 @@
+using System.CommandLine;
+
+// tinyokv — Tinyo's Raft-replicated key-value store.
+var root = new RootCommand("tinyokv — Tinyo's Raft-replicated key-value store.");
+return root.Parse(args).Invoke();

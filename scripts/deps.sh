@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package that Tinyo's tests, benchmarks and demo use. Idempotent: installs only what is missing.
+set -euo pipefail
+pkgs=(
+  busybox-static      # the test image's userland (/bin/sh, httpd, sleep)
+  docker-registry     # a real OCI distribution registry on loopback for pull tests and the demo
+  skopeo              # an independent implementation that pushes our test image into that registry
+  apache2-utils       # htpasswd, for the registry's basic-auth test
+  zstd jq curl iproute2 util-linux procps
+  crun runc podman    # peers for the runtime benchmarks
+  etcd-server etcd-client # peer for the KV benchmarks
+  afl++               # fuzzing engine for SharpFuzz harnesses
+  hyperfine           # whole-command timing for quick comparisons
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's docker-registry and etcd packages start services where systemd runs; tests start their own on free ports.
+for s in docker-registry etcd; do
+  if command -v systemctl >/dev/null && [ "$(cat /proc/1/comm)" = systemd ]; then systemctl disable --now "$s" 2>/dev/null || true; fi
+done
+echo "deps: done"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every xunit suite and prints one closing line "N passed, N failed, N skipped".
+# Suites run one after another: the runtime's tests own mounts and cgroups, the KV's own ports and processes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+results=artifacts/test-results
+rm -rf "$results"; mkdir -p "$results"
+suites=(rt/tests kv/tests node/tests ctl/tests)
+rc=0
+for s in "${suites[@]}"; do
+  name=$(basename "$(ls "$s"/*.csproj)" .csproj)
+  echo "== $name"
+  dotnet test "$s" -nologo -v quiet --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+    --logger "console;verbosity=minimal" || rc=1
+done
+passed=0; failed=0; skipped=0
+for f in "$results"/*.trx; do
+  [ -f "$f" ] || continue
+  c=$(grep -o '<Counters [^>]*>' "$f" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$c"); fl=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$c")
+  nx=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$c")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${fl:-0})); skipped=$((skipped + ${nx:-0}))
+done
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] || rc=1
+exit $rc
