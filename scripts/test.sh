@@ -13,6 +13,8 @@ for s in "${suites[@]}"; do
   dotnet test "$s" -nologo -v quiet --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
     --logger "console;verbosity=minimal" || rc=1
 done
+echo "== fuzz smoke (corpus + regression replay, then a few seconds of afl++ per target)"
+FUZZ_SMOKE=1 scripts/fuzz.sh || rc=1
 passed=0; failed=0; skipped=0
 for f in "$results"/*.trx; do
   [ -f "$f" ] || continue
