@@ -11,8 +11,10 @@ namespace Tinyo.Rt.Cgroups;
 public sealed class Cgroup
 {
     /// <summary>v1 controllers a container joins. cpuset is left out until cpus/mems are supported (joining it needs
-    /// both initialised); named hierarchies (name=systemd) are left to their owners.</summary>
-    private static readonly string[] V1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio"];
+    /// both initialised); named hierarchies (name=systemd) are left to their owners.
+    /// Each joined hierarchy costs a mkdir and an rmdir per container, so only those with limits or security
+    /// duties are joined (freezer comes with pause/resume).</summary>
+    private static readonly string[] V1Controllers = ["memory", "cpu", "pids", "devices"];
 
     private Cgroup(List<string> dirs, bool v2) { Directories = dirs; IsV2 = v2; }
 
@@ -91,15 +93,23 @@ public sealed class Cgroup
         }
     }
 
+    /// <summary>Writes a cgroup control file with one open/write/close (FileStream's locking and size probing cost
+    /// more than the write itself, and a container start does dozens of these).</summary>
     private static void Write(string dir, string file, string value, bool optional = false)
     {
-        var path = Path.Combine(dir, file);
-        try { File.WriteAllText(path, value); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        var path = dir + "/" + file;
+        int fd = Linux.Libc.SysOpen(path, Linux.Libc.OFlag.WrOnly | Linux.Libc.OFlag.Cloexec, 0);
+        if (fd < 0)
         {
-            if (optional && e is FileNotFoundException) return;
-            throw new RtException($"cgroup: writing \"{value}\" to {path}: {e.Message}");
+            if (optional && Linux.Libc.Errno == Linux.Libc.Errno_.ENOENT) return;
+            throw Linux.Libc.Error($"cgroup: opening", path);
         }
+        try
+        {
+            if (!Linux.Libc.SysWriteAll(fd, System.Text.Encoding.UTF8.GetBytes(value)))
+                throw Linux.Libc.Error($"cgroup: writing \"{value}\" to", path);
+        }
+        finally { Linux.Libc.SysClose(fd); }
     }
 
     private string? DirOf(string file)
@@ -110,17 +120,18 @@ public sealed class Cgroup
 
     private void ApplyV1(CgroupHost host, string relPath, SpecResources? r, Action<string>? warn)
     {
-        // Devices: deny everything, then allow the nodes every container gets, then the spec's rules in order.
+        // Devices: deny everything, apply the spec's rules in order, then allow the nodes every container gets.
         if (DirOf("devices.deny") is { } dev)
         {
             Write(dev, "devices.deny", "a");
-            foreach (var rule in DefaultDeviceRules) Write(dev, "devices.allow", rule);
             foreach (var d in r?.Devices ?? [])
             {
                 string type = string.IsNullOrEmpty(d.Type) ? "a" : d.Type;
                 string rule = type == "a" ? "a" : $"{type} {(d.Major is { } ma && ma >= 0 ? ma.ToString(CultureInfo.InvariantCulture) : "*")}:{(d.Minor is { } mi && mi >= 0 ? mi.ToString(CultureInfo.InvariantCulture) : "*")} {(string.IsNullOrEmpty(d.Access) ? "rwm" : d.Access)}";
                 Write(dev, d.Allow ? "devices.allow" : "devices.deny", rule);
             }
+            // Last, as runc does: the nodes every container gets stay usable whatever the spec denied above.
+            foreach (var rule in DefaultDeviceRules) Write(dev, "devices.allow", rule);
         }
         if (r is null) return;
         if (r.Memory is { } m && DirOf("memory.limit_in_bytes") is { } mem)

@@ -16,7 +16,7 @@ namespace Tinyo.Rt.Containers;
 /// execs: unshare, setns, capabilities and the no_new_privs bit are per-thread.
 /// </summary>
 /// <remarks>
-/// Protocol on the SOCK_SEQPACKET sync socket: parent → init: the config (JSON); init → parent: <c>R</c> when ready
+/// Protocol on the SOCK_SEQPACKET sync socket: parent → init: the config (<see cref="InitConfigCodec"/>); init → parent: <c>R</c> when ready
 /// or <c>E</c>+message on failure; then init waits for the start signal: <c>G</c> on the socket (run) or a byte on
 /// the exec FIFO (create/start), and execs. The socket is close-on-exec, so the parent of a run sees EOF once the
 /// process runs, or an <c>E</c> message if execve failed.
@@ -32,11 +32,14 @@ public static class ContainerInit
         SysFcntl(syncFd, F_SETFD, FD_CLOEXEC);
         try
         {
-            var buf = new byte[1 << 20];
-            int n = SysReadRetry(syncFd, buf);
+            // Native memory: a 1 MiB managed array would land on the large object heap and wake the GC in a process
+            // that lives for a few milliseconds.
+            const int Max = 1 << 20;
+            byte* buf = (byte*)NativeMemory.Alloc(Max);
+            int n = SysReadRetry(syncFd, new Span<byte>(buf, Max));
             if (n <= 0) return 1; // the parent went away before sending anything
-            var c = JsonSerializer.Deserialize(buf.AsSpan(0, n), OciJson.Default.InitConfig)
-                ?? throw new RtException("init: empty configuration");
+            var c = InitConfigCodec.Decode(new ReadOnlySpan<byte>(buf, n));
+            NativeMemory.Free(buf);
             Prepare(c, out var path, out var argv, out var envp);
             Send(syncFd, "R");
             WaitForStart(syncFd, c);

@@ -234,7 +234,7 @@ public sealed class ContainerRuntime
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
                 CgroupV1Hierarchies = host.V1.Select(h => h.Options).ToList(),
             };
-            if (!SysWriteAll(sv[0], JsonSerializer.SerializeToUtf8Bytes(config, OciJson.Default.InitConfig)))
+            if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                 throw InitFailure(pid, "sending the configuration to init failed");
             Expect(sv[0], pid, 'R');
             var rec = new ContainerRecord

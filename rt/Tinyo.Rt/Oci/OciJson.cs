@@ -12,5 +12,4 @@ namespace Tinyo.Rt.Oci;
 [JsonSerializable(typeof(OciState))]
 [JsonSerializable(typeof(List<OciState>))]
 [JsonSerializable(typeof(ContainerRecord))]
-[JsonSerializable(typeof(InitConfig))]
 internal sealed partial class OciJson : JsonSerializerContext;
