@@ -144,6 +144,7 @@ public static class ContainerInit
 
         var user = proc.User ?? new SpecUser();
         var caps = CapabilitySets.FromSpec(proc.Capabilities);
+        caps.DropBounding();
         // Keep the permitted set across the uid change; the spec's sets are installed right after.
         if (Prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) throw Error("prctl(PR_SET_KEEPCAPS)");
         var groups = user.AdditionalGids?.ToArray() ?? [];

@@ -72,17 +72,26 @@ public readonly record struct CapabilitySets(ulong Bounding, ulong Effective, ul
     }
 
     /// <summary>
-    /// Applies the sets to the calling thread, which is about to execve: drops the bounding set, then sets
-    /// effective/permitted/inheritable, then raises the ambient ones. Capabilities this process does not hold itself
-    /// (for example CAP_SYS_RESOURCE on a host that withholds it) cannot be granted and are silently left out: the
-    /// result is never more than the spec asked for.
+    /// Drops every capability outside the bounding set from the calling thread's bounding set. Must run while the
+    /// thread still has CAP_SETPCAP in its effective set, that is before switching to the container's user.
     /// </summary>
-    internal unsafe void ApplyToCurrentThread()
+    internal void DropBounding()
     {
         int last = LastCap();
         for (int i = 0; i <= last; i++)
             if ((Bounding & (1UL << i)) == 0 && Libc.Prctl(Libc.PR_CAPBSET_DROP, (nuint)i, 0, 0, 0) != 0)
                 throw Libc.Error($"dropping {(i < Names.Length ? Names[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture))} from the bounding set");
+    }
+
+    /// <summary>
+    /// Installs the effective, permitted and inheritable sets on the calling thread (which is about to execve), then
+    /// raises the ambient ones. Runs after the switch to the container's user (PR_SET_KEEPCAPS kept the permitted
+    /// set). Capabilities this process does not hold itself (for example CAP_SYS_RESOURCE on a host that withholds
+    /// it) cannot be granted and are silently left out: the result is never more than the spec asked for.
+    /// </summary>
+    internal unsafe void ApplyToCurrentThread()
+    {
+        int last = LastCap();
         var hdr = new Libc.CapHeader { Version = Libc.LINUX_CAPABILITY_VERSION_3 };
         var cur = stackalloc Libc.CapData[2];
         if (Libc.Capget(&hdr, cur) != 0) throw Libc.Error("capget");
