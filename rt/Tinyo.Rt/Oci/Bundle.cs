@@ -42,7 +42,7 @@ public sealed class Bundle
         catch (FileNotFoundException) { throw new RtException($"bundle {dir}: config.json not found"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new RtException($"bundle {dir}: cannot read config.json: {e.Message}"); }
-        return FromSpec(dir, Parse(bytes, cfg));
+        return FromSpec(dir, Parse(bytes, $"bundle {dir}: config.json"));
     }
 
     /// <summary>Parses a config.json document; an error names the file and the JSON problem.</summary>
