@@ -50,10 +50,10 @@ public sealed class Bundle
     {
         try
         {
-            return JsonSerializer.Deserialize(json, OciJson.Default.Spec)
-                ?? throw new RtException($"{name}: the document is null");
+            return SpecReader.Read(json);
         }
         catch (JsonException e) { throw new RtException($"{name}: invalid JSON: {e.Message}"); }
+        catch (InvalidOperationException e) { throw new RtException($"{name}: invalid JSON: {e.Message}"); } // e.g. GetString on a number
     }
 
     /// <summary>Validates <paramref name="spec"/> for a bundle in <paramref name="dir"/>.</summary>
