@@ -212,7 +212,6 @@ public sealed class ContainerRuntime
         int* sv = stackalloc int[2] { -1, -1 };
         try
         {
-            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux!.CgroupsPath), spec.Linux.Resources, _o.Warn);
             string? fifo = null;
             if (detached)
             {
@@ -221,13 +220,16 @@ public sealed class ContainerRuntime
             }
             if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
             int flags = 0;
-            foreach (var ns in spec.Linux.Namespaces ?? [])
+            foreach (var ns in spec.Linux!.Namespaces ?? [])
                 // cgroup: unshared by init once it is inside its cgroup, so that cgroup becomes the namespace's root.
                 if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
                     flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
             pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags);
             SysClose(sv[1]);
             sv[1] = -1;
+            // The cgroup is made while init's runtime boots (it does nothing before reading its configuration), and
+            // init joins it before it receives that configuration, so everything it does is accounted and limited.
+            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
             cg.AddProcess(pid);
             var config = new InitConfig
             {
