@@ -252,3 +252,55 @@ public sealed class ContainerRunTests : IDisposable
         Assert.False(st.OomKilled);
     }
 }
+
+/// <summary>Namespaces joined by path, shared with the host, and the container's view of its cgroup.</summary>
+[Collection("containers")]
+public sealed class NamespaceTests : IDisposable
+{
+    private readonly ContainerHarness _h = new();
+    public void Dispose() => _h.Dispose();
+
+    [Fact]
+    public void JoinsAnotherContainersNetworkNamespaceByPath()
+    {
+        using var a = new TestBundle("sleep", "30");
+        var rt = _h.Runtime();
+        var ida = ContainerHarness.NewId("neta");
+        _h.Track(ida);
+        int pid = rt.Create(ida, a.Write());
+        var want = new FileInfo($"/proc/{pid}/ns/net").LinkTarget;
+
+        using var b = new TestBundle("readlink", "/proc/self/ns/net");
+        var net = b.Spec.Linux!.Namespaces!.Single(n => n.Type == "network");
+        net.Path = $"/proc/{pid}/ns/net";
+        var (st, output) = _h.Run(b);
+        Assert.Equal(0, st.Code);
+        Assert.Equal(want + "\n", output);
+        Assert.NotEqual(new FileInfo("/proc/self/ns/net").LinkTarget, want);
+        rt.Delete(ida, force: true);
+        _h.AssertGone(ida, a);
+    }
+
+    [Fact]
+    public void WithoutAPidNamespaceTheProcessIsNotPid1()
+    {
+        using var b = new TestBundle("sh", "-c", "echo $$");
+        b.Spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "pid");
+        var (st, output) = _h.Run(b);
+        Assert.Equal(0, st.Code);
+        Assert.True(int.Parse(output) > 1, output);
+    }
+
+    [Fact]
+    public void CgroupMountShowsTheContainersOwnCgroupAsRoot()
+    {
+        using var b = new TestBundle("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; cat /proc/self/cgroup | grep memory");
+        b.Spec.Mounts!.Add(new Oci.SpecMount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["nosuid", "noexec", "nodev", "relatime", "ro"] });
+        b.Spec.Linux!.Resources = new Oci.SpecResources { Memory = new Oci.SpecMemory { Limit = 64 << 20 }, Pids = new Oci.SpecPids { Limit = 99 } };
+        var (st, output) = _h.Run(b);
+        if (Cgroups.CgroupHost.Current.IsV2) return; // the v1 file names below do not apply
+        Assert.Equal(0, st.Code);
+        Assert.Equal($"{64 << 20}\n99\n", string.Concat(output.Split('\n').Take(2).Select(l => l + "\n")));
+        Assert.Matches(@"memory:/\n", output); // inside its cgroup namespace, the container's cgroup is "/"
+    }
+}
