@@ -125,6 +125,7 @@ public static class ContainerInit
             try { File.WriteAllText("/proc/sys/" + k.Replace('.', '/'), v); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new RtException($"sysctl {k}={v}: {e.Message}"); }
         }
+        RootfsBuilder.Finish(c);
         if (proc.OomScoreAdj is { } adj)
         {
             try { File.WriteAllText("/proc/self/oom_score_adj", adj.ToString(System.Globalization.CultureInfo.InvariantCulture)); }

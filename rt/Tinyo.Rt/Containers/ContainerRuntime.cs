@@ -140,6 +140,18 @@ public sealed class ContainerRuntime
     {
         Bundle.ValidateId(id);
         var dir = Dir(id);
+        if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ContainerRecord.FileName)))
+        {
+            // A create that was killed before it recorded anything: its init died with it (the sync socket closed),
+            // so only the directory and, at most, a cgroup at the default path remain.
+            if (!force) throw new RtException($"container {id} is incomplete (its creation was interrupted): use --force to remove it");
+            var host = _o.Cgroups ?? CgroupHost.Current;
+            var rel = CgroupPath.For(id, null);
+            var dirs = host.IsV2 ? [Path.Combine(host.V2Root!, rel)] : host.V1.Select(h => Path.Combine(h.MountPoint, rel)).ToList();
+            Cgroup.Open(dirs, host.IsV2).Destroy();
+            Directory.Delete(dir, recursive: true);
+            return;
+        }
         var rec = ContainerRecord.Load(dir, id);
         var status = rec.Status(dir);
         if (status == "running" && !force) throw new RtException($"container {id} is running: stop it first or use --force");

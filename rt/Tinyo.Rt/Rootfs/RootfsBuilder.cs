@@ -48,7 +48,16 @@ internal static class RootfsBuilder
             if (SysChdir("/") != 0) throw Error("chdir /");
         }
         finally { SysClose(root); }
+    }
 
+    /// <summary>
+    /// The last, restricting steps, after init has written what it must (sysctls live under the read-only /proc/sys):
+    /// masked paths, read-only paths, read-only root, the spec's root propagation.
+    /// </summary>
+    public static void Finish(InitConfig c)
+    {
+        var spec = c.Spec;
+        var linux = spec.Linux!;
         foreach (var p in linux.MaskedPaths ?? []) Mask(p);
         foreach (var p in linux.ReadonlyPaths ?? []) MakeReadonly(p);
         if (spec.Root!.Readonly && Mount(null, "/", null, MS_REMOUNT | MS_BIND | MS_RDONLY, null) != 0)
@@ -80,13 +89,17 @@ internal static class RootfsBuilder
             else if (Mount(m.Source ?? type, t, type, o.Flags, o.Data) != 0)
                 throw Error($"mounting {type} on", m.Destination);
             foreach (var p in o.Propagation)
-                if (Mount(null, Reopen(root, m.Destination, out int fd), null, p, null) is var r && Close(fd) && r != 0)
-                    throw Error("setting propagation of", m.Destination);
+            {
+                var t2 = Reopen(root, m.Destination, out int fd);
+                try
+                {
+                    if (Mount(null, t2, null, p, null) != 0) throw Error("setting propagation of", m.Destination);
+                }
+                finally { SysClose(fd); }
+            }
         }
         finally { SysClose(target); }
     }
-
-    private static bool Close(int fd) { SysClose(fd); return true; }
 
     private static string Reopen(int root, string dest, out int fd)
     {

@@ -121,6 +121,17 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void AnInterruptedCreateCanBeForceDeleted()
+    {
+        var id = ContainerHarness.NewId("half");
+        Directory.CreateDirectory(Path.Combine(_h.Root.Containers, id));
+        var rt = _h.Runtime();
+        Assert.Contains("incomplete", Assert.Throws<RtException>(() => rt.Delete(id)).Message);
+        rt.Delete(id, force: true);
+        _h.AssertGone(id);
+    }
+
+    [Fact]
     public void DuplicateIdIsRejectedAndTheFirstContainerIsUntouched()
     {
         using var b = new TestBundle("sleep", "30");

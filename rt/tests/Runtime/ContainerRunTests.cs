@@ -216,6 +216,16 @@ public sealed class ContainerRunTests : IDisposable
     }
 
     [Fact]
+    public void SysctlsAreWrittenBeforeProcSysTurnsReadOnly()
+    {
+        using var b = new TestBundle("sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; echo 0 2>/dev/null > /proc/sys/net/ipv4/ip_forward || echo ro");
+        b.Spec.Linux!.Sysctl = new() { ["net.ipv4.ip_forward"] = "1" };
+        var (st, output) = _h.Run(b);
+        Assert.Equal(0, st.Code);
+        Assert.Equal("1\nro\n", output);
+    }
+
+    [Fact]
     public void RlimitsAreApplied()
     {
         using var b = new TestBundle("sh", "-c", "ulimit -n; ulimit -Hn");
