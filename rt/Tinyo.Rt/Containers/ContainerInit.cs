@@ -52,7 +52,9 @@ public static class ContainerInit
                 if (old != 1) Signal(s, old);
             }
             Exec(path, argv, envp); // returns only on failure
-            throw Error("exec " + c.Spec.Process!.Args![0]);
+            int errno = Errno;
+            Signal(SIGPIPE, 1); // ignored again: reporting to a parent that left must not kill us silently
+            throw Error("exec " + c.Spec.Process!.Args![0], errno: errno);
         }
         catch (Exception e)
         {

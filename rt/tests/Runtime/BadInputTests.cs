@@ -58,6 +58,14 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void ExecFailureIsReportedAndLeavesNothing()
+    {
+        using var b = new TestBundle("/etc/not-a-program");
+        File.WriteAllText(Path.Combine(b.Rootfs, "etc", "not-a-program"), "data");
+        Assert.Contains("exec /etc/not-a-program: Permission denied", Fails(b).Message);
+    }
+
+    [Fact]
     public void UnsupportedAndUnknownSettingsAreNamed()
     {
         using (var b = new TestBundle("true"))
