@@ -226,6 +226,20 @@ public sealed class ContainerRunTests : IDisposable
     }
 
     [Fact]
+    public void SpecDevicesAreCreatedWithModeAndOwner()
+    {
+        using var b = new TestBundle("stat", "-c", "%F %t:%T %a %u:%g", "/dev/fuse", "/dev/sub/loop9");
+        b.Spec.Linux!.Devices =
+        [
+            new SpecDevice { Type = "c", Path = "/dev/fuse", Major = 10, Minor = 229, FileMode = 0x1B6 /* 0666 */, Uid = 0, Gid = 0 },
+            new SpecDevice { Type = "b", Path = "/dev/sub/loop9", Major = 7, Minor = 9, FileMode = 0x180 /* 0600 */, Uid = 12, Gid = 34 },
+        ];
+        var (st, output) = _h.Run(b);
+        Assert.Equal(0, st.Code);
+        Assert.Equal("character special file a:e5 666 0:0\nblock special file 7:9 600 12:34\n", output);
+    }
+
+    [Fact]
     public void RlimitsAreApplied()
     {
         using var b = new TestBundle("sh", "-c", "ulimit -n; ulimit -Hn");
