@@ -7,6 +7,7 @@ if (InitCommand.Matches(args)) return InitCommand.Run(args); // hidden: a contai
 var root = new RootCommand("tinyort — the Tinyo container runtime: pull images, run containers, OCI runtime CLI.");
 var rootDir = new Option<string?>("--root") { Description = "Runtime root (default $TINYO_ROOT or /var/lib/tinyo); OCI state is in ROOT/containers", Recursive = true };
 root.Options.Add(rootDir);
+OciCommon.AddRuncGlobals(root);
 foreach (var verb in new[] { CreateCommand.Build(rootDir), StartCommand.Build(rootDir), StateCommand.Build(rootDir),
              KillCommand.Build(rootDir), DeleteCommand.Build(rootDir), RunCommand.Build(rootDir), ListCommand.Build(rootDir) })
     root.Subcommands.Add(verb);

@@ -316,15 +316,19 @@ public sealed class NamespaceTests : IDisposable
     }
 
     [Fact]
-    public void CgroupMountShowsTheContainersOwnCgroupAsRoot()
+    public void CgroupLimitsAreVisibleInTheContainersOwnCgroupView()
     {
-        using var b = new TestBundle("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; cat /proc/self/cgroup | grep memory");
+        using var b = new TestBundle("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares; cat /proc/self/cgroup | grep memory");
         b.Spec.Mounts!.Add(new Oci.SpecMount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["nosuid", "noexec", "nodev", "relatime", "ro"] });
-        b.Spec.Linux!.Resources = new Oci.SpecResources { Memory = new Oci.SpecMemory { Limit = 64 << 20 }, Pids = new Oci.SpecPids { Limit = 99 } };
+        b.Spec.Linux!.Resources = new Oci.SpecResources
+        {
+            Memory = new Oci.SpecMemory { Limit = 64 << 20 }, Pids = new Oci.SpecPids { Limit = 99 },
+            Cpu = new Oci.SpecCpu { Quota = 25000, Period = 50000, Shares = 512 },
+        };
         var (st, output) = _h.Run(b);
         if (Cgroups.CgroupHost.Current.IsV2) return; // the v1 file names below do not apply
         Assert.Equal(0, st.Code);
-        Assert.Equal($"{64 << 20}\n99\n", string.Concat(output.Split('\n').Take(2).Select(l => l + "\n")));
+        Assert.Equal($"{64 << 20}\n99\n25000\n50000\n512\n", string.Concat(output.Split('\n').Take(5).Select(l => l + "\n")));
         Assert.Matches(@"memory:/\n", output); // inside its cgroup namespace, the container's cgroup is "/"
     }
 }

@@ -137,9 +137,13 @@ public sealed class OciCliTests : IDisposable
         Assert.Contains("invalid JSON", e);
         Assert.Single(e.TrimEnd('\n').Split('\n'));
         _h.AssertGone(id, b);
-        var (kcode, _, kerr) = Cli("kill", "nope", "SIGBOGUS");
+        var log = Path.Combine(_h.Root.Path, "runc.log");
+        var (kcode, _, kerr) = Cli("--log", log, "--log-format", "json", "kill", "nope", "SIGBOGUS");
         Assert.Equal(1, kcode);
         Assert.Equal("tinyort: unknown signal \"SIGBOGUS\"\n", kerr);
+        using var doc = JsonDocument.Parse(File.ReadAllText(log));
+        Assert.Equal("error", doc.RootElement.GetProperty("level").GetString());
+        Assert.Equal("unknown signal \"SIGBOGUS\"", doc.RootElement.GetProperty("msg").GetString());
     }
 
     [Fact]

@@ -12,7 +12,7 @@ internal static class CreateCommand
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the container's host pid to this file" };
         var console = new Option<string?>("--console-socket") { Description = "Accepted for runc compatibility; terminals are not supported yet" };
         var cmd = new Command("create", "Create a container from an OCI bundle; it waits for `start`") { id, bundle, pidFile, console };
-        cmd.SetAction(r => OciCommon.Guard(() =>
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             int pid = OciCommon.Runtime(r, root).Create(r.GetValue(id)!, r.GetValue(bundle)!);
             if (r.GetValue(pidFile) is { } f) WritePidFile(f, pid);

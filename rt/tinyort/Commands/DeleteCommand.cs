@@ -10,7 +10,7 @@ internal static class DeleteCommand
         var id = OciCommon.IdArgument();
         var force = new Option<bool>("--force", "-f") { Description = "Kill the container first if it is running" };
         var cmd = new Command("delete", "Delete a container (its process, cgroup and state)") { id, force };
-        cmd.SetAction(r => OciCommon.Guard(() =>
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             OciCommon.Runtime(r, root).Delete(r.GetValue(id)!, r.GetValue(force));
             return 0;

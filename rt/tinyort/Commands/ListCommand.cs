@@ -13,7 +13,7 @@ internal static class ListCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print ids only" };
         var cmd = new Command("list", "List containers") { format, quiet };
         cmd.Aliases.Add("ps");
-        cmd.SetAction(r => OciCommon.Guard(() =>
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             var list = OciCommon.Runtime(r, root).List();
             if (r.GetValue(quiet)) { foreach (var s in list) Console.Out.WriteLine(s.Id); return 0; }

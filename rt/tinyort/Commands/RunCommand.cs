@@ -18,7 +18,7 @@ internal static class RunCommand
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the container's host pid to this file" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Start the container and return without waiting" };
         var cmd = new Command("run", "Create and start a container, wait for it, exit with its exit code") { id, bundle, pidFile, detach };
-        cmd.SetAction(r => OciCommon.Guard(() =>
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             var rt = OciCommon.Runtime(r, root);
             var cid = r.GetValue(id)!;

@@ -9,7 +9,7 @@ internal static class StartCommand
     {
         var id = OciCommon.IdArgument();
         var cmd = new Command("start", "Start the process of a created container") { id };
-        cmd.SetAction(r => OciCommon.Guard(() =>
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             OciCommon.Runtime(r, root).Start(r.GetValue(id)!);
             return 0;

@@ -11,7 +11,7 @@ internal static class StateCommand
     {
         var id = OciCommon.IdArgument();
         var cmd = new Command("state", "Print the OCI state of a container as JSON") { id };
-        cmd.SetAction(r => OciCommon.Guard(() =>
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             var s = OciCommon.Runtime(r, root).State(r.GetValue(id)!);
             Console.Out.WriteLine(JsonSerializer.Serialize(s, CliJson.Default.OciState));
