@@ -9,6 +9,6 @@ var rootDir = new Option<string?>("--root") { Description = "Runtime root (defau
 root.Options.Add(rootDir);
 OciCommon.AddRuncGlobals(root);
 foreach (var verb in new[] { CreateCommand.Build(rootDir), StartCommand.Build(rootDir), StateCommand.Build(rootDir),
-             KillCommand.Build(rootDir), DeleteCommand.Build(rootDir), RunCommand.Build(rootDir), ListCommand.Build(rootDir) })
+             KillCommand.Build(rootDir), DeleteCommand.Build(rootDir), RunCommand.Build(rootDir), ListCommand.Build(rootDir), SpecCommand.Build() })
     root.Subcommands.Add(verb);
 return root.Parse(args).Invoke();

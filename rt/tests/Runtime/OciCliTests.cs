@@ -147,6 +147,21 @@ public sealed class OciCliTests : IDisposable
     }
 
     [Fact]
+    public void SpecWritesADefaultConfigThatRuns()
+    {
+        using var b = new TestBundle("unused");
+        var (code, _, err) = Cli("spec", "--bundle", b.Dir, "sh", "-c", "grep -c . /proc/self/mountinfo >/dev/null && cat /sys/fs/cgroup/pids/pids.max && hostname");
+        Assert.True(code == 0, err);
+        Assert.Equal(1, Cli("spec", "--bundle", b.Dir).Code); // never overwrites
+        var id = ContainerHarness.NewId("spec");
+        _h.Track(id);
+        var (rc, o, e) = Cli("run", "--bundle", b.Dir, id);
+        Assert.True(rc == 0, e);
+        Assert.Equal("max\ntinyo\n", o);
+        _h.AssertGone(id, b);
+    }
+
+    [Fact]
     public void InitExecutableIsNotWritableThroughProcExe()
     {
         if (!ContainerHarness.Binary.Aot) return; // the sealed exec applies to the NativeAOT binary (TINYO_BIN)

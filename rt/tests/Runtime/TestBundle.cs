@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Tinyo.Rt.Oci;
-using Tinyo.Rt.Security;
 
 namespace Tinyo.Rt.Tests.Runtime;
 
@@ -35,37 +34,13 @@ public sealed class TestBundle : IDisposable
         new[] { "/usr/bin/busybox", "/bin/busybox" }.FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException("busybox is missing: run scripts/deps.sh (busybox-static)");
 
+    /// <summary>tinyo's default spec, without the cgroup mount (tests that want it add it).</summary>
     public static Spec DefaultSpec(string[] args)
     {
-        var caps = CapabilitySets.DockerDefault.ToList();
-        return new Spec
-        {
-            OciVersion = "1.0.2",
-            Process = new SpecProcess
-            {
-                Args = [.. args], Env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cwd = "/",
-                User = new SpecUser(),
-                Capabilities = new SpecCapabilities { Bounding = [.. caps], Effective = [.. caps], Permitted = [.. caps] },
-                NoNewPrivileges = true,
-            },
-            Root = new SpecRoot { Path = "rootfs" },
-            Hostname = "tinyo",
-            Mounts =
-            [
-                new() { Destination = "/proc", Type = "proc", Source = "proc" },
-                new() { Destination = "/dev", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-                new() { Destination = "/dev/pts", Type = "devpts", Source = "devpts", Options = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-                new() { Destination = "/dev/shm", Type = "tmpfs", Source = "shm", Options = ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-                new() { Destination = "/dev/mqueue", Type = "mqueue", Source = "mqueue", Options = ["nosuid", "noexec", "nodev"] },
-                new() { Destination = "/sys", Type = "sysfs", Source = "sysfs", Options = ["nosuid", "noexec", "nodev", "ro"] },
-            ],
-            Linux = new SpecLinux
-            {
-                Namespaces = [new() { Type = "pid" }, new() { Type = "network" }, new() { Type = "ipc" }, new() { Type = "uts" }, new() { Type = "mount" }, new() { Type = "cgroup" }],
-                MaskedPaths = ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
-                ReadonlyPaths = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-            },
-        };
+        var s = Oci.DefaultSpec.Create(args);
+        s.Mounts!.RemoveAll(m => m.Type == "cgroup");
+        s.Process!.Rlimits = null;
+        return s;
     }
 
     /// <summary>Writes config.json from <see cref="Spec"/>; returns the bundle directory.</summary>
