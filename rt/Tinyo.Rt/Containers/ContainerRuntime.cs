@@ -213,7 +213,12 @@ public sealed class ContainerRuntime
         {
             int status = 0;
             while (WaitPid(Pid, &status, 0) < 0)
-                if (Errno != Errno_.EINTR) throw Error("waitpid");
+            {
+                if (Errno == Errno_.EINTR) continue;
+                // Someone else in this process reaped it (a waitpid(-1) loop): the status is lost, the cleanup is not.
+                Destroy(_dir, Record);
+                throw new RtException($"container {Record.Id}: its exit status was collected by another waiter in this process");
+            }
             var (code, sig) = DecodeWaitStatus(status);
             bool oom = sig == SIGKILL && _cg.OomKills() > 0;
             Destroy(_dir, Record);
