@@ -101,7 +101,16 @@ public sealed class Bundle
             default: throw new RtException($"{where}: unknown linux.rootfsPropagation \"{linux.RootfsPropagation}\"");
         }
         foreach (var s in linux.Sysctl?.Keys ?? (IEnumerable<string>)[])
+        {
             if (s.Length == 0 || s.Contains('/') || s.Contains("..") || s.StartsWith('.')) throw new RtException($"{where}: invalid sysctl name \"{s}\"");
+            // Only parameters scoped to a namespace the container owns: anything else would change the host.
+            bool ok = s.StartsWith("net.") ? NewNamespace(linux, "network")
+                : s is "kernel.msgmax" or "kernel.msgmnb" or "kernel.msgmni" or "kernel.sem" or "kernel.shmall" or "kernel.shmmax"
+                    or "kernel.shmmni" or "kernel.shm_rmid_forced" || s.StartsWith("fs.mqueue.") ? NewNamespace(linux, "ipc")
+                : s is "kernel.hostname" or "kernel.domainname" && NewNamespace(linux, "uts");
+            if (!ok) throw new RtException($"{where}: sysctl \"{s}\" is not namespaced by the container (it would change the host)");
+        }
+        if (spec.Hostname?.Length > 64) throw new RtException($"{where}: hostname is longer than 64 bytes");
         foreach (var d in linux.Devices ?? [])
         {
             if (!d.Path.StartsWith("/dev/")) throw new RtException($"{where}: device path {d.Path} is not under /dev");
@@ -128,6 +137,9 @@ public sealed class Bundle
             warnings.Add("linux.resources.cpu.cpus/mems (cpuset) are not applied yet");
         return new Bundle(dir, spec, rootfs, warnings);
     }
+
+    private static bool NewNamespace(SpecLinux l, string type) =>
+        l.Namespaces?.Exists(n => n.Type == type && string.IsNullOrEmpty(n.Path)) == true;
 
     /// <summary>Validates a container id: letters, digits and <c>_ . + -</c>, not starting with a dot, at most 1024.</summary>
     public static void ValidateId(string id)

@@ -95,6 +95,17 @@ public sealed class BadInputTests : IDisposable
         }
         using (var b = new TestBundle("true"))
         {
+            b.Spec.Linux!.Sysctl = new() { ["vm.overcommit_memory"] = "1" };
+            Assert.Contains("would change the host", Fails(b).Message);
+        }
+        using (var b = new TestBundle("true"))
+        {
+            b.Spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "network");
+            b.Spec.Linux.Sysctl = new() { ["net.ipv4.ip_forward"] = "1" };
+            Assert.Contains("\"net.ipv4.ip_forward\" is not namespaced", Fails(b).Message);
+        }
+        using (var b = new TestBundle("true"))
+        {
             b.Spec.Linux!.CgroupsPath = "system.slice:tinyo:x";
             Assert.Contains("systemd", Fails(b).Message);
         }
