@@ -30,6 +30,13 @@ public sealed class ContainerRecord
     /// <summary>Whether <see cref="CgroupDirs"/> is a unified-hierarchy cgroup.</summary>
     public bool CgroupV2 { get; set; }
 
+    /// <summary>Exit code (or 128 + signal) once a reaper recorded it; null while unknown.</summary>
+    public int? ExitCode { get; set; }
+    /// <summary>The signal that ended the process, when <see cref="ExitCode"/> is known (0 for a normal exit).</summary>
+    public int? ExitSignal { get; set; }
+    /// <summary>Whether the cgroup saw an OOM kill, when <see cref="ExitCode"/> is known.</summary>
+    public bool? OomKilled { get; set; }
+
     internal const string FileName = "state.json", FifoName = "exec.fifo";
 
     internal static ContainerRecord Load(string dir, string id)

@@ -56,9 +56,11 @@ public sealed class RuntimeOptions
 /// <para><b>No per-container daemon; who reaps.</b> For <see cref="Run"/> the caller is init's parent: it waits,
 /// returns the exit code (and an OOM kill, from the cgroup's oom_kill counter) and removes the container. After
 /// <see cref="Create"/> the creating process may exit; the container then belongs to the nearest subreaper
-/// (tinyonode, which embeds this library, sets PR_SET_CHILD_SUBREAPER and reaps) or to the host's pid 1, which
-/// reaps it. Such a detached container's exit code is not recorded yet: its status is derived from its pid and the
-/// pid's start time (<see cref="ContainerRecord"/>), so a reaped or recycled pid reads as <c>stopped</c>.</para>
+/// (tinyonode, which embeds this library, is to set PR_SET_CHILD_SUBREAPER and call <see cref="ReapExited"/> on
+/// SIGCHLD, which records exit code and OOM verdict in the state) or else to the host's pid 1, which reaps it
+/// without telling anyone: then only the status is known. The status never depends on a reaper: it is derived from
+/// the pid and the pid's start time (<see cref="ContainerRecord"/>), so a zombie, reaped or recycled pid reads as
+/// <c>stopped</c>.</para>
 /// <para><b>Cleanup.</b> All mounts live in the container's mount namespace and vanish with its last process; the
 /// cgroup directories and the state directory are removed by <see cref="Delete"/> (or by <see cref="Run"/>), and by
 /// any failed create before the error is reported, so bad input leaves nothing behind.</para>
@@ -136,6 +138,42 @@ public sealed class ContainerRuntime
             catch (RtException) { } // an entry being created or deleted right now
         }
         return l;
+    }
+
+    /// <summary>
+    /// Records the exit status of every container whose process is this process's child and has ended (waitpid with
+    /// WNOHANG on each recorded pid). A subreaper embedding the runtime (tinyonode) calls it on SIGCHLD, so detached
+    /// containers keep their exit code and OOM verdict after they stop; see <see cref="ExitOf"/>. Returns how many
+    /// exits it recorded.
+    /// </summary>
+    public unsafe int ReapExited()
+    {
+        int n = 0;
+        if (!Directory.Exists(_root.Containers)) return 0;
+        foreach (var d in Directory.GetDirectories(_root.Containers))
+        {
+            ContainerRecord rec;
+            try { rec = ContainerRecord.Load(d, Path.GetFileName(d)); }
+            catch (RtException) { continue; }
+            if (rec.ExitCode is not null || rec.Pid <= 0) continue;
+            int st = 0;
+            if (WaitPid(rec.Pid, &st, WNOHANG) != rec.Pid) continue; // still running, or not our child
+            var (code, sig) = DecodeWaitStatus(st);
+            rec.ExitCode = code;
+            rec.ExitSignal = sig;
+            rec.OomKilled = sig == SIGKILL && Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).OomKills() > 0;
+            rec.Save(d);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>The recorded exit of a stopped container, or null when no reaper recorded one.</summary>
+    public ExitStatus? ExitOf(string id)
+    {
+        Bundle.ValidateId(id);
+        var rec = ContainerRecord.Load(Dir(id), id);
+        return rec.ExitCode is { } c ? new ExitStatus(c, rec.ExitSignal ?? 0, rec.OomKilled ?? false) : null;
     }
 
     /// <summary>Sends <paramref name="signal"/> to the container's process (or, with <paramref name="all"/>, to every

@@ -28,4 +28,33 @@ public sealed class LifecycleTests : IDisposable
         rt.Delete(id);
         _h.AssertGone(id, b);
     }
+
+    [Fact]
+    public void ExitCodesOfDetachedContainersAreRecordedByTheirReaper()
+    {
+        using var ok = new TestBundle("sh", "-c", "exit 3");
+        using var oom = new TestBundle("tail", "/dev/zero");
+        oom.Spec.Linux!.Resources = new Oci.SpecResources { Memory = new Oci.SpecMemory { Limit = 16 << 20 } };
+        var rt = _h.Runtime();
+        string a = ContainerHarness.NewId("exit"), b = ContainerHarness.NewId("exitoom");
+        _h.Track(a);
+        _h.Track(b);
+        rt.Create(a, ok.Write());
+        rt.Create(b, oom.Write());
+        Assert.Null(rt.ExitOf(a));
+        rt.Start(a);
+        rt.Start(b);
+        // This test process is the containers' parent, as a subreaper would be once their creator exits.
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        int recorded = 0;
+        while (recorded < 2 && sw.ElapsedMilliseconds < 10_000) { recorded += rt.ReapExited(); Thread.Sleep(20); }
+        Assert.Equal(2, recorded);
+        Assert.Equal(new Process.ExitStatus(3, 0, false), rt.ExitOf(a));
+        Assert.Equal(new Process.ExitStatus(137, 9, true), rt.ExitOf(b));
+        Assert.Equal("stopped", rt.State(a).Status);
+        rt.Delete(a);
+        rt.Delete(b);
+        _h.AssertGone(a, ok);
+        _h.AssertGone(b, oom);
+    }
 }
