@@ -1,0 +1,253 @@
+using System.Globalization;
+using Tinyo.Rt.Oci;
+
+namespace Tinyo.Rt.Cgroups;
+
+/// <summary>
+/// A container's cgroup: one directory per v1 hierarchy, or one directory in the unified hierarchy. Created and
+/// limited before the container's init starts its work, joined by the parent writing init's pid, destroyed on
+/// delete (after killing whatever is left in it).
+/// </summary>
+public sealed class Cgroup
+{
+    /// <summary>v1 controllers a container joins. cpuset is left out until cpus/mems are supported (joining it needs
+    /// both initialised); named hierarchies (name=systemd) are left to their owners.
+    /// Each joined hierarchy costs a mkdir and an rmdir per container, so only those with limits or security
+    /// duties are joined (freezer comes with pause/resume).</summary>
+    private static readonly string[] V1Controllers = ["memory", "cpu", "pids", "devices"];
+
+    private Cgroup(List<string> dirs, bool v2) { Directories = dirs; IsV2 = v2; }
+
+    /// <summary>Absolute cgroup directories (one per hierarchy), deepest first in <see cref="Destroy"/> order.</summary>
+    public IReadOnlyList<string> Directories { get; }
+    /// <summary>Whether this is a unified-hierarchy cgroup.</summary>
+    public bool IsV2 { get; }
+
+    /// <summary>Reattaches to directories recorded in a container's state.</summary>
+    public static Cgroup Open(IReadOnlyList<string> dirs, bool v2) => new([.. dirs], v2);
+
+    /// <summary>Creates the cgroup at <paramref name="relPath"/> and applies <paramref name="r"/>. On failure nothing is left.</summary>
+    public static Cgroup Create(CgroupHost host, string relPath, SpecResources? r, Action<string>? warn)
+    {
+        var created = new List<string>();
+        var dirs = new List<string>();
+        try
+        {
+            if (host.IsV2)
+            {
+                string dir = Path.Combine(host.V2Root!, relPath);
+                EnableControllers(host.V2Root!, relPath);
+                MakeDirs(dir, created);
+                dirs.Add(dir);
+                var cg = new Cgroup(dirs, true);
+                cg.ApplyV2(r);
+                return cg;
+            }
+            var seen = new HashSet<string>();
+            foreach (var c in V1Controllers)
+            {
+                var mnt = host.V1MountOf(c);
+                if (mnt is null || !seen.Add(mnt)) continue;
+                string dir = Path.Combine(mnt, relPath);
+                MakeDirs(dir, created);
+                dirs.Add(dir);
+            }
+            if (dirs.Count == 0) throw new RtException("no cgroup controllers are mounted under /sys/fs/cgroup");
+            var g = new Cgroup(dirs, false);
+            g.ApplyV1(host, relPath, r, warn);
+            return g;
+        }
+        catch
+        {
+            for (int i = created.Count - 1; i >= 0; i--) try { Directory.Delete(created[i]); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    private static void MakeDirs(string dir, List<string> created)
+    {
+        var missing = new Stack<string>();
+        for (var d = dir; !Directory.Exists(d); d = Path.GetDirectoryName(d)!) missing.Push(d);
+        while (missing.Count > 0)
+        {
+            var d = missing.Pop();
+            try { Directory.CreateDirectory(d); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new RtException($"creating cgroup {d}: {e.Message}"); }
+            // Only the container's own directory is ours to remove; shared parents (tinyo/) stay for the next one.
+            if (d == dir) created.Add(d);
+        }
+    }
+
+    private static void EnableControllers(string root, string relPath)
+    {
+        // Controllers must be enabled in every ancestor's subtree_control for the leaf to have them.
+        var parts = relPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        string dir = root;
+        var available = File.ReadAllText(Path.Combine(root, "cgroup.controllers")).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        for (int i = 0; i < parts.Length; i++)
+        {
+            var want = string.Join(' ', new[] { "memory", "cpu", "pids" }.Where(c => available.Contains(c)).Select(c => "+" + c));
+            if (want.Length > 0) Write(dir, "cgroup.subtree_control", want, optional: true);
+            dir = Path.Combine(dir, parts[i]);
+            if (i < parts.Length - 1) Directory.CreateDirectory(dir);
+        }
+    }
+
+    /// <summary>Writes a cgroup control file with one open/write/close (FileStream's locking and size probing cost
+    /// more than the write itself, and a container start does dozens of these).</summary>
+    private static void Write(string dir, string file, string value, bool optional = false)
+    {
+        var path = dir + "/" + file;
+        int fd = Linux.Libc.SysOpen(path, Linux.Libc.OFlag.WrOnly | Linux.Libc.OFlag.Cloexec, 0);
+        if (fd < 0)
+        {
+            if (optional && Linux.Libc.Errno == Linux.Libc.Errno_.ENOENT) return;
+            throw Linux.Libc.Error($"cgroup: opening", path);
+        }
+        try
+        {
+            if (!Linux.Libc.SysWriteAll(fd, System.Text.Encoding.UTF8.GetBytes(value)))
+                throw Linux.Libc.Error($"cgroup: writing \"{value}\" to", path);
+        }
+        finally { Linux.Libc.SysClose(fd); }
+    }
+
+    private string? DirOf(string file)
+    {
+        foreach (var d in Directories) if (File.Exists(Path.Combine(d, file))) return d;
+        return null;
+    }
+
+    private void ApplyV1(CgroupHost host, string relPath, SpecResources? r, Action<string>? warn)
+    {
+        // Devices: deny everything, apply the spec's rules in order, then allow the nodes every container gets.
+        if (DirOf("devices.deny") is { } dev)
+        {
+            Write(dev, "devices.deny", "a");
+            foreach (var d in r?.Devices ?? [])
+            {
+                string type = string.IsNullOrEmpty(d.Type) ? "a" : d.Type;
+                string rule = type == "a" ? "a" : $"{type} {(d.Major is { } ma && ma >= 0 ? ma.ToString(CultureInfo.InvariantCulture) : "*")}:{(d.Minor is { } mi && mi >= 0 ? mi.ToString(CultureInfo.InvariantCulture) : "*")} {(string.IsNullOrEmpty(d.Access) ? "rwm" : d.Access)}";
+                Write(dev, d.Allow ? "devices.allow" : "devices.deny", rule);
+            }
+            // Last, as runc does: the nodes every container gets stay usable whatever the spec denied above.
+            foreach (var rule in DefaultDeviceRules) Write(dev, "devices.allow", rule);
+        }
+        if (r is null) return;
+        if (r.Memory is { } m && DirOf("memory.limit_in_bytes") is { } mem)
+        {
+            if (m.Limit is { } l && l > 0) Write(mem, "memory.limit_in_bytes", N(l));
+            if (m.Swap is { } s && s > 0)
+            {
+                if (File.Exists(Path.Combine(mem, "memory.memsw.limit_in_bytes"))) Write(mem, "memory.memsw.limit_in_bytes", N(s));
+                else warn?.Invoke("linux.resources.memory.swap ignored: the host has no swap accounting");
+            }
+            if (m.Reservation is { } res && res > 0) Write(mem, "memory.soft_limit_in_bytes", N(res));
+            if (m.Swappiness is { } sw && sw <= 100) Write(mem, "memory.swappiness", N((long)sw), optional: true);
+            if (m.DisableOOMKiller == true) Write(mem, "memory.oom_control", "1");
+        }
+        if (r.Cpu is { } c && DirOf("cpu.shares") is { } cpu)
+        {
+            if (c.Shares is { } sh && sh > 0) Write(cpu, "cpu.shares", N((long)sh));
+            if (c.Period is { } p && p > 0) Write(cpu, "cpu.cfs_period_us", N((long)p));
+            if (c.Quota is { } q && q != 0) Write(cpu, "cpu.cfs_quota_us", N(q < 0 ? -1 : q));
+        }
+        if (r.Pids is { } pids && pids.Limit > 0 && DirOf("pids.max") is { } pd) Write(pd, "pids.max", N(pids.Limit));
+    }
+
+    private void ApplyV2(SpecResources? r)
+    {
+        var d = Directories[0];
+        if (r is null) return;
+        if (r.Memory is { } m)
+        {
+            if (m.Limit is { } l && l > 0) Write(d, "memory.max", N(l));
+            if (m.Reservation is { } res && res > 0) Write(d, "memory.low", N(res));
+            if (m.Swap is { } s && s > 0 && m.Limit is { } ml && ml > 0) Write(d, "memory.swap.max", N(Math.Max(0, s - ml)), optional: true);
+        }
+        if (r.Cpu is { } c)
+        {
+            if (c.Shares is { } sh && sh > 0) Write(d, "cpu.weight", N((long)(1 + ((Math.Clamp(sh, 2UL, 262144UL) - 2) * 9999) / 262142)));
+            if (c.Quota is { } q && q != 0) Write(d, "cpu.max", (q < 0 ? "max" : N(q)) + " " + N((long)(c.Period ?? 100000)));
+        }
+        if (r.Pids is { } pids && pids.Limit > 0) Write(d, "pids.max", N(pids.Limit));
+    }
+
+    private static readonly string[] DefaultDeviceRules =
+    [
+        "c *:* m", "b *:* m", // mknod is allowed; opening is what the rules below gate
+        "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
+        "c 136:* rwm", "c 10:200 rwm",
+    ];
+
+    private static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Moves <paramref name="pid"/> into every directory of this cgroup.</summary>
+    public void AddProcess(int pid)
+    {
+        var s = pid.ToString(CultureInfo.InvariantCulture);
+        foreach (var d in Directories) Write(d, "cgroup.procs", s);
+    }
+
+    /// <summary>Pids in the cgroup (from its first directory).</summary>
+    public List<int> Processes()
+    {
+        var l = new List<int>();
+        foreach (var d in Directories)
+        {
+            try
+            {
+                foreach (var line in File.ReadAllLines(Path.Combine(d, "cgroup.procs")))
+                    if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var p)) l.Add(p);
+                return l;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        return l;
+    }
+
+    /// <summary>How many times the kernel's OOM killer killed a process of this cgroup.</summary>
+    public long OomKills()
+    {
+        foreach (var (file, key) in new[] { ("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill") })
+        {
+            var d = DirOf(file);
+            if (d is null) continue;
+            try
+            {
+                foreach (var line in File.ReadAllLines(Path.Combine(d, file)))
+                    if (line.StartsWith(key + " ") && long.TryParse(line.AsSpan(key.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                        return n;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        return 0;
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to every process in the cgroup.</summary>
+    public void Signal(int signal)
+    {
+        foreach (var p in Processes()) Linux.Libc.Kill(p, signal);
+    }
+
+    /// <summary>Kills what is left and removes the directories. Missing directories are fine (idempotent).</summary>
+    public void Destroy()
+    {
+        for (int round = 0; round < 200; round++)
+        {
+            var procs = Processes();
+            if (procs.Count == 0) break;
+            foreach (var p in procs) Linux.Libc.Kill(p, Linux.Libc.SIGKILL);
+            Thread.Sleep(5);
+        }
+        foreach (var d in Directories)
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                try { if (Directory.Exists(d)) Directory.Delete(d); break; }
+                catch (IOException) when (attempt < 100) { Thread.Sleep(10); }
+                catch (IOException e) { throw new RtException($"removing cgroup {d}: {e.Message}"); }
+            }
+        }
+    }
+}

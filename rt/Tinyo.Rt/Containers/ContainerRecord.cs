@@ -1,0 +1,101 @@
+using System.Globalization;
+using System.Text.Json;
+using Tinyo.Rt.Oci;
+
+namespace Tinyo.Rt.Containers;
+
+/// <summary>
+/// What tinyort remembers of a container in <c>ROOT/containers/ID/state.json</c>. The live status is not stored:
+/// it is derived from the process (pid plus its start time, so a recycled pid is not mistaken for the container) and
+/// from the exec FIFO, which exists exactly while the container is created but not started.
+/// </summary>
+public sealed class ContainerRecord
+{
+    /// <summary>Container id.</summary>
+    public string Id { get; set; } = "";
+    /// <summary>Absolute bundle directory.</summary>
+    public string Bundle { get; set; } = "";
+    /// <summary>Absolute root filesystem.</summary>
+    public string Rootfs { get; set; } = "";
+    /// <summary>Host pid of init / the container process.</summary>
+    public int Pid { get; set; }
+    /// <summary>Start time of <see cref="Pid"/> in clock ticks since boot (/proc/PID/stat field 22).</summary>
+    public ulong PidStartTime { get; set; }
+    /// <summary>Creation time, RFC 3339 UTC with nanoseconds, as runc prints it.</summary>
+    public string Created { get; set; } = "";
+    /// <summary>Annotations of the spec.</summary>
+    public Dictionary<string, string>? Annotations { get; set; }
+    /// <summary>The container's cgroup directories.</summary>
+    public List<string> CgroupDirs { get; set; } = [];
+    /// <summary>Whether <see cref="CgroupDirs"/> is a unified-hierarchy cgroup.</summary>
+    public bool CgroupV2 { get; set; }
+
+    /// <summary>Exit code (or 128 + signal) once a reaper recorded it; null while unknown.</summary>
+    public int? ExitCode { get; set; }
+    /// <summary>The signal that ended the process, when <see cref="ExitCode"/> is known (0 for a normal exit).</summary>
+    public int? ExitSignal { get; set; }
+    /// <summary>Whether the cgroup saw an OOM kill, when <see cref="ExitCode"/> is known.</summary>
+    public bool? OomKilled { get; set; }
+
+    internal const string FileName = "state.json", FifoName = "exec.fifo";
+
+    internal static ContainerRecord Load(string dir, string id)
+    {
+        try
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(dir, FileName));
+            return JsonSerializer.Deserialize(bytes, OciJson.Default.ContainerRecord) ?? throw new RtException($"container {id}: empty state");
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        { throw new RtException($"container {id} does not exist"); }
+        catch (JsonException e) { throw new RtException($"container {id}: corrupt state: {e.Message}"); }
+    }
+
+    internal void Save(string dir)
+    {
+        var tmp = Path.Combine(dir, FileName + ".tmp");
+        File.WriteAllBytes(tmp, JsonSerializer.SerializeToUtf8Bytes(this, OciJson.Default.ContainerRecord));
+        File.Move(tmp, Path.Combine(dir, FileName), overwrite: true);
+    }
+
+    /// <summary>The live status: <c>created</c>, <c>running</c> or <c>stopped</c>.</summary>
+    internal string Status(string dir)
+    {
+        if (!IsAlive(Pid, PidStartTime)) return "stopped";
+        return File.Exists(Path.Combine(dir, FifoName)) ? "created" : "running";
+    }
+
+    /// <summary>The OCI state document.</summary>
+    internal OciState ToState(string dir)
+    {
+        var status = Status(dir);
+        return new OciState
+        {
+            Id = Id, Pid = status == "stopped" ? 0 : Pid, Status = status, Bundle = Bundle, Rootfs = Rootfs,
+            Created = Created, Annotations = Annotations is { Count: > 0 } ? Annotations : null,
+        };
+    }
+
+    /// <summary>Whether <paramref name="pid"/> is alive (not a zombie) and is the process started at <paramref name="startTime"/>.</summary>
+    internal static bool IsAlive(int pid, ulong startTime)
+    {
+        if (pid <= 0) return false;
+        var st = ReadStat(pid);
+        return st is { } s && s.State is not ('Z' or 'X') && s.StartTime == startTime;
+    }
+
+    /// <summary>State letter and start time of a process from <c>/proc/PID/stat</c>, or null if it is gone.</summary>
+    internal static (char State, ulong StartTime)? ReadStat(int pid)
+    {
+        string text;
+        try { text = File.ReadAllText("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/stat"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        // comm may contain spaces and parentheses: fields resume after the last ')'.
+        int close = text.LastIndexOf(')');
+        if (close < 0) return null;
+        var f = text[(close + 2)..].Split(' ');
+        // f[0] is field 3 (state); field 22 (starttime) is f[19].
+        if (f.Length < 20 || !ulong.TryParse(f[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start)) return null;
+        return (f[0][0], start);
+    }
+}

@@ -1,0 +1,375 @@
+using System.Text;
+using System.Text.Json;
+using Tinyo.Rt.Cgroups;
+using Tinyo.Rt.Linux;
+using Tinyo.Rt.Oci;
+using Tinyo.Rt.Process;
+using static Tinyo.Rt.Linux.Libc;
+
+namespace Tinyo.Rt.Containers;
+
+/// <summary>Settings of a <see cref="ContainerRuntime"/>.</summary>
+public sealed class RuntimeOptions
+{
+    /// <summary>
+    /// How to start the runtime binary as a container's init: the executable and any leading arguments before the
+    /// hidden <c>init</c> verb. Default: this process's own executable (the NativeAOT <c>tinyort</c>). Tests running
+    /// under <c>dotnet</c> point it at a built <c>tinyort</c>.
+    /// </summary>
+    public string[]? InitCommand { get; set; }
+    /// <summary>
+    /// Exec init through a read-only sealed view of its binary (CVE-2019-5736 defence, see SealedExecutable). Default
+    /// true; only an init that must find files next to itself (a framework-dependent test build) turns it off.
+    /// </summary>
+    public bool SealInit { get; set; } = true;
+    /// <summary>File descriptors given to the container as its stdin, stdout and stderr.</summary>
+    public int Stdin { get; set; }
+    /// <summary>See <see cref="Stdin"/>.</summary>
+    public int Stdout { get; set; } = 1;
+    /// <summary>See <see cref="Stdin"/>.</summary>
+    public int Stderr { get; set; } = 2;
+    /// <summary>Receives warnings (spec features recognised but not enforced).</summary>
+    public Action<string>? Warn { get; set; }
+    /// <summary>The host's cgroup layout (default: detected).</summary>
+    public CgroupHost? Cgroups { get; set; }
+}
+
+/// <summary>
+/// The OCI runtime: creates, starts, runs, signals and deletes containers from OCI bundles. State lives in
+/// <c>ROOT/containers/ID/</c> (<see cref="RuntimeRoot.Containers"/>; the CLI's <c>--root</c>, default
+/// <c>/var/lib/tinyo</c>), so containers made from bundles and from images share one namespace of ids.
+/// </summary>
+/// <remarks>
+/// <para><b>Process model.</b> A .NET process is multithreaded from its first instruction, so it never forks to run
+/// code in the child. <see cref="Launch"/> clones a child with <c>CLONE_VM|CLONE_VFORK</c> and the spec's new
+/// namespaces (mount, pid, uts, ipc, network; cgroup is unshared later by init, once it sits in its cgroup). The
+/// child runs only a table of raw syscalls (<see cref="Process.CloneTrampoline"/>: stdio onto 0-2, the sync socket
+/// made inheritable, <c>execveat</c>) and becomes <c>tinyort init</c>, a fresh image of this binary exec'd from a
+/// read-only sealed view of it (<see cref="Process.SealedExecutable"/>, CVE-2019-5736). Init is pid 1 of the new pid
+/// namespace; it builds the rootfs, applies hostname, sysctls, rlimits, user, capabilities and no_new_privs on its
+/// main thread (those are per-thread) and execs the container's process on that same thread, which therefore stays
+/// pid 1. Measured here: the whole <c>tinyort run</c> of <c>/bin/true</c> takes 6-8 ms on an idle machine.</para>
+/// <para><b>Handshake.</b> A SOCK_SEQPACKET socketpair: the parent joins init to the cgroup (created while init's
+/// runtime boots), sends the <see cref="InitConfig"/>, and waits for <c>R</c> (ready) or <c>E</c>+message. Then it
+/// records the state and either sends <c>G</c> (run) or returns (create: init blocks on <c>exec.fifo</c> until
+/// <see cref="Start"/> writes a byte). The socket is close-on-exec, so EOF after <c>G</c> means the process runs.</para>
+/// <para><b>No per-container daemon; who reaps.</b> For <see cref="Run"/> the caller is init's parent: it waits,
+/// returns the exit code (and an OOM kill, from the cgroup's oom_kill counter) and removes the container. After
+/// <see cref="Create"/> the creating process may exit; the container then belongs to the nearest subreaper
+/// (tinyonode, which embeds this library, is to set PR_SET_CHILD_SUBREAPER and call <see cref="ReapExited"/> on
+/// SIGCHLD, which records exit code and OOM verdict in the state) or else to the host's pid 1, which reaps it
+/// without telling anyone: then only the status is known. The status never depends on a reaper: it is derived from
+/// the pid and the pid's start time (<see cref="ContainerRecord"/>), so a zombie, reaped or recycled pid reads as
+/// <c>stopped</c>.</para>
+/// <para><b>Cleanup.</b> All mounts live in the container's mount namespace and vanish with its last process; the
+/// cgroup directories and the state directory are removed by <see cref="Delete"/> (or by <see cref="Run"/>), and by
+/// any failed create before the error is reported, so bad input leaves nothing behind.</para>
+/// </remarks>
+public sealed class ContainerRuntime
+{
+    private readonly RuntimeRoot _root;
+    private readonly RuntimeOptions _o;
+
+    /// <summary>A runtime over <paramref name="root"/>.</summary>
+    public ContainerRuntime(RuntimeRoot root, RuntimeOptions? options = null)
+    {
+        _root = root;
+        _o = options ?? new RuntimeOptions();
+    }
+
+    private string Dir(string id) => Path.Combine(_root.Containers, id);
+
+    private string[] InitCommand =>
+        _o.InitCommand ?? [Environment.ProcessPath ?? throw new RtException("cannot find the runtime executable")];
+
+    /// <summary>Creates a container (status <c>created</c>): namespaces, cgroup and rootfs are ready, the process
+    /// waits for <see cref="Start"/>. Returns its pid.</summary>
+    public int Create(string id, string bundleDir) => Launch(id, bundleDir, detached: true).Pid;
+
+    /// <summary>Starts the process of a created container.</summary>
+    public void Start(string id)
+    {
+        Bundle.ValidateId(id);
+        var dir = Dir(id);
+        var rec = ContainerRecord.Load(dir, id);
+        var status = rec.Status(dir);
+        if (status != "created") throw new RtException($"container {id} is {status}, not created");
+        var fifo = Path.Combine(dir, ContainerRecord.FifoName);
+        int fd = SysOpen(fifo, OFlag.WrOnly | OFlag.NonBlock | OFlag.Cloexec, 0);
+        if (fd < 0)
+        {
+            if (Errno is Errno_.ENXIO or Errno_.ENOENT) throw new RtException($"container {id} is not waiting to start (its init is gone)");
+            throw Error("opening", fifo);
+        }
+        try
+        {
+            if (!SysWriteAll(fd, "0"u8)) throw Error("signalling start on", fifo);
+        }
+        finally { SysClose(fd); }
+        File.Delete(fifo);
+    }
+
+    /// <summary>Runs a container in the foreground: create, start, wait; returns how it ended, having removed the
+    /// container (state, cgroup; its mounts died with its mount namespace).</summary>
+    public ExitStatus Run(string id, string bundleDir, Action<int>? started = null)
+    {
+        var c = Launch(id, bundleDir, detached: false);
+        started?.Invoke(c.Pid);
+        return c.Wait();
+    }
+
+    /// <summary>The OCI state of a container.</summary>
+    public OciState State(string id)
+    {
+        Bundle.ValidateId(id);
+        var dir = Dir(id);
+        return ContainerRecord.Load(dir, id).ToState(dir);
+    }
+
+    /// <summary>The states of all containers, ordered by id.</summary>
+    public List<OciState> List()
+    {
+        var l = new List<OciState>();
+        if (!Directory.Exists(_root.Containers)) return l;
+        foreach (var d in Directory.GetDirectories(_root.Containers).Order(StringComparer.Ordinal))
+        {
+            var id = Path.GetFileName(d);
+            try { l.Add(ContainerRecord.Load(d, id).ToState(d)); }
+            catch (RtException) { } // an entry being created or deleted right now
+        }
+        return l;
+    }
+
+    /// <summary>
+    /// Records the exit status of every container whose process is this process's child and has ended (waitpid with
+    /// WNOHANG on each recorded pid). A subreaper embedding the runtime (tinyonode) calls it on SIGCHLD, so detached
+    /// containers keep their exit code and OOM verdict after they stop; see <see cref="ExitOf"/>. Returns how many
+    /// exits it recorded.
+    /// </summary>
+    public unsafe int ReapExited()
+    {
+        int n = 0;
+        if (!Directory.Exists(_root.Containers)) return 0;
+        foreach (var d in Directory.GetDirectories(_root.Containers))
+        {
+            ContainerRecord rec;
+            try { rec = ContainerRecord.Load(d, Path.GetFileName(d)); }
+            catch (RtException) { continue; }
+            if (rec.ExitCode is not null || rec.Pid <= 0) continue;
+            int st = 0;
+            if (WaitPid(rec.Pid, &st, WNOHANG) != rec.Pid) continue; // still running, or not our child
+            var (code, sig) = DecodeWaitStatus(st);
+            rec.ExitCode = code;
+            rec.ExitSignal = sig;
+            rec.OomKilled = sig == SIGKILL && Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).OomKills() > 0;
+            rec.Save(d);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>The recorded exit of a stopped container, or null when no reaper recorded one.</summary>
+    public ExitStatus? ExitOf(string id)
+    {
+        Bundle.ValidateId(id);
+        var rec = ContainerRecord.Load(Dir(id), id);
+        return rec.ExitCode is { } c ? new ExitStatus(c, rec.ExitSignal ?? 0, rec.OomKilled ?? false) : null;
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to the container's process (or, with <paramref name="all"/>, to every
+    /// process in its cgroup).</summary>
+    public void Kill(string id, int signal, bool all = false)
+    {
+        Bundle.ValidateId(id);
+        var dir = Dir(id);
+        var rec = ContainerRecord.Load(dir, id);
+        var status = rec.Status(dir);
+        if (status == "stopped" && !all) throw new RtException($"container {id} is not running");
+        if (all) Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).Signal(signal);
+        else if (Libc.Kill(rec.Pid, signal) != 0) throw Error($"kill {id}");
+    }
+
+    /// <summary>Deletes a container: refuses a running one unless <paramref name="force"/>, which kills it first.
+    /// Afterwards no process, cgroup or state of it remains.</summary>
+    public void Delete(string id, bool force = false)
+    {
+        Bundle.ValidateId(id);
+        var dir = Dir(id);
+        if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ContainerRecord.FileName)))
+        {
+            // A create that was killed before it recorded anything: its init died with it (the sync socket closed),
+            // so only the directory and, at most, a cgroup at the default path remain.
+            if (!force) throw new RtException($"container {id} is incomplete (its creation was interrupted): use --force to remove it");
+            var host = _o.Cgroups ?? CgroupHost.Current;
+            var rel = CgroupPath.For(id, null);
+            var dirs = host.IsV2 ? [Path.Combine(host.V2Root!, rel)] : host.V1.Select(h => Path.Combine(h.MountPoint, rel)).ToList();
+            Cgroup.Open(dirs, host.IsV2).Destroy();
+            Directory.Delete(dir, recursive: true);
+            return;
+        }
+        var rec = ContainerRecord.Load(dir, id);
+        var status = rec.Status(dir);
+        if (status == "running" && !force) throw new RtException($"container {id} is running: stop it first or use --force");
+        Destroy(dir, rec);
+    }
+
+    private static void Destroy(string dir, ContainerRecord rec)
+    {
+        if (ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) Libc.Kill(rec.Pid, SIGKILL);
+        var cg = Cgroup.Open(rec.CgroupDirs, rec.CgroupV2);
+        cg.Destroy();
+        WaitGone(rec.Pid, rec.PidStartTime);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    private static unsafe void WaitGone(int pid, ulong start)
+    {
+        for (int i = 0; i < 400; i++)
+        {
+            int st;
+            WaitPid(pid, &st, WNOHANG); // reaps it when it is our own child (in-process callers)
+            if (!ContainerRecord.IsAlive(pid, start)) return;
+            Thread.Sleep(5);
+        }
+    }
+
+    /// <summary>A container whose process this runtime started and can wait for.</summary>
+    public sealed class Launched
+    {
+        internal Launched(string dir, ContainerRecord rec, Cgroup cg) { _dir = dir; Record = rec; _cg = cg; }
+        private readonly string _dir;
+        private readonly Cgroup _cg;
+        internal ContainerRecord Record { get; }
+        /// <summary>Host pid of the container's process.</summary>
+        public int Pid => Record.Pid;
+
+        /// <summary>Sends a signal to the process (errors ignored: it may be gone already).</summary>
+        public void Signal(int signal) => Libc.Kill(Pid, signal);
+
+        /// <summary>Waits for the process to end, then removes the container.</summary>
+        public unsafe ExitStatus Wait()
+        {
+            int status = 0;
+            while (WaitPid(Pid, &status, 0) < 0)
+            {
+                if (Errno == Errno_.EINTR) continue;
+                // Someone else in this process reaped it (a waitpid(-1) loop): the status is lost, the cleanup is not.
+                Destroy(_dir, Record);
+                throw new RtException($"container {Record.Id}: its exit status was collected by another waiter in this process");
+            }
+            var (code, sig) = DecodeWaitStatus(status);
+            bool oom = sig == SIGKILL && _cg.OomKills() > 0;
+            Destroy(_dir, Record);
+            return new ExitStatus(code, sig, oom);
+        }
+    }
+
+    /// <summary>Creates the container; for a foreground run also starts it.</summary>
+    public unsafe Launched Launch(string id, string bundleDir, bool detached)
+    {
+        Bundle.ValidateId(id);
+        var bundle = Bundle.Load(bundleDir);
+        foreach (var w in bundle.Warnings) _o.Warn?.Invoke(w);
+        var spec = bundle.Spec;
+        var host = _o.Cgroups ?? CgroupHost.Current;
+        Directory.CreateDirectory(_root.Containers);
+        var dir = Dir(id);
+        if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0)
+        {
+            if (Errno == Errno_.EEXIST) throw new RtException($"container {id} already exists");
+            throw Error("creating state directory", dir);
+        }
+        Cgroup? cg = null;
+        int pid = -1;
+        int* sv = stackalloc int[2] { -1, -1 };
+        try
+        {
+            string? fifo = null;
+            if (detached)
+            {
+                fifo = Path.Combine(dir, ContainerRecord.FifoName);
+                if (SysMkfifo(fifo, 0x180 /* 0600 */) != 0) throw Error("mkfifo", fifo);
+            }
+            if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
+            int flags = 0;
+            foreach (var ns in spec.Linux!.Namespaces ?? [])
+                // cgroup: unshared by init once it is inside its cgroup, so that cgroup becomes the namespace's root.
+                if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
+                    flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
+            pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+            SysClose(sv[1]);
+            sv[1] = -1;
+            // The cgroup is made while init's runtime boots (it does nothing before reading its configuration), and
+            // init joins it before it receives that configuration, so everything it does is accounted and limited.
+            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
+            cg.AddProcess(pid);
+            var config = new InitConfig
+            {
+                Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
+                CgroupV1Hierarchies = host.V1.Select(h => h.Options).ToList(),
+            };
+            if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
+                throw InitFailure(pid, "sending the configuration to init failed");
+            Expect(sv[0], pid, 'R');
+            var rec = new ContainerRecord
+            {
+                Id = id, Bundle = bundle.Directory, Rootfs = bundle.Rootfs, Pid = pid,
+                PidStartTime = ContainerRecord.ReadStat(pid)?.StartTime ?? 0,
+                Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z'", System.Globalization.CultureInfo.InvariantCulture),
+                Annotations = spec.Annotations, CgroupDirs = [.. cg.Directories], CgroupV2 = cg.IsV2,
+            };
+            rec.Save(dir);
+            if (!detached)
+            {
+                if (!SysWriteAll(sv[0], "G"u8)) throw InitFailure(pid, "starting the process failed");
+                Expect(sv[0], pid, '\0');
+            }
+            return new Launched(dir, rec, cg);
+        }
+        catch
+        {
+            if (pid > 0)
+            {
+                Libc.Kill(pid, SIGKILL);
+                int st;
+                WaitPid(pid, &st, 0);
+            }
+            try { cg?.Destroy(); } catch (RtException) { }
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        finally
+        {
+            if (sv[0] >= 0) SysClose(sv[0]);
+            if (sv[1] >= 0) SysClose(sv[1]);
+        }
+    }
+
+    /// <summary>Reads init's answer: <paramref name="want"/> (or EOF, when <paramref name="want"/> is NUL, meaning
+    /// the process was exec'd), otherwise an error message or init's death becomes an exception.</summary>
+    private static void Expect(int fd, int pid, char want)
+    {
+        var buf = new byte[64 * 1024];
+        int n = SysReadRetry(fd, buf);
+        if (n < 0) throw Error("reading from init");
+        if (n == 0)
+        {
+            if (want == '\0') return;
+            throw InitFailure(pid, "init exited before the container was ready");
+        }
+        if (buf[0] == (byte)want && n == 1) return;
+        if (buf[0] == (byte)'E') throw new RtException(Encoding.UTF8.GetString(buf, 1, n - 1));
+        throw new RtException("unexpected message from init");
+    }
+
+    private static unsafe RtException InitFailure(int pid, string what)
+    {
+        int st = 0;
+        if (WaitPid(pid, &st, WNOHANG) == pid)
+        {
+            var (code, _) = DecodeWaitStatus(st);
+            return new RtException($"{what} (init exit status {code})");
+        }
+        return new RtException(what);
+    }
+}

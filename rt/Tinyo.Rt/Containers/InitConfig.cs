@@ -1,0 +1,23 @@
+using Tinyo.Rt.Oci;
+
+namespace Tinyo.Rt.Containers;
+
+/// <summary>
+/// What the parent sends the container's init over their socketpair: the validated spec and the host facts init
+/// needs (init runs inside the new namespaces and must not re-derive them from a bundle it could be tricked about).
+/// </summary>
+public sealed class InitConfig
+{
+    /// <summary>Container id.</summary>
+    public string Id { get; set; } = "";
+    /// <summary>The validated spec (bind sources absolute, defaults filled in).</summary>
+    public Spec Spec { get; set; } = new();
+    /// <summary>Absolute host path of the root filesystem.</summary>
+    public string Rootfs { get; set; } = "";
+    /// <summary>When set, init waits for <c>start</c> on this FIFO (create); otherwise for the parent's go (run).</summary>
+    public string? ExecFifo { get; set; }
+    /// <summary>Host cgroup v1 hierarchies (mount super options such as <c>cpu,cpuacct</c>) for a <c>cgroup</c> mount.</summary>
+    public List<string> CgroupV1Hierarchies { get; set; } = [];
+    /// <summary>Whether the host's cgroup hierarchy is the unified (v2) one.</summary>
+    public bool CgroupV2 { get; set; }
+}

@@ -1,0 +1,241 @@
+using Tinyo.Rt.Containers;
+using Tinyo.Rt.Linux;
+using Tinyo.Rt.Oci;
+using static Tinyo.Rt.Linux.Libc;
+
+namespace Tinyo.Rt.Rootfs;
+
+/// <summary>
+/// Builds the container's filesystem view. Runs in the container's init, inside its fresh mount namespace (and pid
+/// namespace, so a proc mount shows the container's processes), before the process's credentials are dropped.
+/// </summary>
+/// <remarks>
+/// Order: make <c>/</c> rslave (nothing mounted here propagates to the host, host unmounts still reach us), bind the
+/// rootfs onto itself (pivot_root needs a mount point), mount the spec's mounts with every destination resolved
+/// inside the rootfs (<see cref="SafePath"/>), create /dev nodes and links, pivot_root and detach the old root, then
+/// read-only root, masked and read-only paths. Every mount lives in the container's mount namespace, so the kernel
+/// removes all of them when the last process of the container exits: nothing is left on the host to clean up.
+/// </remarks>
+internal static class RootfsBuilder
+{
+    private static readonly (string Name, uint Major, uint Minor)[] DefaultDevices =
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+    public static void Build(InitConfig c)
+    {
+        var spec = c.Spec;
+        var linux = spec.Linux!;
+        if (Mount(null, "/", null, MS_SLAVE | MS_REC, null) != 0) throw Error("making / rslave");
+        if (Mount(c.Rootfs, c.Rootfs, null, MS_BIND | MS_REC, null) != 0) throw Error("bind-mounting the rootfs", c.Rootfs);
+        int root = SysOpen(c.Rootfs, OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
+        if (root < 0) throw Error("opening the rootfs", c.Rootfs);
+        try
+        {
+            bool devTmpfs = false;
+            foreach (var m in spec.Mounts ?? [])
+            {
+                MountOne(c, root, m);
+                if (m.Destination.TrimEnd('/') == "/dev" && m.Type is "tmpfs" or "devtmpfs") devTmpfs = true;
+            }
+            if (devTmpfs) CreateDefaultDevices(root);
+            foreach (var d in linux.Devices ?? []) CreateDevice(root, d);
+
+            if (SysFchdir(root) != 0) throw Error("chdir to the rootfs");
+            // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, with no
+            // need for a put_old directory inside the (possibly read-only) rootfs.
+            if (PivotRoot(".", ".") != 0) throw Error("pivot_root", c.Rootfs);
+            if (Umount2(".", MNT_DETACH) != 0) throw Error("detaching the old root");
+            if (SysChdir("/") != 0) throw Error("chdir /");
+        }
+        finally { SysClose(root); }
+    }
+
+    /// <summary>
+    /// The last, restricting steps, after init has written what it must (sysctls live under the read-only /proc/sys):
+    /// masked paths, read-only paths, read-only root, the spec's root propagation.
+    /// </summary>
+    public static void Finish(InitConfig c)
+    {
+        var spec = c.Spec;
+        var linux = spec.Linux!;
+        foreach (var p in linux.MaskedPaths ?? []) Mask(p);
+        foreach (var p in linux.ReadonlyPaths ?? []) MakeReadonly(p);
+        if (spec.Root!.Readonly && Mount(null, "/", null, MS_REMOUNT | MS_BIND | MS_RDONLY, null) != 0)
+            throw Error("remounting / read-only");
+        var prop = MountOptions.RootPropagation(linux.RootfsPropagation);
+        if (prop != (MS_SLAVE | MS_REC) && Mount(null, "/", null, prop, null) != 0) throw Error("setting rootfs propagation");
+    }
+
+    private static void MountOne(InitConfig c, int root, SpecMount m)
+    {
+        var o = MountOptions.Parse(m.Options);
+        string type = m.Type ?? "";
+        bool bind = o.Bind || type is "" or "bind";
+        if (type == "cgroup" || type == "cgroup2") { MountCgroup(c, root, m, o); return; }
+        bool file = bind && !Directory.Exists(m.Source);
+        int target = SafePath.OpenOrCreate(root, m.Destination, file, "mount destination");
+        try
+        {
+            string t = SafePath.ProcFd(target);
+            if (bind)
+            {
+                if (Mount(m.Source, t, null, MS_BIND | (o.Flags & MS_REC), null) != 0)
+                    throw Error($"bind-mounting {m.Source} on", m.Destination);
+                // A bind mount ignores other flags: they take effect by remounting the new mount, reached through a
+                // fresh fd (the old one still names the covered directory).
+                ulong rest = o.Flags & ~(MS_BIND | MS_REC);
+                if (rest != 0) Remount(root, m.Destination, rest);
+            }
+            else if (Mount(m.Source ?? type, t, type, o.Flags, o.Data) != 0)
+                throw Error($"mounting {type} on", m.Destination);
+            foreach (var p in o.Propagation)
+            {
+                var t2 = Reopen(root, m.Destination, out int fd);
+                try
+                {
+                    if (Mount(null, t2, null, p, null) != 0) throw Error("setting propagation of", m.Destination);
+                }
+                finally { SysClose(fd); }
+            }
+        }
+        finally { SysClose(target); }
+    }
+
+    private static string Reopen(int root, string dest, out int fd)
+    {
+        fd = SafePath.Open(root, dest);
+        if (fd < 0) throw Error("reopening", dest);
+        return SafePath.ProcFd(fd);
+    }
+
+    private static void Remount(int root, string dest, ulong flags)
+    {
+        var t = Reopen(root, dest, out int fd);
+        try
+        {
+            if (Mount(null, t, null, MS_REMOUNT | MS_BIND | flags, null) != 0) throw Error("remounting", dest);
+        }
+        finally { SysClose(fd); }
+    }
+
+    /// <summary>
+    /// A <c>cgroup</c> mount: cgroup2 on a unified host; on a v1 or hybrid host a tmpfs with one directory per v1
+    /// hierarchy, each mounted with the host's options (inside a cgroup namespace it shows the container's own
+    /// cgroup as its root).
+    /// </summary>
+    private static void MountCgroup(InitConfig c, int root, SpecMount m, MountOptions o)
+    {
+        ulong flags = o.Flags | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        int target = SafePath.OpenOrCreate(root, m.Destination, false, "mount destination");
+        try
+        {
+            if (c.CgroupV2)
+            {
+                if (Mount("cgroup2", SafePath.ProcFd(target), "cgroup2", flags, null) != 0) throw Error("mounting cgroup2 on", m.Destination);
+                return;
+            }
+            if (Mount("tmpfs", SafePath.ProcFd(target), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") != 0)
+                throw Error("mounting tmpfs on", m.Destination);
+        }
+        finally { SysClose(target); }
+        foreach (var h in c.CgroupV1Hierarchies)
+        {
+            string name = h.StartsWith("name=") ? h[5..] : h;
+            string dest = m.Destination.TrimEnd('/') + "/" + name;
+            int d = SafePath.OpenOrCreate(root, dest, false, "cgroup mount");
+            try
+            {
+                string opts = h.StartsWith("name=") ? "none," + h : h;
+                if (Mount("cgroup", SafePath.ProcFd(d), "cgroup", flags, opts) != 0) throw Error("mounting cgroup " + h + " on", dest);
+            }
+            finally { SysClose(d); }
+        }
+        if (o.ReadOnly) Remount(root, m.Destination, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
+
+    private static void CreateDefaultDevices(int root)
+    {
+        int dev = SafePath.OpenOrCreate(root, "/dev", false, "/dev");
+        // mknodat needs a real directory fd, not O_PATH.
+        int dir = SysOpenAt(dev, ".", OFlag.RdOnly | OFlag.Directory | OFlag.Cloexec, 0);
+        SysClose(dev);
+        if (dir < 0) throw Error("opening /dev");
+        try
+        {
+            foreach (var (name, major, minor) in DefaultDevices)
+            {
+                if (SysMknodAt(dir, name, 0x2000 /* S_IFCHR */ | 0x1B6 /* 0666 */, Makedev(major, minor)) != 0 && Errno != Errno_.EEXIST)
+                    throw Error("creating device", "/dev/" + name);
+                SysFchmodAt(dir, name, 0x1B6 /* 0666 */, 0);
+            }
+            foreach (var (link, target) in new[] { ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore") })
+                if (SysSymlinkAt(target, dir, link) != 0 && Errno != Errno_.EEXIST) throw Error("creating symlink", "/dev/" + link);
+        }
+        finally { SysClose(dir); }
+    }
+
+    private static void CreateDevice(int root, SpecDevice d)
+    {
+        string parent = Path.GetDirectoryName(d.Path) ?? "/dev";
+        string name = Path.GetFileName(d.Path);
+        int p = SafePath.OpenOrCreate(root, parent, false, "device directory");
+        int dir = SysOpenAt(p, ".", OFlag.RdOnly | OFlag.Directory | OFlag.Cloexec, 0);
+        SysClose(p);
+        if (dir < 0) throw Error("opening", parent);
+        try
+        {
+            uint type = d.Type switch { "b" => 0x6000u, "p" => 0x1000u, _ => 0x2000u };
+            uint mode = d.FileMode ?? 0x1B6 /* 0666 */;
+            if (SysMknodAt(dir, name, type | (mode & 0xFFF /* 07777 */), Makedev((ulong)d.Major, (ulong)d.Minor)) != 0 && Errno != Errno_.EEXIST)
+                throw Error("creating device", d.Path);
+            SysFchmodAt(dir, name, mode & 0xFFF /* 07777 */, 0);
+            if (d.Uid is not null || d.Gid is not null)
+                SysFchownAt(dir, name, d.Uid ?? 0, d.Gid ?? 0, AT_SYMLINK_NOFOLLOW_);
+        }
+        finally { SysClose(dir); }
+    }
+
+    /// <summary>Masks a path: a read-only empty tmpfs over a directory, /dev/null over anything else.</summary>
+    private static void Mask(string path)
+    {
+        int fd = SysOpenAt2(AT_FDCWD_, path, OFlag.Path | OFlag.Cloexec, Resolve.InRoot | Resolve.NoMagicLinks);
+        if (fd < 0)
+        {
+            if (Errno == Errno_.ENOENT) return;
+            throw Error("masking", path);
+        }
+        try
+        {
+            bool dir = Directory.Exists(SafePath.ProcFd(fd));
+            int r = dir
+                ? Mount("tmpfs", SafePath.ProcFd(fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=000")
+                : Mount("/dev/null", SafePath.ProcFd(fd), null, MS_BIND, null);
+            if (r != 0) throw Error("masking", path);
+        }
+        finally { SysClose(fd); }
+    }
+
+    private static void MakeReadonly(string path)
+    {
+        int fd = SysOpenAt2(AT_FDCWD_, path, OFlag.Path | OFlag.Cloexec, Resolve.InRoot | Resolve.NoMagicLinks);
+        if (fd < 0)
+        {
+            if (Errno == Errno_.ENOENT) return;
+            throw Error("making read-only", path);
+        }
+        try
+        {
+            if (Mount(SafePath.ProcFd(fd), SafePath.ProcFd(fd), null, MS_BIND | MS_REC, null) != 0) throw Error("bind-mounting", path);
+        }
+        finally { SysClose(fd); }
+        fd = SysOpenAt2(AT_FDCWD_, path, OFlag.Path | OFlag.Cloexec, Resolve.InRoot | Resolve.NoMagicLinks);
+        if (fd < 0) throw Error("reopening", path);
+        try
+        {
+            if (Mount(null, SafePath.ProcFd(fd), null, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null) != 0)
+                throw Error("remounting read-only", path);
+        }
+        finally { SysClose(fd); }
+    }
+}

@@ -1,0 +1,32 @@
+using System.CommandLine;
+
+namespace Tinyo.Rt.Cli.Commands;
+
+/// <summary><c>tinyort create --bundle DIR [--pid-file F] ID</c>: creates a container that waits for <c>start</c>.</summary>
+internal static class CreateCommand
+{
+    public static Command Build(Option<string?> root)
+    {
+        var id = OciCommon.IdArgument();
+        var bundle = new Option<string>("--bundle", "-b") { Description = "Bundle directory (default: current directory)", DefaultValueFactory = _ => "." };
+        var pidFile = new Option<string?>("--pid-file") { Description = "Write the container's host pid to this file" };
+        var console = new Option<string?>("--console-socket") { Description = "Accepted for runc compatibility; terminals are not supported yet" };
+        var cmd = new Command("create", "Create a container from an OCI bundle; it waits for `start`") { id, bundle, pidFile, console };
+        cmd.SetAction(r => OciCommon.Guard(r, () =>
+        {
+            int pid = OciCommon.Runtime(r, root).Create(r.GetValue(id)!, r.GetValue(bundle)!);
+            if (r.GetValue(pidFile) is { } f) WritePidFile(f, pid);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Writes the pid atomically (containerd reads it as soon as the command exits).</summary>
+    internal static void WritePidFile(string path, int pid)
+    {
+        var full = Path.GetFullPath(path);
+        var tmp = full + ".tmp";
+        File.WriteAllText(tmp, pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        File.Move(tmp, full, overwrite: true);
+    }
+}

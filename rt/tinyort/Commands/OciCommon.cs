@@ -1,0 +1,70 @@
+using System.CommandLine;
+using Tinyo.Rt;
+using Tinyo.Rt.Containers;
+
+namespace Tinyo.Rt.Cli.Commands;
+
+/// <summary>What the OCI verbs share: the runtime from <c>--root</c>, and one-line errors.</summary>
+internal static class OciCommon
+{
+    /// <summary>A runtime over the root named by <c>--root</c>, <c>TINYO_ROOT</c> or the default.</summary>
+    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root) =>
+        new(RuntimeRoot.Resolve(r.GetValue(root)), new RuntimeOptions
+        {
+            Warn = w => Console.Error.WriteLine("tinyort: warning: " + w),
+            // A framework-dependent (dotnet) build finds its files next to its path: it cannot run sealed.
+            SealInit = !File.Exists(Path.ChangeExtension(Environment.ProcessPath ?? "", ".dll")),
+        });
+
+    /// <summary>runc's global <c>--log FILE</c>: errors are appended there as JSON lines too (containerd reads them).</summary>
+    public static readonly Option<string?> Log = new("--log") { Description = "Also append errors to this file (JSON lines, as runc)", Recursive = true };
+    /// <summary>runc's <c>--log-format</c>; only json is written.</summary>
+    public static readonly Option<string?> LogFormat = new("--log-format") { Description = "Accepted for runc compatibility (json)", Recursive = true, Hidden = true };
+    /// <summary>runc's <c>--systemd-cgroup</c>: refused, tinyort manages cgroups itself.</summary>
+    public static readonly Option<bool> SystemdCgroup = new("--systemd-cgroup") { Description = "Not supported: tinyort manages cgroup directories itself", Recursive = true, Hidden = true };
+    /// <summary>runc's <c>--debug</c>; accepted, no effect.</summary>
+    public static readonly Option<bool> Debug = new("--debug") { Description = "Accepted for runc compatibility", Recursive = true, Hidden = true };
+
+    /// <summary>Adds the runc global flags that container managers pass (containerd, podman, cri-o).</summary>
+    public static void AddRuncGlobals(Command root)
+    {
+        root.Options.Add(Log);
+        root.Options.Add(LogFormat);
+        root.Options.Add(SystemdCgroup);
+        root.Options.Add(Debug);
+    }
+
+    /// <summary>Runs a verb; an <see cref="RtException"/> becomes <c>tinyort: message</c> and exit status 1.</summary>
+    public static int Guard(ParseResult r, Func<int> action)
+    {
+        string? error;
+        try
+        {
+            if (r.GetValue(SystemdCgroup)) throw new RtException("--systemd-cgroup is not supported: tinyort manages cgroups itself");
+            return action();
+        }
+        catch (RtException e) { error = e.Message; }
+        catch (IOException e) { error = e.Message; }
+        Console.Error.WriteLine("tinyort: " + error);
+        if (r.GetValue(Log) is { Length: > 0 } log)
+        {
+            try
+            {
+                using var f = new FileStream(log, FileMode.Append, FileAccess.Write);
+                using var w = new System.Text.Json.Utf8JsonWriter(f);
+                w.WriteStartObject();
+                w.WriteString("level", "error");
+                w.WriteString("msg", error);
+                w.WriteString("time", DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+                w.Flush();
+                f.WriteByte((byte)'\n');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        return 1;
+    }
+
+    /// <summary>The container id argument.</summary>
+    public static Argument<string> IdArgument() => new("container-id") { Description = "Container id" };
+}
