@@ -30,7 +30,7 @@ internal sealed class HashingStream(Stream inner, string what) : Stream
         }
         catch (Exception e) when (e is not OperationCanceledException and not RtException)
         {
-            throw new RtException($"layer is not a valid {what} stream (at uncompressed offset {_position}): {e.Message}", e);
+            throw new DecompressionException($"layer is not a valid {what} stream (at uncompressed offset {_position}): {e.Message}", e);
         }
         if (n == 0) { _eof = true; return 0; }
         _hash.AppendData(buffer[..n]);
@@ -75,3 +75,6 @@ internal sealed class HashingStream(Stream inner, string what) : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
+
+/// <summary>The compressed stream of a layer is corrupt or truncated (as opposed to the tar inside it).</summary>
+internal sealed class DecompressionException(string message, Exception inner) : RtException(message, inner);

@@ -34,6 +34,7 @@ internal sealed class LayerExtractor : IDisposable
     private int _cachedParentFd = -1;
     private readonly List<(string Rel, Libc.Timespec Mtime)> _dirTimes = new();
     private bool _rootSeen;
+    private TarHeaderTap? _tap;
 
     // The entry being processed, for error messages.
     private string _entryName = "";
@@ -58,24 +59,34 @@ internal sealed class LayerExtractor : IDisposable
     /// <summary>Extracts every entry, then applies directory timestamps (last, since writing into a directory changes them).</summary>
     public void Run()
     {
-        using var reader = new TarReader(_stream, leaveOpen: true);
+        var tap = new TarHeaderTap(_stream);
+        _tap = tap;
+        using var reader = new TarReader(tap, leaveOpen: true);
+        long nextHeader = 0;
         while (true)
         {
             _ct.ThrowIfCancellationRequested();
-            _entryOffset = (_stream.Position + 511) & ~511L;
+            tap.BeginEntry(nextHeader);
             TarEntry? entry;
             try
             {
                 entry = reader.GetNextEntry(copyData: false);
             }
-            catch (Exception e) when (e is not RtException and not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                string where = Entries == 0 ? "" : $" after entry '{LayerCompression.Printable(_entryName)}'";
+                if (e is DecompressionException) throw;
+                if (e is RtException)
+                    throw new RtException(Entries == 0 ? $"layer is not a valid tar stream: {e.Message}" : e.Message + where, e);
                 throw new RtException(Entries == 0
-                    ? $"layer is not a valid tar stream (tar offset {_entryOffset}): {e.Message}"
-                    : $"malformed tar header after entry '{LayerCompression.Printable(_entryName)}' (tar offset {_entryOffset}): {e.Message}", e);
+                    ? $"layer is not a valid tar stream (tar offset {tap.NextHeaderOffset}): {e.Message}"
+                    : $"malformed tar header{where} (tar offset {tap.NextHeaderOffset}): {e.Message}", e);
             }
             if (entry is null) break;
             _entryName = entry.Name;
+            _entryOffset = tap.EntryOffset;
+            long dataLength = entry.DataStream is null ? 0 : entry.Length;
+            nextHeader = (tap.Position + dataLength + 511) & ~511L;
             Entries++;
             Extract(entry);
         }
@@ -532,24 +543,36 @@ internal sealed class LayerExtractor : IDisposable
     /// </summary>
     private void SetXattrs(TarEntry entry, int fd, int parentFd, ReadOnlySpan<byte> name)
     {
-        if (entry is not PaxTarEntry pax) return;
-        Span<byte> xn = stackalloc byte[256 * 3 + 1];
-        foreach (var kv in pax.ExtendedAttributes)
+        if (entry is not PaxTarEntry || _tap is null) return;
+        // Values come from the raw PAX block: TarReader's string values would mangle binary ones (capabilities).
+        var pax = _tap.PaxData;
+        Span<byte> xn = stackalloc byte[256];
+        int pos = 0;
+        while (true)
         {
-            if (!kv.Key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal)) continue;
-            var xname = kv.Key.AsSpan(13);
-            if (!(xname.StartsWith("user.", StringComparison.Ordinal) || xname.StartsWith("security.", StringComparison.Ordinal) || xname.StartsWith("system.", StringComparison.Ordinal)))
+            Range nameRange, valueRange;
+            try
+            {
+                if (!TarHeaderTap.TryNextXattr(pax, ref pos, out nameRange, out valueRange)) break;
+            }
+            catch (RtException e)
+            {
+                throw Fail(e.Message);
+            }
+            var xname = pax[nameRange];
+            var value = pax[valueRange];
+            if (!(xname.StartsWith("user."u8) || xname.StartsWith("security."u8) || xname.StartsWith("system."u8)))
                 continue;
-            if (xname.Length > 255 || xname.Contains('\0')) throw Fail("invalid xattr name");
-            int xl = Encoding.UTF8.GetBytes(xname, xn);
-            xn[xl] = 0;
-            var value = Encoding.UTF8.GetBytes(kv.Value);
-            int r = fd >= 0 ? Libc.Fsetxattr(fd, xn[..(xl + 1)], value) : Libc.SetxattrAt(parentFd, name, xn[..(xl + 1)], value);
+            if (xname.Length > 255 || xname.Contains((byte)0)) throw Fail("invalid xattr name");
+            xname.CopyTo(xn);
+            xn[xname.Length] = 0;
+            var xnz = xn[..(xname.Length + 1)];
+            int r = fd >= 0 ? Libc.Fsetxattr(fd, xnz, value) : Libc.SetxattrAt(parentFd, name, xnz, value);
             if (r != 0)
             {
                 int e = Libc.Errno;
                 if (e is Libc.EOPNOTSUPP or Libc.EPERM) continue;
-                throw FailErrno($"set xattr '{LayerCompression.Printable(xname.ToString())}'", e);
+                throw FailErrno($"set xattr '{LayerCompression.Printable(Encoding.UTF8.GetString(xname))}'", e);
             }
         }
     }

@@ -309,7 +309,8 @@ internal static unsafe partial class Libc
         fixed (byte* v = value) return fsetxattr_(fd, n, v, (nuint)value.Length, 0);
     }
 
-    private static int _setxattratMissing;
+    /// <summary>Set once setxattrat(2) returned ENOSYS (kernel before 6.13); tests set it to exercise the fallback.</summary>
+    internal static int SetxattratMissing;
 
     /// <summary>
     /// Sets an xattr on <paramref name="path"/> relative to <paramref name="dirfd"/> without following a final symlink
@@ -324,12 +325,12 @@ internal static unsafe partial class Libc
         fixed (byte* n = name)
         fixed (byte* v = value)
         {
-            if (Volatile.Read(ref _setxattratMissing) == 0)
+            if (Volatile.Read(ref SetxattratMissing) == 0)
             {
                 XattrArgs args = new() { Value = (ulong)v, Size = (uint)value.Length, Flags = 0 };
                 long r = syscall_setxattrat(SYS_setxattrat, dirfd, p, AT_SYMLINK_NOFOLLOW, n, &args, (nuint)sizeof(XattrArgs));
                 if (r == 0 || Errno != ENOSYS) return (int)r;
-                Volatile.Write(ref _setxattratMissing, 1);
+                Volatile.Write(ref SetxattratMissing, 1);
             }
             // "/proc/self/fd/" + fd + "/" + path
             Span<byte> buf = stackalloc byte[64 + 256];

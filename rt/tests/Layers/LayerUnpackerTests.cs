@@ -155,6 +155,51 @@ public class LayerUnpackerTests
     }
 
     [Fact]
+    public async Task BinaryCapabilityXattrSurvivesByteForByte()
+    {
+        // vfs_cap_data v2, effective, permitted = cap_setuid (bit 7: byte 0x80, invalid UTF-8) | cap_net_raw (bit 13).
+        byte[] cap = [0x01, 0, 0, 0x02, 0x80, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        byte[] bin = [0xFF, 0xFE, 0x00, 0x80, (byte)'\n', (byte)'='];
+        using var s = new LayerSandbox();
+        var blob = RawTar.Concat(
+            RawTar.Pax(("SCHILY.xattr.security.capability", cap), ("SCHILY.xattr.user.bin", bin), ("SCHILY.xattr.trusted.x", "no"u8.ToArray())),
+            RawTar.File("bin/ping", "ELF", mode: "0004755"),
+            RawTar.End);
+        await s.Unpack(blob);
+        Assert.Equal(cap, Fs.GetXattr(s.P("bin/ping"), "security.capability"));
+        Assert.Equal(bin, Fs.GetXattr(s.P("bin/ping"), "user.bin"));
+        Assert.Null(Fs.GetXattr(s.P("bin/ping"), "trusted.x"));
+        // The capability was set after chown and chmod, which would have cleared it; setuid survived too.
+        Assert.Equal(Libc.S_IFREG | 0x9EDu, Fs.Lstat(s.P("bin/ping")).Mode);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task XattrsOnASymlinkLabelTheLinkNotItsTarget(bool procFallback)
+    {
+        byte[] label = [0x73, 0x79, 0x73, 0x80, 0x00];
+        using var s = new LayerSandbox();
+        var blob = RawTar.Concat(
+            RawTar.File("target", "t"),
+            RawTar.Pax(("SCHILY.xattr.security.tinyo", label)),
+            RawTar.Header("link", '2', linkName: "target"),
+            RawTar.End);
+        int saved = Libc.SetxattratMissing;
+        Libc.SetxattratMissing = procFallback ? 1 : 0;
+        try
+        {
+            await s.Unpack(blob);
+        }
+        finally
+        {
+            Libc.SetxattratMissing = saved;
+        }
+        Assert.Equal(label, Fs.GetXattr(s.P("link"), "security.tinyo"));
+        Assert.Null(Fs.GetXattr(s.P("target"), "security.tinyo"));
+    }
+
+    [Fact]
     public async Task TrustedXattrsFromTheTarAreDropped()
     {
         using var s = new LayerSandbox();
