@@ -57,8 +57,19 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
         int n = inner.Read(buffer);
         if (_recording && n > 0)
         {
-            Append(buffer[..n]);
-            Scan();
+            int skip = 0;
+            if (_recLen == 0)
+            {
+                // Bytes before the first header (padding, or data the caller did not read) are not metadata.
+                long chunkStart = inner.Position - n;
+                skip = (int)Math.Clamp(_nextHeader - chunkStart, 0, n);
+                _recStart = chunkStart + skip;
+            }
+            if (skip < n)
+            {
+                Append(buffer[skip..n]);
+                Scan();
+            }
         }
         return n;
     }

@@ -312,4 +312,50 @@ public class LayerUnpackerTests
         Assert.Equal(2_000_000, new FileInfo(s.P("d/a")).Length);
         s.AssertNothingOutside();
     }
+
+    [Fact]
+    public async Task DestinationAlreadyThereIsLeftAloneAndTheDiffIdStillReturned()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder().File("a", "new").Build();
+        Directory.CreateDirectory(s.Dest);
+        File.WriteAllText(s.P("a"), "old");
+        Assert.Equal(Digest.Compute(tar), await s.Unpack(tar));
+        Assert.Equal("old", File.ReadAllText(s.P("a")));
+        s.AssertNothingOutside();
+    }
+
+    [Fact]
+    public async Task CancellationRemovesThePartialDirectory()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder();
+        for (int i = 0; i < 50; i++) tar.File($"f{i}", new byte[100_000]);
+        using var cts = new CancellationTokenSource();
+        var stream = new CancelAfterStream(new MemoryStream(tar.Build()), 1_000_000, cts);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            LayerUnpacker.UnpackAsync(stream, "application/vnd.oci.image.layer.v1.tar", s.Dest, cts.Token));
+        Assert.False(Directory.Exists(s.Dest));
+        s.AssertNothingOutside();
+    }
+
+    private sealed class CancelAfterStream(Stream inner, long after, CancellationTokenSource cts) : Stream
+    {
+        private long _read;
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int n = inner.Read(buffer, offset, count);
+            if ((_read += n) > after) cts.Cancel();
+            return n;
+        }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
