@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Formats.Tar;
 using System.Text;
 using Tinyo.Rt.Linux;
+using FileSys = Tinyo.Rt.Linux.Libc.FileSys;
 
 namespace Tinyo.Rt.Images;
 
@@ -18,7 +19,7 @@ namespace Tinyo.Rt.Images;
 internal sealed class LayerExtractor : IDisposable
 {
     private const int DataBufferSize = 1 << 20;
-    private const ulong ResolveStrict = Libc.RESOLVE_BENEATH | Libc.RESOLVE_NO_SYMLINKS | Libc.RESOLVE_NO_MAGICLINKS | Libc.RESOLVE_NO_XDEV;
+    private const ulong ResolveStrict = FileSys.RESOLVE_BENEATH | FileSys.RESOLVE_NO_SYMLINKS | FileSys.RESOLVE_NO_MAGICLINKS | FileSys.RESOLVE_NO_XDEV;
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueWhiteout = ".wh..wh..opq";
 
@@ -45,7 +46,7 @@ internal sealed class LayerExtractor : IDisposable
         _rootPath = rootPath;
         _stream = stream;
         _ct = ct;
-        _rootFd = Libc.OpenAt(Libc.AT_FDCWD, Libc.Utf8z(rootPath), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC);
+        _rootFd = Libc.OpenAt(FileSys.AT_FDCWD, Libc.Utf8z(rootPath), FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC);
         if (_rootFd < 0) throw Libc.Error("open", rootPath);
         _data = ArrayPool<byte>.Shared.Rent(DataBufferSize);
     }
@@ -142,11 +143,11 @@ internal sealed class LayerExtractor : IDisposable
     private void RegularFile(TarEntry entry, string rel)
     {
         int parentFd = Prepare(rel, create: true, out var name);
-        int fd = Libc.OpenAt(parentFd, name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
-        if (fd < 0 && Libc.Errno == Libc.EEXIST)
+        int fd = Libc.OpenAt(parentFd, name, FileSys.O_WRONLY | FileSys.O_CREAT | FileSys.O_EXCL | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC, 0x180);
+        if (fd < 0 && Libc.Errno == FileSys.EEXIST)
         {
             RemoveExisting(parentFd, name, rel);
-            fd = Libc.OpenAt(parentFd, name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
+            fd = Libc.OpenAt(parentFd, name, FileSys.O_WRONLY | FileSys.O_CREAT | FileSys.O_EXCL | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC, 0x180);
         }
         if (fd < 0) throw FailErrno("cannot create file");
         try
@@ -161,7 +162,7 @@ internal sealed class LayerExtractor : IDisposable
         }
         finally
         {
-            Libc.Close(fd);
+            Libc.CloseFd(fd);
         }
     }
 
@@ -172,7 +173,7 @@ internal sealed class LayerExtractor : IDisposable
         if (rel.Length == 0)
         {
             _rootSeen = true;
-            fd = Libc.OpenAt(_rootFd, "."u8, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+            fd = Libc.OpenAt(_rootFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
             if (fd < 0) throw FailErrno("open layer root");
         }
         else
@@ -180,17 +181,17 @@ internal sealed class LayerExtractor : IDisposable
             int parentFd = Prepare(rel, create: true, out var name);
             if (Libc.MkdirAt(parentFd, name, 0x1C0) != 0)
             {
-                if (Libc.Errno != Libc.EEXIST) throw FailErrno("cannot create directory");
+                if (Libc.Errno != FileSys.EEXIST) throw FailErrno("cannot create directory");
                 // Docker semantics: an existing directory is kept (with its contents) and takes the new metadata;
                 // anything else is replaced.
-                if (Libc.StatxAt(parentFd, name, Libc.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat");
-                if (st.Type != Libc.S_IFDIR)
+                if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat");
+                if (st.Type != FileSys.S_IFDIR)
                 {
                     RemoveExisting(parentFd, name, rel);
                     if (Libc.MkdirAt(parentFd, name, 0x1C0) != 0) throw FailErrno("cannot create directory");
                 }
             }
-            fd = Libc.OpenAt(parentFd, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC);
+            fd = Libc.OpenAt(parentFd, name, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC);
             if (fd < 0) throw FailErrno("open directory");
         }
         try
@@ -201,7 +202,7 @@ internal sealed class LayerExtractor : IDisposable
         }
         finally
         {
-            Libc.Close(fd);
+            Libc.CloseFd(fd);
         }
         _dirTimes.Add((rel, Time(entry)));
     }
@@ -220,14 +221,14 @@ internal sealed class LayerExtractor : IDisposable
         int parentFd = Prepare(rel, create: true, out var name);
         if (Libc.SymlinkAt(targetz, parentFd, name) != 0)
         {
-            if (Libc.Errno != Libc.EEXIST) throw FailErrno("cannot create symlink");
+            if (Libc.Errno != FileSys.EEXIST) throw FailErrno("cannot create symlink");
             RemoveExisting(parentFd, name, rel);
             if (Libc.SymlinkAt(targetz, parentFd, name) != 0) throw FailErrno("cannot create symlink");
         }
-        if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), Libc.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("lchown");
+        if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("lchown");
         SetXattrs(entry, -1, parentFd, name);
         var t = Time(entry);
-        if (Libc.UtimensAt(parentFd, name, t, t, Libc.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
+        if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
     }
 
     private void HardLink(TarEntry entry, string rel)
@@ -249,15 +250,15 @@ internal sealed class LayerExtractor : IDisposable
         {
             int slashByte = _aux.AsSpan(0, tlen).LastIndexOf((byte)'/');
             _aux[slashByte] = 0;
-            var how = new Libc.OpenHow { Flags = (ulong)(Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC), Resolve = ResolveStrict };
+            var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
             tParentFd = Libc.OpenAt2(_rootFd, _aux.AsSpan(0, slashByte + 1), how);
             if (tParentFd < 0)
             {
                 int e = Libc.Errno;
                 throw e switch
                 {
-                    Libc.ENOENT or Libc.ENOTDIR => Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer"),
-                    Libc.ELOOP or Libc.EXDEV => Fail($"hardlink target '{LayerCompression.Printable(target)}' is not reachable inside the layer without following a symlink"),
+                    FileSys.ENOENT or FileSys.ENOTDIR => Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer"),
+                    FileSys.ELOOP or FileSys.EXDEV => Fail($"hardlink target '{LayerCompression.Printable(target)}' is not reachable inside the layer without following a symlink"),
                     _ => FailErrno($"hardlink target '{LayerCompression.Printable(target)}'", e),
                 };
             }
@@ -272,20 +273,20 @@ internal sealed class LayerExtractor : IDisposable
             if (Libc.LinkAt(tParentFd, tname, parentFd, name, 0) != 0)
             {
                 int e = Libc.Errno;
-                if (e == Libc.EEXIST)
+                if (e == FileSys.EEXIST)
                 {
                     RemoveExisting(parentFd, name, rel);
                     if (Libc.LinkAt(tParentFd, tname, parentFd, name, 0) == 0) return;
                     e = Libc.Errno;
                 }
-                if (e == Libc.ENOENT) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer");
-                if (e == Libc.EPERM) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' is a directory");
+                if (e == FileSys.ENOENT) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer");
+                if (e == FileSys.EPERM) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' is a directory");
                 throw FailErrno("cannot create hardlink", e);
             }
         }
         finally
         {
-            if (closeTParent) Libc.Close(tParentFd);
+            if (closeTParent) Libc.CloseFd(tParentFd);
         }
     }
 
@@ -294,12 +295,12 @@ internal sealed class LayerExtractor : IDisposable
         DrainData(entry);
         uint type = entry.EntryType switch
         {
-            TarEntryType.CharacterDevice => Libc.S_IFCHR,
-            TarEntryType.BlockDevice => Libc.S_IFBLK,
-            _ => Libc.S_IFIFO,
+            TarEntryType.CharacterDevice => FileSys.S_IFCHR,
+            TarEntryType.BlockDevice => FileSys.S_IFBLK,
+            _ => FileSys.S_IFIFO,
         };
         ulong dev = 0;
-        if (type != Libc.S_IFIFO && entry is PosixTarEntry posix)
+        if (type != FileSys.S_IFIFO && entry is PosixTarEntry posix)
         {
             if (posix.DeviceMajor < 0 || posix.DeviceMinor < 0) throw Fail("negative device number");
             dev = Libc.MakeDev((uint)posix.DeviceMajor, (uint)posix.DeviceMinor);
@@ -307,16 +308,16 @@ internal sealed class LayerExtractor : IDisposable
         int parentFd = Prepare(rel, create: true, out var name);
         if (Libc.MknodAt(parentFd, name, type | 0x180, dev) != 0)
         {
-            if (Libc.Errno != Libc.EEXIST) throw FailErrno("mknod");
+            if (Libc.Errno != FileSys.EEXIST) throw FailErrno("mknod");
             RemoveExisting(parentFd, name, rel);
             if (Libc.MknodAt(parentFd, name, type | 0x180, dev) != 0) throw FailErrno("mknod");
         }
-        if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), Libc.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown");
+        if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown");
         // Just made by mknodat in a directory only we write to: not a symlink, so following is moot.
         if (Libc.FchmodAt(parentFd, name, Mode(entry)) != 0) throw FailErrno("chmod");
         SetXattrs(entry, -1, parentFd, name);
         var t = Time(entry);
-        if (Libc.UtimensAt(parentFd, name, t, t, Libc.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
+        if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
     }
 
     /// <summary>
@@ -330,7 +331,7 @@ internal sealed class LayerExtractor : IDisposable
         if (baseName.SequenceEqual(OpaqueWhiteout))
         {
             int parentFd = Prepare(rel, create: true, out _);
-            int fd = Libc.OpenAt(parentFd, "."u8, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+            int fd = Libc.OpenAt(parentFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
             if (fd < 0) throw FailErrno("open directory");
             try
             {
@@ -338,7 +339,7 @@ internal sealed class LayerExtractor : IDisposable
             }
             finally
             {
-                Libc.Close(fd);
+                Libc.CloseFd(fd);
             }
             return;
         }
@@ -349,11 +350,11 @@ internal sealed class LayerExtractor : IDisposable
         // Build "dir/NAME" for the whited-out file and create the 0/0 char device there.
         string victim = string.Concat(rel.AsSpan(0, nameStart), target);
         int pfd = Prepare(victim, create: true, out var name);
-        if (Libc.MknodAt(pfd, name, Libc.S_IFCHR, 0) != 0)
+        if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0)
         {
-            if (Libc.Errno != Libc.EEXIST) throw FailErrno("create whiteout");
+            if (Libc.Errno != FileSys.EEXIST) throw FailErrno("create whiteout");
             RemoveExisting(pfd, name, victim);
-            if (Libc.MknodAt(pfd, name, Libc.S_IFCHR, 0) != 0) throw FailErrno("create whiteout");
+            if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0) throw FailErrno("create whiteout");
         }
     }
 
@@ -389,11 +390,11 @@ internal sealed class LayerExtractor : IDisposable
 
     private int OpenParent(ReadOnlySpan<byte> parentz, bool create)
     {
-        var how = new Libc.OpenHow { Flags = (ulong)(Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC), Resolve = ResolveStrict };
+        var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
         int fd = Libc.OpenAt2(_rootFd, parentz, how);
         if (fd >= 0) return fd;
         int err = Libc.Errno;
-        if (err == Libc.ENOSYS) throw new RtException("openat2 is not available: Linux 5.6 or newer is required to unpack layers safely");
+        if (err == FileSys.ENOSYS) throw new RtException("openat2 is not available: Linux 5.6 or newer is required to unpack layers safely");
 
         // Slow path: walk component by component, to create what is missing or to name the component at fault.
         int cur = _rootFd;
@@ -411,9 +412,9 @@ internal sealed class LayerExtractor : IDisposable
                 var compz = comp[..(clen + 1)];
                 string soFar = Encoding.UTF8.GetString(parentz[..(start + clen)]);
                 int next = Libc.OpenAt2(cur, compz, how);
-                if (next < 0 && Libc.Errno == Libc.ENOENT && create)
+                if (next < 0 && Libc.Errno == FileSys.ENOENT && create)
                 {
-                    if (Libc.MkdirAt(cur, compz, 0x1ED) != 0 && Libc.Errno != Libc.EEXIST) throw FailErrno($"cannot create parent directory '{LayerCompression.Printable(soFar)}'");
+                    if (Libc.MkdirAt(cur, compz, 0x1ED) != 0 && Libc.Errno != FileSys.EEXIST) throw FailErrno($"cannot create parent directory '{LayerCompression.Printable(soFar)}'");
                     next = Libc.OpenAt2(cur, compz, how);
                 }
                 if (next < 0)
@@ -421,14 +422,14 @@ internal sealed class LayerExtractor : IDisposable
                     int e = Libc.Errno;
                     throw e switch
                     {
-                        Libc.ELOOP => Fail($"parent '{LayerCompression.Printable(soFar)}' is a symlink; refusing to write through it"),
-                        Libc.ENOTDIR => Fail($"parent '{LayerCompression.Printable(soFar)}' is not a directory"),
-                        Libc.ENOENT => Fail($"parent '{LayerCompression.Printable(soFar)}' does not exist"),
-                        Libc.EXDEV => Fail($"parent '{LayerCompression.Printable(soFar)}' crosses a mount point"),
+                        FileSys.ELOOP => Fail($"parent '{LayerCompression.Printable(soFar)}' is a symlink; refusing to write through it"),
+                        FileSys.ENOTDIR => Fail($"parent '{LayerCompression.Printable(soFar)}' is not a directory"),
+                        FileSys.ENOENT => Fail($"parent '{LayerCompression.Printable(soFar)}' does not exist"),
+                        FileSys.EXDEV => Fail($"parent '{LayerCompression.Printable(soFar)}' crosses a mount point"),
                         _ => FailErrno($"cannot open parent '{LayerCompression.Printable(soFar)}'", e),
                     };
                 }
-                if (cur != _rootFd) Libc.Close(cur);
+                if (cur != _rootFd) Libc.CloseFd(cur);
                 cur = next;
                 start += clen + 1;
             }
@@ -438,15 +439,15 @@ internal sealed class LayerExtractor : IDisposable
         }
         finally
         {
-            if (cur != _rootFd) Libc.Close(cur);
+            if (cur != _rootFd) Libc.CloseFd(cur);
         }
     }
 
     /// <summary>Removes whatever is at NAME (a directory with all its contents) so a later entry can take its place.</summary>
     private void RemoveExisting(int parentFd, ReadOnlySpan<byte> name, string rel)
     {
-        if (Libc.StatxAt(parentFd, name, Libc.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat existing entry");
-        if (st.Type == Libc.S_IFDIR)
+        if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat existing entry");
+        if (st.Type == FileSys.S_IFDIR)
         {
             // The directory's path has no symlink in it (openat2 refused them), nothing else writes here, and
             // Directory.Delete unlinks symlinks inside rather than following them.
@@ -466,7 +467,7 @@ internal sealed class LayerExtractor : IDisposable
 
     private void DropParentCache()
     {
-        if (_cachedParentFd >= 0) Libc.Close(_cachedParentFd);
+        if (_cachedParentFd >= 0) Libc.CloseFd(_cachedParentFd);
         _cachedParentFd = -1;
         _cachedParentLen = -1;
     }
@@ -571,7 +572,7 @@ internal sealed class LayerExtractor : IDisposable
             if (r != 0)
             {
                 int e = Libc.Errno;
-                if (e is Libc.EOPNOTSUPP or Libc.EPERM) continue;
+                if (e is FileSys.EOPNOTSUPP or FileSys.EPERM) continue;
                 throw FailErrno($"set xattr '{LayerCompression.Printable(Encoding.UTF8.GetString(xname))}'", e);
             }
         }
@@ -596,8 +597,8 @@ internal sealed class LayerExtractor : IDisposable
     private void FinishDirectories()
     {
         DropParentCache();
-        var how = new Libc.OpenHow { Flags = (ulong)(Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC), Resolve = ResolveStrict };
-        int rootDir = Libc.OpenAt(_rootFd, "."u8, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+        var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
+        int rootDir = Libc.OpenAt(_rootFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
         if (rootDir < 0) throw Libc.Error("open", _rootPath);
         try
         {
@@ -615,13 +616,13 @@ internal sealed class LayerExtractor : IDisposable
                 int fd = Libc.OpenAt2(_rootFd, _path.AsSpan(0, len + 1), how);
                 if (fd < 0) continue; // replaced by a later entry or removed with its parent
                 int r = Libc.Futimens(fd, mtime, mtime);
-                Libc.Close(fd);
+                Libc.CloseFd(fd);
                 if (r != 0) throw Libc.Error("set times", rel);
             }
         }
         finally
         {
-            Libc.Close(rootDir);
+            Libc.CloseFd(rootDir);
         }
     }
 
@@ -637,7 +638,7 @@ internal sealed class LayerExtractor : IDisposable
     public void Dispose()
     {
         DropParentCache();
-        Libc.Close(_rootFd);
+        Libc.CloseFd(_rootFd);
         ArrayPool<byte>.Shared.Return(_data);
     }
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Tinyo.Rt.Linux;
+using FileSys = Tinyo.Rt.Linux.Libc.FileSys;
 
 namespace Tinyo.Rt.Images;
 
@@ -75,7 +76,7 @@ public static class LayerUnpacker
 
         string tmp = Path.Combine(parent, $".{name}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}");
         // 0700 while in progress: half-written setuid files and device nodes are nobody else's business.
-        if (Libc.MkdirAt(Libc.AT_FDCWD, Libc.Utf8z(tmp), 0x1C0) != 0) throw Libc.Error("mkdir", tmp);
+        if (Libc.MkdirAt(FileSys.AT_FDCWD, Libc.Utf8z(tmp), 0x1C0) != 0) throw Libc.Error("mkdir", tmp);
         bool done = false;
         try
         {
@@ -89,11 +90,11 @@ public static class LayerUnpacker
                 diffId = hashing.GetDigest();
             }
 
-            if (Libc.RenameAt2(Libc.AT_FDCWD, Libc.Utf8z(tmp), Libc.AT_FDCWD, Libc.Utf8z(dest), Libc.RENAME_NOREPLACE) != 0)
+            if (Libc.RenameAt2(FileSys.AT_FDCWD, Libc.Utf8z(tmp), FileSys.AT_FDCWD, Libc.Utf8z(dest), FileSys.RENAME_NOREPLACE) != 0)
             {
                 int e = Libc.Errno;
                 // Someone else (another task or process unpacking the same layer) got there first: theirs stands.
-                if (e is Libc.EEXIST or Libc.ENOTEMPTY) return diffId;
+                if (e is FileSys.EEXIST or FileSys.ENOTEMPTY) return diffId;
                 throw Libc.Error("rename layer into place", dest, e);
             }
             done = true;

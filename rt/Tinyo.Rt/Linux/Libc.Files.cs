@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using static Tinyo.Rt.Linux.Libc.FileSys;
 
 namespace Tinyo.Rt.Linux;
 
@@ -7,53 +8,63 @@ namespace Tinyo.Rt.Linux;
 // caller encodes once (stackalloc or a reused buffer): no marshalling, no allocation per call.
 internal static unsafe partial class Libc
 {
-    public const int AT_FDCWD = -100;
-    public const int AT_SYMLINK_NOFOLLOW = 0x100;
-    public const int AT_REMOVEDIR = 0x200;
-    public const int AT_EMPTY_PATH = 0x1000;
+    /// <summary>
+    /// Constants of the file-system calls below, in their C spelling. Nested so that other files of this partial class
+    /// (locks, namespaces, mounts) can declare the few they need without colliding; use with
+    /// <c>using static Tinyo.Rt.Linux.Libc.FileSys;</c>.
+    /// </summary>
+    public static class FileSys
+    {
+        public const int AT_FDCWD = -100;
+        public const int AT_SYMLINK_NOFOLLOW = 0x100;
+        public const int AT_REMOVEDIR = 0x200;
+        public const int AT_EMPTY_PATH = 0x1000;
 
-    public const int O_RDONLY = 0;
-    public const int O_WRONLY = 1;
-    public const int O_CREAT = 0x40;
-    public const int O_EXCL = 0x80;
-    public const int O_DIRECTORY = 0x10000;
-    public const int O_NOFOLLOW = 0x20000;
-    public const int O_CLOEXEC = 0x80000;
-    public const int O_PATH = 0x200000;
+        public const int O_RDONLY = 0;
+        public const int O_WRONLY = 1;
+        public const int O_CREAT = 0x40;
+        public const int O_EXCL = 0x80;
+        public const int O_DIRECTORY = 0x10000;
+        public const int O_NOFOLLOW = 0x20000;
+        public const int O_CLOEXEC = 0x80000;
+        public const int O_PATH = 0x200000;
 
-    public const uint S_IFMT = 0xF000;
-    public const uint S_IFIFO = 0x1000;
-    public const uint S_IFCHR = 0x2000;
-    public const uint S_IFDIR = 0x4000;
-    public const uint S_IFBLK = 0x6000;
-    public const uint S_IFREG = 0x8000;
-    public const uint S_IFLNK = 0xA000;
+        public const uint S_IFMT = 0xF000;
+        public const uint S_IFIFO = 0x1000;
+        public const uint S_IFCHR = 0x2000;
+        public const uint S_IFDIR = 0x4000;
+        public const uint S_IFBLK = 0x6000;
+        public const uint S_IFREG = 0x8000;
+        public const uint S_IFLNK = 0xA000;
 
-    public const int EPERM = 1;
-    public const int ENOENT = 2;
-    public const int EINTR = 4;
-    public const int EEXIST = 17;
-    public const int ENOTDIR = 20;
-    public const int EISDIR = 21;
-    public const int EINVAL = 22;
-    public const int ENAMETOOLONG = 36;
-    public const int ENOSYS = 38;
-    public const int ENOTEMPTY = 39;
-    public const int ELOOP = 40;
-    public const int ENODATA = 61;
-    public const int EOPNOTSUPP = 95;
-    public const int EXDEV = 18;
-    public const int E2BIG = 7;
+        public const int EPERM = 1;
+        public const int ENOENT = 2;
+        public const int EINTR = 4;
+        public const int EEXIST = 17;
+        public const int ENOTDIR = 20;
+        public const int EISDIR = 21;
+        public const int EINVAL = 22;
+        public const int ENAMETOOLONG = 36;
+        public const int ENOSYS = 38;
+        public const int ENOTEMPTY = 39;
+        public const int ELOOP = 40;
+        public const int ENODATA = 61;
+        public const int EOPNOTSUPP = 95;
+        public const int EXDEV = 18;
+        public const int E2BIG = 7;
 
-    /// <summary><c>openat2</c> resolve flags (linux/openat2.h).</summary>
-    public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04,
-        RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10;
+        /// <summary><c>openat2</c> resolve flags (linux/openat2.h).</summary>
+        public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04,
+            RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10;
 
-    public const uint RENAME_NOREPLACE = 1;
+        public const uint RENAME_NOREPLACE = 1;
+
+        public const uint STATX_BASIC_STATS = 0x7FF;
+    }
 
     // x86_64 syscall numbers of calls glibc 2.36 has no wrapper for.
-    private const long SYS_openat2 = 437;
-    private const long SYS_setxattrat = 463;
+    private const long NR_openat2 = 437;
+    private const long NR_setxattrat = 463;
 
     /// <summary>struct open_how (linux/openat2.h).</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -119,7 +130,6 @@ internal static unsafe partial class Libc
         public readonly uint Type => Mode & S_IFMT;
     }
 
-    public const uint STATX_BASIC_STATS = 0x7FF;
 
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
     private static partial long syscall_openat2(long nr, int dirfd, byte* path, OpenHow* how, nuint size);
@@ -192,7 +202,7 @@ internal static unsafe partial class Libc
         fixed (OpenHow* h = &how)
         {
             long r;
-            do r = syscall_openat2(SYS_openat2, dirfd, p, h, (nuint)sizeof(OpenHow));
+            do r = syscall_openat2(NR_openat2, dirfd, p, h, (nuint)sizeof(OpenHow));
             while (r < 0 && Errno == EINTR);
             return (int)r;
         }
@@ -211,7 +221,7 @@ internal static unsafe partial class Libc
     }
 
     /// <summary>close(2). Errors are ignored: on Linux the fd is released whatever close returns.</summary>
-    public static void Close(int fd)
+    public static void CloseFd(int fd)
     {
         if (fd >= 0) close_(fd);
     }
@@ -328,7 +338,7 @@ internal static unsafe partial class Libc
             if (Volatile.Read(ref SetxattratMissing) == 0)
             {
                 XattrArgs args = new() { Value = (ulong)v, Size = (uint)value.Length, Flags = 0 };
-                long r = syscall_setxattrat(SYS_setxattrat, dirfd, p, AT_SYMLINK_NOFOLLOW, n, &args, (nuint)sizeof(XattrArgs));
+                long r = syscall_setxattrat(NR_setxattrat, dirfd, p, AT_SYMLINK_NOFOLLOW, n, &args, (nuint)sizeof(XattrArgs));
                 if (r == 0 || Errno != ENOSYS) return (int)r;
                 Volatile.Write(ref SetxattratMissing, 1);
             }

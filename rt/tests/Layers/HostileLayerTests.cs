@@ -76,7 +76,7 @@ public class HostileLayerTests
         // "a" -> root of the sandbox, then a directory entry "a": the symlink is replaced, never followed.
         using var s = new LayerSandbox();
         await s.Unpack(new TarBuilder().Symlink("a", s.Root).Dir("a/", mode: 0x1C0).Build());
-        Assert.Equal(Libc.S_IFDIR | 0x1C0u, Fs.Lstat(s.P("a")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1C0u, Fs.Lstat(s.P("a")).Mode);
         s.AssertNothingOutside();
     }
 
@@ -109,7 +109,7 @@ public class HostileLayerTests
         using var s = new LayerSandbox();
         await s.Unpack(new TarBuilder().Symlink("s", s.Sentinel).HardLink("h", "s").Build());
         var h = Fs.Lstat(s.P("h"));
-        Assert.Equal(Libc.S_IFLNK, h.Type);
+        Assert.Equal(Libc.FileSys.S_IFLNK, h.Type);
         Assert.Equal(Fs.Lstat(s.P("s")).Ino, h.Ino);
         Assert.Equal(s.Sentinel, new FileInfo(s.P("h")).LinkTarget);
         s.AssertNothingOutside();

@@ -237,11 +237,11 @@ internal static class Fs
 {
     public static Libc.Statx Lstat(string path)
     {
-        Assert.Equal(0, Libc.StatxAt(Libc.AT_FDCWD, Libc.Utf8z(path), Libc.AT_SYMLINK_NOFOLLOW, out var st));
+        Assert.Equal(0, Libc.StatxAt(Libc.FileSys.AT_FDCWD, Libc.Utf8z(path), Libc.FileSys.AT_SYMLINK_NOFOLLOW, out var st));
         return st;
     }
 
-    public static bool Exists(string path) => Libc.StatxAt(Libc.AT_FDCWD, Libc.Utf8z(path), Libc.AT_SYMLINK_NOFOLLOW, out _) == 0;
+    public static bool Exists(string path) => Libc.StatxAt(Libc.FileSys.AT_FDCWD, Libc.Utf8z(path), Libc.FileSys.AT_SYMLINK_NOFOLLOW, out _) == 0;
 
     public static byte[]? GetXattr(string path, string name)
     {

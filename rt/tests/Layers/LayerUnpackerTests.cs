@@ -26,25 +26,25 @@ public class LayerUnpackerTests
 
         Assert.Equal("hi there", File.ReadAllText(s.P("etc/hello")));
         var st = Fs.Lstat(s.P("etc/hello"));
-        Assert.Equal(Libc.S_IFREG | 0x1A4u, st.Mode);
+        Assert.Equal(Libc.FileSys.S_IFREG | 0x1A4u, st.Mode);
         Assert.Equal(1000u, st.Uid);
         Assert.Equal(1001u, st.Gid);
         Assert.Equal(T1.ToUnixTimeSeconds(), st.Mtime.Sec);
 
         var etc = Fs.Lstat(s.P("etc"));
-        Assert.Equal(Libc.S_IFDIR | 0x1C0u, etc.Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1C0u, etc.Mode);
         Assert.Equal(12u, etc.Uid);
         Assert.Equal(34u, etc.Gid);
         // Directory mtime is applied after the file was written into it.
         Assert.Equal(T1.ToUnixTimeSeconds(), etc.Mtime.Sec);
 
-        Assert.Equal(Libc.S_IFREG | 0xDEDu, Fs.Lstat(s.P("usr/bin/su")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFREG | 0xDEDu, Fs.Lstat(s.P("usr/bin/su")).Mode);
         // Implicit parents: 0755 root.
-        Assert.Equal(Libc.S_IFDIR | 0x1EDu, Fs.Lstat(s.P("usr/bin")).Mode);
-        Assert.Equal(Libc.S_IFDIR | 0x3FFu, Fs.Lstat(s.P("tmp")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1EDu, Fs.Lstat(s.P("usr/bin")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x3FFu, Fs.Lstat(s.P("tmp")).Mode);
         Assert.Equal(0ul, Fs.Lstat(s.P("empty")).Size);
         // Root without a "./" entry: 0755.
-        Assert.Equal(Libc.S_IFDIR | 0x1EDu, Fs.Lstat(s.Dest).Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1EDu, Fs.Lstat(s.Dest).Mode);
         s.AssertNothingOutside();
     }
 
@@ -55,7 +55,7 @@ public class LayerUnpackerTests
         var tar = new TarBuilder().Dir("./", mode: 0x1E8, uid: 5, gid: 6, mtime: T1).File("./a", "a").Build();
         await s.Unpack(tar);
         var st = Fs.Lstat(s.Dest);
-        Assert.Equal(Libc.S_IFDIR | 0x1E8u, st.Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1E8u, st.Mode);
         Assert.Equal(5u, st.Uid);
         Assert.Equal(T1.ToUnixTimeSeconds(), st.Mtime.Sec);
     }
@@ -74,7 +74,7 @@ public class LayerUnpackerTests
         Assert.Equal("/etc/passwd", new FileInfo(s.P("abs")).LinkTarget);
         Assert.Equal("../../../../outside.txt", new FileInfo(s.P("up")).LinkTarget);
         var st = Fs.Lstat(s.P("bin"));
-        Assert.Equal(Libc.S_IFLNK, st.Type);
+        Assert.Equal(Libc.FileSys.S_IFLNK, st.Type);
         Assert.Equal(7u, st.Uid);
         Assert.Equal(8u, st.Gid);
         Assert.Equal(TarBuilder.T0.ToUnixTimeSeconds(), st.Mtime.Sec);
@@ -108,11 +108,11 @@ public class LayerUnpackerTests
             .Build();
         await s.Unpack(tar);
         var wh = Fs.Lstat(s.P("etc/motd"));
-        Assert.Equal(Libc.S_IFCHR, wh.Type);
+        Assert.Equal(Libc.FileSys.S_IFCHR, wh.Type);
         Assert.Equal(0u, wh.RdevMajor);
         Assert.Equal(0u, wh.RdevMinor);
         Assert.False(Fs.Exists(s.P("etc/.wh.motd")));
-        Assert.Equal(Libc.S_IFCHR, Fs.Lstat(s.P("gone-dir")).Type);
+        Assert.Equal(Libc.FileSys.S_IFCHR, Fs.Lstat(s.P("gone-dir")).Type);
         Assert.Equal("y"u8.ToArray(), Fs.GetXattr(s.P("var/cache"), "trusted.overlay.opaque"));
         Assert.False(Fs.Exists(s.P("var/cache/.wh..wh..opq")));
         Assert.False(Fs.Exists(s.P(".wh..wh.plnk")));
@@ -131,14 +131,14 @@ public class LayerUnpackerTests
             .Build();
         await s.Unpack(tar);
         var n = Fs.Lstat(s.P("dev/null"));
-        Assert.Equal(Libc.S_IFCHR | 0x1B6u, n.Mode);
+        Assert.Equal(Libc.FileSys.S_IFCHR | 0x1B6u, n.Mode);
         Assert.Equal((1u, 3u), (n.RdevMajor, n.RdevMinor));
         var l = Fs.Lstat(s.P("dev/loop9"));
-        Assert.Equal(Libc.S_IFBLK | 0x180u, l.Mode);
+        Assert.Equal(Libc.FileSys.S_IFBLK | 0x180u, l.Mode);
         Assert.Equal((7u, 9u), (l.RdevMajor, l.RdevMinor));
         var b = Fs.Lstat(s.P("dev/big"));
         Assert.Equal((4095u, 1048575u), (b.RdevMajor, b.RdevMinor));
-        Assert.Equal(Libc.S_IFIFO | 0x190u, Fs.Lstat(s.P("run/fifo")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFIFO | 0x190u, Fs.Lstat(s.P("run/fifo")).Mode);
     }
 
     [Fact]
@@ -170,7 +170,7 @@ public class LayerUnpackerTests
         Assert.Equal(bin, Fs.GetXattr(s.P("bin/ping"), "user.bin"));
         Assert.Null(Fs.GetXattr(s.P("bin/ping"), "trusted.x"));
         // The capability was set after chown and chmod, which would have cleared it; setuid survived too.
-        Assert.Equal(Libc.S_IFREG | 0x9EDu, Fs.Lstat(s.P("bin/ping")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFREG | 0x9EDu, Fs.Lstat(s.P("bin/ping")).Mode);
     }
 
     [Theory]
@@ -277,12 +277,12 @@ public class LayerUnpackerTests
             .Build();
         await s.Unpack(tar);
         Assert.Equal("second", File.ReadAllText(s.P("f")));
-        Assert.Equal(Libc.S_IFREG | 0x180u, Fs.Lstat(s.P("f")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFREG | 0x180u, Fs.Lstat(s.P("f")).Mode);
         Assert.Equal("k", File.ReadAllText(s.P("d/keep")));
-        Assert.Equal(Libc.S_IFDIR | 0x1C0u, Fs.Lstat(s.P("d")).Mode);
-        Assert.Equal(Libc.S_IFDIR, Fs.Lstat(s.P("x")).Type);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1C0u, Fs.Lstat(s.P("d")).Mode);
+        Assert.Equal(Libc.FileSys.S_IFDIR, Fs.Lstat(s.P("x")).Type);
         Assert.Equal("now a file", File.ReadAllText(s.P("y")));
-        Assert.Equal(Libc.S_IFREG, Fs.Lstat(s.P("z")).Type);
+        Assert.Equal(Libc.FileSys.S_IFREG, Fs.Lstat(s.P("z")).Type);
         Assert.Equal("file over symlink", File.ReadAllText(s.P("z")));
         Assert.Equal("new", File.ReadAllText(s.P("h")));
         Assert.Equal("old", File.ReadAllText(s.P("h2")));
