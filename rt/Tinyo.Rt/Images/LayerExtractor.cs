@@ -97,6 +97,10 @@ internal sealed class LayerExtractor : IDisposable
     private void Extract(TarEntry entry)
     {
         if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // ignored, as Docker does
+        // TarReader decodes names as UTF-8 and replaces invalid bytes with U+FFFD: such a name cannot be reproduced
+        // faithfully (and two of them could merge), so it is refused rather than silently renamed.
+        if (entry.Name.Contains('\uFFFD') || entry.LinkName.Contains('\uFFFD'))
+            throw Fail("name or link target is not valid UTF-8, which is not supported");
         string? rel = TarEntryPath.Normalize(entry.Name, out var problem);
         if (rel is null) throw Fail(problem!);
         if (entry is PaxTarEntry pax) CheckPaxAttributes(pax);

@@ -452,6 +452,15 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public async Task NonUtf8NamesAreRejectedNotMangled()
+    {
+        using var s = new LayerSandbox();
+        var h = RawTar.Header("", '0', nameBytes: [(byte)'c', (byte)'a', (byte)'f', 0xE9]); // Latin-1 "café"
+        var e = await s.AssertRejected(RawTar.Concat(h, RawTar.End), "not valid UTF-8");
+        Assert.Contains("caf", e.Message);
+    }
+
+    [Fact]
     public async Task ForeignLayerMediaTypeIsRejected()
     {
         using var s = new LayerSandbox();
