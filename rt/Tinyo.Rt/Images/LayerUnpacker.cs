@@ -35,6 +35,8 @@ namespace Tinyo.Rt.Images;
 /// </list>
 /// <para>Every failure is an <see cref="RtException"/> naming the entry, its tar offset and the problem, and removes the
 /// partial directory.</para>
+/// <para>Durability: the layer is written back (one <c>syncfs</c>) before it is renamed into place, and the rename is
+/// fsynced, so a layer directory that exists after a crash is complete.</para>
 /// </remarks>
 public static class LayerUnpacker
 {
@@ -90,6 +92,11 @@ public static class LayerUnpacker
                 diffId = hashing.GetDigest();
             }
 
+            // Durable before visible: a layer dir that exists after a crash must be whole. One syncfs writes back
+            // every file of the layer at once (an fsync per file would cost a journal commit each).
+            int se = Libc.SyncPath(tmp, wholeFs: true);
+            if (se != 0) throw Libc.Error("sync", tmp, se);
+
             if (Libc.RenameAt2(FileSys.AT_FDCWD, Libc.Utf8z(tmp), FileSys.AT_FDCWD, Libc.Utf8z(dest), FileSys.RENAME_NOREPLACE) != 0)
             {
                 int e = Libc.Errno;
@@ -98,6 +105,7 @@ public static class LayerUnpacker
                 throw Libc.Error("rename layer into place", dest, e);
             }
             done = true;
+            Libc.SyncPath(parent, wholeFs: false); // makes the rename itself durable; best effort
             return diffId;
         }
         catch (Exception e) when (e is not RtException and not OperationCanceledException)

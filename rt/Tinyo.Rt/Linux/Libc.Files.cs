@@ -191,6 +191,12 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "lgetxattr", SetLastError = true)]
     private static partial nint lgetxattr_(byte* path, byte* name, byte* value, nuint size);
 
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int syncfs_(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int fsync_(int fd);
+
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static partial int statx_(int dirfd, byte* path, int flags, uint mask, Statx* buf);
 
@@ -373,6 +379,24 @@ internal static unsafe partial class Libc
     {
         fixed (byte* p = path)
         fixed (Statx* s = &st) return statx_(dirfd, p, flags, STATX_BASIC_STATS, s);
+    }
+
+    /// <summary>syncfs(2): writes back every dirty page of the file system holding <paramref name="fd"/>.</summary>
+    public static int SyncFs(int fd) => syncfs_(fd);
+
+    /// <summary>fsync(2) of an fd (a directory fd makes renames and creations in it durable).</summary>
+    public static int FsyncFd(int fd) => fsync_(fd);
+
+    /// <summary>Opens <paramref name="path"/> read-only and syncs its whole file system (<paramref name="wholeFs"/>) or
+    /// just it. Returns 0 or an errno.</summary>
+    public static int SyncPath(string path, bool wholeFs)
+    {
+        int fd = OpenAt(AT_FDCWD, Utf8z(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return Errno;
+        int r = wholeFs ? syncfs_(fd) : fsync_(fd);
+        int e = r == 0 ? 0 : Errno;
+        close_(fd);
+        return e;
     }
 
     /// <summary>glibc's makedev: the dev_t of a device number pair.</summary>
