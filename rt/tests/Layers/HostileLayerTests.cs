@@ -461,6 +461,42 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public async Task ReplacingAParentDirectoryWithASymlinkDoesNotLetLaterEntriesFollowIt()
+    {
+        // "a/b" is the cached parent when "a" turns into a symlink to the sandbox root; the next "a/b/..." must not
+        // land in the old (now deleted) directory nor follow the symlink.
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder().File("a/b/one", "1").Symlink("a", s.Root).File("a/b/two", "2").Build();
+        await s.AssertRejected(tar, "parent 'a' is a symlink");
+    }
+
+    [Fact]
+    public async Task HardlinkWhoseNameGoesThroughASymlinkIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder().File("f", "x").Symlink("a", s.Root).HardLink("a/outside.txt", "f").Build();
+        await s.AssertRejected(tar, "parent 'a' is a symlink");
+    }
+
+    [Fact]
+    public async Task GnuLongLinkTargetOutsideIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var target = string.Concat(Enumerable.Repeat("../", 40)) + "outside.txt";
+        var tar = new TarBuilder(TarEntryFormat.Gnu).HardLink("h", target).Build();
+        await s.AssertRejected(tar, "climbs above the layer root");
+    }
+
+    [Fact]
+    public async Task OpaqueMarkerAtTheRootMarksTheLayerRoot()
+    {
+        using var s = new LayerSandbox();
+        await s.Unpack(new TarBuilder().File(".wh..wh..opq", "").File("a", "a").Build());
+        Assert.Equal("y"u8.ToArray(), Fs.GetXattr(s.Dest, "trusted.overlay.opaque"));
+        s.AssertNothingOutside();
+    }
+
+    [Fact]
     public async Task ForeignLayerMediaTypeIsRejected()
     {
         using var s = new LayerSandbox();
