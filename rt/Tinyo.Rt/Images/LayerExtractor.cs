@@ -73,6 +73,12 @@ internal sealed class LayerExtractor : IDisposable
             {
                 entry = reader.GetNextEntry(copyData: false);
             }
+            catch (EndOfStreamException) when (_stream.AtEnd && tap.Position == nextHeader)
+            {
+                // The stream ends exactly where a header would start: an archive without its end marker, which Go's
+                // archive/tar (hence Docker) accepts.
+                break;
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 string where = Entries == 0 ? "" : $" after entry '{LayerCompression.Printable(_entryName)}'";

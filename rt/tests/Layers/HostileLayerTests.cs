@@ -208,10 +208,19 @@ public class HostileLayerTests
     }
 
     [Fact]
-    public async Task EmptyBlobIsRejected()
+    public async Task EmptyBlobIsAnEmptyLayerAsInDocker()
     {
         using var s = new LayerSandbox();
-        await s.AssertRejected([], "not a valid tar stream", "application/vnd.oci.image.layer.v1.tar");
+        Assert.Equal(Digest.Compute([]), await s.Unpack([]));
+        Assert.Empty(Directory.GetFileSystemEntries(s.Dest));
+    }
+
+    [Fact]
+    public async Task StreamEndingInsidePaddingIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").BuildWithoutEnd();
+        await s.AssertRejected(tar[..(512 + 100)], "malformed tar header after entry 'a'");
     }
 
     [Fact]

@@ -245,6 +245,15 @@ public class LayerUnpackerTests
     }
 
     [Fact]
+    public async Task TarWithoutEndMarkerIsAcceptedAsGoAcceptsIt()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
+        Assert.Equal(Digest.Compute(tar), await s.Unpack(tar));
+        Assert.Equal("beta", File.ReadAllText(s.P("b")));
+    }
+
+    [Fact]
     public async Task LongNamesViaPaxAndGnu()
     {
         var longName = string.Join('/', Enumerable.Range(0, 12).Select(i => new string((char)('a' + i), 20))) + "/file";
