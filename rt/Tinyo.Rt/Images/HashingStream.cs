@@ -28,9 +28,14 @@ internal sealed class HashingStream(Stream inner, string what) : Stream
         {
             n = inner.Read(buffer);
         }
-        catch (Exception e) when (e is not OperationCanceledException and not RtException)
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or ZstdSharp.ZstdException)
         {
             throw new DecompressionException($"layer is not a valid {what} stream (at uncompressed offset {_position}): {e.Message}", e);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not RtException)
+        {
+            // The source itself failed (network, disk): say so rather than blame the compression.
+            throw new DecompressionException($"reading layer failed (at uncompressed offset {_position}): {e.Message}", e);
         }
         if (n == 0) { _eof = true; return 0; }
         _hash.AppendData(buffer[..n]);

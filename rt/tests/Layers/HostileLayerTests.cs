@@ -506,6 +506,41 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public async Task FailingSourceStreamIsReportedAsAReadError()
+    {
+        using var s = new LayerSandbox();
+        var gz = TarBuilder.Gzip(new TarBuilder().File("a", new byte[500_000]).Build());
+        var e = await Assert.ThrowsAnyAsync<RtException>(() =>
+            LayerUnpacker.UnpackAsync(new FailingStream(gz, 2000), "application/vnd.oci.image.layer.v1.tar+gzip", s.Dest));
+        Assert.Contains("reading layer failed", e.Message);
+        Assert.Contains("connection reset", e.Message);
+        Assert.False(Directory.Exists(s.Dest));
+        s.AssertNothingOutside();
+    }
+
+    private sealed class FailingStream(byte[] data, int failAt) : Stream
+    {
+        private int _pos;
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_pos >= failAt) throw new IOException("connection reset by peer");
+            int n = Math.Min(count, Math.Min(failAt, data.Length) - _pos);
+            Array.Copy(data, _pos, buffer, offset, n);
+            _pos += n;
+            return n;
+        }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
     public async Task ForeignLayerMediaTypeIsRejected()
     {
         using var s = new LayerSandbox();
