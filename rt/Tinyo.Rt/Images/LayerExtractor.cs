@@ -85,6 +85,8 @@ internal sealed class LayerExtractor : IDisposable
                 if (e is DecompressionException) throw;
                 if (e is RtException)
                     throw new RtException(Entries == 0 ? $"layer is not a valid tar stream: {e.Message}" : e.Message + where, e);
+                if (e is EndOfStreamException)
+                    throw new RtException($"tar stream ends inside a header{where} (tar offset {tap.NextHeaderOffset})", e);
                 throw new RtException(Entries == 0
                     ? $"layer is not a valid tar stream (tar offset {tap.NextHeaderOffset}): {e.Message}"
                     : $"malformed tar header{where} (tar offset {tap.NextHeaderOffset}): {e.Message}", e);
