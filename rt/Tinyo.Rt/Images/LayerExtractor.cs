@@ -107,7 +107,8 @@ internal sealed class LayerExtractor : IDisposable
         if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // ignored, as Docker does
         // TarReader decodes names as UTF-8 and replaces invalid bytes with U+FFFD: such a name cannot be reproduced
         // faithfully (and two of them could merge), so it is refused rather than silently renamed.
-        if (entry.Name.Contains('\uFFFD') || entry.LinkName.Contains('\uFFFD'))
+        bool isLink = entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink;
+        if (entry.Name.Contains('\uFFFD') || (isLink && entry.LinkName.Contains('\uFFFD')))
             throw Fail("name or link target is not valid UTF-8, which is not supported");
         string? rel = TarEntryPath.Normalize(entry.Name, out var problem);
         if (rel is null) throw Fail(problem!);
@@ -122,7 +123,10 @@ internal sealed class LayerExtractor : IDisposable
             return;
         }
 
-        switch (entry.EntryType)
+        var type = entry.EntryType;
+        // Old (v7) archives mark directories only by a trailing slash on a "regular file" ('\0'); Go does the same.
+        if (type == TarEntryType.V7RegularFile && entry.Name.EndsWith('/')) type = TarEntryType.Directory;
+        switch (type)
         {
             case TarEntryType.Directory:
                 Directory(entry, rel);
