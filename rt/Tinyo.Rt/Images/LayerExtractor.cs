@@ -561,8 +561,9 @@ internal sealed class LayerExtractor : IDisposable
     /// <summary>
     /// Applies PAX <c>SCHILY.xattr.NAME</c> records. Namespaces <c>user.</c>, <c>security.</c> (file capabilities)
     /// and <c>system.</c> (POSIX ACLs) are applied; <c>trusted.</c> is dropped: it is overlayfs's private control
-    /// namespace (opaque, redirect, metacopy), and honouring it would let a layer forge overlay metadata. Errors that
-    /// mean "this filesystem or file type does not take xattrs" (EOPNOTSUPP, EPERM) are ignored, as Docker does.
+    /// namespace (opaque, redirect, metacopy), and honouring it would let a layer forge overlay metadata; so is
+    /// <c>security.selinux</c>, the build host's label. Errors that mean "this filesystem or file type does not take
+    /// xattrs" (EOPNOTSUPP, EPERM) are ignored, as Docker does.
     /// </summary>
     private void SetXattrs(int fd, int parentFd, ReadOnlySpan<byte> name)
     {
@@ -587,6 +588,9 @@ internal sealed class LayerExtractor : IDisposable
             var value = pax[valueRange];
             if (!(xname.StartsWith("user."u8) || xname.StartsWith("security."u8) || xname.StartsWith("system."u8)))
                 continue;
+            // The build host's SELinux label means nothing here (the runtime labels the container's mounts), and an
+            // SELinux host would refuse a label its policy does not know.
+            if (xname.SequenceEqual("security.selinux"u8)) continue;
             if (xname.Length > 255 || xname.Contains((byte)0)) throw Fail("invalid xattr name");
             xname.CopyTo(xn);
             xn[xname.Length] = 0;

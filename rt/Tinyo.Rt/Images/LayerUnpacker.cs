@@ -29,7 +29,8 @@ namespace Tinyo.Rt.Images;
 /// the new entry is a directory, anything else is removed first (a directory with its contents).</item>
 /// <item>Device nodes are created as in the image (the layer store must therefore not be reachable by unprivileged
 /// users; the runtime keeps it under a 0700 root).</item>
-/// <item><c>trusted.*</c> xattrs in the tar are dropped: that is overlayfs's control namespace.</item>
+/// <item><c>trusted.*</c> xattrs in the tar are dropped (overlayfs's control namespace: a layer must not forge
+/// opaque/redirect/metacopy markers), as is <c>security.selinux</c> (the build host's label).</item>
 /// <item>Malformed, truncated or unsupported input (bad checksums, negative sizes, GNU sparse files, unknown entry
 /// types, compressions other than gzip/zstd) fails.</item>
 /// </list>

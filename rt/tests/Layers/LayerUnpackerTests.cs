@@ -162,13 +162,15 @@ public class LayerUnpackerTests
         byte[] bin = [0xFF, 0xFE, 0x00, 0x80, (byte)'\n', (byte)'='];
         using var s = new LayerSandbox();
         var blob = RawTar.Concat(
-            RawTar.Pax(("SCHILY.xattr.security.capability", cap), ("SCHILY.xattr.user.bin", bin), ("SCHILY.xattr.trusted.x", "no"u8.ToArray())),
+            RawTar.Pax(("SCHILY.xattr.security.capability", cap), ("SCHILY.xattr.user.bin", bin), ("SCHILY.xattr.trusted.x", "no"u8.ToArray()),
+                ("SCHILY.xattr.security.selinux", "system_u:object_r:bin_t:s0\0"u8.ToArray())),
             RawTar.File("bin/ping", "ELF", mode: "0004755"),
             RawTar.End);
         await s.Unpack(blob);
         Assert.Equal(cap, Fs.GetXattr(s.P("bin/ping"), "security.capability"));
         Assert.Equal(bin, Fs.GetXattr(s.P("bin/ping"), "user.bin"));
         Assert.Null(Fs.GetXattr(s.P("bin/ping"), "trusted.x"));
+        Assert.Null(Fs.GetXattr(s.P("bin/ping"), "security.selinux"));
         // The capability was set after chown and chmod, which would have cleared it; setuid survived too.
         Assert.Equal(Libc.FileSys.S_IFREG | 0x9EDu, Fs.Lstat(s.P("bin/ping")).Mode);
     }
