@@ -119,7 +119,7 @@ internal sealed class LayerExtractor : IDisposable
         if (baseName.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
             DrainData(entry);
-            Whiteout(rel, nameStart);
+            Whiteout(entry, rel, nameStart);
             return;
         }
 
@@ -341,7 +341,7 @@ internal sealed class LayerExtractor : IDisposable
     /// the overlayfs whiteout for NAME, a 0/0 character device. Other <c>.wh..wh.*</c> names are aufs bookkeeping and
     /// are skipped, as Docker does.
     /// </summary>
-    private void Whiteout(string rel, int nameStart)
+    private void Whiteout(TarEntry entry, string rel, int nameStart)
     {
         var baseName = rel.AsSpan(nameStart);
         if (baseName.SequenceEqual(OpaqueWhiteout))
@@ -372,6 +372,8 @@ internal sealed class LayerExtractor : IDisposable
             RemoveExisting(pfd, name, victim);
             if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0) throw FailErrno("create whiteout");
         }
+        // Owned like the whiteout entry, as Docker's overlay2 driver does.
+        if (Libc.FchownAt(pfd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown whiteout");
     }
 
     // ---- paths -------------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ public class LayerUnpackerTests
         using var s = new LayerSandbox();
         var tar = new TarBuilder()
             .Dir("etc/")
-            .File("etc/.wh.motd", "")
+            .File("etc/.wh.motd", "", uid: 33, gid: 44)
             .Dir("var/cache/")
             .File("var/cache/.wh..wh..opq", "")
             .File("var/cache/new", "n")
@@ -111,6 +111,7 @@ public class LayerUnpackerTests
         Assert.Equal(Libc.FileSys.S_IFCHR, wh.Type);
         Assert.Equal(0u, wh.RdevMajor);
         Assert.Equal(0u, wh.RdevMinor);
+        Assert.Equal((33u, 44u), (wh.Uid, wh.Gid));
         Assert.False(Fs.Exists(s.P("etc/.wh.motd")));
         Assert.Equal(Libc.FileSys.S_IFCHR, Fs.Lstat(s.P("gone-dir")).Type);
         Assert.Equal("y"u8.ToArray(), Fs.GetXattr(s.P("var/cache"), "trusted.overlay.opaque"));
