@@ -551,6 +551,21 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public async Task ReplacingADirectoryHoldingSymlinksToOutsideRemovesOnlyTheLinks()
+    {
+        // "d" holds symlinks to the sandbox root and to the sentinel; a later file "d" replaces the whole directory.
+        // The removal must unlink the symlinks, never descend through them.
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder()
+            .Dir("d/").Symlink("d/root", s.Root).Symlink("d/file", s.Sentinel).Dir("d/sub/").Symlink("d/sub/layers", s.Layers)
+            .File("d", "now a file")
+            .Build();
+        await s.Unpack(tar);
+        Assert.Equal("now a file", File.ReadAllText(s.P("d")));
+        s.AssertNothingOutside();
+    }
+
+    [Fact]
     public async Task ForeignLayerMediaTypeIsRejected()
     {
         using var s = new LayerSandbox();
