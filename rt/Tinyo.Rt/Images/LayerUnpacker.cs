@@ -31,8 +31,13 @@ namespace Tinyo.Rt.Images;
 /// users; the runtime keeps it under a 0700 root).</item>
 /// <item><c>trusted.*</c> xattrs in the tar are dropped (overlayfs's control namespace: a layer must not forge
 /// opaque/redirect/metacopy markers), as is <c>security.selinux</c> (the build host's label).</item>
-/// <item>Malformed, truncated or unsupported input (bad checksums, negative sizes, GNU sparse files, unknown entry
-/// types, compressions other than gzip/zstd) fails.</item>
+/// <item>A hardlink entry's own metadata is not applied (the inode already carries its first entry's), as GNU tar does.
+/// Whiteout devices are owned like their entry, as in Docker's overlay2 driver.</item>
+/// <item>Malformed, truncated or unsupported input fails: bad header checksums (which .NET's TarReader does not check),
+/// negative or overflowing sizes, PAX/GNU metadata blocks over 1 MiB (refused before TarReader would allocate them),
+/// GNU sparse files, unknown entry types, names that are not valid UTF-8 (TarReader would rename them), compressions
+/// other than gzip/zstd, foreign and encrypted layer media types. A stream that ends cleanly where the next header would
+/// start (no end-of-archive marker), and an empty blob, are accepted, as Go's archive/tar accepts them.</item>
 /// </list>
 /// <para>Every failure is an <see cref="RtException"/> naming the entry, its tar offset and the problem, and removes the
 /// partial directory.</para>
