@@ -107,7 +107,11 @@ public static class LayerUnpacker
             {
                 int e = Libc.Errno;
                 // Someone else (another task or process unpacking the same layer) got there first: theirs stands.
-                if (e is FileSys.EEXIST or FileSys.ENOTEMPTY) return diffId;
+                if (e is FileSys.EEXIST or FileSys.ENOTEMPTY)
+                {
+                    if (!System.IO.Directory.Exists(dest)) throw new RtException($"layer destination {dest} exists and is not a directory");
+                    return diffId;
+                }
                 throw Libc.Error("rename layer into place", dest, e);
             }
             done = true;

@@ -338,6 +338,16 @@ public class LayerUnpackerTests
     }
 
     [Fact]
+    public async Task DestinationThatIsAFileIsAnError()
+    {
+        using var s = new LayerSandbox();
+        File.WriteAllText(s.Dest, "not a dir");
+        var e = await Assert.ThrowsAnyAsync<RtException>(() => s.Unpack(new TarBuilder().File("a", "a").Build()));
+        Assert.Contains("is not a directory", e.Message);
+        Assert.Equal(["x"], Directory.GetFileSystemEntries(s.Layers).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public async Task CancellationRemovesThePartialDirectory()
     {
         using var s = new LayerSandbox();
