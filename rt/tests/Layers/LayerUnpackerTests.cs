@@ -239,6 +239,16 @@ public class LayerUnpackerTests
     }
 
     [Fact]
+    public async Task MultiMemberGzipIsOneStream()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder().File("a", new byte[70_000]).File("b", "bee").Build();
+        var blob = RawTar.Concat(TarBuilder.Gzip(tar[..10_240]), TarBuilder.Gzip(tar[10_240..]));
+        Assert.Equal(Digest.Compute(tar), await s.Unpack(blob, "application/vnd.oci.image.layer.v1.tar+gzip"));
+        Assert.Equal("bee", File.ReadAllText(s.P("b")));
+    }
+
+    [Fact]
     public async Task DiffIdIncludesTrailingDataAfterTheEndMarker()
     {
         using var s = new LayerSandbox();
