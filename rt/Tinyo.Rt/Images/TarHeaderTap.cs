@@ -8,7 +8,10 @@ namespace Tinyo.Rt.Images;
 /// <item>the size of metadata blocks (PAX 'x'/'g', GNU 'L'/'K'), which it would rent a buffer for up to 2 GiB before
 /// noticing the stream is shorter: here anything above <see cref="MaxMetadataBytes"/> fails before it allocates;</item>
 /// <item>the raw bytes of PAX records: the reader decodes PAX values as UTF-8 strings, which mangles binary xattr values
-/// such as <c>security.capability</c>; the unpacker takes xattr values from the raw block kept here.</item>
+/// such as <c>security.capability</c>; the unpacker takes xattr values from the raw block kept here;</item>
+/// <item>PAX records whose value contains a newline: the reader splits records at the first <c>
+</c> rather than by
+/// their length prefix and rejects them; the copy it is handed has such bytes masked in xattr values.</item>
 /// </list>
 /// Data sections pass straight through, unrecorded.
 /// </summary>
