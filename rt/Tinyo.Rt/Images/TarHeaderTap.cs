@@ -9,8 +9,7 @@ namespace Tinyo.Rt.Images;
 /// noticing the stream is shorter: here anything above <see cref="MaxMetadataBytes"/> fails before it allocates;</item>
 /// <item>the raw bytes of PAX records: the reader decodes PAX values as UTF-8 strings, which mangles binary xattr values
 /// such as <c>security.capability</c>; the unpacker takes xattr values from the raw block kept here;</item>
-/// <item>PAX records whose value contains a newline: the reader splits records at the first <c>
-</c> rather than by
+/// <item>PAX records whose value contains a newline: the reader splits records at the first newline rather than by
 /// their length prefix and rejects them; the copy it is handed has such bytes masked in xattr values.</item>
 /// </list>
 /// Data sections pass straight through, unrecorded.
