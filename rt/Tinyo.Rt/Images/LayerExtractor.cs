@@ -99,7 +99,7 @@ internal sealed class LayerExtractor : IDisposable
             }
             if (entry is null) break;
             _entryOffset = tap.EntryOffset;
-            _rawNameLen = tap.RawName(_rawName);
+            _rawNameLen = entry.EntryType == TarEntryType.GlobalExtendedAttributes ? 0 : tap.RawName(_rawName);
             if (_rawNameLen < 0)
             {
                 _rawNameLen = 0;

@@ -217,6 +217,7 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
                     throw new RtException($"tar header at offset {_nextHeader}: metadata block of type '{(char)type}' claims {size} bytes (limit {MaxMetadataBytes})");
                 if (type == (byte)'g')
                 {
+                    _headerAt = _nextHeader;
                     _recording = false; // returned as an entry of its own; the reader consumes its data
                     return;
                 }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using Tinyo.Rt.Images;
@@ -264,6 +265,22 @@ public class LayerUnpackerTests
         var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
         Assert.Equal(Digest.Compute(tar), await s.Unpack(tar));
         Assert.Equal("beta", File.ReadAllText(s.P("b")));
+    }
+
+    [Fact]
+    public async Task PaxGlobalHeaderIsIgnoredAsGitArchiveWritesIt()
+    {
+        using var s = new LayerSandbox();
+        var g = RawTar.Pax(("comment", "0123456789abcdef"u8.ToArray()));
+        g[156] = (byte)'g';
+        Encoding.ASCII.GetBytes("pax_global_header\0").CopyTo(g, 0);
+        Array.Fill(g, (byte)' ', 148, 8);
+        int sum = 0;
+        for (int i = 0; i < 512; i++) sum += g[i];
+        Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(g, 148);
+        await s.Unpack(RawTar.Concat(g, RawTar.File("a", "after global"), RawTar.End));
+        Assert.Equal("after global", File.ReadAllText(s.P("a")));
+        Assert.Single(Directory.GetFileSystemEntries(s.Dest));
     }
 
     [Fact]
