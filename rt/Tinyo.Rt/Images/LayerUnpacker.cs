@@ -139,7 +139,7 @@ public static class LayerUnpacker
     {
         ArgumentException.ThrowIfNullOrEmpty(layerDir);
         string path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(layerDir));
-        int e = LayerExtractor.RemoveTree(FileSys.AT_FDCWD, Libc.Utf8z(path));
+        int e = LayerTree.Remove(FileSys.AT_FDCWD, Libc.Utf8z(path));
         if (e != 0) throw Libc.Error("remove layer", path, e);
     }
 
@@ -147,6 +147,6 @@ public static class LayerUnpacker
     {
         // By fd and raw names (a layer may hold names that are not UTF-8), never following symlinks. Best effort: a
         // leftover .partial- dir is recognisable and the store's cleaner removes it.
-        LayerExtractor.RemoveTree(FileSys.AT_FDCWD, Libc.Utf8z(path));
+        LayerTree.Remove(FileSys.AT_FDCWD, Libc.Utf8z(path));
     }
 }

@@ -328,6 +328,25 @@ public class LayerUnpackerTests
     }
 
     [Fact]
+    public async Task DeepTreesAndUnreadableDirectoriesAreReplacedAndRemoved()
+    {
+        using var s = new LayerSandbox();
+        var deep = string.Join('/', Enumerable.Repeat("n", 400));
+        var tar = new TarBuilder()
+            .Dir("locked/", mode: 0).File("locked/inner", "x", mode: 0).Dir("locked/sub/", mode: 0)
+            .File($"t/{deep}/leaf", "deep")
+            .File("t", "replaces 400 nested directories")
+            .Build();
+        await s.Unpack(tar);
+        Assert.Equal(Libc.FileSys.S_IFDIR, Fs.Lstat(s.P("locked")).Mode);
+        Assert.Equal("x", File.ReadAllText(s.P("locked/inner")));
+        Assert.Equal(TarBuilder.T0.ToUnixTimeSeconds(), Fs.Lstat(s.P("locked")).Mtime.Sec);
+        Assert.Equal("replaces 400 nested directories", File.ReadAllText(s.P("t")));
+        LayerUnpacker.DeleteLayer(s.Dest);
+        Assert.False(Directory.Exists(s.Dest));
+    }
+
+    [Fact]
     public async Task LargeFileRoundTrips()
     {
         using var s = new LayerSandbox();
