@@ -620,9 +620,13 @@ internal sealed class LayerExtractor : IDisposable
     private uint Gid(TarEntry e) => e.Gid >= 0 ? (uint)e.Gid : throw Fail("negative gid");
     private static uint Mode(TarEntry e) => (uint)e.Mode & 0xFFF; // permissions plus setuid, setgid, sticky
 
-    /// <summary>Entry mtime as a timespec; a missing (all-zero) timestamp is the epoch, as in Go's archive/tar.</summary>
-    private static Libc.Timespec Time(TarEntry e)
+    /// <summary>
+    /// Entry mtime as a timespec: the raw PAX mtime when present (nanoseconds, as Go keeps them), else the reader's;
+    /// a missing (all-zero) timestamp is the epoch, as in Go's archive/tar.
+    /// </summary>
+    private Libc.Timespec Time(TarEntry e)
     {
+        if (_tap is not null && _tap.TryPaxMtime(out long s, out long ns)) return new Libc.Timespec { Sec = s, Nsec = ns };
         var t = e.ModificationTime;
         if (t == default) return default;
         long ticks = t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;

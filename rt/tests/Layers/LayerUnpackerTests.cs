@@ -267,6 +267,19 @@ public class LayerUnpackerTests
         Assert.Equal("beta", File.ReadAllText(s.P("b")));
     }
 
+    [Theory]
+    [InlineData("1600000000.123456789", 1600000000L, 123456789u)]
+    [InlineData("1600000000.5", 1600000000L, 500000000u)]
+    [InlineData("-1.25", -2L, 750000000u)]
+    [InlineData("42", 42L, 0u)]
+    public async Task PaxMtimesKeepNanoseconds(string mtime, long sec, uint nsec)
+    {
+        using var s = new LayerSandbox();
+        await s.Unpack(RawTar.Concat(RawTar.Pax(("mtime", Encoding.ASCII.GetBytes(mtime))), RawTar.File("f", "x"), RawTar.End));
+        var st = Fs.Lstat(s.P("f"));
+        Assert.Equal((sec, nsec), (st.Mtime.Sec, st.Mtime.Nsec));
+    }
+
     [Fact]
     public async Task PaxGlobalHeaderIsIgnoredAsGitArchiveWritesIt()
     {
