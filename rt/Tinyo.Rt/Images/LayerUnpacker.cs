@@ -11,8 +11,8 @@ namespace Tinyo.Rt.Images;
 /// <remarks>
 /// <para>What is reproduced: regular files, directories, symlinks, hardlinks, character and block devices and FIFOs;
 /// numeric uid/gid (user and group names are ignored, as Docker does); modes including setuid, setgid and sticky
-/// (applied after chown, which clears them); mtimes (atime is set to mtime; directory times are applied last, after
-/// their contents); PAX <c>SCHILY.xattr.*</c> records in the <c>user.</c>, <c>security.</c> (e.g.
+/// (applied after chown, which clears them); mtimes to the nanosecond of PAX records (atime is set to mtime; directory
+/// times are applied last, after their contents); PAX <c>SCHILY.xattr.*</c> records in the <c>user.</c>, <c>security.</c> (e.g.
 /// <c>security.capability</c>) and <c>system.</c> namespaces. Whiteouts become what overlayfs understands:
 /// <c>.wh.NAME</c> → a 0/0 character device NAME, <c>.wh..wh..opq</c> → xattr <c>trusted.overlay.opaque=y</c> on its
 /// directory. Names and link targets are taken as raw bytes from the headers (PAX path/linkpath, GNU long names, ustar
