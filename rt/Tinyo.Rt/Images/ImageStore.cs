@@ -1,0 +1,256 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tinyo.Rt.Linux;
+
+namespace Tinyo.Rt.Images;
+
+/// <summary>
+/// The local image store under a <see cref="RuntimeRoot"/>: content-addressed blobs, unpacked layers keyed by
+/// diff_id, and <c>refs.json</c> naming images. Blobs are written to <c>tmp/</c>, checked against their digest,
+/// fsynced and renamed in, so a blob file that exists is always complete and verified.
+/// </summary>
+/// <remarks>
+/// Locks (flock under <c>locks/</c>): <c>store.lock</c> is held shared by every pull and exclusively by garbage
+/// collection; <c>refs.lock</c> serialises edits of refs.json; <c>HEX.lock</c> serialises the download of a blob
+/// or the unpack of a layer across processes.
+/// </remarks>
+public sealed class ImageStore
+{
+    private const int MaxRefsFile = 64 << 20;
+
+    /// <summary>Creates a store view over <paramref name="root"/> (directories are created on first write).</summary>
+    public ImageStore(RuntimeRoot root) => Root = root;
+
+    /// <summary>The runtime root.</summary>
+    public RuntimeRoot Root { get; }
+
+    private string RefsPath => Path.Combine(Root.Path, "images", "refs.json");
+
+    /// <summary>Creates the store's directories.</summary>
+    public void EnsureLayout()
+    {
+        Directory.CreateDirectory(Root.Blobs);
+        Directory.CreateDirectory(Root.Layers);
+        Directory.CreateDirectory(Root.Tmp);
+        Directory.CreateDirectory(Root.Locks);
+    }
+
+    /// <summary>Path of a blob file.</summary>
+    public string BlobPath(Digest d) => Path.Combine(Root.Blobs, d.Hex);
+
+    /// <summary>Path of an unpacked layer directory (keyed by diff_id).</summary>
+    public string LayerPath(Digest diffId) => Path.Combine(Root.Layers, diffId.Hex);
+
+    /// <summary>True when the blob is in the store (and therefore verified).</summary>
+    public bool HasBlob(Digest d) => File.Exists(BlobPath(d));
+
+    /// <summary>True when the layer is unpacked.</summary>
+    public bool HasLayer(Digest diffId) => Directory.Exists(LayerPath(diffId));
+
+    /// <summary>Takes a named lock under <c>locks/</c>.</summary>
+    public Task<FileLock> LockAsync(string name, bool exclusive, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(Root.Locks);
+        return FileLock.AcquireAsync(Path.Combine(Root.Locks, name + ".lock"), exclusive, ct);
+    }
+
+    /// <summary>Reads a small blob, at most <paramref name="max"/> bytes, re-checking its digest.</summary>
+    public byte[] ReadBlob(Digest d, int max)
+    {
+        var path = BlobPath(d);
+        byte[] data;
+        try
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+            if (f.Length > max) throw new RtException($"blob {d} is larger than {max} bytes");
+            data = new byte[f.Length];
+            f.ReadExactly(data);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new RtException($"blob {d} is missing from the store {Root.Path}");
+        }
+        if (Digest.Compute(data) != d) throw new RtException($"blob {d} in the store is corrupt (digest mismatch)");
+        return data;
+    }
+
+    /// <summary>Stores <paramref name="data"/> as blob <paramref name="expected"/> after checking its digest.</summary>
+    public void WriteBlob(ReadOnlySpan<byte> data, Digest expected)
+    {
+        var actual = Digest.Compute(data);
+        if (actual != expected) throw new RtException($"digest mismatch: expected {expected}, content is {actual}");
+        if (HasBlob(expected)) return;
+        EnsureLayout();
+        var tmp = Path.Combine(Root.Tmp, $"blob-{expected.Hex}.{Environment.ProcessId}.{Random.Shared.Next():x8}.partial");
+        try
+        {
+            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+            {
+                f.Write(data);
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, BlobPath(expected), overwrite: true);
+            Libc.FsyncDirectory(Root.Blobs);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+
+    /// <summary>Moves a verified temp file into the store as blob <paramref name="d"/> (fsync first).</summary>
+    internal void CommitBlobFile(string tmpPath, Digest d)
+    {
+        File.Move(tmpPath, BlobPath(d), overwrite: true);
+        Libc.FsyncDirectory(Root.Blobs);
+    }
+
+    /// <summary>Every named image, in name order.</summary>
+    public IReadOnlyList<ImageRecord> ListImages()
+    {
+        var refs = ReadRefs();
+        refs.Images.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return refs.Images;
+    }
+
+    /// <summary>Adds or replaces the record named <see cref="ImageRecord.Name"/>, atomically, under refs.lock.</summary>
+    public async Task SetImageAsync(ImageRecord record, CancellationToken ct = default)
+    {
+        using var l = await LockAsync("refs", exclusive: true, ct).ConfigureAwait(false);
+        var refs = ReadRefs();
+        refs.Images.RemoveAll(r => r.Name == record.Name);
+        refs.Images.Add(record);
+        WriteRefs(refs);
+    }
+
+    /// <summary>Removes the records matched by <paramref name="nameOrId"/>; returns what was removed.</summary>
+    public async Task<List<ImageRecord>> RemoveImagesAsync(string nameOrId, CancellationToken ct = default)
+    {
+        using var l = await LockAsync("refs", exclusive: true, ct).ConfigureAwait(false);
+        var refs = ReadRefs();
+        var matched = Match(refs.Images, nameOrId);
+        if (matched.Count == 0) throw new RtException($"no such image: {Manifest.Trunc(nameOrId)}");
+        refs.Images.RemoveAll(matched.Contains);
+        WriteRefs(refs);
+        return matched;
+    }
+
+    /// <summary>Finds one image by name (normalised), manifest/index digest, or image id (config digest) prefix.</summary>
+    public ImageRecord Find(string nameOrId)
+    {
+        var m = Match(ReadRefs().Images, nameOrId);
+        if (m.Count == 0) throw new RtException($"no such image: {Manifest.Trunc(nameOrId)}");
+        if (m.Count > 1 && m.Exists(r => r.Config != m[0].Config))
+            throw new RtException($"'{Manifest.Trunc(nameOrId)}' matches several images; use a longer id or the full name");
+        return m[0];
+    }
+
+    /// <summary>Loads the manifest, config and layer directories of a stored image (for inspect and for run).</summary>
+    public StoredImage Load(ImageRecord record)
+    {
+        var manifestDigest = Digest.Parse(record.Manifest);
+        var manifest = Manifest.Parse(ReadBlob(manifestDigest, Manifest.MaxSize), null, record.Name);
+        var configDigest = Digest.Parse(manifest.Config!.Digest);
+        var config = ImageConfig.Parse(ReadBlob(configDigest, ImageConfig.MaxSize), record.Name);
+        var layers = new List<string>(config.RootFs!.DiffIds!.Count);
+        foreach (var id in config.RootFs.DiffIds)
+        {
+            var path = LayerPath(Digest.Parse(id));
+            if (!Directory.Exists(path)) throw new RtException($"image {record.Name}: layer {id} is missing from the store; pull it again");
+            layers.Add(path);
+        }
+        return new StoredImage(record, manifest, config, configDigest, layers);
+    }
+
+    private static List<ImageRecord> Match(List<ImageRecord> images, string nameOrId)
+    {
+        var result = new List<ImageRecord>();
+        if (ImageReference.TryParse(nameOrId, out var r))
+        {
+            var canonical = r!.ToString();
+            foreach (var i in images)
+                if (i.Name == canonical) result.Add(i);
+            if (result.Count > 0) return result;
+        }
+        var hex = nameOrId.StartsWith("sha256:", StringComparison.Ordinal) ? nameOrId[7..] : nameOrId;
+        if (hex.Length is >= 4 and <= 64 && hex.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f'))
+        {
+            foreach (var i in images)
+                if (HexOf(i.Config).StartsWith(hex, StringComparison.Ordinal) || HexOf(i.Digest).StartsWith(hex, StringComparison.Ordinal))
+                    result.Add(i);
+        }
+        return result;
+    }
+
+    private static string HexOf(string? digest) => digest is { Length: 71 } ? digest[7..] : "";
+
+    internal RefsFile ReadRefs()
+    {
+        try
+        {
+            using var f = File.OpenRead(RefsPath);
+            if (f.Length > MaxRefsFile) throw new RtException($"{RefsPath} is larger than 64 MiB");
+            var refs = JsonSerializer.Deserialize(f, ImageJsonContext.Default.RefsFile) ?? new RefsFile();
+            refs.Images ??= [];
+            return refs;
+        }
+        catch (FileNotFoundException)
+        {
+            return new RefsFile();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return new RefsFile();
+        }
+        catch (JsonException e)
+        {
+            throw new RtException($"{RefsPath} is corrupt: {e.Message}");
+        }
+    }
+
+    private void WriteRefs(RefsFile refs)
+    {
+        EnsureLayout();
+        var tmp = Path.Combine(Root.Tmp, $"refs.{Environment.ProcessId}.{Random.Shared.Next():x8}.partial");
+        try
+        {
+            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                JsonSerializer.Serialize(f, refs, ImageJsonContext.Default.RefsFile);
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, RefsPath, overwrite: true);
+            Libc.FsyncDirectory(Path.GetDirectoryName(RefsPath)!);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+}
+
+/// <summary>One named image in refs.json.</summary>
+public sealed class ImageRecord
+{
+    /// <summary>Canonical reference (<c>docker.io/library/alpine:latest</c> or <c>…@sha256:…</c>).</summary>
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    /// <summary>Digest the registry knows the image by (the index's, for a multi-platform image).</summary>
+    [JsonPropertyName("digest")] public string Digest { get; set; } = "";
+    /// <summary>Digest of the platform manifest in use.</summary>
+    [JsonPropertyName("manifest")] public string Manifest { get; set; } = "";
+    /// <summary>Image id: the config's digest.</summary>
+    [JsonPropertyName("config")] public string Config { get; set; } = "";
+    /// <summary>Total compressed size of config and layers.</summary>
+    [JsonPropertyName("size")] public long Size { get; set; }
+    /// <summary>When it was pulled or loaded (UTC, RFC 3339).</summary>
+    [JsonPropertyName("pulled")] public string? Pulled { get; set; }
+}
+
+internal sealed class RefsFile
+{
+    [JsonPropertyName("images")] public List<ImageRecord> Images { get; set; } = [];
+}
+
+/// <summary>An image resolved from the store: what <c>inspect</c> shows and what a container is made from.</summary>
+public sealed record StoredImage(ImageRecord Record, Manifest Manifest, ImageConfig Config, Digest ConfigDigest,
+    IReadOnlyList<string> LayerDirs);
