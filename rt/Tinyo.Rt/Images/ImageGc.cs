@@ -62,7 +62,7 @@ public sealed class ImageGc(ImageStore store)
         foreach (var f in Directory.EnumerateFiles(root.Locks, "*.lock"))
         {
             var n = Path.GetFileName(f);
-            if (n.Length == 64 + 5) File.Delete(f);
+            if (n.StartsWith("blob-", StringComparison.Ordinal) || n.StartsWith("layer-", StringComparison.Ordinal)) File.Delete(f);
         }
         return new GcResult(blobs, layers, temps, freed);
     }

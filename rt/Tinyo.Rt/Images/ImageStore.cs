@@ -11,8 +11,8 @@ namespace Tinyo.Rt.Images;
 /// </summary>
 /// <remarks>
 /// Locks (flock under <c>locks/</c>): <c>store.lock</c> is held shared by every pull and exclusively by garbage
-/// collection; <c>refs.lock</c> serialises edits of refs.json; <c>HEX.lock</c> serialises the download of a blob
-/// or the unpack of a layer across processes.
+/// collection; <c>refs.lock</c> serialises edits of refs.json; <c>blob-HEX.lock</c> / <c>layer-HEX.lock</c> serialise the download of a blob
+/// and the unpack of a layer across processes (distinct names: an uncompressed layer's blob digest is its diff_id).
 /// </remarks>
 public sealed class ImageStore
 {

@@ -195,7 +195,7 @@ public sealed class Puller(ImageStore store)
             Interlocked.Add(ref progress._doneBytes, desc.Size);
             return;
         }
-        using var layerLock = await store.LockAsync(diffId.Hex, exclusive: true, ct).ConfigureAwait(false);
+        using var layerLock = await store.LockAsync("layer-" + diffId.Hex, exclusive: true, ct).ConfigureAwait(false);
         if (store.HasLayer(diffId))
         {
             Interlocked.Add(ref progress._doneBytes, desc.Size);
@@ -237,7 +237,7 @@ public sealed class Puller(ImageStore store)
             Interlocked.Add(ref progress._doneBytes, desc.Size);
             return;
         }
-        using var blobLock = await store.LockAsync(digest.Hex, exclusive: true, ct).ConfigureAwait(false);
+        using var blobLock = await store.LockAsync("blob-" + digest.Hex, exclusive: true, ct).ConfigureAwait(false);
         if (store.HasBlob(digest))
         {
             Interlocked.Add(ref progress._doneBytes, desc.Size);
