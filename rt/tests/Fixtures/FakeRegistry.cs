@@ -46,6 +46,9 @@ public sealed class FakeRegistry : IDisposable
 
     public int BytesPerSecond { get; set; } = 100_000;
 
+    /// <summary>Manifest bytes served for a reference (tag or digest) instead of the layout's.</summary>
+    public ConcurrentDictionary<string, byte[]> ManifestOverrides { get; } = new();
+
     /// <summary>GET count per blob digest.</summary>
     public ConcurrentDictionary<string, int> BlobGets { get; } = new();
 
@@ -94,6 +97,14 @@ public sealed class FakeRegistry : IDisposable
             if (mi > 0)
             {
                 var reference = path[(mi + 11)..];
+                if (ManifestOverrides.TryGetValue(reference, out var forged))
+                {
+                    resp.ContentType = "application/vnd.oci.image.manifest.v1+json";
+                    resp.ContentLength64 = forged.Length;
+                    await resp.OutputStream.WriteAsync(forged);
+                    resp.Close();
+                    return;
+                }
                 var (digest, mediaType) = Resolve(reference);
                 if (digest is null)
                 {
