@@ -1,0 +1,656 @@
+using System.Buffers;
+using System.Formats.Tar;
+using System.Text;
+using Tinyo.Rt.Linux;
+using FileSys = Tinyo.Rt.Linux.Libc.FileSys;
+
+namespace Tinyo.Rt.Images;
+
+/// <summary>
+/// Writes the entries of one tar stream below a directory the caller created (and nobody else writes to), refusing
+/// anything that would touch a file outside it. See <see cref="LayerUnpacker"/> for the policy; this type is its engine.
+/// </summary>
+/// <remarks>
+/// Every path is resolved relative to a directory fd of the root with <c>openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+/// | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)</c>: the kernel itself refuses to leave the root or to pass through a
+/// symlink, whatever earlier entries created. Entries are then made with the <c>*at</c> calls against the resolved
+/// parent fd and a single final component, which is never followed (O_EXCL|O_NOFOLLOW, AT_SYMLINK_NOFOLLOW).
+/// </remarks>
+internal sealed class LayerExtractor : IDisposable
+{
+    private const int DataBufferSize = 1 << 20;
+    private const ulong ResolveStrict = FileSys.RESOLVE_BENEATH | FileSys.RESOLVE_NO_SYMLINKS | FileSys.RESOLVE_NO_MAGICLINKS | FileSys.RESOLVE_NO_XDEV;
+    private const string WhiteoutPrefix = ".wh.";
+    private const string OpaqueWhiteout = ".wh..wh..opq";
+
+    private readonly string _rootPath;
+    private readonly HashingStream _stream;
+    private readonly CancellationToken _ct;
+    private readonly int _rootFd;
+    private readonly byte[] _data;
+    private readonly byte[] _path = new byte[TarEntryPath.MaxPathBytes + 2];
+    private readonly byte[] _aux = new byte[TarEntryPath.MaxPathBytes + 2];
+    private readonly byte[] _cachedParent = new byte[TarEntryPath.MaxPathBytes + 2];
+    private int _cachedParentLen = -1;
+    private int _cachedParentFd = -1;
+    private readonly List<(string Rel, Libc.Timespec Mtime)> _dirTimes = new();
+    private bool _rootSeen;
+    private TarHeaderTap? _tap;
+
+    // The entry being processed, for error messages.
+    private string _entryName = "";
+    private long _entryOffset;
+
+    public LayerExtractor(string rootPath, HashingStream stream, CancellationToken ct)
+    {
+        _rootPath = rootPath;
+        _stream = stream;
+        _ct = ct;
+        _rootFd = Libc.OpenAt(FileSys.AT_FDCWD, Libc.Utf8z(rootPath), FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC);
+        if (_rootFd < 0) throw Libc.Error("open", rootPath);
+        _data = ArrayPool<byte>.Shared.Rent(DataBufferSize);
+    }
+
+    /// <summary>Number of entries extracted (for tests and logs).</summary>
+    public int Entries { get; private set; }
+
+    /// <summary>Buffer the caller may reuse to drain the stream afterwards.</summary>
+    public byte[] Buffer => _data;
+
+    /// <summary>Extracts every entry, then applies directory timestamps (last, since writing into a directory changes them).</summary>
+    public void Run()
+    {
+        var tap = new TarHeaderTap(_stream);
+        _tap = tap;
+        using var reader = new TarReader(tap, leaveOpen: true);
+        long nextHeader = 0;
+        while (true)
+        {
+            _ct.ThrowIfCancellationRequested();
+            tap.BeginEntry(nextHeader);
+            TarEntry? entry;
+            try
+            {
+                entry = reader.GetNextEntry(copyData: false);
+            }
+            catch (EndOfStreamException) when (_stream.AtEnd && tap.Position == nextHeader)
+            {
+                // The stream ends exactly where a header would start: an archive without its end marker, which Go's
+                // archive/tar (hence Docker) accepts.
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                string where = Entries == 0 ? "" : $" after entry '{LayerCompression.Printable(_entryName)}'";
+                if (e is DecompressionException) throw;
+                if (e is RtException)
+                    throw new RtException(Entries == 0 ? $"layer is not a valid tar stream: {e.Message}" : e.Message + where, e);
+                if (e is EndOfStreamException)
+                    throw new RtException($"tar stream ends inside a header{where} (tar offset {tap.NextHeaderOffset})", e);
+                throw new RtException(Entries == 0
+                    ? $"layer is not a valid tar stream (tar offset {tap.NextHeaderOffset}): {e.Message}"
+                    : $"malformed tar header{where} (tar offset {tap.NextHeaderOffset}): {e.Message}", e);
+            }
+            if (entry is null) break;
+            _entryName = entry.Name;
+            _entryOffset = tap.EntryOffset;
+            long dataLength = entry.DataStream is null ? 0 : entry.Length;
+            nextHeader = (tap.Position + dataLength + 511) & ~511L;
+            Entries++;
+            Extract(entry);
+        }
+        FinishDirectories();
+    }
+
+    private void Extract(TarEntry entry)
+    {
+        if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // ignored, as Docker does
+        // TarReader decodes names as UTF-8 and replaces invalid bytes with U+FFFD: such a name cannot be reproduced
+        // faithfully (and two of them could merge), so it is refused rather than silently renamed.
+        if (entry.Name.Contains('\uFFFD') || entry.LinkName.Contains('\uFFFD'))
+            throw Fail("name or link target is not valid UTF-8, which is not supported");
+        string? rel = TarEntryPath.Normalize(entry.Name, out var problem);
+        if (rel is null) throw Fail(problem!);
+        if (entry is PaxTarEntry pax) CheckPaxAttributes(pax);
+
+        int nameStart = rel.LastIndexOf('/') + 1;
+        var baseName = rel.AsSpan(nameStart);
+        if (baseName.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+        {
+            DrainData(entry);
+            Whiteout(rel, nameStart);
+            return;
+        }
+
+        switch (entry.EntryType)
+        {
+            case TarEntryType.Directory:
+                Directory(entry, rel);
+                break;
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                if (rel.Length == 0) throw Fail("a regular file cannot replace the layer root");
+                RegularFile(entry, rel);
+                break;
+            case TarEntryType.SymbolicLink:
+                if (rel.Length == 0) throw Fail("a symlink cannot replace the layer root");
+                Symlink(entry, rel);
+                break;
+            case TarEntryType.HardLink:
+                if (rel.Length == 0) throw Fail("a hardlink cannot replace the layer root");
+                HardLink(entry, rel);
+                break;
+            case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
+                if (rel.Length == 0) throw Fail("a device cannot replace the layer root");
+                Device(entry, rel);
+                break;
+            case TarEntryType.SparseFile:
+                throw Fail("GNU sparse files are not supported");
+            default:
+                throw Fail($"unsupported tar entry type '{(char)entry.EntryType}' ({entry.EntryType})");
+        }
+    }
+
+    // ---- entry kinds -------------------------------------------------------------------------------------------
+
+    private void RegularFile(TarEntry entry, string rel)
+    {
+        int parentFd = Prepare(rel, create: true, out var name);
+        int fd = Libc.OpenAt(parentFd, name, FileSys.O_WRONLY | FileSys.O_CREAT | FileSys.O_EXCL | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC, 0x180);
+        if (fd < 0 && Libc.Errno == FileSys.EEXIST)
+        {
+            RemoveExisting(parentFd, name, rel);
+            fd = Libc.OpenAt(parentFd, name, FileSys.O_WRONLY | FileSys.O_CREAT | FileSys.O_EXCL | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC, 0x180);
+        }
+        if (fd < 0) throw FailErrno("cannot create file");
+        try
+        {
+            CopyData(entry, fd);
+            // Order matters: chown clears setuid/setgid and security.capability, so mode then xattrs come after it.
+            if (Libc.Fchown(fd, Uid(entry), Gid(entry)) != 0) throw FailErrno("chown");
+            if (Libc.Fchmod(fd, Mode(entry)) != 0) throw FailErrno("chmod");
+            SetXattrs(entry, fd, default, default);
+            var t = Time(entry);
+            if (Libc.Futimens(fd, t, t) != 0) throw FailErrno("set times");
+        }
+        finally
+        {
+            Libc.CloseFd(fd);
+        }
+    }
+
+    private void Directory(TarEntry entry, string rel)
+    {
+        DrainData(entry);
+        int fd;
+        if (rel.Length == 0)
+        {
+            _rootSeen = true;
+            fd = Libc.OpenAt(_rootFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
+            if (fd < 0) throw FailErrno("open layer root");
+        }
+        else
+        {
+            int parentFd = Prepare(rel, create: true, out var name);
+            if (Libc.MkdirAt(parentFd, name, 0x1C0) != 0)
+            {
+                if (Libc.Errno != FileSys.EEXIST) throw FailErrno("cannot create directory");
+                // Docker semantics: an existing directory is kept (with its contents) and takes the new metadata;
+                // anything else is replaced.
+                if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat");
+                if (st.Type != FileSys.S_IFDIR)
+                {
+                    RemoveExisting(parentFd, name, rel);
+                    if (Libc.MkdirAt(parentFd, name, 0x1C0) != 0) throw FailErrno("cannot create directory");
+                }
+            }
+            fd = Libc.OpenAt(parentFd, name, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC);
+            if (fd < 0) throw FailErrno("open directory");
+        }
+        try
+        {
+            if (Libc.Fchown(fd, Uid(entry), Gid(entry)) != 0) throw FailErrno("chown");
+            if (Libc.Fchmod(fd, Mode(entry)) != 0) throw FailErrno("chmod");
+            SetXattrs(entry, fd, default, default);
+        }
+        finally
+        {
+            Libc.CloseFd(fd);
+        }
+        _dirTimes.Add((rel, Time(entry)));
+    }
+
+    private void Symlink(TarEntry entry, string rel)
+    {
+        string target = entry.LinkName;
+        if (target.Length == 0) throw Fail("symlink has an empty target");
+        if (target.Contains('\0')) throw Fail("symlink target contains a NUL byte");
+        int tlen = Encoding.UTF8.GetByteCount(target);
+        if (tlen > TarEntryPath.MaxPathBytes) throw Fail("symlink target is too long");
+        Encoding.UTF8.GetBytes(target, _aux);
+        _aux[tlen] = 0;
+        var targetz = _aux.AsSpan(0, tlen + 1);
+
+        int parentFd = Prepare(rel, create: true, out var name);
+        if (Libc.SymlinkAt(targetz, parentFd, name) != 0)
+        {
+            if (Libc.Errno != FileSys.EEXIST) throw FailErrno("cannot create symlink");
+            RemoveExisting(parentFd, name, rel);
+            if (Libc.SymlinkAt(targetz, parentFd, name) != 0) throw FailErrno("cannot create symlink");
+        }
+        if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("lchown");
+        SetXattrs(entry, -1, parentFd, name);
+        var t = Time(entry);
+        if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
+    }
+
+    private void HardLink(TarEntry entry, string rel)
+    {
+        string? target = TarEntryPath.Normalize(entry.LinkName, out var problem);
+        if (target is null) throw Fail($"hardlink target '{LayerCompression.Printable(entry.LinkName)}': {problem}");
+        if (target.Length == 0) throw Fail("hardlink to the layer root");
+        if (target == rel) throw Fail("hardlink to itself");
+
+        // Resolve the target's parent (never creating anything), then link its final component as it is: linkat
+        // without AT_SYMLINK_FOLLOW links a symlink itself, never the file it points to.
+        int tslash = target.LastIndexOf('/');
+        int tParentFd = _rootFd;
+        bool closeTParent = false;
+        int tlen = Encoding.UTF8.GetBytes(target, _aux);
+        _aux[tlen] = 0;
+        ReadOnlySpan<byte> tname;
+        if (tslash >= 0)
+        {
+            int slashByte = _aux.AsSpan(0, tlen).LastIndexOf((byte)'/');
+            _aux[slashByte] = 0;
+            var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
+            tParentFd = Libc.OpenAt2(_rootFd, _aux.AsSpan(0, slashByte + 1), how);
+            if (tParentFd < 0)
+            {
+                int e = Libc.Errno;
+                throw e switch
+                {
+                    FileSys.ENOENT or FileSys.ENOTDIR => Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer"),
+                    FileSys.ELOOP or FileSys.EXDEV => Fail($"hardlink target '{LayerCompression.Printable(target)}' is not reachable inside the layer without following a symlink"),
+                    _ => FailErrno($"hardlink target '{LayerCompression.Printable(target)}'", e),
+                };
+            }
+            closeTParent = true;
+            tname = _aux.AsSpan(slashByte + 1, tlen - slashByte);
+        }
+        else tname = _aux.AsSpan(0, tlen + 1);
+
+        try
+        {
+            int parentFd = Prepare(rel, create: true, out var name);
+            if (Libc.LinkAt(tParentFd, tname, parentFd, name, 0) != 0)
+            {
+                int e = Libc.Errno;
+                if (e == FileSys.EEXIST)
+                {
+                    RemoveExisting(parentFd, name, rel);
+                    if (Libc.LinkAt(tParentFd, tname, parentFd, name, 0) == 0) return;
+                    e = Libc.Errno;
+                }
+                if (e == FileSys.ENOENT) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer");
+                if (e == FileSys.EPERM) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' is a directory");
+                throw FailErrno("cannot create hardlink", e);
+            }
+        }
+        finally
+        {
+            if (closeTParent) Libc.CloseFd(tParentFd);
+        }
+    }
+
+    private void Device(TarEntry entry, string rel)
+    {
+        DrainData(entry);
+        uint type = entry.EntryType switch
+        {
+            TarEntryType.CharacterDevice => FileSys.S_IFCHR,
+            TarEntryType.BlockDevice => FileSys.S_IFBLK,
+            _ => FileSys.S_IFIFO,
+        };
+        ulong dev = 0;
+        if (type != FileSys.S_IFIFO && entry is PosixTarEntry posix)
+        {
+            if (posix.DeviceMajor < 0 || posix.DeviceMinor < 0) throw Fail("negative device number");
+            dev = Libc.MakeDev((uint)posix.DeviceMajor, (uint)posix.DeviceMinor);
+        }
+        int parentFd = Prepare(rel, create: true, out var name);
+        if (Libc.MknodAt(parentFd, name, type | 0x180, dev) != 0)
+        {
+            if (Libc.Errno != FileSys.EEXIST) throw FailErrno("mknod");
+            RemoveExisting(parentFd, name, rel);
+            if (Libc.MknodAt(parentFd, name, type | 0x180, dev) != 0) throw FailErrno("mknod");
+        }
+        if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown");
+        // Just made by mknodat in a directory only we write to: not a symlink, so following is moot.
+        if (Libc.FchmodAt(parentFd, name, Mode(entry)) != 0) throw FailErrno("chmod");
+        SetXattrs(entry, -1, parentFd, name);
+        var t = Time(entry);
+        if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
+    }
+
+    /// <summary>
+    /// <c>.wh..wh..opq</c> marks its directory opaque (xattr <c>trusted.overlay.opaque=y</c>); <c>.wh.NAME</c> becomes
+    /// the overlayfs whiteout for NAME, a 0/0 character device. Other <c>.wh..wh.*</c> names are aufs bookkeeping and
+    /// are skipped, as Docker does.
+    /// </summary>
+    private void Whiteout(string rel, int nameStart)
+    {
+        var baseName = rel.AsSpan(nameStart);
+        if (baseName.SequenceEqual(OpaqueWhiteout))
+        {
+            int parentFd = Prepare(rel, create: true, out _);
+            int fd = Libc.OpenAt(parentFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
+            if (fd < 0) throw FailErrno("open directory");
+            try
+            {
+                if (Libc.Fsetxattr(fd, "trusted.overlay.opaque\0"u8, "y"u8) != 0) throw FailErrno("mark directory opaque");
+            }
+            finally
+            {
+                Libc.CloseFd(fd);
+            }
+            return;
+        }
+        var target = baseName[WhiteoutPrefix.Length..];
+        if (target.StartsWith(WhiteoutPrefix, StringComparison.Ordinal)) return;
+        if (target.Length == 0 || target.SequenceEqual(".") || target.SequenceEqual(".."))
+            throw Fail("whiteout names no file");
+        // Build "dir/NAME" for the whited-out file and create the 0/0 char device there.
+        string victim = string.Concat(rel.AsSpan(0, nameStart), target);
+        int pfd = Prepare(victim, create: true, out var name);
+        if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0)
+        {
+            if (Libc.Errno != FileSys.EEXIST) throw FailErrno("create whiteout");
+            RemoveExisting(pfd, name, victim);
+            if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0) throw FailErrno("create whiteout");
+        }
+    }
+
+    // ---- paths -------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Encodes <paramref name="rel"/> into the path buffer as "PARENT\0NAME\0" and returns the fd of PARENT (owned by
+    /// the cache: do not close) with the span of NAME. Missing parents are created (0755, root-owned) when asked.
+    /// </summary>
+    private int Prepare(string rel, bool create, out ReadOnlySpan<byte> name)
+    {
+        int len = Encoding.UTF8.GetBytes(rel, _path);
+        _path[len] = 0;
+        int slash = _path.AsSpan(0, len).LastIndexOf((byte)'/');
+        if (slash < 0)
+        {
+            name = _path.AsSpan(0, len + 1);
+            return _rootFd;
+        }
+        _path[slash] = 0;
+        var parent = _path.AsSpan(0, slash + 1);
+        name = _path.AsSpan(slash + 1, len - slash);
+        if (_cachedParentLen == parent.Length && parent.SequenceEqual(_cachedParent.AsSpan(0, _cachedParentLen)))
+            return _cachedParentFd;
+
+        int fd = OpenParent(parent, create);
+        DropParentCache();
+        parent.CopyTo(_cachedParent);
+        _cachedParentLen = parent.Length;
+        _cachedParentFd = fd;
+        return fd;
+    }
+
+    private int OpenParent(ReadOnlySpan<byte> parentz, bool create)
+    {
+        var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
+        int fd = Libc.OpenAt2(_rootFd, parentz, how);
+        if (fd >= 0) return fd;
+        int err = Libc.Errno;
+        if (err == FileSys.ENOSYS) throw new RtException("openat2 is not available: Linux 5.6 or newer is required to unpack layers safely");
+
+        // Slow path: walk component by component, to create what is missing or to name the component at fault.
+        int cur = _rootFd;
+        int start = 0;
+        int end = parentz.Length - 1; // without the NUL
+        Span<byte> comp = stackalloc byte[TarEntryPath.MaxNameBytes + 1];
+        try
+        {
+            while (start < end)
+            {
+                int slash = parentz[start..end].IndexOf((byte)'/');
+                int clen = slash < 0 ? end - start : slash;
+                parentz.Slice(start, clen).CopyTo(comp);
+                comp[clen] = 0;
+                var compz = comp[..(clen + 1)];
+                string soFar = Encoding.UTF8.GetString(parentz[..(start + clen)]);
+                int next = Libc.OpenAt2(cur, compz, how);
+                if (next < 0 && Libc.Errno == FileSys.ENOENT && create)
+                {
+                    if (Libc.MkdirAt(cur, compz, 0x1ED) != 0 && Libc.Errno != FileSys.EEXIST) throw FailErrno($"cannot create parent directory '{LayerCompression.Printable(soFar)}'");
+                    next = Libc.OpenAt2(cur, compz, how);
+                }
+                if (next < 0)
+                {
+                    int e = Libc.Errno;
+                    throw e switch
+                    {
+                        FileSys.ELOOP => Fail($"parent '{LayerCompression.Printable(soFar)}' is a symlink; refusing to write through it"),
+                        FileSys.ENOTDIR => Fail($"parent '{LayerCompression.Printable(soFar)}' is not a directory"),
+                        FileSys.ENOENT => Fail($"parent '{LayerCompression.Printable(soFar)}' does not exist"),
+                        FileSys.EXDEV => Fail($"parent '{LayerCompression.Printable(soFar)}' crosses a mount point"),
+                        _ => FailErrno($"cannot open parent '{LayerCompression.Printable(soFar)}'", e),
+                    };
+                }
+                if (cur != _rootFd) Libc.CloseFd(cur);
+                cur = next;
+                start += clen + 1;
+            }
+            int result = cur;
+            cur = _rootFd;
+            return result;
+        }
+        finally
+        {
+            if (cur != _rootFd) Libc.CloseFd(cur);
+        }
+    }
+
+    /// <summary>Removes whatever is at NAME (a directory with all its contents) so a later entry can take its place.</summary>
+    private void RemoveExisting(int parentFd, ReadOnlySpan<byte> name, string rel)
+    {
+        if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat existing entry");
+        if (st.Type == FileSys.S_IFDIR)
+        {
+            // The directory's path has no symlink in it (openat2 refused them), nothing else writes here, and
+            // Directory.Delete unlinks symlinks inside rather than following them.
+            try
+            {
+                System.IO.Directory.Delete(Path.Combine(_rootPath, rel), recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Fail($"cannot replace directory: {e.Message}");
+            }
+            // A cached parent fd may have pointed into the removed tree.
+            if (_cachedParentFd != parentFd) DropParentCache();
+        }
+        else if (Libc.UnlinkAt(parentFd, name, 0) != 0) throw FailErrno("cannot replace existing entry");
+    }
+
+    private void DropParentCache()
+    {
+        if (_cachedParentFd >= 0) Libc.CloseFd(_cachedParentFd);
+        _cachedParentFd = -1;
+        _cachedParentLen = -1;
+    }
+
+    // ---- data and metadata -------------------------------------------------------------------------------------
+
+    private void CopyData(TarEntry entry, int fd)
+    {
+        var src = entry.DataStream;
+        long expected = entry.Length;
+        if (src is null || expected == 0) return;
+        long total = 0;
+        var buf = _data;
+        while (total < expected)
+        {
+            int want = (int)Math.Min(buf.Length, expected - total);
+            int n = ReadData(src, buf.AsSpan(0, want));
+            if (n == 0) throw Fail($"tar stream ends inside the data of this entry ({total} of {expected} bytes)");
+            int e = Libc.WriteAll(fd, buf.AsSpan(0, n));
+            if (e != 0) throw FailErrno("write", e);
+            total += n;
+        }
+    }
+
+    private void DrainData(TarEntry entry)
+    {
+        var src = entry.DataStream;
+        long expected = entry.Length;
+        if (src is null || expected == 0) return;
+        long total = 0;
+        while (total < expected)
+        {
+            int n = ReadData(src, _data.AsSpan(0, (int)Math.Min(_data.Length, expected - total)));
+            if (n == 0) throw Fail($"tar stream ends inside the data of this entry ({total} of {expected} bytes)");
+            total += n;
+        }
+    }
+
+    // Fills as much of the buffer as the stream gives: fewer, larger writes.
+    private int ReadData(Stream src, Span<byte> buf)
+    {
+        _ct.ThrowIfCancellationRequested();
+        int total = 0;
+        try
+        {
+            while (total < buf.Length)
+            {
+                int n = src.Read(buf[total..]);
+                if (n == 0) break;
+                total += n;
+            }
+        }
+        catch (Exception e) when (e is not RtException and not OperationCanceledException)
+        {
+            throw Fail($"reading entry data: {e.Message}");
+        }
+        return total;
+    }
+
+    private void CheckPaxAttributes(PaxTarEntry pax)
+    {
+        foreach (var kv in pax.ExtendedAttributes)
+        {
+            if (kv.Key.StartsWith("GNU.sparse.", StringComparison.Ordinal))
+                throw Fail("GNU sparse files are not supported");
+        }
+    }
+
+    /// <summary>
+    /// Applies PAX <c>SCHILY.xattr.NAME</c> records. Namespaces <c>user.</c>, <c>security.</c> (file capabilities)
+    /// and <c>system.</c> (POSIX ACLs) are applied; <c>trusted.</c> is dropped: it is overlayfs's private control
+    /// namespace (opaque, redirect, metacopy), and honouring it would let a layer forge overlay metadata. Errors that
+    /// mean "this filesystem or file type does not take xattrs" (EOPNOTSUPP, EPERM) are ignored, as Docker does.
+    /// </summary>
+    private void SetXattrs(TarEntry entry, int fd, int parentFd, ReadOnlySpan<byte> name)
+    {
+        if (entry is not PaxTarEntry || _tap is null) return;
+        // Values come from the raw PAX block: TarReader's string values would mangle binary ones (capabilities).
+        var pax = _tap.PaxData;
+        Span<byte> xn = stackalloc byte[256];
+        int pos = 0;
+        while (true)
+        {
+            Range nameRange, valueRange;
+            try
+            {
+                if (!TarHeaderTap.TryNextXattr(pax, ref pos, out nameRange, out valueRange)) break;
+            }
+            catch (RtException e)
+            {
+                throw Fail(e.Message);
+            }
+            var xname = pax[nameRange];
+            var value = pax[valueRange];
+            if (!(xname.StartsWith("user."u8) || xname.StartsWith("security."u8) || xname.StartsWith("system."u8)))
+                continue;
+            if (xname.Length > 255 || xname.Contains((byte)0)) throw Fail("invalid xattr name");
+            xname.CopyTo(xn);
+            xn[xname.Length] = 0;
+            var xnz = xn[..(xname.Length + 1)];
+            int r = fd >= 0 ? Libc.Fsetxattr(fd, xnz, value) : Libc.SetxattrAt(parentFd, name, xnz, value);
+            if (r != 0)
+            {
+                int e = Libc.Errno;
+                if (e is FileSys.EOPNOTSUPP or FileSys.EPERM) continue;
+                throw FailErrno($"set xattr '{LayerCompression.Printable(Encoding.UTF8.GetString(xname))}'", e);
+            }
+        }
+    }
+
+    private uint Uid(TarEntry e) => e.Uid >= 0 ? (uint)e.Uid : throw Fail("negative uid");
+    private uint Gid(TarEntry e) => e.Gid >= 0 ? (uint)e.Gid : throw Fail("negative gid");
+    private static uint Mode(TarEntry e) => (uint)e.Mode & 0xFFF; // permissions plus setuid, setgid, sticky
+
+    /// <summary>Entry mtime as a timespec; a missing (all-zero) timestamp is the epoch, as in Go's archive/tar.</summary>
+    private static Libc.Timespec Time(TarEntry e)
+    {
+        var t = e.ModificationTime;
+        if (t == default) return default;
+        long ticks = t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+        long sec = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long rem);
+        if (rem < 0) { sec--; rem += TimeSpan.TicksPerSecond; }
+        return new Libc.Timespec { Sec = sec, Nsec = rem * 100 };
+    }
+
+    /// <summary>Directory mtimes last: every entry written into a directory bumped them. Then the root's mode.</summary>
+    private void FinishDirectories()
+    {
+        DropParentCache();
+        var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
+        int rootDir = Libc.OpenAt(_rootFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
+        if (rootDir < 0) throw Libc.Error("open", _rootPath);
+        try
+        {
+            if (!_rootSeen && Libc.Fchmod(rootDir, 0x1ED) != 0) throw Libc.Error("chmod", _rootPath);
+            foreach (var (rel, mtime) in _dirTimes)
+            {
+                _ct.ThrowIfCancellationRequested();
+                if (rel.Length == 0)
+                {
+                    if (Libc.Futimens(rootDir, mtime, mtime) != 0) throw Libc.Error("set times", _rootPath);
+                    continue;
+                }
+                int len = Encoding.UTF8.GetBytes(rel, _path);
+                _path[len] = 0;
+                int fd = Libc.OpenAt2(_rootFd, _path.AsSpan(0, len + 1), how);
+                if (fd < 0) continue; // replaced by a later entry or removed with its parent
+                int r = Libc.Futimens(fd, mtime, mtime);
+                Libc.CloseFd(fd);
+                if (r != 0) throw Libc.Error("set times", rel);
+            }
+        }
+        finally
+        {
+            Libc.CloseFd(rootDir);
+        }
+    }
+
+    private RtException Fail(string problem) =>
+        new($"layer entry '{LayerCompression.Printable(_entryName)}' (tar offset {_entryOffset}): {problem}");
+
+    private RtException FailErrno(string what, int errno = -1)
+    {
+        if (errno < 0) errno = Libc.Errno;
+        return Fail($"{what}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+    }
+
+    public void Dispose()
+    {
+        DropParentCache();
+        Libc.CloseFd(_rootFd);
+        ArrayPool<byte>.Shared.Return(_data);
+    }
+}
