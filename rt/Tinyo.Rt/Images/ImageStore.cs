@@ -26,9 +26,18 @@ public sealed class ImageStore
 
     private string RefsPath => Path.Combine(Root.Path, "images", "refs.json");
 
-    /// <summary>Creates the store's directories.</summary>
+    /// <summary>
+    /// Creates the store's directories. <c>images/</c> and <c>tmp/</c> are 0700: unpacked layers hold the image's
+    /// device nodes and setuid files, which must not be reachable by unprivileged users.
+    /// </summary>
     public void EnsureLayout()
     {
+        if (OperatingSystem.IsLinux())
+        {
+            Directory.CreateDirectory(Root.Path);
+            Directory.CreateDirectory(Path.Combine(Root.Path, "images"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Directory.CreateDirectory(Root.Tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         Directory.CreateDirectory(Root.Blobs);
         Directory.CreateDirectory(Root.Layers);
         Directory.CreateDirectory(Root.Tmp);
