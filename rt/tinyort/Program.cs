@@ -9,4 +9,5 @@ root.Subcommands.Add(ImagesCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(RmiCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
+root.Subcommands.Add(LoadCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -114,6 +114,75 @@ public sealed class ImageStore
         Libc.FsyncDirectory(Root.Blobs);
     }
 
+    /// <summary>
+    /// Unpacks stored blob <paramref name="blob"/> into the layer directory of <paramref name="diffId"/> and checks
+    /// the diff_id. The caller holds <c>layer-DIFFID.lock</c>; a temp dir a killed unpack of this layer left behind
+    /// is therefore stale and removed first.
+    /// </summary>
+    internal async Task UnpackLayerLockedAsync(Digest blob, string? mediaType, Digest diffId, CancellationToken ct)
+    {
+        if (HasLayer(diffId)) return;
+        foreach (var dir in Directory.EnumerateDirectories(Root.Layers, "." + diffId.Hex + ".partial-*"))
+            ImageGc.DeleteTree(dir);
+        var dest = LayerPath(diffId);
+        Digest got;
+        await using (var f = new FileStream(BlobPath(blob), FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
+        {
+            got = await LayerUnpacker.UnpackAsync(f, mediaType ?? MediaTypes.OciLayer, dest, ct).ConfigureAwait(false);
+        }
+        if (got != diffId)
+        {
+            ImageGc.DeleteTree(dest);
+            throw new RtException($"layer {blob}: digest mismatch: unpacked content has diff_id {got}, the image config says {diffId}");
+        }
+    }
+
+    /// <summary>
+    /// Copies <paramref name="source"/> into the store as blob <paramref name="expected"/>, hashing as it copies;
+    /// the blob appears only if size (when known, ≥ 0) and sha256 match. Serialised by <c>blob-HEX.lock</c>.
+    /// </summary>
+    internal async Task ImportBlobAsync(Stream source, Digest expected, long size, CancellationToken ct)
+    {
+        if (HasBlob(expected)) return;
+        EnsureLayout();
+        using var l = await LockAsync("blob-" + expected.Hex, exclusive: true, ct).ConfigureAwait(false);
+        if (HasBlob(expected)) return;
+        var tmp = Path.Combine(Root.Tmp, $"import-{expected.Hex}.{Environment.ProcessId}.partial");
+        try
+        {
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(128 << 10);
+            long total = 0;
+            try
+            {
+                await using var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None);
+                int n;
+                while ((n = await source.ReadAsync(buffer.AsMemory(0, 128 << 10), ct).ConfigureAwait(false)) > 0)
+                {
+                    total += n;
+                    if (size >= 0 && total > size) throw new RtException($"blob {expected} is larger than the {size} bytes its descriptor declares");
+                    hash.AppendData(buffer, 0, n);
+                    await f.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                }
+                f.Flush(flushToDisk: true);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+            if (size >= 0 && total != size) throw new RtException($"blob {expected} has {total} bytes, its descriptor declares {size}");
+            Span<byte> h = stackalloc byte[32];
+            hash.GetHashAndReset(h);
+            var got = Digest.FromHash(h);
+            if (got != expected) throw new RtException($"blob {expected}: digest mismatch: content has digest {got}");
+            CommitBlobFile(tmp, expected);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+
     /// <summary>Every named image, in name order.</summary>
     public IReadOnlyList<ImageRecord> ListImages()
     {

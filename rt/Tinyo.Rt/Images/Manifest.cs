@@ -178,4 +178,5 @@ public sealed class RootFs
 [JsonSerializable(typeof(RefsFile))]
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(DockerConfigFile))]
+[JsonSerializable(typeof(List<DockerSaveEntry>))]
 internal sealed partial class ImageJsonContext : JsonSerializerContext;

@@ -202,27 +202,7 @@ public sealed class Puller(ImageStore store)
             return;
         }
         await EnsureBlobAsync(client, repo, desc, blob, progress, ct).ConfigureAwait(false);
-
-        // A killed unpack of this layer may have left its temp dir; we hold the layer's lock, so it is stale.
-        RemoveStaleUnpacks(diffId);
-        var dest = store.LayerPath(diffId);
-        Digest got;
-        await using (var f = new FileStream(store.BlobPath(blob), FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan))
-        {
-            got = await LayerUnpacker.UnpackAsync(f, desc.MediaType ?? MediaTypes.OciLayer, dest, ct).ConfigureAwait(false);
-        }
-        if (got != diffId)
-        {
-            ImageGc.DeleteTree(dest);
-            throw new RtException($"layer {blob}: digest mismatch: unpacked content has diff_id {got}, the image config says {diffId}");
-        }
-    }
-
-    internal void RemoveStaleUnpacks(Digest diffId)
-    {
-        if (!Directory.Exists(store.Root.Layers)) return;
-        foreach (var dir in Directory.EnumerateDirectories(store.Root.Layers, "." + diffId.Hex + ".partial-*"))
-            ImageGc.DeleteTree(dir);
+        await store.UnpackLayerLockedAsync(blob, desc.MediaType, diffId, ct).ConfigureAwait(false);
     }
 
     /// <summary>
