@@ -107,11 +107,12 @@ internal sealed class LayerExtractor : IDisposable
         if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // ignored, as Docker does
         // TarReader decodes names as UTF-8 and replaces invalid bytes with U+FFFD: such a name cannot be reproduced
         // faithfully (and two of them could merge), so it is refused rather than silently renamed.
-        if (entry.Name.Contains('\uFFFD') || entry.LinkName.Contains('\uFFFD'))
+        bool isLink = entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink;
+        if (entry.Name.Contains('\uFFFD') || (isLink && entry.LinkName.Contains('\uFFFD')))
             throw Fail("name or link target is not valid UTF-8, which is not supported");
         string? rel = TarEntryPath.Normalize(entry.Name, out var problem);
         if (rel is null) throw Fail(problem!);
-        if (entry is PaxTarEntry pax) CheckPaxAttributes(pax);
+        CheckPaxAttributes();
 
         int nameStart = rel.LastIndexOf('/') + 1;
         var baseName = rel.AsSpan(nameStart);
@@ -122,7 +123,10 @@ internal sealed class LayerExtractor : IDisposable
             return;
         }
 
-        switch (entry.EntryType)
+        var type = entry.EntryType;
+        // Old (v7) archives mark directories only by a trailing slash on a "regular file" ('\0'); Go does the same.
+        if (type == TarEntryType.V7RegularFile && entry.Name.EndsWith('/')) type = TarEntryType.Directory;
+        switch (type)
         {
             case TarEntryType.Directory:
                 Directory(entry, rel);
@@ -168,7 +172,7 @@ internal sealed class LayerExtractor : IDisposable
             // Order matters: chown clears setuid/setgid and security.capability, so mode then xattrs come after it.
             if (Libc.Fchown(fd, Uid(entry), Gid(entry)) != 0) throw FailErrno("chown");
             if (Libc.Fchmod(fd, Mode(entry)) != 0) throw FailErrno("chmod");
-            SetXattrs(entry, fd, default, default);
+            SetXattrs(fd, default, default);
             var t = Time(entry);
             if (Libc.Futimens(fd, t, t) != 0) throw FailErrno("set times");
         }
@@ -210,7 +214,7 @@ internal sealed class LayerExtractor : IDisposable
         {
             if (Libc.Fchown(fd, Uid(entry), Gid(entry)) != 0) throw FailErrno("chown");
             if (Libc.Fchmod(fd, Mode(entry)) != 0) throw FailErrno("chmod");
-            SetXattrs(entry, fd, default, default);
+            SetXattrs(fd, default, default);
         }
         finally
         {
@@ -238,7 +242,7 @@ internal sealed class LayerExtractor : IDisposable
             if (Libc.SymlinkAt(targetz, parentFd, name) != 0) throw FailErrno("cannot create symlink");
         }
         if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("lchown");
-        SetXattrs(entry, -1, parentFd, name);
+        SetXattrs(-1, parentFd, name);
         var t = Time(entry);
         if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
     }
@@ -327,7 +331,7 @@ internal sealed class LayerExtractor : IDisposable
         if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown");
         // Just made by mknodat in a directory only we write to: not a symlink, so following is moot.
         if (Libc.FchmodAt(parentFd, name, Mode(entry)) != 0) throw FailErrno("chmod");
-        SetXattrs(entry, -1, parentFd, name);
+        SetXattrs(-1, parentFd, name);
         var t = Time(entry);
         if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
     }
@@ -539,13 +543,19 @@ internal sealed class LayerExtractor : IDisposable
         return total;
     }
 
-    private void CheckPaxAttributes(PaxTarEntry pax)
+    private void CheckPaxAttributes()
     {
-        foreach (var kv in pax.ExtendedAttributes)
+        if (_tap is null || _tap.PaxData.IsEmpty) return;
+        bool sparse;
+        try
         {
-            if (kv.Key.StartsWith("GNU.sparse.", StringComparison.Ordinal))
-                throw Fail("GNU sparse files are not supported");
+            sparse = TarHeaderTap.HasKeyWithPrefix(_tap.PaxData, "GNU.sparse."u8);
         }
+        catch (RtException e)
+        {
+            throw Fail(e.Message);
+        }
+        if (sparse) throw Fail("GNU sparse files are not supported");
     }
 
     /// <summary>
@@ -554,10 +564,11 @@ internal sealed class LayerExtractor : IDisposable
     /// namespace (opaque, redirect, metacopy), and honouring it would let a layer forge overlay metadata. Errors that
     /// mean "this filesystem or file type does not take xattrs" (EOPNOTSUPP, EPERM) are ignored, as Docker does.
     /// </summary>
-    private void SetXattrs(TarEntry entry, int fd, int parentFd, ReadOnlySpan<byte> name)
+    private void SetXattrs(int fd, int parentFd, ReadOnlySpan<byte> name)
     {
-        if (entry is not PaxTarEntry || _tap is null) return;
-        // Values come from the raw PAX block: TarReader's string values would mangle binary ones (capabilities).
+        if (_tap is null || _tap.PaxData.IsEmpty) return;
+        // Whatever the reader made of the entry (PAX, or GNU preceded by a PAX header), values come from the raw PAX
+        // block: TarReader's string values would mangle binary ones (capabilities).
         var pax = _tap.PaxData;
         Span<byte> xn = stackalloc byte[256];
         int pos = 0;

@@ -217,9 +217,20 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
     /// Enumerates the <c>SCHILY.xattr.NAME=VALUE</c> records of a raw PAX block, values as raw bytes.
     /// Records are "LEN KEY=VALUE\n" with LEN counting the whole record.
     /// </summary>
-    public static bool TryNextXattr(ReadOnlySpan<byte> pax, ref int pos, out Range name, out Range value)
+    public static bool TryNextXattr(ReadOnlySpan<byte> pax, ref int pos, out Range name, out Range value) =>
+        TryNextRecord(pax, "SCHILY.xattr."u8, ref pos, out name, out value);
+
+    /// <summary>Whether a raw PAX block has a record whose key starts with <paramref name="prefix"/>.</summary>
+    public static bool HasKeyWithPrefix(ReadOnlySpan<byte> pax, ReadOnlySpan<byte> prefix)
     {
-        ReadOnlySpan<byte> prefix = "SCHILY.xattr."u8;
+        int pos = 0;
+        return TryNextRecord(pax, prefix, ref pos, out _, out _);
+    }
+
+    /// <summary>Finds the next record whose key starts with <paramref name="prefix"/>; <paramref name="name"/> is the
+    /// rest of the key.</summary>
+    public static bool TryNextRecord(ReadOnlySpan<byte> pax, ReadOnlySpan<byte> prefix, ref int pos, out Range name, out Range value)
+    {
         while (pos < pax.Length)
         {
             var rest = pax[pos..];

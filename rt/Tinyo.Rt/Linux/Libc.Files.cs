@@ -40,6 +40,7 @@ internal static unsafe partial class Libc
         public const int EPERM = 1;
         public const int ENOENT = 2;
         public const int EINTR = 4;
+        public const int EAGAIN = 11;
         public const int EEXIST = 17;
         public const int ENOTDIR = 20;
         public const int EISDIR = 21;
@@ -208,8 +209,9 @@ internal static unsafe partial class Libc
         fixed (OpenHow* h = &how)
         {
             long r;
+            // EAGAIN: a rename elsewhere raced a ".." walk under RESOLVE_BENEATH; the kernel asks for a retry.
             do r = syscall_openat2(NR_openat2, dirfd, p, h, (nuint)sizeof(OpenHow));
-            while (r < 0 && Errno == EINTR);
+            while (r < 0 && Errno is EINTR or EAGAIN);
             return (int)r;
         }
     }

@@ -541,6 +541,16 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public async Task V7DirectoriesAreRecognisedByTheirTrailingSlash()
+    {
+        using var s = new LayerSandbox();
+        var blob = RawTar.Concat(RawTar.Header("olddir/", '\0', magic: "\0\0\0\0\0\0", version: "\0\0", mode: "0000750"), RawTar.File("olddir/f", "x"), RawTar.End);
+        await s.Unpack(blob);
+        Assert.Equal(Libc.FileSys.S_IFDIR | 0x1E8u, Fs.Lstat(s.P("olddir")).Mode);
+        Assert.Equal("x", File.ReadAllText(s.P("olddir/f")));
+    }
+
+    [Fact]
     public async Task ForeignLayerMediaTypeIsRejected()
     {
         using var s = new LayerSandbox();
