@@ -70,15 +70,16 @@ public sealed class ImageStore
         byte[] data;
         try
         {
-            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
-            if (f.Length > max) throw new RtException($"blob {d} is larger than {max} bytes");
-            data = new byte[f.Length];
-            f.ReadExactly(data);
+            var info = new FileInfo(path);
+            if (!info.Exists) throw new RtException($"blob {d} is missing from the store {Root.Path}");
+            if (info.Length > max) throw new RtException($"blob {d} is larger than {max} bytes");
+            data = File.ReadAllBytes(path);
         }
         catch (FileNotFoundException)
         {
             throw new RtException($"blob {d} is missing from the store {Root.Path}");
         }
+        if (data.Length > max) throw new RtException($"blob {d} is larger than {max} bytes");
         if (Digest.Compute(data) != d) throw new RtException($"blob {d} in the store is corrupt (digest mismatch)");
         return data;
     }
@@ -270,6 +271,7 @@ public sealed class ImageStore
             if (f.Length > MaxRefsFile) throw new RtException($"{RefsPath} is larger than 64 MiB");
             var refs = JsonSerializer.Deserialize(f, ImageJsonContext.Default.RefsFile) ?? new RefsFile();
             refs.Images ??= [];
+            refs.Images.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
             return refs;
         }
         catch (FileNotFoundException)

@@ -47,9 +47,17 @@ internal static class Cli
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Fail(e.Message);
+            return Fail(e.Message + Debug(e));
+        }
+        catch (Exception e)
+        {
+            // A bug, not bad input: still one line, with what is needed to report it.
+            return Fail($"internal error: {e.GetType().FullName}: {e.Message}" + Debug(e), 70);
         }
     }
+
+    // TINYO_DEBUG=1 adds the stack trace, for bug reports.
+    private static string Debug(Exception e) => Environment.GetEnvironmentVariable("TINYO_DEBUG") == "1" ? "\n" + e : "";
 
     /// <summary>Prints <c>tinyort: MESSAGE</c> to stderr and returns <paramref name="code"/>.</summary>
     public static int Fail(string message, int code = 1)
