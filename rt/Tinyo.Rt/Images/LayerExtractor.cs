@@ -20,25 +20,31 @@ internal sealed class LayerExtractor : IDisposable
 {
     private const int DataBufferSize = 1 << 20;
     private const ulong ResolveStrict = FileSys.RESOLVE_BENEATH | FileSys.RESOLVE_NO_SYMLINKS | FileSys.RESOLVE_NO_MAGICLINKS | FileSys.RESOLVE_NO_XDEV;
-    private const string WhiteoutPrefix = ".wh.";
-    private const string OpaqueWhiteout = ".wh..wh..opq";
+    private static ReadOnlySpan<byte> WhiteoutPrefix => ".wh."u8;
+    private static ReadOnlySpan<byte> OpaqueWhiteout => ".wh..wh..opq"u8;
 
     private readonly string _rootPath;
     private readonly HashingStream _stream;
     private readonly CancellationToken _ct;
     private readonly int _rootFd;
     private readonly byte[] _data;
+    private const int RawNameMax = 64 * 1024;
     private readonly byte[] _path = new byte[TarEntryPath.MaxPathBytes + 2];
     private readonly byte[] _aux = new byte[TarEntryPath.MaxPathBytes + 2];
+    private readonly byte[] _rel = new byte[TarEntryPath.MaxPathBytes + 2];
+    private readonly byte[] _target = new byte[TarEntryPath.MaxPathBytes + 2];
+    private readonly byte[] _victim = new byte[TarEntryPath.MaxPathBytes + 2];
+    private readonly byte[] _rawName = new byte[RawNameMax];
+    private readonly byte[] _rawLink = new byte[RawNameMax];
     private readonly byte[] _cachedParent = new byte[TarEntryPath.MaxPathBytes + 2];
     private int _cachedParentLen = -1;
     private int _cachedParentFd = -1;
-    private readonly List<(string Rel, Libc.Timespec Mtime)> _dirTimes = new();
+    private readonly List<(byte[] Rel, Libc.Timespec Mtime)> _dirTimes = new();
     private bool _rootSeen;
     private TarHeaderTap? _tap;
 
-    // The entry being processed, for error messages.
-    private string _entryName = "";
+    // The entry being processed, for error messages (decoded only when an error is raised).
+    private int _rawNameLen;
     private long _entryOffset;
 
     public LayerExtractor(string rootPath, HashingStream stream, CancellationToken ct)
@@ -81,7 +87,7 @@ internal sealed class LayerExtractor : IDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                string where = Entries == 0 ? "" : $" after entry '{LayerCompression.Printable(_entryName)}'";
+                string where = Entries == 0 ? "" : $" after entry '{EntryName}'";
                 if (e is DecompressionException) throw;
                 if (e is RtException)
                     throw new RtException(Entries == 0 ? $"layer is not a valid tar stream: {e.Message}" : e.Message + where, e);
@@ -92,8 +98,13 @@ internal sealed class LayerExtractor : IDisposable
                     : $"malformed tar header{where} (tar offset {tap.NextHeaderOffset}): {e.Message}", e);
             }
             if (entry is null) break;
-            _entryName = entry.Name;
             _entryOffset = tap.EntryOffset;
+            _rawNameLen = entry.EntryType == TarEntryType.GlobalExtendedAttributes ? 0 : tap.RawName(_rawName);
+            if (_rawNameLen < 0)
+            {
+                _rawNameLen = 0;
+                throw Fail($"name longer than {RawNameMax} bytes");
+            }
             long dataLength = entry.DataStream is null ? 0 : entry.Length;
             nextHeader = (tap.Position + dataLength + 511) & ~511L;
             Entries++;
@@ -105,46 +116,41 @@ internal sealed class LayerExtractor : IDisposable
     private void Extract(TarEntry entry)
     {
         if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // ignored, as Docker does
-        // TarReader decodes names as UTF-8 and replaces invalid bytes with U+FFFD: such a name cannot be reproduced
-        // faithfully (and two of them could merge), so it is refused rather than silently renamed.
-        bool isLink = entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink;
-        if (entry.Name.Contains('\uFFFD') || (isLink && entry.LinkName.Contains('\uFFFD')))
-            throw Fail("name or link target is not valid UTF-8, which is not supported");
-        string? rel = TarEntryPath.Normalize(entry.Name, out var problem);
-        if (rel is null) throw Fail(problem!);
+        int relLen = TarEntryPath.Normalize(_rawName.AsSpan(0, _rawNameLen), _rel, out var problem);
+        if (relLen < 0) throw Fail(problem!);
+        ReadOnlySpan<byte> rel = _rel.AsSpan(0, relLen);
         CheckPaxAttributes();
 
-        int nameStart = rel.LastIndexOf('/') + 1;
-        var baseName = rel.AsSpan(nameStart);
-        if (baseName.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+        int nameStart = rel.LastIndexOf((byte)'/') + 1;
+        if (rel[nameStart..].StartsWith(WhiteoutPrefix))
         {
             DrainData(entry);
-            Whiteout(rel, nameStart);
+            Whiteout(entry, rel, nameStart);
             return;
         }
 
         var type = entry.EntryType;
         // Old (v7) archives mark directories only by a trailing slash on a "regular file" ('\0'); Go does the same.
-        if (type == TarEntryType.V7RegularFile && entry.Name.EndsWith('/')) type = TarEntryType.Directory;
+        if (type == TarEntryType.V7RegularFile && _rawNameLen > 0 && _rawName[_rawNameLen - 1] == (byte)'/') type = TarEntryType.Directory;
         switch (type)
         {
             case TarEntryType.Directory:
                 Directory(entry, rel);
                 break;
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                if (rel.Length == 0) throw Fail("a regular file cannot replace the layer root");
+                if (relLen == 0) throw Fail("a regular file cannot replace the layer root");
                 RegularFile(entry, rel);
                 break;
             case TarEntryType.SymbolicLink:
-                if (rel.Length == 0) throw Fail("a symlink cannot replace the layer root");
+                if (relLen == 0) throw Fail("a symlink cannot replace the layer root");
                 Symlink(entry, rel);
                 break;
             case TarEntryType.HardLink:
-                if (rel.Length == 0) throw Fail("a hardlink cannot replace the layer root");
+                if (relLen == 0) throw Fail("a hardlink cannot replace the layer root");
                 HardLink(entry, rel);
                 break;
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
-                if (rel.Length == 0) throw Fail("a device cannot replace the layer root");
+                if (relLen == 0) throw Fail("a device cannot replace the layer root");
                 Device(entry, rel);
                 break;
             case TarEntryType.SparseFile:
@@ -154,15 +160,23 @@ internal sealed class LayerExtractor : IDisposable
         }
     }
 
+    /// <summary>The raw link target of the current entry (PAX linkpath, GNU long link or header field).</summary>
+    private ReadOnlySpan<byte> RawLink()
+    {
+        int n = _tap!.RawLinkName(_rawLink);
+        if (n < 0) throw Fail($"link target longer than {RawNameMax} bytes");
+        return _rawLink.AsSpan(0, n);
+    }
+
     // ---- entry kinds -------------------------------------------------------------------------------------------
 
-    private void RegularFile(TarEntry entry, string rel)
+    private void RegularFile(TarEntry entry, ReadOnlySpan<byte> rel)
     {
         int parentFd = Prepare(rel, create: true, out var name);
         int fd = Libc.OpenAt(parentFd, name, FileSys.O_WRONLY | FileSys.O_CREAT | FileSys.O_EXCL | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC, 0x180);
         if (fd < 0 && Libc.Errno == FileSys.EEXIST)
         {
-            RemoveExisting(parentFd, name, rel);
+            RemoveExisting(parentFd, name);
             fd = Libc.OpenAt(parentFd, name, FileSys.O_WRONLY | FileSys.O_CREAT | FileSys.O_EXCL | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC, 0x180);
         }
         if (fd < 0) throw FailErrno("cannot create file");
@@ -182,11 +196,11 @@ internal sealed class LayerExtractor : IDisposable
         }
     }
 
-    private void Directory(TarEntry entry, string rel)
+    private void Directory(TarEntry entry, ReadOnlySpan<byte> rel)
     {
         DrainData(entry);
         int fd;
-        if (rel.Length == 0)
+        if (rel.IsEmpty)
         {
             _rootSeen = true;
             fd = Libc.OpenAt(_rootFd, "."u8, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC);
@@ -203,7 +217,7 @@ internal sealed class LayerExtractor : IDisposable
                 if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat");
                 if (st.Type != FileSys.S_IFDIR)
                 {
-                    RemoveExisting(parentFd, name, rel);
+                    RemoveExisting(parentFd, name);
                     if (Libc.MkdirAt(parentFd, name, 0x1C0) != 0) throw FailErrno("cannot create directory");
                 }
             }
@@ -220,25 +234,24 @@ internal sealed class LayerExtractor : IDisposable
         {
             Libc.CloseFd(fd);
         }
-        _dirTimes.Add((rel, Time(entry)));
+        _dirTimes.Add((rel.ToArray(), Time(entry)));
     }
 
-    private void Symlink(TarEntry entry, string rel)
+    private void Symlink(TarEntry entry, ReadOnlySpan<byte> rel)
     {
-        string target = entry.LinkName;
-        if (target.Length == 0) throw Fail("symlink has an empty target");
-        if (target.Contains('\0')) throw Fail("symlink target contains a NUL byte");
-        int tlen = Encoding.UTF8.GetByteCount(target);
-        if (tlen > TarEntryPath.MaxPathBytes) throw Fail("symlink target is too long");
-        Encoding.UTF8.GetBytes(target, _aux);
-        _aux[tlen] = 0;
-        var targetz = _aux.AsSpan(0, tlen + 1);
+        var target = RawLink();
+        if (target.IsEmpty) throw Fail("symlink has an empty target");
+        if (target.Contains((byte)0)) throw Fail("symlink target contains a NUL byte");
+        if (target.Length > TarEntryPath.MaxPathBytes) throw Fail("symlink target is too long");
+        target.CopyTo(_aux);
+        _aux[target.Length] = 0;
+        var targetz = _aux.AsSpan(0, target.Length + 1);
 
         int parentFd = Prepare(rel, create: true, out var name);
         if (Libc.SymlinkAt(targetz, parentFd, name) != 0)
         {
             if (Libc.Errno != FileSys.EEXIST) throw FailErrno("cannot create symlink");
-            RemoveExisting(parentFd, name, rel);
+            RemoveExisting(parentFd, name);
             if (Libc.SymlinkAt(targetz, parentFd, name) != 0) throw FailErrno("cannot create symlink");
         }
         if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("lchown");
@@ -247,24 +260,25 @@ internal sealed class LayerExtractor : IDisposable
         if (Libc.UtimensAt(parentFd, name, t, t, FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("set times");
     }
 
-    private void HardLink(TarEntry entry, string rel)
+    private void HardLink(TarEntry entry, ReadOnlySpan<byte> rel)
     {
-        string? target = TarEntryPath.Normalize(entry.LinkName, out var problem);
-        if (target is null) throw Fail($"hardlink target '{LayerCompression.Printable(entry.LinkName)}': {problem}");
-        if (target.Length == 0) throw Fail("hardlink to the layer root");
-        if (target == rel) throw Fail("hardlink to itself");
+        var raw = RawLink();
+        int tlen = TarEntryPath.Normalize(raw, _target, out var problem);
+        if (tlen < 0) throw Fail($"hardlink target '{Show(raw)}': {problem}");
+        var target = _target.AsSpan(0, tlen);
+        if (tlen == 0) throw Fail("hardlink to the layer root");
+        if (target.SequenceEqual(rel)) throw Fail("hardlink to itself");
 
         // Resolve the target's parent (never creating anything), then link its final component as it is: linkat
         // without AT_SYMLINK_FOLLOW links a symlink itself, never the file it points to.
-        int tslash = target.LastIndexOf('/');
         int tParentFd = _rootFd;
         bool closeTParent = false;
-        int tlen = Encoding.UTF8.GetBytes(target, _aux);
+        target.CopyTo(_aux);
         _aux[tlen] = 0;
         ReadOnlySpan<byte> tname;
-        if (tslash >= 0)
+        int slashByte = target.LastIndexOf((byte)'/');
+        if (slashByte >= 0)
         {
-            int slashByte = _aux.AsSpan(0, tlen).LastIndexOf((byte)'/');
             _aux[slashByte] = 0;
             var how = new Libc.OpenHow { Flags = (ulong)(FileSys.O_PATH | FileSys.O_DIRECTORY | FileSys.O_CLOEXEC), Resolve = ResolveStrict };
             tParentFd = Libc.OpenAt2(_rootFd, _aux.AsSpan(0, slashByte + 1), how);
@@ -273,9 +287,9 @@ internal sealed class LayerExtractor : IDisposable
                 int e = Libc.Errno;
                 throw e switch
                 {
-                    FileSys.ENOENT or FileSys.ENOTDIR => Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer"),
-                    FileSys.ELOOP or FileSys.EXDEV => Fail($"hardlink target '{LayerCompression.Printable(target)}' is not reachable inside the layer without following a symlink"),
-                    _ => FailErrno($"hardlink target '{LayerCompression.Printable(target)}'", e),
+                    FileSys.ENOENT or FileSys.ENOTDIR => Fail($"hardlink target '{Show(target)}' does not exist in the layer"),
+                    FileSys.ELOOP or FileSys.EXDEV => Fail($"hardlink target '{Show(target)}' is not reachable inside the layer without following a symlink"),
+                    _ => FailErrno($"hardlink target '{Show(target)}'", e),
                 };
             }
             closeTParent = true;
@@ -291,12 +305,12 @@ internal sealed class LayerExtractor : IDisposable
                 int e = Libc.Errno;
                 if (e == FileSys.EEXIST)
                 {
-                    RemoveExisting(parentFd, name, rel);
+                    RemoveExisting(parentFd, name);
                     if (Libc.LinkAt(tParentFd, tname, parentFd, name, 0) == 0) return;
                     e = Libc.Errno;
                 }
-                if (e == FileSys.ENOENT) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' does not exist in the layer");
-                if (e == FileSys.EPERM) throw Fail($"hardlink target '{LayerCompression.Printable(target)}' is a directory");
+                if (e == FileSys.ENOENT) throw Fail($"hardlink target '{Show(_target.AsSpan(0, tlen))}' does not exist in the layer");
+                if (e == FileSys.EPERM) throw Fail($"hardlink target '{Show(_target.AsSpan(0, tlen))}' is a directory");
                 throw FailErrno("cannot create hardlink", e);
             }
         }
@@ -306,7 +320,7 @@ internal sealed class LayerExtractor : IDisposable
         }
     }
 
-    private void Device(TarEntry entry, string rel)
+    private void Device(TarEntry entry, ReadOnlySpan<byte> rel)
     {
         DrainData(entry);
         uint type = entry.EntryType switch
@@ -325,7 +339,7 @@ internal sealed class LayerExtractor : IDisposable
         if (Libc.MknodAt(parentFd, name, type | 0x180, dev) != 0)
         {
             if (Libc.Errno != FileSys.EEXIST) throw FailErrno("mknod");
-            RemoveExisting(parentFd, name, rel);
+            RemoveExisting(parentFd, name);
             if (Libc.MknodAt(parentFd, name, type | 0x180, dev) != 0) throw FailErrno("mknod");
         }
         if (Libc.FchownAt(parentFd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown");
@@ -341,9 +355,9 @@ internal sealed class LayerExtractor : IDisposable
     /// the overlayfs whiteout for NAME, a 0/0 character device. Other <c>.wh..wh.*</c> names are aufs bookkeeping and
     /// are skipped, as Docker does.
     /// </summary>
-    private void Whiteout(string rel, int nameStart)
+    private void Whiteout(TarEntry entry, ReadOnlySpan<byte> rel, int nameStart)
     {
-        var baseName = rel.AsSpan(nameStart);
+        var baseName = rel[nameStart..];
         if (baseName.SequenceEqual(OpaqueWhiteout))
         {
             int parentFd = Prepare(rel, create: true, out _);
@@ -360,18 +374,22 @@ internal sealed class LayerExtractor : IDisposable
             return;
         }
         var target = baseName[WhiteoutPrefix.Length..];
-        if (target.StartsWith(WhiteoutPrefix, StringComparison.Ordinal)) return;
-        if (target.Length == 0 || target.SequenceEqual(".") || target.SequenceEqual(".."))
+        if (target.StartsWith(WhiteoutPrefix)) return;
+        if (target.IsEmpty || target.SequenceEqual("."u8) || target.SequenceEqual(".."u8))
             throw Fail("whiteout names no file");
         // Build "dir/NAME" for the whited-out file and create the 0/0 char device there.
-        string victim = string.Concat(rel.AsSpan(0, nameStart), target);
+        rel[..nameStart].CopyTo(_victim);
+        target.CopyTo(_victim.AsSpan(nameStart));
+        var victim = _victim.AsSpan(0, nameStart + target.Length);
         int pfd = Prepare(victim, create: true, out var name);
         if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0)
         {
             if (Libc.Errno != FileSys.EEXIST) throw FailErrno("create whiteout");
-            RemoveExisting(pfd, name, victim);
+            RemoveExisting(pfd, name);
             if (Libc.MknodAt(pfd, name, FileSys.S_IFCHR, 0) != 0) throw FailErrno("create whiteout");
         }
+        // Owned like the whiteout entry, as Docker's overlay2 driver does.
+        if (Libc.FchownAt(pfd, name, Uid(entry), Gid(entry), FileSys.AT_SYMLINK_NOFOLLOW) != 0) throw FailErrno("chown whiteout");
     }
 
     // ---- paths -------------------------------------------------------------------------------------------------
@@ -380,9 +398,10 @@ internal sealed class LayerExtractor : IDisposable
     /// Encodes <paramref name="rel"/> into the path buffer as "PARENT\0NAME\0" and returns the fd of PARENT (owned by
     /// the cache: do not close) with the span of NAME. Missing parents are created (0755, root-owned) when asked.
     /// </summary>
-    private int Prepare(string rel, bool create, out ReadOnlySpan<byte> name)
+    private int Prepare(ReadOnlySpan<byte> rel, bool create, out ReadOnlySpan<byte> name)
     {
-        int len = Encoding.UTF8.GetBytes(rel, _path);
+        int len = rel.Length;
+        rel.CopyTo(_path);
         _path[len] = 0;
         int slash = _path.AsSpan(0, len).LastIndexOf((byte)'/');
         if (slash < 0)
@@ -426,11 +445,11 @@ internal sealed class LayerExtractor : IDisposable
                 parentz.Slice(start, clen).CopyTo(comp);
                 comp[clen] = 0;
                 var compz = comp[..(clen + 1)];
-                string soFar = Encoding.UTF8.GetString(parentz[..(start + clen)]);
+                string soFar = Show(parentz[..(start + clen)]);
                 int next = Libc.OpenAt2(cur, compz, how);
                 if (next < 0 && Libc.Errno == FileSys.ENOENT && create)
                 {
-                    if (Libc.MkdirAt(cur, compz, 0x1ED) != 0 && Libc.Errno != FileSys.EEXIST) throw FailErrno($"cannot create parent directory '{LayerCompression.Printable(soFar)}'");
+                    if (Libc.MkdirAt(cur, compz, 0x1ED) != 0 && Libc.Errno != FileSys.EEXIST) throw FailErrno($"cannot create parent directory '{soFar}'");
                     next = Libc.OpenAt2(cur, compz, how);
                 }
                 if (next < 0)
@@ -438,11 +457,11 @@ internal sealed class LayerExtractor : IDisposable
                     int e = Libc.Errno;
                     throw e switch
                     {
-                        FileSys.ELOOP => Fail($"parent '{LayerCompression.Printable(soFar)}' is a symlink; refusing to write through it"),
-                        FileSys.ENOTDIR => Fail($"parent '{LayerCompression.Printable(soFar)}' is not a directory"),
-                        FileSys.ENOENT => Fail($"parent '{LayerCompression.Printable(soFar)}' does not exist"),
-                        FileSys.EXDEV => Fail($"parent '{LayerCompression.Printable(soFar)}' crosses a mount point"),
-                        _ => FailErrno($"cannot open parent '{LayerCompression.Printable(soFar)}'", e),
+                        FileSys.ELOOP => Fail($"parent '{soFar}' is a symlink; refusing to write through it"),
+                        FileSys.ENOTDIR => Fail($"parent '{soFar}' is not a directory"),
+                        FileSys.ENOENT => Fail($"parent '{soFar}' does not exist"),
+                        FileSys.EXDEV => Fail($"parent '{soFar}' crosses a mount point"),
+                        _ => FailErrno($"cannot open parent '{soFar}'", e),
                     };
                 }
                 if (cur != _rootFd) Libc.CloseFd(cur);
@@ -460,25 +479,72 @@ internal sealed class LayerExtractor : IDisposable
     }
 
     /// <summary>Removes whatever is at NAME (a directory with all its contents) so a later entry can take its place.</summary>
-    private void RemoveExisting(int parentFd, ReadOnlySpan<byte> name, string rel)
+    private void RemoveExisting(int parentFd, ReadOnlySpan<byte> name)
     {
         if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat existing entry");
         if (st.Type == FileSys.S_IFDIR)
         {
-            // The directory's path has no symlink in it (openat2 refused them), nothing else writes here, and
-            // Directory.Delete unlinks symlinks inside rather than following them.
-            try
-            {
-                System.IO.Directory.Delete(Path.Combine(_rootPath, rel), recursive: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw Fail($"cannot replace directory: {e.Message}");
-            }
+            int e = RemoveTree(parentFd, name);
+            if (e != 0) throw FailErrno("cannot replace directory", e);
             // A cached parent fd may have pointed into the removed tree.
             if (_cachedParentFd != parentFd) DropParentCache();
         }
         else if (Libc.UnlinkAt(parentFd, name, 0) != 0) throw FailErrno("cannot replace existing entry");
+    }
+
+    /// <summary>
+    /// Removes directory NAME (NUL-terminated) under <paramref name="parentFd"/> with everything in it, by fd and raw
+    /// names: never follows a symlink (symlinks are unlinked), and handles names that are not valid UTF-8.
+    /// Returns 0 or an errno.
+    /// </summary>
+    internal static int RemoveTree(int parentFd, ReadOnlySpan<byte> namez)
+    {
+        if (Libc.UnlinkAt(parentFd, namez, FileSys.AT_REMOVEDIR) == 0) return 0;
+        int err = Libc.Errno;
+        if (err == FileSys.ENOENT) return 0;
+        if (err != FileSys.ENOTEMPTY && err != FileSys.EEXIST) return err;
+        int fd = Libc.OpenAt(parentFd, namez, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC);
+        if (fd < 0) return Libc.Errno;
+        byte[] buf = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            // Unlinking while listing may make getdents skip entries: list again until a pass finds nothing to remove.
+            bool removed = true;
+            while (removed)
+            {
+                removed = false;
+                if (Libc.Rewind(fd) < 0) return Libc.Errno;
+                while (true)
+                {
+                    int n = Libc.Getdents64(fd, buf);
+                    if (n < 0) return Libc.Errno;
+                    if (n == 0) break;
+                    for (int off = 0; off < n;)
+                    {
+                        int reclen = buf[off + 16] | (buf[off + 17] << 8);
+                        byte dtype = buf[off + 18];
+                        var rec = buf.AsSpan(off + 19, reclen - 19);
+                        off += reclen;
+                        int z = rec.IndexOf((byte)0);
+                        var childz = rec[..(z + 1)];
+                        var child = rec[..z];
+                        if (child.SequenceEqual("."u8) || child.SequenceEqual(".."u8)) continue;
+                        bool isDir = dtype == FileSys.DT_DIR;
+                        if (dtype == FileSys.DT_UNKNOWN)
+                            isDir = Libc.StatxAt(fd, childz, FileSys.AT_SYMLINK_NOFOLLOW, out var cst) == 0 && cst.Type == FileSys.S_IFDIR;
+                        int r = isDir ? RemoveTree(fd, childz) : (Libc.UnlinkAt(fd, childz, 0) == 0 ? 0 : Libc.Errno);
+                        if (r != 0 && r != FileSys.ENOENT) return r;
+                        removed = true;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+            Libc.CloseFd(fd);
+        }
+        return Libc.UnlinkAt(parentFd, namez, FileSys.AT_REMOVEDIR) == 0 ? 0 : Libc.Errno;
     }
 
     private void DropParentCache()
@@ -561,8 +627,9 @@ internal sealed class LayerExtractor : IDisposable
     /// <summary>
     /// Applies PAX <c>SCHILY.xattr.NAME</c> records. Namespaces <c>user.</c>, <c>security.</c> (file capabilities)
     /// and <c>system.</c> (POSIX ACLs) are applied; <c>trusted.</c> is dropped: it is overlayfs's private control
-    /// namespace (opaque, redirect, metacopy), and honouring it would let a layer forge overlay metadata. Errors that
-    /// mean "this filesystem or file type does not take xattrs" (EOPNOTSUPP, EPERM) are ignored, as Docker does.
+    /// namespace (opaque, redirect, metacopy), and honouring it would let a layer forge overlay metadata; so is
+    /// <c>security.selinux</c>, the build host's label. Errors that mean "this filesystem or file type does not take
+    /// xattrs" (EOPNOTSUPP, EPERM) are ignored, as Docker does.
     /// </summary>
     private void SetXattrs(int fd, int parentFd, ReadOnlySpan<byte> name)
     {
@@ -587,6 +654,9 @@ internal sealed class LayerExtractor : IDisposable
             var value = pax[valueRange];
             if (!(xname.StartsWith("user."u8) || xname.StartsWith("security."u8) || xname.StartsWith("system."u8)))
                 continue;
+            // The build host's SELinux label means nothing here (the runtime labels the container's mounts), and an
+            // SELinux host would refuse a label its policy does not know.
+            if (xname.SequenceEqual("security.selinux"u8)) continue;
             if (xname.Length > 255 || xname.Contains((byte)0)) throw Fail("invalid xattr name");
             xname.CopyTo(xn);
             xn[xname.Length] = 0;
@@ -596,7 +666,7 @@ internal sealed class LayerExtractor : IDisposable
             {
                 int e = Libc.Errno;
                 if (e is FileSys.EOPNOTSUPP or FileSys.EPERM) continue;
-                throw FailErrno($"set xattr '{LayerCompression.Printable(Encoding.UTF8.GetString(xname))}'", e);
+                throw FailErrno($"set xattr '{Show(xname)}'", e);
             }
         }
     }
@@ -634,13 +704,14 @@ internal sealed class LayerExtractor : IDisposable
                     if (Libc.Futimens(rootDir, mtime, mtime) != 0) throw Libc.Error("set times", _rootPath);
                     continue;
                 }
-                int len = Encoding.UTF8.GetBytes(rel, _path);
+                int len = rel.Length;
+                rel.CopyTo(_path, 0);
                 _path[len] = 0;
                 int fd = Libc.OpenAt2(_rootFd, _path.AsSpan(0, len + 1), how);
                 if (fd < 0) continue; // replaced by a later entry or removed with its parent
                 int r = Libc.Futimens(fd, mtime, mtime);
                 Libc.CloseFd(fd);
-                if (r != 0) throw Libc.Error("set times", rel);
+                if (r != 0) throw Libc.Error("set times", Show(rel));
             }
         }
         finally
@@ -650,7 +721,12 @@ internal sealed class LayerExtractor : IDisposable
     }
 
     private RtException Fail(string problem) =>
-        new($"layer entry '{LayerCompression.Printable(_entryName)}' (tar offset {_entryOffset}): {problem}");
+        new($"layer entry '{EntryName}' (tar offset {_entryOffset}): {problem}");
+
+    /// <summary>The current entry's raw name, printable (invalid UTF-8 shown as U+FFFD), for messages.</summary>
+    private string EntryName => Show(_rawName.AsSpan(0, _rawNameLen));
+
+    private static string Show(ReadOnlySpan<byte> raw) => LayerCompression.Printable(Encoding.UTF8.GetString(raw));
 
     private RtException FailErrno(string what, int errno = -1)
     {

@@ -15,7 +15,8 @@ namespace Tinyo.Rt.Images;
 /// their contents); PAX <c>SCHILY.xattr.*</c> records in the <c>user.</c>, <c>security.</c> (e.g.
 /// <c>security.capability</c>) and <c>system.</c> namespaces. Whiteouts become what overlayfs understands:
 /// <c>.wh.NAME</c> → a 0/0 character device NAME, <c>.wh..wh..opq</c> → xattr <c>trusted.overlay.opaque=y</c> on its
-/// directory.</para>
+/// directory. Names and link targets are taken as raw bytes from the headers (PAX path/linkpath, GNU long names, ustar
+/// prefix and name), so names that are not UTF-8 are reproduced exactly, as Docker does.</para>
 /// <para>Hostile layers. Nothing is ever written outside the layer's directory; entries are resolved with openat2
 /// beneath the root without following any symlink. Policy, entry by entry:</para>
 /// <list type="bullet">
@@ -29,9 +30,14 @@ namespace Tinyo.Rt.Images;
 /// the new entry is a directory, anything else is removed first (a directory with its contents).</item>
 /// <item>Device nodes are created as in the image (the layer store must therefore not be reachable by unprivileged
 /// users; the runtime keeps it under a 0700 root).</item>
-/// <item><c>trusted.*</c> xattrs in the tar are dropped: that is overlayfs's control namespace.</item>
-/// <item>Malformed, truncated or unsupported input (bad checksums, negative sizes, GNU sparse files, unknown entry
-/// types, compressions other than gzip/zstd) fails.</item>
+/// <item><c>trusted.*</c> xattrs in the tar are dropped (overlayfs's control namespace: a layer must not forge
+/// opaque/redirect/metacopy markers), as is <c>security.selinux</c> (the build host's label).</item>
+/// <item>A hardlink entry's own metadata is not applied (the inode already carries its first entry's), as GNU tar does.
+/// Whiteout devices are owned like their entry, as in Docker's overlay2 driver.</item>
+/// <item>Malformed, truncated or unsupported input fails: bad header checksums (which .NET's TarReader does not check),
+/// negative or overflowing sizes, PAX/GNU metadata blocks over 1 MiB (refused before TarReader would allocate them),
+/// GNU sparse files, unknown entry types, compressions other than gzip/zstd, foreign and encrypted layer media types. A stream that ends cleanly where the next header would
+/// start (no end-of-archive marker), and an empty blob, are accepted, as Go's archive/tar accepts them.</item>
 /// </list>
 /// <para>Every failure is an <see cref="RtException"/> naming the entry, its tar offset and the problem, and removes the
 /// partial directory.</para>
@@ -101,7 +107,11 @@ public static class LayerUnpacker
             {
                 int e = Libc.Errno;
                 // Someone else (another task or process unpacking the same layer) got there first: theirs stands.
-                if (e is FileSys.EEXIST or FileSys.ENOTEMPTY) return diffId;
+                if (e is FileSys.EEXIST or FileSys.ENOTEMPTY)
+                {
+                    if (!System.IO.Directory.Exists(dest)) throw new RtException($"layer destination {dest} exists and is not a directory");
+                    return diffId;
+                }
                 throw Libc.Error("rename layer into place", dest, e);
             }
             done = true;
@@ -119,18 +129,24 @@ public static class LayerUnpacker
         }
     }
 
+    /// <summary>
+    /// Removes an unpacked layer directory (or a leftover <c>.NAME.partial-*</c> one) and everything in it, by file
+    /// descriptor and raw names, never following symlinks. Use this rather than <see cref="System.IO.Directory.Delete(string, bool)"/>,
+    /// which cannot remove names that are not valid UTF-8 (layers may hold them). A missing directory is not an error.
+    /// </summary>
+    /// <exception cref="RtException">The directory could not be removed completely.</exception>
+    public static void DeleteLayer(string layerDir)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(layerDir);
+        string path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(layerDir));
+        int e = LayerExtractor.RemoveTree(FileSys.AT_FDCWD, Libc.Utf8z(path));
+        if (e != 0) throw Libc.Error("remove layer", path, e);
+    }
+
     private static void RemoveTree(string path)
     {
-        try
-        {
-            System.IO.Directory.Delete(path, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Best effort; a leftover .partial- dir is recognisable and the store's cleaner can remove it.
-        }
+        // By fd and raw names (a layer may hold names that are not UTF-8), never following symlinks. Best effort: a
+        // leftover .partial- dir is recognisable and the store's cleaner removes it.
+        LayerExtractor.RemoveTree(FileSys.AT_FDCWD, Libc.Utf8z(path));
     }
 }

@@ -13,89 +13,65 @@ namespace Tinyo.Rt.Images;
 /// </remarks>
 internal static class TarEntryPath
 {
-    /// <summary>Longest path, in UTF-8 bytes, the unpacker accepts (PATH_MAX minus the NUL).</summary>
+    /// <summary>Longest path, in bytes, the unpacker accepts (PATH_MAX minus the NUL).</summary>
     public const int MaxPathBytes = 4095;
 
-    /// <summary>Longest component, in UTF-8 bytes (NAME_MAX).</summary>
+    /// <summary>Longest component, in bytes (NAME_MAX).</summary>
     public const int MaxNameBytes = 255;
 
     /// <summary>
-    /// Normalises <paramref name="name"/>. Returns the clean relative path (<c>""</c> is the layer root), or
-    /// <c>null</c> with <paramref name="problem"/> saying why the name is refused.
+    /// Normalises the raw bytes of a name (tar names are bytes, like Linux names; no UTF-8 is required): writes the
+    /// clean path into <paramref name="dest"/> and returns its length (0 is the layer root), or -1 with
+    /// <paramref name="problem"/> saying why the name is refused.
     /// </summary>
-    public static string? Normalize(string name, out string? problem)
+    public static int Normalize(ReadOnlySpan<byte> name, Span<byte> dest, out string? problem)
     {
         problem = null;
-        if (name.Length == 0)
+        if (name.IsEmpty)
         {
             problem = "empty name";
-            return null;
+            return -1;
         }
-        if (name.Contains('\0'))
+        if (name.Contains((byte)0))
         {
             problem = "name contains a NUL byte";
-            return null;
+            return -1;
         }
-        if (IsClean(name)) return CheckLengths(name, out problem) ? name : null;
-
-        // Slow path: split and rebuild.
-        var parts = new List<string>();
-        foreach (var range in name.AsSpan().Split('/'))
+        int len = 0;
+        int start = 0;
+        while (start <= name.Length)
         {
-            var part = name[range];
-            if (part.Length == 0 || part == ".") continue;
-            if (part == "..")
+            int slash = name[start..].IndexOf((byte)'/');
+            int end = slash < 0 ? name.Length : start + slash;
+            var part = name[start..end];
+            start = end + 1;
+            if (part.IsEmpty || part.SequenceEqual("."u8)) continue;
+            if (part.SequenceEqual(".."u8))
             {
-                if (parts.Count == 0)
+                if (len == 0)
                 {
                     problem = "path climbs above the layer root ('..')";
-                    return null;
+                    return -1;
                 }
-                parts.RemoveAt(parts.Count - 1);
+                int prev = dest[..len].LastIndexOf((byte)'/');
+                len = prev < 0 ? 0 : prev;
                 continue;
             }
-            parts.Add(part);
-        }
-        var clean = string.Join('/', parts);
-        return CheckLengths(clean, out problem) ? clean : null;
-    }
-
-    // True when the name has no leading or trailing '/', no "//", and no "." or ".." component.
-    private static bool IsClean(string s)
-    {
-        if (s[0] == '/' || s[^1] == '/') return false;
-        int start = 0;
-        for (int i = 0; i <= s.Length; i++)
-        {
-            if (i == s.Length || s[i] == '/')
-            {
-                int len = i - start;
-                if (len == 0) return false;
-                if (s[start] == '.' && (len == 1 || (len == 2 && s[start + 1] == '.'))) return false;
-                start = i + 1;
-            }
-        }
-        return true;
-    }
-
-    private static bool CheckLengths(string clean, out string? problem)
-    {
-        problem = null;
-        // Cheap upper bound first: a UTF-16 char is at most 3 UTF-8 bytes.
-        if (clean.Length * 3 <= MaxNameBytes) return true;
-        if (System.Text.Encoding.UTF8.GetByteCount(clean) > MaxPathBytes)
-        {
-            problem = $"path longer than {MaxPathBytes} bytes";
-            return false;
-        }
-        foreach (var range in clean.AsSpan().Split('/'))
-        {
-            if (System.Text.Encoding.UTF8.GetByteCount(clean.AsSpan(range)) > MaxNameBytes)
+            if (part.Length > MaxNameBytes)
             {
                 problem = $"a path component is longer than {MaxNameBytes} bytes";
-                return false;
+                return -1;
             }
+            int need = len + (len > 0 ? 1 : 0) + part.Length;
+            if (need > MaxPathBytes || need > dest.Length)
+            {
+                problem = $"path longer than {MaxPathBytes} bytes";
+                return -1;
+            }
+            if (len > 0) dest[len++] = (byte)'/';
+            part.CopyTo(dest[len..]);
+            len += part.Length;
         }
-        return true;
+        return len;
     }
 }

@@ -8,7 +8,11 @@ namespace Tinyo.Rt.Images;
 /// <item>the size of metadata blocks (PAX 'x'/'g', GNU 'L'/'K'), which it would rent a buffer for up to 2 GiB before
 /// noticing the stream is shorter: here anything above <see cref="MaxMetadataBytes"/> fails before it allocates;</item>
 /// <item>the raw bytes of PAX records: the reader decodes PAX values as UTF-8 strings, which mangles binary xattr values
-/// such as <c>security.capability</c>; the unpacker takes xattr values from the raw block kept here.</item>
+/// such as <c>security.capability</c>; the unpacker takes xattr values from the raw block kept here;</item>
+/// <item>raw names: the reader decodes names and link targets as UTF-8, replacing invalid bytes; the unpacker takes
+/// them from the recorded blocks instead (<see cref="RawName"/>, <see cref="RawLinkName"/>);</item>
+/// <item>PAX records whose value contains a newline: the reader splits records at the first newline rather than by
+/// their length prefix and rejects them; the copy it is handed has such bytes masked in xattr values.</item>
 /// </list>
 /// Data sections pass straight through, unrecorded.
 /// </summary>
@@ -26,6 +30,8 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
     private long _nextHeader;
     private long _paxAt = -1;
     private int _paxLen;
+    private long _longNameAt = -1, _longLinkAt = -1, _headerAt = -1;
+    private int _longNameLen, _longLinkLen;
 
     /// <summary>Tar offset of the first header block of the entry last read (its PAX/GNU headers included).</summary>
     public long EntryOffset { get; private set; }
@@ -45,6 +51,70 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
         EntryOffset = _nextHeader;
         _paxAt = -1;
         _paxLen = 0;
+        _longNameAt = _longLinkAt = _headerAt = -1;
+    }
+
+    /// <summary>
+    /// Copies the raw bytes of the entry last read's name into <paramref name="dest"/> and returns their count (-1 if
+    /// longer than <paramref name="dest"/>): the PAX <c>path</c> record, else the GNU long name, else the header's name
+    /// field behind its ustar prefix. Names are bytes in tar as on Linux; TarReader's string would have replaced
+    /// invalid UTF-8.
+    /// </summary>
+    public int RawName(Span<byte> dest)
+    {
+        if (TryPaxValue("path"u8, out var v)) return CopyTo(v, dest);
+        if (_longNameAt >= 0) return CopyTo(CString(Abs(_longNameAt, _longNameLen)), dest);
+        if (_headerAt < 0) return -1;
+        var h = Abs(_headerAt, 512);
+        var name = CString(h[..100]);
+        var prefix = h.Slice(257, 6).SequenceEqual("ustar\0"u8) ? CString(h.Slice(345, 155)) : default;
+        if (prefix.IsEmpty) return CopyTo(name, dest);
+        if (prefix.Length + 1 + name.Length > dest.Length) return -1;
+        prefix.CopyTo(dest);
+        dest[prefix.Length] = (byte)'/';
+        name.CopyTo(dest[(prefix.Length + 1)..]);
+        return prefix.Length + 1 + name.Length;
+    }
+
+    /// <summary>Like <see cref="RawName"/> for the link target: PAX <c>linkpath</c>, GNU long link, header field.</summary>
+    public int RawLinkName(Span<byte> dest)
+    {
+        if (TryPaxValue("linkpath"u8, out var v)) return CopyTo(v, dest);
+        if (_longLinkAt >= 0) return CopyTo(CString(Abs(_longLinkAt, _longLinkLen)), dest);
+        if (_headerAt < 0) return -1;
+        return CopyTo(CString(Abs(_headerAt, 512).Slice(157, 100)), dest);
+    }
+
+    private ReadOnlySpan<byte> Abs(long at, int len) => _rec.AsSpan((int)(at - _recStart), len);
+
+    private static ReadOnlySpan<byte> CString(ReadOnlySpan<byte> b)
+    {
+        int z = b.IndexOf((byte)0);
+        return z < 0 ? b : b[..z];
+    }
+
+    private static int CopyTo(ReadOnlySpan<byte> src, Span<byte> dest)
+    {
+        if (src.Length > dest.Length) return -1;
+        src.CopyTo(dest);
+        return src.Length;
+    }
+
+    // The value of the last PAX record whose key is exactly KEY (later records override earlier ones).
+    private bool TryPaxValue(ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        var pax = PaxData;
+        if (pax.IsEmpty) return false;
+        bool found = false;
+        int pos = 0;
+        while (TryNextRecord(pax, key, ref pos, out var name, out var val))
+        {
+            if (name.Start.Value != name.End.Value) continue; // a longer key that merely starts with KEY
+            value = pax[val];
+            found = true;
+        }
+        return found;
     }
 
     /// <summary>The raw data of the PAX 'x' block that preceded the entry last read (empty if none).</summary>
@@ -147,6 +217,7 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
                     throw new RtException($"tar header at offset {_nextHeader}: metadata block of type '{(char)type}' claims {size} bytes (limit {MaxMetadataBytes})");
                 if (type == (byte)'g')
                 {
+                    _headerAt = _nextHeader;
                     _recording = false; // returned as an entry of its own; the reader consumes its data
                     return;
                 }
@@ -155,9 +226,20 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
                     _paxAt = _nextHeader + 512;
                     _paxLen = (int)size;
                 }
+                else if (type == (byte)'L')
+                {
+                    _longNameAt = _nextHeader + 512;
+                    _longNameLen = (int)size;
+                }
+                else
+                {
+                    _longLinkAt = _nextHeader + 512;
+                    _longLinkLen = (int)size;
+                }
                 _nextHeader += 512 + ((size + 511) & ~511L);
                 continue;
             }
+            _headerAt = _nextHeader;
             _recording = false; // the entry's own header; its data is not recorded
             return;
         }

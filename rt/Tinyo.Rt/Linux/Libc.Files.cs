@@ -61,6 +61,7 @@ internal static unsafe partial class Libc
         public const uint RENAME_NOREPLACE = 1;
 
         public const uint STATX_BASIC_STATS = 0x7FF;
+        public const byte DT_UNKNOWN = 0, DT_DIR = 4;
     }
 
     // x86_64 syscall numbers of calls glibc 2.36 has no wrapper for.
@@ -191,6 +192,15 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "lgetxattr", SetLastError = true)]
     private static partial nint lgetxattr_(byte* path, byte* name, byte* value, nuint size);
+
+    [LibraryImport("libc", EntryPoint = "readlinkat", SetLastError = true)]
+    private static partial nint readlinkat_(int dirfd, byte* path, byte* buf, nuint size);
+
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    private static partial nint getdents64_(int fd, byte* dirp, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long lseek_(int fd, long offset, int whence);
 
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     private static partial int syncfs_(int fd);
@@ -382,6 +392,23 @@ internal static unsafe partial class Libc
         fixed (byte* p = path)
         fixed (Statx* s = &st) return statx_(dirfd, p, flags, STATX_BASIC_STATS, s);
     }
+
+    /// <summary>getdents64(2): fills <paramref name="buf"/> with <c>struct linux_dirent64</c> records (d_ino u64,
+    /// d_off s64, d_reclen u16, d_type u8, then the NUL-terminated name at offset 19). Returns bytes, 0 at the end, -1.</summary>
+    public static int Getdents64(int fd, Span<byte> buf)
+    {
+        fixed (byte* b = buf) return (int)getdents64_(fd, b, (nuint)buf.Length);
+    }
+
+    /// <summary>readlinkat(2): the raw target bytes of a symlink into <paramref name="buf"/>; returns the length or -1.</summary>
+    public static int ReadlinkAt(int dirfd, ReadOnlySpan<byte> path, Span<byte> buf)
+    {
+        fixed (byte* p = path)
+        fixed (byte* b = buf) return (int)readlinkat_(dirfd, p, b, (nuint)buf.Length);
+    }
+
+    /// <summary>lseek(2) to the start of a directory, to list it again.</summary>
+    public static long Rewind(int fd) => lseek_(fd, 0, 0);
 
     /// <summary>syncfs(2): writes back every dirty page of the file system holding <paramref name="fd"/>.</summary>
     public static int SyncFs(int fd) => syncfs_(fd);

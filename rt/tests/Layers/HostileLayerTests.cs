@@ -461,12 +461,58 @@ public class HostileLayerTests
     }
 
     [Fact]
-    public async Task NonUtf8NamesAreRejectedNotMangled()
+    public async Task NonUtf8NamesAreReproducedByteForByte()
     {
+        // Latin-1 "café" (0xE9 is invalid UTF-8 on its own): tar names are bytes, and so are Linux names.
+        byte[] cafe = [(byte)'c', (byte)'a', (byte)'f', 0xE9];
+        byte[] dir = [(byte)'d', 0xFF];
+        byte[] target = [(byte)'t', 0xE9, (byte)'/', 0xFE];
         using var s = new LayerSandbox();
-        var h = RawTar.Header("", '0', nameBytes: [(byte)'c', (byte)'a', (byte)'f', 0xE9]); // Latin-1 "café"
-        var e = await s.AssertRejected(RawTar.Concat(h, RawTar.End), "not valid UTF-8");
-        Assert.Contains("caf", e.Message);
+        var blob = RawTar.Concat(
+            RawTar.Header("", '0', nameBytes: cafe, size: "00000000003"), RawTar.Padded("abc"u8.ToArray()),
+            RawTar.Header("", '5', nameBytes: [.. dir, (byte)'/']),
+            RawTar.Header("", '0', nameBytes: [.. dir, (byte)'/', .. cafe]),
+            // A hardlink to the Latin-1 name, a symlink with a Latin-1 target, a whiteout of a Latin-1 name: PAX records.
+            RawTar.Pax(("linkpath", cafe)), RawTar.Header("hard", '1'),
+            RawTar.Pax(("linkpath", target)), RawTar.Header("sym", '2'),
+            RawTar.Pax(("path", [.. dir, (byte)'/', (byte)'.', (byte)'w', (byte)'h', (byte)'.', 0xE0])), RawTar.File("ignored", ""),
+            RawTar.End);
+        await s.Unpack(blob);
+        Assert.Equal(3ul, Fs.LstatRaw(s.Dest, cafe).Size);
+        Assert.Equal(Fs.LstatRaw(s.Dest, cafe).Ino, Fs.Lstat(s.P("hard")).Ino);
+        Assert.Equal(target, Fs.ReadlinkRaw(s.Dest, "sym"u8.ToArray()));
+        Assert.Equal(Libc.FileSys.S_IFDIR, Fs.LstatRaw(s.Dest, dir).Type);
+        Assert.Equal(Libc.FileSys.S_IFREG, Fs.LstatRaw(s.Dest, [.. dir, (byte)'/', .. cafe]).Type);
+        var wh = Fs.LstatRaw(s.Dest, [.. dir, (byte)'/', 0xE0]);
+        Assert.Equal(Libc.FileSys.S_IFCHR, wh.Type);
+        s.AssertNothingOutside();
+    }
+
+    [Fact]
+    public async Task DirectoriesWithNonUtf8NamesAreReplacedAndCleanedUp()
+    {
+        byte[] bad = [(byte)'x', 0xE9];
+        using var s = new LayerSandbox();
+        // A directory holding a non-UTF-8 name is replaced by a file, then a later entry fails: the partial layer,
+        // non-UTF-8 names included, must be removed completely.
+        var blob = RawTar.Concat(
+            RawTar.Header("d/", '5'),
+            RawTar.Header("", '0', nameBytes: [(byte)'d', (byte)'/', .. bad]),
+            RawTar.Header("", '5', nameBytes: [(byte)'d', (byte)'/', .. bad, (byte)'d', (byte)'/']),
+            RawTar.Header("", '0', nameBytes: [(byte)'d', (byte)'/', .. bad, (byte)'d', (byte)'/', .. bad]),
+            RawTar.File("d", "file now"),
+            RawTar.Header("", '0', nameBytes: [(byte)'k', (byte)'/', .. bad]),
+            RawTar.File("../escape", "x"),
+            RawTar.End);
+        var e = await s.AssertRejected(blob, "climbs above the layer root");
+        Assert.Contains("../escape", e.Message);
+
+        // A complete layer holding such names: Directory.Delete cannot remove it, LayerUnpacker.DeleteLayer can.
+        await s.Unpack(RawTar.Concat(RawTar.Header("", '0', nameBytes: [(byte)'a', (byte)'/', .. bad]), RawTar.End));
+        Assert.ThrowsAny<IOException>(() => Directory.Delete(s.Dest, recursive: true));
+        LayerUnpacker.DeleteLayer(s.Dest);
+        Assert.False(Directory.Exists(s.Dest));
+        LayerUnpacker.DeleteLayer(s.Dest); // already gone: fine
     }
 
     [Fact]
@@ -548,6 +594,21 @@ public class HostileLayerTests
         await s.Unpack(blob);
         Assert.Equal(Libc.FileSys.S_IFDIR | 0x1E8u, Fs.Lstat(s.P("olddir")).Mode);
         Assert.Equal("x", File.ReadAllText(s.P("olddir/f")));
+    }
+
+    [Fact]
+    public async Task ReplacingADirectoryHoldingSymlinksToOutsideRemovesOnlyTheLinks()
+    {
+        // "d" holds symlinks to the sandbox root and to the sentinel; a later file "d" replaces the whole directory.
+        // The removal must unlink the symlinks, never descend through them.
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder()
+            .Dir("d/").Symlink("d/root", s.Root).Symlink("d/file", s.Sentinel).Dir("d/sub/").Symlink("d/sub/layers", s.Layers)
+            .File("d", "now a file")
+            .Build();
+        await s.Unpack(tar);
+        Assert.Equal("now a file", File.ReadAllText(s.P("d")));
+        s.AssertNothingOutside();
     }
 
     [Fact]

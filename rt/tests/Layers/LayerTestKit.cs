@@ -56,10 +56,8 @@ public sealed class LayerSandbox : IDisposable
 
     public string P(string rel) => Path.Combine(Dest, rel);
 
-    public void Dispose()
-    {
-        try { Directory.Delete(Root, recursive: true); } catch (DirectoryNotFoundException) { }
-    }
+    // By fd and raw names: layers may hold names that are not UTF-8, which Directory.Delete cannot remove.
+    public void Dispose() => LayerUnpacker.DeleteLayer(Root);
 }
 
 /// <summary>Builds tar layers in memory.</summary>
@@ -240,6 +238,26 @@ internal static class Fs
         Assert.Equal(0, Libc.StatxAt(Libc.FileSys.AT_FDCWD, Libc.Utf8z(path), Libc.FileSys.AT_SYMLINK_NOFOLLOW, out var st));
         return st;
     }
+
+    /// <summary>statx of DIR/RAW where RAW is a name in raw bytes (possibly not UTF-8).</summary>
+    public static Libc.Statx LstatRaw(string dir, byte[] raw)
+    {
+        Assert.Equal(0, Libc.StatxAt(Libc.FileSys.AT_FDCWD, RawPath(dir, raw), Libc.FileSys.AT_SYMLINK_NOFOLLOW, out var st));
+        return st;
+    }
+
+    public static bool ExistsRaw(string dir, byte[] raw) =>
+        Libc.StatxAt(Libc.FileSys.AT_FDCWD, RawPath(dir, raw), Libc.FileSys.AT_SYMLINK_NOFOLLOW, out _) == 0;
+
+    public static byte[] ReadlinkRaw(string dir, byte[] raw)
+    {
+        var buf = new byte[4096];
+        int n = Libc.ReadlinkAt(Libc.FileSys.AT_FDCWD, RawPath(dir, raw), buf);
+        Assert.True(n >= 0);
+        return buf[..n];
+    }
+
+    private static byte[] RawPath(string dir, byte[] raw) => [.. System.Text.Encoding.UTF8.GetBytes(dir + "/"), .. raw, 0];
 
     public static bool Exists(string path) => Libc.StatxAt(Libc.FileSys.AT_FDCWD, Libc.Utf8z(path), Libc.FileSys.AT_SYMLINK_NOFOLLOW, out _) == 0;
 

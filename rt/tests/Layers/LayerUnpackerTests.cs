@@ -1,3 +1,4 @@
+using System.Text;
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using Tinyo.Rt.Images;
@@ -99,7 +100,7 @@ public class LayerUnpackerTests
         using var s = new LayerSandbox();
         var tar = new TarBuilder()
             .Dir("etc/")
-            .File("etc/.wh.motd", "")
+            .File("etc/.wh.motd", "", uid: 33, gid: 44)
             .Dir("var/cache/")
             .File("var/cache/.wh..wh..opq", "")
             .File("var/cache/new", "n")
@@ -111,6 +112,7 @@ public class LayerUnpackerTests
         Assert.Equal(Libc.FileSys.S_IFCHR, wh.Type);
         Assert.Equal(0u, wh.RdevMajor);
         Assert.Equal(0u, wh.RdevMinor);
+        Assert.Equal((33u, 44u), (wh.Uid, wh.Gid));
         Assert.False(Fs.Exists(s.P("etc/.wh.motd")));
         Assert.Equal(Libc.FileSys.S_IFCHR, Fs.Lstat(s.P("gone-dir")).Type);
         Assert.Equal("y"u8.ToArray(), Fs.GetXattr(s.P("var/cache"), "trusted.overlay.opaque"));
@@ -162,13 +164,15 @@ public class LayerUnpackerTests
         byte[] bin = [0xFF, 0xFE, 0x00, 0x80, (byte)'\n', (byte)'='];
         using var s = new LayerSandbox();
         var blob = RawTar.Concat(
-            RawTar.Pax(("SCHILY.xattr.security.capability", cap), ("SCHILY.xattr.user.bin", bin), ("SCHILY.xattr.trusted.x", "no"u8.ToArray())),
+            RawTar.Pax(("SCHILY.xattr.security.capability", cap), ("SCHILY.xattr.user.bin", bin), ("SCHILY.xattr.trusted.x", "no"u8.ToArray()),
+                ("SCHILY.xattr.security.selinux", "system_u:object_r:bin_t:s0\0"u8.ToArray())),
             RawTar.File("bin/ping", "ELF", mode: "0004755"),
             RawTar.End);
         await s.Unpack(blob);
         Assert.Equal(cap, Fs.GetXattr(s.P("bin/ping"), "security.capability"));
         Assert.Equal(bin, Fs.GetXattr(s.P("bin/ping"), "user.bin"));
         Assert.Null(Fs.GetXattr(s.P("bin/ping"), "trusted.x"));
+        Assert.Null(Fs.GetXattr(s.P("bin/ping"), "security.selinux"));
         // The capability was set after chown and chmod, which would have cleared it; setuid survived too.
         Assert.Equal(Libc.FileSys.S_IFREG | 0x9EDu, Fs.Lstat(s.P("bin/ping")).Mode);
     }
@@ -236,6 +240,16 @@ public class LayerUnpackerTests
     }
 
     [Fact]
+    public async Task MultiMemberGzipIsOneStream()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder().File("a", new byte[70_000]).File("b", "bee").Build();
+        var blob = RawTar.Concat(TarBuilder.Gzip(tar[..10_240]), TarBuilder.Gzip(tar[10_240..]));
+        Assert.Equal(Digest.Compute(tar), await s.Unpack(blob, "application/vnd.oci.image.layer.v1.tar+gzip"));
+        Assert.Equal("bee", File.ReadAllText(s.P("b")));
+    }
+
+    [Fact]
     public async Task DiffIdIncludesTrailingDataAfterTheEndMarker()
     {
         using var s = new LayerSandbox();
@@ -251,6 +265,22 @@ public class LayerUnpackerTests
         var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
         Assert.Equal(Digest.Compute(tar), await s.Unpack(tar));
         Assert.Equal("beta", File.ReadAllText(s.P("b")));
+    }
+
+    [Fact]
+    public async Task PaxGlobalHeaderIsIgnoredAsGitArchiveWritesIt()
+    {
+        using var s = new LayerSandbox();
+        var g = RawTar.Pax(("comment", "0123456789abcdef"u8.ToArray()));
+        g[156] = (byte)'g';
+        Encoding.ASCII.GetBytes("pax_global_header\0").CopyTo(g, 0);
+        Array.Fill(g, (byte)' ', 148, 8);
+        int sum = 0;
+        for (int i = 0; i < 512; i++) sum += g[i];
+        Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(g, 148);
+        await s.Unpack(RawTar.Concat(g, RawTar.File("a", "after global"), RawTar.End));
+        Assert.Equal("after global", File.ReadAllText(s.P("a")));
+        Assert.Single(Directory.GetFileSystemEntries(s.Dest));
     }
 
     [Fact]
@@ -332,6 +362,16 @@ public class LayerUnpackerTests
         Assert.Equal(Digest.Compute(tar), await s.Unpack(tar));
         Assert.Equal("old", File.ReadAllText(s.P("a")));
         s.AssertNothingOutside();
+    }
+
+    [Fact]
+    public async Task DestinationThatIsAFileIsAnError()
+    {
+        using var s = new LayerSandbox();
+        File.WriteAllText(s.Dest, "not a dir");
+        var e = await Assert.ThrowsAnyAsync<RtException>(() => s.Unpack(new TarBuilder().File("a", "a").Build()));
+        Assert.Contains("is not a directory", e.Message);
+        Assert.Equal(["x"], Directory.GetFileSystemEntries(s.Layers).Select(Path.GetFileName));
     }
 
     [Fact]
