@@ -24,14 +24,19 @@ public sealed class RegistryClient : IDisposable
     private (string User, string Password)? _credentials;
     private bool _credentialsLoaded;
     private volatile AuthenticationHeaderValue? _auth;
+    private readonly bool _mayUsePlainHttp;
+    private volatile bool _schemeSettled;
 
     /// <summary>Creates a client for the registry of <paramref name="reference"/>.</summary>
     public RegistryClient(ImageReference reference, bool insecure = false)
     {
         _domain = reference.Domain;
         _insecure = insecure;
-        var scheme = insecure || reference.IsLoopback ? "http" : "https";
-        BaseUri = new Uri($"{scheme}://{reference.RegistryHost}/v2/");
+        // Like Docker's insecure registries (and loopback ones): HTTPS first, without certificate checks, then plain
+        // HTTP if the server does not speak TLS.
+        _mayUsePlainHttp = insecure || reference.IsLoopback;
+        _schemeSettled = !_mayUsePlainHttp;
+        BaseUri = new Uri($"https://{reference.RegistryHost}/v2/");
         var handler = new SocketsHttpHandler
         {
             AutomaticDecompression = DecompressionMethods.None, // blob bytes are hashed as served
@@ -41,21 +46,22 @@ public sealed class RegistryClient : IDisposable
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             UseCookies = false,
         };
+        if (_mayUsePlainHttp) handler.SslOptions.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("tinyort", "0.1"));
     }
 
-    /// <summary>The API base, <c>https://HOST/v2/</c>.</summary>
-    public Uri BaseUri { get; }
+    /// <summary>The API base, <c>https://HOST/v2/</c> (or <c>http://</c> once an insecure registry turned out to be plain).</summary>
+    public Uri BaseUri { get; private set; }
 
     /// <summary>Fetches a manifest or index by tag or digest: body (≤ <see cref="Manifest.MaxSize"/>) and Content-Type.</summary>
     public async Task<(byte[] Body, string? ContentType, string? DockerContentDigest)> GetManifestAsync(
         string repository, string reference, CancellationToken ct)
     {
-        var uri = new Uri(BaseUri, $"{repository}/manifests/{reference}");
+        var path = $"{repository}/manifests/{reference}";
         using var resp = await SendAsync(() =>
         {
-            var r = new HttpRequestMessage(HttpMethod.Get, uri);
+            var r = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseUri, path));
             r.Headers.TryAddWithoutValidation("Accept", MediaTypes.ManifestAccept);
             return r;
         }, repository, ct).ConfigureAwait(false);
@@ -81,10 +87,10 @@ public sealed class RegistryClient : IDisposable
     /// </summary>
     public async Task<HttpResponseMessage> GetBlobAsync(string repository, Digest digest, long offset, CancellationToken ct)
     {
-        var uri = new Uri(BaseUri, $"{repository}/blobs/{digest}");
+        var path = $"{repository}/blobs/{digest}";
         var resp = await SendAsync(() =>
         {
-            var r = new HttpRequestMessage(HttpMethod.Get, uri);
+            var r = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseUri, path));
             if (offset > 0) r.Headers.Range = new RangeHeaderValue(offset, null);
             return r;
         }, repository, ct).ConfigureAwait(false);
@@ -119,10 +125,19 @@ public sealed class RegistryClient : IDisposable
             {
                 resp = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
             }
+            catch (HttpRequestException e) when (!_schemeSettled && BaseUri.Scheme == "https" && e.HttpRequestError != HttpRequestError.ConnectionError)
+            {
+                // Connected, but no TLS there: an insecure or loopback registry speaking plain HTTP.
+                BaseUri = new Uri("http://" + BaseUri.Authority + "/v2/");
+                _schemeSettled = true;
+                attempt--;
+                continue;
+            }
             catch (HttpRequestException e)
             {
                 throw new RtException($"cannot reach registry {_domain} ({BaseUri.Scheme}): {e.Message}", e);
             }
+            _schemeSettled = true;
             if (resp.StatusCode != HttpStatusCode.Unauthorized) return resp;
             var challenges = AuthChallenge.Parse(resp.Headers.WwwAuthenticate.ToString());
             var detail = await ErrorDetail(resp, ct).ConfigureAwait(false);

@@ -30,6 +30,25 @@ public class RegistryPullTests
     }
 
     [Fact]
+    public async Task PullsOverTlsFromLoopbackRegistry()
+    {
+        // TLS-only registry: success proves the HTTPS path (loopback registries are tried over HTTPS first, without
+        // certificate checks, as Docker treats them as insecure).
+        var img = BusyboxImage.Get();
+        using var registry = new TestRegistry(tls: true);
+        registry.Push(img.Layout, "latest", "busybox:tls");
+        using var dir = new TempDir();
+        var root = new RuntimeRoot(dir.Path);
+        var rec = await new Puller(new ImageStore(root)).PullAsync(ImageReference.Parse($"{registry.Host}/busybox:tls"));
+        PullAssert.BusyboxStored(root, img, rec);
+
+        using var dir2 = new TempDir();
+        var (code, stdout, stderr) = TestPaths.Run(TestPaths.Tinyort, ["--root", dir2.Path, "pull", $"{registry.Host}/busybox:tls"]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains(img.ManifestDigest, stdout);
+    }
+
+    [Fact]
     public async Task PullsUncompressedLayers()
     {
         // skopeo would gzip a plain layer on push, so the layout is served as is by the fake registry.
