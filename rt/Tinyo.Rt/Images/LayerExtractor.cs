@@ -484,67 +484,12 @@ internal sealed class LayerExtractor : IDisposable
         if (Libc.StatxAt(parentFd, name, FileSys.AT_SYMLINK_NOFOLLOW, out var st) != 0) throw FailErrno("stat existing entry");
         if (st.Type == FileSys.S_IFDIR)
         {
-            int e = RemoveTree(parentFd, name);
+            int e = LayerTree.Remove(parentFd, name);
             if (e != 0) throw FailErrno("cannot replace directory", e);
             // A cached parent fd may have pointed into the removed tree.
             if (_cachedParentFd != parentFd) DropParentCache();
         }
         else if (Libc.UnlinkAt(parentFd, name, 0) != 0) throw FailErrno("cannot replace existing entry");
-    }
-
-    /// <summary>
-    /// Removes directory NAME (NUL-terminated) under <paramref name="parentFd"/> with everything in it, by fd and raw
-    /// names: never follows a symlink (symlinks are unlinked), and handles names that are not valid UTF-8.
-    /// Returns 0 or an errno.
-    /// </summary>
-    internal static int RemoveTree(int parentFd, ReadOnlySpan<byte> namez)
-    {
-        if (Libc.UnlinkAt(parentFd, namez, FileSys.AT_REMOVEDIR) == 0) return 0;
-        int err = Libc.Errno;
-        if (err == FileSys.ENOENT) return 0;
-        if (err != FileSys.ENOTEMPTY && err != FileSys.EEXIST) return err;
-        int fd = Libc.OpenAt(parentFd, namez, FileSys.O_RDONLY | FileSys.O_DIRECTORY | FileSys.O_NOFOLLOW | FileSys.O_CLOEXEC);
-        if (fd < 0) return Libc.Errno;
-        byte[] buf = ArrayPool<byte>.Shared.Rent(16 * 1024);
-        try
-        {
-            // Unlinking while listing may make getdents skip entries: list again until a pass finds nothing to remove.
-            bool removed = true;
-            while (removed)
-            {
-                removed = false;
-                if (Libc.Rewind(fd) < 0) return Libc.Errno;
-                while (true)
-                {
-                    int n = Libc.Getdents64(fd, buf);
-                    if (n < 0) return Libc.Errno;
-                    if (n == 0) break;
-                    for (int off = 0; off < n;)
-                    {
-                        int reclen = buf[off + 16] | (buf[off + 17] << 8);
-                        byte dtype = buf[off + 18];
-                        var rec = buf.AsSpan(off + 19, reclen - 19);
-                        off += reclen;
-                        int z = rec.IndexOf((byte)0);
-                        var childz = rec[..(z + 1)];
-                        var child = rec[..z];
-                        if (child.SequenceEqual("."u8) || child.SequenceEqual(".."u8)) continue;
-                        bool isDir = dtype == FileSys.DT_DIR;
-                        if (dtype == FileSys.DT_UNKNOWN)
-                            isDir = Libc.StatxAt(fd, childz, FileSys.AT_SYMLINK_NOFOLLOW, out var cst) == 0 && cst.Type == FileSys.S_IFDIR;
-                        int r = isDir ? RemoveTree(fd, childz) : (Libc.UnlinkAt(fd, childz, 0) == 0 ? 0 : Libc.Errno);
-                        if (r != 0 && r != FileSys.ENOENT) return r;
-                        removed = true;
-                    }
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buf);
-            Libc.CloseFd(fd);
-        }
-        return Libc.UnlinkAt(parentFd, namez, FileSys.AT_REMOVEDIR) == 0 ? 0 : Libc.Errno;
     }
 
     private void DropParentCache()
@@ -675,9 +620,13 @@ internal sealed class LayerExtractor : IDisposable
     private uint Gid(TarEntry e) => e.Gid >= 0 ? (uint)e.Gid : throw Fail("negative gid");
     private static uint Mode(TarEntry e) => (uint)e.Mode & 0xFFF; // permissions plus setuid, setgid, sticky
 
-    /// <summary>Entry mtime as a timespec; a missing (all-zero) timestamp is the epoch, as in Go's archive/tar.</summary>
-    private static Libc.Timespec Time(TarEntry e)
+    /// <summary>
+    /// Entry mtime as a timespec: the raw PAX mtime when present (nanoseconds, as Go keeps them), else the reader's;
+    /// a missing (all-zero) timestamp is the epoch, as in Go's archive/tar.
+    /// </summary>
+    private Libc.Timespec Time(TarEntry e)
     {
+        if (_tap is not null && _tap.TryPaxMtime(out long s, out long ns)) return new Libc.Timespec { Sec = s, Nsec = ns };
         var t = e.ModificationTime;
         if (t == default) return default;
         long ticks = t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;

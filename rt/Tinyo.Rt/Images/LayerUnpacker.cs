@@ -11,8 +11,8 @@ namespace Tinyo.Rt.Images;
 /// <remarks>
 /// <para>What is reproduced: regular files, directories, symlinks, hardlinks, character and block devices and FIFOs;
 /// numeric uid/gid (user and group names are ignored, as Docker does); modes including setuid, setgid and sticky
-/// (applied after chown, which clears them); mtimes (atime is set to mtime; directory times are applied last, after
-/// their contents); PAX <c>SCHILY.xattr.*</c> records in the <c>user.</c>, <c>security.</c> (e.g.
+/// (applied after chown, which clears them); mtimes to the nanosecond of PAX records (atime is set to mtime; directory
+/// times are applied last, after their contents); PAX <c>SCHILY.xattr.*</c> records in the <c>user.</c>, <c>security.</c> (e.g.
 /// <c>security.capability</c>) and <c>system.</c> namespaces. Whiteouts become what overlayfs understands:
 /// <c>.wh.NAME</c> → a 0/0 character device NAME, <c>.wh..wh..opq</c> → xattr <c>trusted.overlay.opaque=y</c> on its
 /// directory. Names and link targets are taken as raw bytes from the headers (PAX path/linkpath, GNU long names, ustar
@@ -139,7 +139,7 @@ public static class LayerUnpacker
     {
         ArgumentException.ThrowIfNullOrEmpty(layerDir);
         string path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(layerDir));
-        int e = LayerExtractor.RemoveTree(FileSys.AT_FDCWD, Libc.Utf8z(path));
+        int e = LayerTree.Remove(FileSys.AT_FDCWD, Libc.Utf8z(path));
         if (e != 0) throw Libc.Error("remove layer", path, e);
     }
 
@@ -147,6 +147,6 @@ public static class LayerUnpacker
     {
         // By fd and raw names (a layer may hold names that are not UTF-8), never following symlinks. Best effort: a
         // leftover .partial- dir is recognisable and the store's cleaner removes it.
-        LayerExtractor.RemoveTree(FileSys.AT_FDCWD, Libc.Utf8z(path));
+        LayerTree.Remove(FileSys.AT_FDCWD, Libc.Utf8z(path));
     }
 }

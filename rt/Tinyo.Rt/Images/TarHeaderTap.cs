@@ -85,6 +85,45 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
         return CopyTo(CString(Abs(_headerAt, 512).Slice(157, 100)), dest);
     }
 
+    /// <summary>
+    /// The PAX <c>mtime</c> of the entry last read with full nanosecond precision (TarReader rounds it to 100 ns).
+    /// False when absent or not of the form <c>[-]SECONDS[.FRACTION]</c>.
+    /// </summary>
+    public bool TryPaxMtime(out long seconds, out long nanoseconds)
+    {
+        seconds = nanoseconds = 0;
+        if (!TryPaxValue("mtime"u8, out var v) || v.IsEmpty) return false;
+        bool negative = v[0] == (byte)'-';
+        if (negative) v = v[1..];
+        int dot = v.IndexOf((byte)'.');
+        var whole = dot < 0 ? v : v[..dot];
+        var frac = dot < 0 ? default : v[(dot + 1)..];
+        if (whole.IsEmpty || whole.Length > 18) return false;
+        foreach (var c in whole)
+        {
+            if (c is < (byte)'0' or > (byte)'9') return false;
+            seconds = seconds * 10 + (c - '0');
+        }
+        int digits = 0;
+        foreach (var c in frac)
+        {
+            if (c is < (byte)'0' or > (byte)'9') return false;
+            if (digits++ < 9) nanoseconds = nanoseconds * 10 + (c - '0');
+        }
+        for (; digits < 9; digits++) nanoseconds *= 10;
+        if (negative)
+        {
+            // -1.25 is 1.25 s before the epoch: seconds -2, nanoseconds 750000000.
+            seconds = -seconds;
+            if (nanoseconds > 0)
+            {
+                seconds--;
+                nanoseconds = 1_000_000_000 - nanoseconds;
+            }
+        }
+        return true;
+    }
+
     private ReadOnlySpan<byte> Abs(long at, int len) => _rec.AsSpan((int)(at - _recStart), len);
 
     private static ReadOnlySpan<byte> CString(ReadOnlySpan<byte> b)

@@ -267,6 +267,19 @@ public class LayerUnpackerTests
         Assert.Equal("beta", File.ReadAllText(s.P("b")));
     }
 
+    [Theory]
+    [InlineData("1600000000.123456789", 1600000000L, 123456789u)]
+    [InlineData("1600000000.5", 1600000000L, 500000000u)]
+    [InlineData("-1.25", -2L, 750000000u)]
+    [InlineData("42", 42L, 0u)]
+    public async Task PaxMtimesKeepNanoseconds(string mtime, long sec, uint nsec)
+    {
+        using var s = new LayerSandbox();
+        await s.Unpack(RawTar.Concat(RawTar.Pax(("mtime", Encoding.ASCII.GetBytes(mtime))), RawTar.File("f", "x"), RawTar.End));
+        var st = Fs.Lstat(s.P("f"));
+        Assert.Equal((sec, nsec), (st.Mtime.Sec, st.Mtime.Nsec));
+    }
+
     [Fact]
     public async Task PaxGlobalHeaderIsIgnoredAsGitArchiveWritesIt()
     {
@@ -325,6 +338,25 @@ public class LayerUnpackerTests
         Assert.Equal("file over symlink", File.ReadAllText(s.P("z")));
         Assert.Equal("new", File.ReadAllText(s.P("h")));
         Assert.Equal("old", File.ReadAllText(s.P("h2")));
+    }
+
+    [Fact]
+    public async Task DeepTreesAndUnreadableDirectoriesAreReplacedAndRemoved()
+    {
+        using var s = new LayerSandbox();
+        var deep = string.Join('/', Enumerable.Repeat("n", 400));
+        var tar = new TarBuilder()
+            .Dir("locked/", mode: 0).File("locked/inner", "x", mode: 0).Dir("locked/sub/", mode: 0)
+            .File($"t/{deep}/leaf", "deep")
+            .File("t", "replaces 400 nested directories")
+            .Build();
+        await s.Unpack(tar);
+        Assert.Equal(Libc.FileSys.S_IFDIR, Fs.Lstat(s.P("locked")).Mode);
+        Assert.Equal("x", File.ReadAllText(s.P("locked/inner")));
+        Assert.Equal(TarBuilder.T0.ToUnixTimeSeconds(), Fs.Lstat(s.P("locked")).Mtime.Sec);
+        Assert.Equal("replaces 400 nested directories", File.ReadAllText(s.P("t")));
+        LayerUnpacker.DeleteLayer(s.Dest);
+        Assert.False(Directory.Exists(s.Dest));
     }
 
     [Fact]

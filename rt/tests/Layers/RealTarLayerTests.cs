@@ -37,8 +37,10 @@ public class RealTarLayerTests
                 Assert.True(a.Mtime.Sec == b.Mtime.Sec, $"{rel}: mtime {a.Mtime.Sec} vs {b.Mtime.Sec}");
                 Assert.True((a.RdevMajor, a.RdevMinor) == (b.RdevMajor, b.RdevMinor), $"{rel}: rdev");
             }
-            // GNU tar's PAX mtime keeps sub-second precision.
-            Assert.Equal(123456700u, Fs.Lstat(s.P("etc/hostname")).Mtime.Nsec / 100 * 100);
+            // GNU tar's PAX mtime keeps nanoseconds, and so do we (TarReader alone would round to 100 ns).
+            Assert.Equal(123456789u, Fs.Lstat(s.P("etc/hostname")).Mtime.Nsec);
+            Assert.Equal(123456789u, Fs.Lstat(s.P("usr/hn")).Mtime.Nsec);
+            Assert.Equal(123456789u, Fs.Lstat(s.P("etc/skel")).Mtime.Nsec);
             Assert.Equal("../etc/hostname", new FileInfo(s.P("usr/hn")).LinkTarget);
             Assert.Equal(Fs.Lstat(s.P("etc/hostname")).Ino, Fs.Lstat(s.P("etc/hostname.hard")).Ino);
             Assert.Equal(Fs.GetXattr(Path.Combine(src, "usr/bin/ping"), "security.capability"), Fs.GetXattr(s.P("usr/bin/ping"), "security.capability"));
