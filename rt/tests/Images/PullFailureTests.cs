@@ -159,7 +159,9 @@ public class PullFailureTests
         var staleForOurs = Path.Combine(root.Layers, "." + img.DiffId[7..] + ".partial-1234");
         Directory.CreateDirectory(Path.Combine(staleForOurs, "bin"));
         var staleOther = Path.Combine(root.Layers, "." + new string('a', 64) + ".partial-99");
-        Directory.CreateDirectory(staleOther);
+        Directory.CreateDirectory(Path.Combine(staleOther, "ro"));
+        // A name that is not UTF-8 and a read-only directory: gc must still remove them.
+        TestPaths.Check("bash", "-c", $"touch '{staleOther}'/$'\\xff\\xfe' && chmod 0555 '{staleOther}/ro'");
         File.WriteAllText(Path.Combine(root.Tmp, new string('b', 64) + ".partial"), "x");
         var orphan = "orphan"u8.ToArray();
         store.WriteBlob(orphan, Digest.Compute(orphan));
