@@ -17,6 +17,11 @@ public sealed partial class KeyValueStore
     /// </summary>
     public StoreSnapshot Capture()
     {
+        lock (applyLock) return CaptureLocked();
+    }
+
+    private StoreSnapshot CaptureLocked()
+    {
         List<(long, long, byte[][])> leaseCopy;
         lock (leases)
             leaseCopy = leases.Select(static p => (p.Key, p.Value.Ttl, p.Value.Keys.ToArray())).ToList();
@@ -30,6 +35,11 @@ public sealed partial class KeyValueStore
     /// when the file is not a complete, intact tinyokv snapshot; the store is unchanged then.
     /// </summary>
     public void Restore(Stream input)
+    {
+        lock (applyLock) RestoreLocked(input);
+    }
+
+    private void RestoreLocked(Stream input)
     {
         var reader = new RecordReader(input);
         var header = reader.Next("snapshot: empty file");
@@ -72,6 +82,8 @@ public sealed partial class KeyValueStore
         reader.VerifyTrailer();
 
         keys = builder.ToImmutable();
+        dataBytes = 0;
+        foreach (var kv in keys) dataBytes += kv.Key.Length + kv.Value.Length;
         revision = rev;
         compactRevision = compact;
         appliedIndex = index;
@@ -82,7 +94,7 @@ public sealed partial class KeyValueStore
         }
         sessions.Clear();
         foreach (var p in newSessions) sessions[p.Key] = p.Value;
-        current = new(keys, revision, compactRevision, index);
+        current = new(keys, revision, compactRevision, index, dataBytes);
     }
 
     /// <summary>

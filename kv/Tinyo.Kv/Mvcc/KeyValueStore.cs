@@ -17,13 +17,15 @@ public sealed partial class KeyValueStore
     private long revision;
     private long compactRevision;
     private long appliedIndex;
+    private long dataBytes;
     private readonly Dictionary<long, Lease> leases = [];
     private readonly Dictionary<ulong, Session> sessions = [];
+    private readonly Lock applyLock = new();
     private volatile StoreView current;
     private List<WatchEvent>? events;
 
     /// <summary>Creates an empty store at revision 0.</summary>
-    public KeyValueStore() => current = new(keys, 0, 0, 0);
+    public KeyValueStore() => current = new(keys, 0, 0, 0, 0);
 
     /// <summary>The latest applied state.</summary>
     public StoreView Current => current;
@@ -47,6 +49,12 @@ public sealed partial class KeyValueStore
     /// <param name="entry">The command bytes (see <see cref="Command"/>).</param>
     /// <param name="index">The Raft log index of the entry.</param>
     public byte[] Apply(ReadOnlySpan<byte> entry, long index)
+    {
+        // Applies are single-threaded; the lock only keeps Capture (any thread) from seeing a half-applied entry.
+        lock (applyLock) return ApplyLocked(entry, index);
+    }
+
+    private byte[] ApplyLocked(ReadOnlySpan<byte> entry, long index)
     {
         byte[] reply;
         try
@@ -90,7 +98,7 @@ public sealed partial class KeyValueStore
             reply = Reply.Error(ErrorCode.BadRequest, e.Message);
         }
         appliedIndex = index;
-        current = new(keys, revision, compactRevision, index);
+        current = new(keys, revision, compactRevision, index, dataBytes);
         if (events is { Count: > 0 } ev)
         {
             events = null;
@@ -103,7 +111,7 @@ public sealed partial class KeyValueStore
     public void Skip(long index)
     {
         appliedIndex = index;
-        current = new(keys, revision, compactRevision, index);
+        current = new(keys, revision, compactRevision, index, dataBytes);
     }
 
     private Session GetSession(ulong clientId, long index)
@@ -222,6 +230,7 @@ public sealed partial class KeyValueStore
             ? new KeyValue(req.Key, value, rev, rev, 1, lease)
             : new KeyValue(prev.Key, value, prev.CreateRevision, rev, prev.Version + 1, lease);
         keys = prev is null ? keys.Add(kv) : keys.Remove(prev).Add(kv);
+        dataBytes += kv.Key.Length + kv.Value.Length - (prev is null ? 0 : prev.Key.Length + prev.Value.Length);
         if (prev is not null && prev.Lease != 0 && prev.Lease != lease) DetachLease(prev.Lease, prev.Key);
         if (lease != 0 && (prev is null || prev.Lease != lease)) AttachLease(lease, kv.Key);
         (events ??= []).Add(new(WatchEventType.Put, kv, prev));
@@ -239,6 +248,7 @@ public sealed partial class KeyValueStore
     {
         if (Find(key) is not { } prev) return;
         keys = keys.Remove(prev);
+        dataBytes -= prev.Key.Length + prev.Value.Length;
         if (prev.Lease != 0) DetachLease(prev.Lease, prev.Key);
         (events ??= []).Add(new(WatchEventType.Delete, new KeyValue(prev.Key, [], 0, rev, 0, 0), prev));
     }

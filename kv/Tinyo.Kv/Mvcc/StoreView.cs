@@ -9,8 +9,9 @@ namespace Tinyo.Kv.Mvcc;
 /// </summary>
 public sealed class StoreView
 {
-    internal StoreView(ImmutableSortedSet<KeyValue> keys, long revision, long compactRevision, long appliedIndex)
+    internal StoreView(ImmutableSortedSet<KeyValue> keys, long revision, long compactRevision, long appliedIndex, long dataBytes)
     {
+        DataBytes = dataBytes;
         Keys = keys;
         Revision = revision;
         CompactRevision = compactRevision;
@@ -27,6 +28,9 @@ public sealed class StoreView
 
     /// <summary>The Raft log index this view reflects.</summary>
     public long AppliedIndex { get; }
+
+    /// <summary>Bytes of keys and values, the measure the optional quota limits.</summary>
+    public long DataBytes { get; }
 
     /// <summary>The number of keys.</summary>
     public int Count => Keys.Count;

@@ -12,7 +12,7 @@ public class KeyValueStoreTests
 
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
 
-    private byte[] Run(CommandKind kind, Command.BodyEncoder body, ulong client = 0, ulong seq = 0, ulong acked = 0)
+    private byte[] Run(CommandKind kind, BodyEncoder body, ulong client = 0, ulong seq = 0, ulong acked = 0)
         => store.Apply(Command.Encode(kind, client, seq, acked, body), ++index);
 
     private PutResponse Put(string k, string v, long lease = 0, bool prev = false, ulong client = 0, ulong seq = 0)

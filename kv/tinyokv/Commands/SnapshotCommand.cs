@@ -1,0 +1,30 @@
+using System.CommandLine;
+
+namespace Tinyo.Kv.Cli.Commands;
+
+/// <summary>tinyokv snapshot save FILE: writes a snapshot of the store (the same format members keep).</summary>
+internal static class SnapshotCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("snapshot", "Save a snapshot of the store");
+        var file = new Argument<string>("file") { Description = "Destination file" };
+        var save = new Command("save", "Save a snapshot to a file") { file };
+        Common.Run(save, async (pr, ct) =>
+        {
+            await using var client = Common.Client(pr);
+            var path = pr.GetValue(file)!;
+            var tmp = path + ".part";
+            await using (var fs = File.Create(tmp))
+            {
+                await client.SnapshotAsync(fs, ct);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, path, overwrite: true);
+            Console.WriteLine($"snapshot saved to {path}");
+            return 0;
+        });
+        cmd.Subcommands.Add(save);
+        return cmd;
+    }
+}
