@@ -22,7 +22,9 @@ public sealed class KvConnection : IAsyncDisposable
     private readonly Task readLoop;
     private readonly long maxResponse;
     private uint nextId;
+    private int disposed;
     private volatile Exception? failure;
+    private volatile KvServerException? serverError;
 
     private KvConnection(Socket socket, EndPoint remote, long maxResponse)
     {
@@ -99,6 +101,9 @@ public sealed class KvConnection : IAsyncDisposable
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
             pending.TryRemove(id, out _);
+            // The server may have refused the frame and closed: its reason arrives on the read side.
+            await Task.WhenAny(readLoop, Task.Delay(1000, CancellationToken.None)).ConfigureAwait(false);
+            if (serverError is { } refused) throw refused;
             Fail(e);
             throw new KvConnectionException($"connection to {Remote} failed: {e.Message}");
         }
@@ -125,7 +130,17 @@ public sealed class KvConnection : IAsyncDisposable
                 var buffer = result.Buffer;
                 while (Frame.TryRead(ref buffer, maxResponse, out _, out var id, out var body))
                 {
-                    if (pending.TryGetValue(id, out var tcs)) tcs.TrySetResult(body.ToArray());
+                    if (id == 0 && body.Length > 0 && body.FirstSpan[0] != 0)
+                    {
+                        // A connection-level error (oversized or malformed frame): the server closes next.
+                        var r = new WireReader(body.ToArray());
+                        var code = (ErrorCode)r.Byte();
+                        serverError = new KvServerException(code, r.String());
+                    }
+                    else if (pending.TryGetValue(id, out var tcs))
+                    {
+                        tcs.TrySetResult(body.ToArray());
+                    }
                 }
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted) throw new KvConnectionException($"{Remote} closed the connection");
@@ -143,26 +158,33 @@ public sealed class KvConnection : IAsyncDisposable
         foreach (var p in pending)
         {
             if (pending.TryRemove(p.Key, out var tcs))
-                tcs.TrySetException(new KvConnectionException($"connection to {Remote} lost: {e.Message}"));
+                tcs.TrySetException(serverError ?? (Exception)new KvConnectionException($"connection to {Remote} lost: {e.Message}"));
         }
     }
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) != 0) return;
         Fail(new ObjectDisposedException(nameof(KvConnection)));
         try
         {
             socket.Shutdown(SocketShutdown.Both);
         }
-        catch (SocketException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
         }
         socket.Dispose();
         await readLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await reader.CompleteAsync().ConfigureAwait(false);
-        await writer.CompleteAsync().ConfigureAwait(false);
-        writeLock.Dispose();
+        try
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+            await writer.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // the socket is gone; nothing left to flush
+        }
     }
 }
 

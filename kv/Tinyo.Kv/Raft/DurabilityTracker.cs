@@ -6,12 +6,15 @@ using Tinyo.Kv.Protocol;
 namespace Tinyo.Kv.Raft;
 
 /// <summary>
-/// Makes "acknowledged" mean "on disk on a majority". DotNext's WAL writes entries to memory-mapped chunks and
-/// records them as durable (its checkpoint) only after they are committed and flushed; on restart a member
-/// forgets everything past its checkpoint. A follower learns of a commit one round later than the leader, so a
-/// write acknowledged right after commit could be lost if every member were killed at once. The leader therefore
-/// waits, before answering, until a majority (itself included) confirms that the entry is applied and flushed
-/// there. Confirmations are batched: one round covers every write committed so far (group commit).
+/// Makes "acknowledged" mean "on disk on a majority". DotNext 6.12's WAL writes entries to memory-mapped chunks,
+/// flushes them in the background and records the flushed position in its checkpoint; on restart a member forgets
+/// everything past its checkpoint. A member commits an index only after flushing through it, but a follower may
+/// acknowledge an append to the leader before its flush, so an entry the leader committed could still be missing
+/// from a majority's disks if every member were killed at once. The leader therefore answers a write only when a
+/// majority (itself included) has applied — hence committed, hence flushed — the entry. Confirmations are batched:
+/// one round covers every write committed so far (group commit).
+/// Never call <c>WriteAheadLog.FlushAsync</c> here: its flush-completion event takes a single waiter, DotNext's own
+/// commit path already waits on it, and a second waiter crashes the process.
 /// </summary>
 public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
 {
@@ -122,7 +125,6 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
         try
         {
             await node.Wal.WaitForApplyAsync(index, token).ConfigureAwait(false);
-            await node.Wal.FlushAsync(token).ConfigureAwait(false);
             return true;
         }
         catch (Exception)
@@ -152,13 +154,12 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
         }
     }
 
-    /// <summary>Serves a peer's <see cref="Op.EnsureDurable"/>: waits until the index is applied and flushed here.</summary>
+    /// <summary>Serves a peer's <see cref="Op.EnsureDurable"/>: waits until the index is applied (so flushed) here.</summary>
     public static async Task EnsureLocalAsync(KvNode node, long index, CancellationToken token)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
         cts.CancelAfter(TimeSpan.FromSeconds(2));
         await node.Wal.WaitForApplyAsync(index, cts.Token).ConfigureAwait(false);
-        await node.Wal.FlushAsync(cts.Token).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

@@ -108,6 +108,29 @@ public sealed class KvServer : IAsyncDisposable
             }
         }
 
+        // Answers a frame that ends the connection, then drains (bounded) what the peer is still sending: closing
+        // with unread data would reset the connection and the peer could lose the answer.
+        async Task RefuseAsync(byte[] reply)
+        {
+            await SendAsync(0, 0, reply).ConfigureAwait(false);
+            try
+            {
+                socket.Shutdown(SocketShutdown.Send);
+                using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                long drained = 0;
+                while (drained < (256L << 20))
+                {
+                    var r = await reader.ReadAsync(drain.Token).ConfigureAwait(false);
+                    drained += r.Buffer.Length;
+                    reader.AdvanceTo(r.Buffer.End);
+                    if (r.IsCompleted) break;
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+            {
+            }
+        }
+
         try
         {
             while (!connectionClosed.IsCancellationRequested)
@@ -144,12 +167,14 @@ public sealed class KvServer : IAsyncDisposable
                 }
                 catch (FrameTooLargeException e)
                 {
-                    await SendAsync(0, 0, Reply.Error(ErrorCode.TooLarge, e.Message)).ConfigureAwait(false);
+                    reader.AdvanceTo(result.Buffer.End);
+                    await RefuseAsync(Reply.Error(ErrorCode.TooLarge, e.Message)).ConfigureAwait(false);
                     return;
                 }
                 catch (ProtocolException e)
                 {
-                    await SendAsync(0, 0, Reply.Error(ErrorCode.BadRequest, e.Message)).ConfigureAwait(false);
+                    reader.AdvanceTo(result.Buffer.End);
+                    await RefuseAsync(Reply.Error(ErrorCode.BadRequest, e.Message)).ConfigureAwait(false);
                     return;
                 }
                 reader.AdvanceTo(buffer.Start, buffer.End);
