@@ -80,7 +80,8 @@ public sealed class KvNode : IAsyncDisposable
             Standby = Options.Standby,
             LowerElectionTimeout = election,
             UpperElectionTimeout = election * 2,
-            RequestTimeout = TimeSpan.FromMilliseconds(election),
+            // One AppendEntries may carry a 64 MiB value: the request timeout bounds a transfer, not a heartbeat.
+            RequestTimeout = TimeSpan.FromSeconds(10),
             TransmissionBlockSize = 1 << 16,
             LoggerFactory = new StderrLoggerFactory(Options.Name, logLevel),
         };

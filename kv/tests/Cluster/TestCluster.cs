@@ -44,7 +44,7 @@ public sealed class Member : IDisposable
         var args = new List<string>
         {
             "serve", "--name", Name, "--data-dir", DataDir, "--listen-peer", PeerAddress, "--listen-client", ClientAddress,
-            "--token", token, "--election-timeout", "200",
+            "--token", token,
         };
         args.AddRange(extra);
         process = Binary.Start(args, line =>
