@@ -9,6 +9,7 @@ var root = new RootCommand("tinyokv — Tinyo's Raft-replicated key-value store.
     GetCommand.Create(),
     DelCommand.Create(),
     TxnCommand.Create(),
+    WatchCommand.Create(),
     LeaseCommand.Create(),
     MemberCommand.Create(),
     SnapshotCommand.Create(),

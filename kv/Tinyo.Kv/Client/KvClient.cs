@@ -170,6 +170,85 @@ public sealed class KvClient : IAsyncDisposable
         output.Write(data);
     }
 
+    /// <summary>
+    /// Watches a key or range from <paramref name="startRevision"/> (0: from now). Yields one batch per revision.
+    /// When the member goes away the watch resumes on another member from the next revision, so no event is
+    /// lost or repeated; a revision no longer held anywhere ends the watch with <see cref="ErrorCode.Compacted"/>.
+    /// </summary>
+    public async IAsyncEnumerable<WatchFrame> WatchAsync(byte[] key, byte[]? rangeEnd = null, long startRevision = 0, bool prevKv = false,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var next = startRevision;
+        for (var attempt = 0; ; attempt++)
+        {
+            ct.ThrowIfCancellationRequested();
+            KvConnection conn;
+            uint id;
+            System.Threading.Channels.ChannelReader<byte[]> frames;
+            try
+            {
+                conn = await ConnectAsync(ct).ConfigureAwait(false);
+                var buf = new ArrayBufferWriter<byte>();
+                var w = new WireWriter(buf);
+                new WatchRequest(key, rangeEnd, next, prevKv).Encode(ref w);
+                (id, frames) = await conn.OpenStreamAsync(Op.Watch, buf.WrittenMemory, ct).ConfigureAwait(false);
+            }
+            catch (KvConnectionException)
+            {
+                await DropAsync(null).ConfigureAwait(false);
+                await Backoff(attempt, ct).ConfigureAwait(false);
+                continue;
+            }
+            try
+            {
+                while (true)
+                {
+                    byte[]? body = null;
+                    try
+                    {
+                        if (!await frames.WaitToReadAsync(ct).ConfigureAwait(false)) yield break;
+                        frames.TryRead(out body);
+                    }
+                    catch (KvConnectionException)
+                    {
+                        await DropAsync(conn).ConfigureAwait(false);
+                        break; // resume from `next` on another connection
+                    }
+                    if (body is null) continue;
+                    var r = Reply.Open(body);
+                    var frame = WatchFrame.Decode(ref r);
+                    switch (frame.Kind)
+                    {
+                        case WatchFrameKind.Created:
+                            next = frame.Revision;
+                            break;
+                        case WatchFrameKind.Events:
+                            next = frame.Revision + 1;
+                            attempt = 0;
+                            yield return frame;
+                            break;
+                        default:
+                            yield break;
+                    }
+                }
+            }
+            finally
+            {
+                conn.CloseStream(id);
+                if (conn.IsOpen && ct.IsCancellationRequested == false)
+                    _ = conn.SendAsync(Op.WatchCancel, EncodeId(id), CancellationToken.None).ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+            }
+            await Backoff(attempt, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static byte[] EncodeId(uint id)
+    {
+        var buf = new ArrayBufferWriter<byte>(8);
+        new WireWriter(buf).UVar(id);
+        return buf.WrittenSpan.ToArray();
+    }
+
     /// <summary>Sends a request to the member currently connected, without retries (peer-to-peer use).</summary>
     internal async Task<byte[]> SendOnceAsync(Op op, BodyEncoder body, CancellationToken ct)
     {

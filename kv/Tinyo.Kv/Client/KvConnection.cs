@@ -19,6 +19,7 @@ public sealed class KvConnection : IAsyncDisposable
     private readonly PipeWriter writer;
     private readonly SemaphoreSlim writeLock = new(1, 1);
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<byte[]>> pending = new();
+    private readonly ConcurrentDictionary<uint, System.Threading.Channels.Channel<byte[]>> streams = new();
     private readonly Task readLoop;
     private readonly long maxResponse;
     private uint nextId;
@@ -141,6 +142,10 @@ public sealed class KvConnection : IAsyncDisposable
                     {
                         tcs.TrySetResult(body.ToArray());
                     }
+                    else if (streams.TryGetValue(id, out var stream))
+                    {
+                        stream.Writer.TryWrite(body.ToArray());
+                    }
                 }
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted) throw new KvConnectionException($"{Remote} closed the connection");
@@ -152,9 +157,53 @@ public sealed class KvConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a request answered by a stream of frames (a watch): returns the request id and the frames as they
+    /// arrive. The reader completes with <see cref="KvConnectionException"/> when the connection breaks.
+    /// </summary>
+    public async Task<(uint Id, System.Threading.Channels.ChannelReader<byte[]> Frames)> OpenStreamAsync(Op op, ReadOnlyMemory<byte> body, CancellationToken ct = default)
+    {
+        if (failure is { } f) throw new KvConnectionException($"connection to {Remote} is closed: {f.Message}");
+        var id = Interlocked.Increment(ref nextId);
+        var channel = System.Threading.Channels.Channel.CreateUnbounded<byte[]>(new() { SingleReader = true, SingleWriter = true });
+        streams[id] = channel;
+        try
+        {
+            await writeLock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                Frame.Write(writer, op, id, body.Span);
+                var flush = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                if (flush.IsCompleted) throw new KvConnectionException($"connection to {Remote} closed");
+            }
+            finally
+            {
+                writeLock.Release();
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            streams.TryRemove(id, out _);
+            Fail(e);
+            throw new KvConnectionException($"connection to {Remote} failed: {e.Message}");
+        }
+        return (id, channel.Reader);
+    }
+
+    /// <summary>Stops delivering a stream's frames locally.</summary>
+    public void CloseStream(uint id)
+    {
+        if (streams.TryRemove(id, out var c)) c.Writer.TryComplete();
+    }
+
     private void Fail(Exception e)
     {
         failure ??= e;
+        foreach (var s in streams)
+        {
+            if (streams.TryRemove(s.Key, out var c))
+                c.Writer.TryComplete(new KvConnectionException($"connection to {Remote} lost: {e.Message}"));
+        }
         foreach (var p in pending)
         {
             if (pending.TryRemove(p.Key, out var tcs))

@@ -37,6 +37,7 @@ public sealed partial class KeyValueStore
     public void Restore(Stream input)
     {
         lock (applyLock) RestoreLocked(input);
+        Restored?.Invoke(current.Revision);
     }
 
     private void RestoreLocked(Stream input)

@@ -33,6 +33,9 @@ public sealed partial class KeyValueStore
     /// <summary>Raised on the applier thread after an entry changed keys, with the revision's events.</summary>
     public event Action<long, IReadOnlyList<WatchEvent>>? Changed;
 
+    /// <summary>Raised on the applier thread after a snapshot replaced the state, with the new revision.</summary>
+    public event Action<long>? Restored;
+
     /// <summary>Raised on the applier thread when a lease was granted (id, TTL seconds) — the leader starts its clock.</summary>
     public event Action<long, long>? LeaseGranted;
 

@@ -38,6 +38,10 @@ public enum Op : byte
     EnsureDurable = 15,
     /// <summary>Lease list with TTLs.</summary>
     LeaseList = 16,
+    /// <summary>Watch a key or range: answered by a stream of frames with the request's id.</summary>
+    Watch = 17,
+    /// <summary>End a watch (body: the watch's request id).</summary>
+    WatchCancel = 18,
 }
 
 /// <summary>

@@ -23,6 +23,7 @@ public sealed class KvNode : IAsyncDisposable
     private RaftCluster? cluster;
     private WriteAheadLog? wal;
     private MemberStorage? members;
+    private Watch.WatchHub? watches;
 
     /// <summary>Creates a member; <see cref="StartAsync"/> starts it.</summary>
     public KvNode(NodeOptions options)
@@ -49,6 +50,9 @@ public sealed class KvNode : IAsyncDisposable
     /// <summary>The write-ahead log.</summary>
     public WriteAheadLog Wal => wal ?? throw new InvalidOperationException("not started");
 
+    /// <summary>Recent history and live watchers.</summary>
+    public Watch.WatchHub Watches => watches ?? throw new InvalidOperationException("not started");
+
     /// <summary>Lease expiry on the leader.</summary>
     public LeaseKeeper Leases { get; }
 
@@ -65,6 +69,7 @@ public sealed class KvNode : IAsyncDisposable
     public async Task StartAsync(CancellationToken token)
     {
         StateMachine.Restore();
+        watches = new Watch.WatchHub(Store); // before the WAL replays, so replayed revisions are watchable
         wal = new WriteAheadLog(new WriteAheadLog.Options
         {
             Location = Path.Combine(Options.DataDir, "wal"),

@@ -150,6 +150,17 @@ public sealed class KvServer : IAsyncDisposable
                             if (!session.Authenticated) return;
                             continue;
                         }
+                        if (op == Op.Watch)
+                        {
+                            // Long-lived: served outside the in-flight slots, streamed with the request's id.
+                            _ = Task.Run(() => WatchAsync(id, bytes, session, SendAsync, connectionClosed.Token));
+                            continue;
+                        }
+                        if (op == Op.WatchCancel)
+                        {
+                            await SendAsync(op, id, CancelWatch(bytes, session)).ConfigureAwait(false);
+                            continue;
+                        }
                         await inFlight.WaitAsync(connectionClosed.Token).ConfigureAwait(false);
                         _ = Task.Run(async () =>
                         {
@@ -187,6 +198,11 @@ public sealed class KvServer : IAsyncDisposable
         finally
         {
             await connectionClosed.CancelAsync().ConfigureAwait(false);
+            lock (session.Watches)
+            {
+                foreach (var w in session.Watches.Values) node.Watches.Cancel(w);
+                session.Watches.Clear();
+            }
             // Let running handlers finish their writes before the pipe goes away.
             for (var i = 0; i < MaxInFlight; i++) await inFlight.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             await reader.CompleteAsync().ConfigureAwait(false);
@@ -227,9 +243,74 @@ public sealed class KvServer : IAsyncDisposable
         stop.Dispose();
     }
 
+    private async Task WatchAsync(uint id, byte[] body, Session session, Func<Op, uint, byte[], Task> send, CancellationToken token)
+    {
+        Watch.Watcher watcher;
+        try
+        {
+            var r = new WireReader(body);
+            var req = WatchRequest.Decode(ref r);
+            r.End();
+            watcher = node.Watches.Watch(req.Key, req.RangeEnd, req.StartRevision, req.PrevKv);
+        }
+        catch (KvException e)
+        {
+            await send(Op.Watch, id, Reply.Error(e is KvServerException se ? se.Code : ErrorCode.BadRequest, e.Message)).ConfigureAwait(false);
+            return;
+        }
+        lock (session.Watches) session.Watches[id] = watcher;
+        try
+        {
+            var created = new WatchFrame(WatchFrameKind.Created, watcher.StartRevision, []);
+            await send(Op.Watch, id, Reply.Ok((ref w) => created.Encode(ref w))).ConfigureAwait(false);
+            var reader = watcher.Channel.Reader;
+            while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var batch))
+                {
+                    var frame = new WatchFrame(WatchFrameKind.Events, batch.Revision, batch.Events);
+                    await send(Op.Watch, id, Reply.Ok((ref w) => frame.Encode(ref w))).ConfigureAwait(false);
+                }
+            }
+            var canceled = new WatchFrame(WatchFrameKind.Canceled, watcher.NextRevision, []);
+            await send(Op.Watch, id, Reply.Ok((ref w) => canceled.Encode(ref w))).ConfigureAwait(false);
+        }
+        catch (KvServerException e)
+        {
+            await send(Op.Watch, id, Reply.Error(e.Code, e.Message)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            lock (session.Watches) session.Watches.Remove(id);
+            node.Watches.Cancel(watcher);
+        }
+    }
+
+    private byte[] CancelWatch(byte[] body, Session session)
+    {
+        try
+        {
+            var r = new WireReader(body);
+            var watchId = (uint)r.UVar();
+            r.End();
+            Watch.Watcher? w;
+            lock (session.Watches) session.Watches.TryGetValue(watchId, out w);
+            if (w is not null) node.Watches.Cancel(w);
+            return Reply.Ok(static (ref w) => { });
+        }
+        catch (ProtocolException e)
+        {
+            return Reply.Error(ErrorCode.BadRequest, e.Message);
+        }
+    }
+
     private sealed class Session
     {
         public bool Authenticated;
         public ulong ClientId;
+        public readonly Dictionary<uint, Watch.Watcher> Watches = [];
     }
 }

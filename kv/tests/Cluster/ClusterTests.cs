@@ -282,3 +282,78 @@ public class ClusterTests
         return (code, message);
     }
 }
+
+/// <summary>Watches on real processes.</summary>
+[Collection("cluster")]
+public class WatchClusterTests
+{
+    private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public async Task WatchResumesAcrossLeaderChangeWithoutLosingOrRepeatingEvents()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var leader = await cluster.LeaderAsync();
+        // The watcher is connected to the leader first, so killing it forces a resume elsewhere.
+        var watcherClient = cluster.Client([leader, .. cluster.Members.Where(m => m != leader)]);
+        var seen = new List<(long Rev, string Key)>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var prefix = B("w/");
+        var gotAll = new TaskCompletionSource();
+        var watch = Task.Run(async () =>
+        {
+            await foreach (var frame in watcherClient.WatchAsync(prefix, RangeRequest.PrefixEnd(prefix), startRevision: 1, ct: cts.Token))
+            {
+                lock (seen)
+                {
+                    foreach (var e in frame.Events) seen.Add((frame.Revision, Encoding.UTF8.GetString(e.Kv.Key)));
+                    if (seen.Count >= 40) gotAll.TrySetResult();
+                }
+            }
+        });
+        var writer = cluster.Client();
+        for (var i = 0; i < 20; i++) await writer.PutAsync(B($"w/{i:D2}"), B("x"));
+        leader.Kill();
+        var survivors = cluster.Client(cluster.Members.Where(m => m != leader).ToArray());
+        for (var i = 20; i < 40; i++) await survivors.PutAsync(B($"w/{i:D2}"), B("x"));
+        await gotAll.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await cts.CancelAsync();
+        try { await watch; } catch (OperationCanceledException) { }
+        lock (seen)
+        {
+            Assert.True(Enumerable.Range(0, 40).Select(i => $"w/{i:D2}").SequenceEqual(seen.Select(s => s.Key)),
+                string.Join(" ", seen.Select(s => $"{s.Rev}:{s.Key}")));
+            Assert.Equal(seen.Select(s => s.Rev).Distinct().Count(), seen.Count); // each revision once
+        }
+    }
+}
+
+/// <summary>Leases on real processes.</summary>
+[Collection("cluster")]
+public class LeaseClusterTests
+{
+    private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public async Task ExpiredLeaseDeletesItsKeysWhileAKeptAliveLeaseSurvives()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        var client = cluster.Client();
+        var (expiring, _) = await client.LeaseGrantAsync(2);
+        var (kept, _) = await client.LeaseGrantAsync(2);
+        await client.PutAsync(B("l/expiring"), B("x"), expiring);
+        await client.PutAsync(B("l/kept"), B("y"), kept);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && await client.GetAsync(B("l/expiring")) is not null)
+        {
+            await client.LeaseKeepAliveAsync(kept);
+            await Task.Delay(300);
+        }
+        Assert.Null(await client.GetAsync(B("l/expiring")));
+        Assert.NotNull(await client.GetAsync(B("l/kept")));
+        var leases = await client.LeaseListAsync();
+        Assert.Equal([kept], leases.Select(l => l.Id));
+        var e = await Assert.ThrowsAsync<KvServerException>(() => client.PutAsync(B("l/late"), B("z"), expiring));
+        Assert.Equal(ErrorCode.LeaseNotFound, e.Code);
+    }
+}

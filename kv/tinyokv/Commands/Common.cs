@@ -95,6 +95,9 @@ internal sealed record RangeJson(long Revision, long Count, bool More, List<KvJs
 /// <summary>A write result in JSON output.</summary>
 internal sealed record WriteJson(long Revision, long? Deleted = null, bool? Succeeded = null, List<KvJson>? PrevKvs = null);
 
+/// <summary>A watch event in JSON output.</summary>
+internal sealed record WatchEventJson(string Type, long Revision, KvJson Kv, KvJson? PrevKv);
+
 /// <summary>A lease in JSON output.</summary>
 internal sealed record LeaseJson(string Id, long Ttl);
 
@@ -103,6 +106,7 @@ internal sealed record LeaseJson(string Id, long Ttl);
 [JsonSerializable(typeof(WriteJson))]
 [JsonSerializable(typeof(List<LeaseJson>))]
 [JsonSerializable(typeof(LeaseJson))]
+[JsonSerializable(typeof(WatchEventJson))]
 [JsonSerializable(typeof(List<MemberInfo>))]
 [JsonSerializable(typeof(StatusInfo))]
 internal sealed partial class CliJson : JsonSerializerContext;
