@@ -15,6 +15,7 @@ var root = new RootCommand("tinyokv — Tinyo's Raft-replicated key-value store.
     SnapshotCommand.Create(),
     CompactCommand.Create(),
     StatusCommand.Create(),
+    BenchCommand.Create(),
 };
 root.Options.Add(Common.Endpoints);
 root.Options.Add(Common.Token);

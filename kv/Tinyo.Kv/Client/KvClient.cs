@@ -43,7 +43,7 @@ public sealed class KvClient : IAsyncDisposable
     {
         if (options.Endpoints.Count == 0) throw new KvException("no endpoints given");
         this.options = options;
-        ClientId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) | 1; // never 0: 0 means "no session"
+        ClientId = (ulong)Random.Shared.NextInt64() << 1 | 1; // never 0: 0 means "no session"
     }
 
     /// <summary>This client's session id.</summary>

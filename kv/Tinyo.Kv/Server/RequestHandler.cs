@@ -91,7 +91,7 @@ internal sealed class RequestHandler(KvNode node)
             var id = lr.Var();
             var ttl = lr.Var();
             if (ttl <= 0) throw new KvServerException(ErrorCode.BadRequest, "lease TTL must be positive");
-            if (id == 0) id = (long)(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) >> 1) | 1;
+            if (id == 0) id = Random.Shared.NextInt64(1, long.MaxValue);
             message = EncodeLease(id, ttl);
         }
         if (node.Options.QuotaBytes > 0 && kind is CommandKind.Put or CommandKind.Txn

@@ -73,6 +73,13 @@ internal static class Common
                 Console.Error.WriteLine("tinyokv: interrupted");
                 return 130;
             }
+            catch (Exception e)
+            {
+                // A bug, not bad input: still one line, with the type to report it by.
+                Console.Error.WriteLine($"tinyokv: internal error: {e.GetType().Name}: {e.Message}");
+                if (Environment.GetEnvironmentVariable("TINYOKV_DEBUG") is not null) Console.Error.WriteLine(e.StackTrace);
+                return 70;
+            }
         });
     }
 
