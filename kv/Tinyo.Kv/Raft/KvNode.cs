@@ -78,7 +78,8 @@ public sealed class KvNode : IAsyncDisposable
         members = new MemberStorage(Path.Combine(Options.DataDir, "members"));
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
         var election = Options.ElectionTimeoutMs;
-        var config = new RaftCluster.TcpConfiguration(Options.PeerAddress)
+        var config = new RaftCluster.CustomTransportConfiguration(Options.PeerAddress,
+            new PeerTransport.Acceptor(Options.Token), new PeerTransport.Connector(Options.Token))
         {
             ConfigurationStorage = members,
             ColdStart = Options.Bootstrap,
@@ -87,7 +88,7 @@ public sealed class KvNode : IAsyncDisposable
             UpperElectionTimeout = election * 2,
             // One AppendEntries may carry a 64 MiB value: the request timeout bounds a transfer, not a heartbeat.
             RequestTimeout = TimeSpan.FromSeconds(10),
-            TransmissionBlockSize = 1 << 16,
+            ConnectTimeout = TimeSpan.FromSeconds(1),
             LoggerFactory = new StderrLoggerFactory(Options.Name, logLevel),
         };
         config.Metadata[ClientKey] = Endpoints.Format(Options.ClientAddress);

@@ -357,3 +357,46 @@ public class LeaseClusterTests
         Assert.Equal(ErrorCode.LeaseNotFound, e.Code);
     }
 }
+
+/// <summary>The Raft port admits only peers that present the cluster token.</summary>
+[Collection("cluster")]
+public class PeerAuthTests
+{
+    [Fact]
+    public async Task PeerPortRefusesAWrongTokenAndGarbageBeforeAnyRaftMessage()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        var peer = Endpoints.Parse(cluster.Members[0].PeerAddress);
+
+        static byte[] Hello(string token)
+        {
+            var t = Encoding.UTF8.GetBytes(token);
+            return [.. "TKVPEER1"u8.ToArray(), (byte)(t.Length >> 8), (byte)t.Length, .. t];
+        }
+
+        async Task<byte[]> Exchange(byte[] send)
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await s.ConnectAsync(peer);
+            await s.SendAsync(send);
+            var buf = new byte[16];
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                var n = await s.ReceiveAsync(buf, cts.Token);
+                return buf[..n];
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                return []; // closed with our bytes unread: refused as well
+            }
+        }
+
+        Assert.Empty(await Exchange(Hello("wrong-token")));                 // closed, no acknowledgement
+        Assert.Empty(await Exchange(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\n\r\n")));
+        Assert.Equal([1], await Exchange(Hello(TestCluster.Token)));        // the real token is acknowledged
+        // The member still serves after the rejected attempts.
+        var client = cluster.Client();
+        await client.PutAsync(Encoding.UTF8.GetBytes("k"), Encoding.UTF8.GetBytes("v"));
+    }
+}
