@@ -400,3 +400,46 @@ public class PeerAuthTests
         await client.PutAsync(Encoding.UTF8.GetBytes("k"), Encoding.UTF8.GetBytes("v"));
     }
 }
+
+/// <summary>Membership changes at runtime, one at a time.</summary>
+[Collection("cluster")]
+public class MembershipTests
+{
+    private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public async Task RemoveAMemberThenAddAStandbyThatCatchesUpButNeverLeads()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var client = cluster.Client(cluster.Members[0]);
+        for (var i = 0; i < 10; i++) await client.PutAsync(B($"m/{i}"), B("v"));
+
+        // Graceful leave: remove the member from the group, then stop it.
+        var leaving = cluster.Members[2];
+        await client.MemberRemoveAsync(leaving.PeerAddress);
+        leaving.Kill();
+        await cluster.WaitForMembersAsync(2);
+        await client.PutAsync(B("m/after-remove"), B("v"));
+
+        // A fresh standby member joins, receives the data, and is listed; it never becomes the leader.
+        var standby = cluster.NewMember();
+        standby.Start(TestCluster.Token, "--standby", "--join", cluster.Members[0].ClientAddress);
+        await cluster.WaitForMembersAsync(3);
+        var onStandby = cluster.Client(standby);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        long count;
+        do
+        {
+            await Task.Delay(100);
+            count = (await onStandby.RangeAsync(new RangeRequest(B("m/"), RangeRequest.PrefixEnd(B("m/")), CountOnly: true, Serializable: true))).Count;
+        } while (count < 11 && DateTime.UtcNow < deadline);
+        Assert.Equal(11, count);
+        var status = await onStandby.StatusAsync();
+        Assert.True(status.Standby);
+        Assert.NotEqual("leader", status.Role);
+
+        // Removing a member that is not in the group is a clear error.
+        var e = await Assert.ThrowsAsync<KvServerException>(() => client.MemberRemoveAsync("127.0.0.1:1"));
+        Assert.Equal(ErrorCode.MembershipFailed, e.Code);
+    }
+}
