@@ -56,10 +56,17 @@ public sealed class Member : IDisposable
     /// <summary>SIGKILL: no shutdown code runs, as in a crash.</summary>
     public void Kill()
     {
-        if (process is { HasExited: false } p)
+        try
         {
-            p.Kill();
-            p.WaitForExit(10_000);
+            if (process is { HasExited: false } p)
+            {
+                p.Kill();
+                p.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // exited meanwhile
         }
         process?.Dispose();
         process = null;
@@ -262,8 +269,19 @@ public sealed class TestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var c in clients) await c.DisposeAsync();
+        // Processes first: nothing below may keep a member alive if it throws.
         foreach (var m in Members) m.Dispose();
+        foreach (var c in clients)
+        {
+            try
+            {
+                await c.DisposeAsync();
+            }
+            catch (Exception)
+            {
+                // a client of a dead member: nothing to release
+            }
+        }
         if (Environment.GetEnvironmentVariable("TINYOKV_TEST_LOGS") is { Length: > 0 } logDir)
         {
             Directory.CreateDirectory(logDir);
