@@ -185,6 +185,9 @@ public class ClusterTests
         var stored = all.Kvs.ToDictionary(kv => S(kv.Key), kv => S(kv.Value));
         var lost = acked.Where(p => !stored.TryGetValue(p.Key, out var v) || v != p.Value).Select(p => p.Key).ToList();
         Assert.True(lost.Count == 0, $"{lost.Count} of {acked.Count} acknowledged writes lost, e.g. {string.Join(",", lost.Take(5))}");
+        // Each key was put once by one client: a retry applied twice would show as version 2.
+        var twice = all.Kvs.Where(kv => kv.Version != 1).Select(kv => S(kv.Key)).ToList();
+        Assert.True(twice.Count == 0, $"writes applied more than once: {string.Join(",", twice.Take(5))}");
     }
 
     [Fact]
