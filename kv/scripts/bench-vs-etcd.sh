@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Throughput/latency of a 3-member tinyokv vs a 3-member etcd, both on loopback with temp data dirs, driven by
-# the same load generator (`tinyokv bench`; etcd through its JSON gateway). Everything started here is killed
-# by PID on exit. Usage: kv/scripts/bench-vs-etcd.sh [path/to/tinyokv]   (default: out/bin/tinyokv)
+# the same load generator (kv/bench: the Tinyo.Kv client for tinyokv, etcd's JSON gateway for etcd — which
+# handicaps etcd somewhat: HTTP/1.1+JSON instead of gRPC). Everything started here is killed by PID on exit.
+# Usage: kv/scripts/bench-vs-etcd.sh [path/to/tinyokv]   (default: out/bin/tinyokv)
 set -euo pipefail
+cd "$(dirname "$0")/../.."
 BIN=${1:-out/bin/tinyokv}
+dotnet build kv/bench -c Release -v quiet -nologo >/dev/null
+LOAD="dotnet artifacts/bin/Tinyo.Kv.Bench/release/Tinyo.Kv.Bench.dll"
 TOTAL=${TOTAL:-20000}
 ROOT=$(mktemp -d /tmp/tinyokv-bench.XXXXXX)
 PIDS=()
@@ -31,12 +35,11 @@ done
 sleep 3
 ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:42381 member list
 
-run() { echo "-- $*"; "$BIN" bench "$@"; }
 for c in 1 16 64; do
-  run put --total "$TOTAL" --clients $c --endpoints 127.0.0.1:32379
-  run put --total "$TOTAL" --clients $c --etcd http://127.0.0.1:42381
+  $LOAD put --total "$TOTAL" --clients $c --target tinyokv=127.0.0.1:32379
+  $LOAD put --total "$TOTAL" --clients $c --target etcd=http://127.0.0.1:42381
 done
-run get --total "$TOTAL" --clients 64 --endpoints 127.0.0.1:32379
-run get --total "$TOTAL" --clients 64 --etcd http://127.0.0.1:42381
-run get --total "$TOTAL" --clients 64 --serializable --endpoints 127.0.0.1:32379
-run get --total "$TOTAL" --clients 64 --serializable --etcd http://127.0.0.1:42381
+for s in "" --serializable; do
+  $LOAD get --total "$TOTAL" --clients 64 $s --target tinyokv=127.0.0.1:32379
+  $LOAD get --total "$TOTAL" --clients 64 $s --target etcd=http://127.0.0.1:42381
+done

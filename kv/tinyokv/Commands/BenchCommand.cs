@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Net.Http;
 using System.Text;
 using Tinyo.Kv.Client;
 using Tinyo.Kv.Protocol;
@@ -8,9 +7,8 @@ using Tinyo.Kv.Protocol;
 namespace Tinyo.Kv.Cli.Commands;
 
 /// <summary>
-/// tinyokv bench put|get: a bounded load generator printing throughput and latency percentiles. With
-/// <c>--etcd URL</c> it drives an etcd through its JSON gateway (/v3/kv/put, /v3/kv/range) instead, so both
-/// stores are measured by the same code.
+/// tinyokv bench put|get: a bounded load generator printing throughput and latency percentiles.
+/// (The etcd comparison lives in kv/bench, so HttpClient stays out of this binary.)
 /// </summary>
 internal static class BenchCommand
 {
@@ -24,8 +22,7 @@ internal static class BenchCommand
         var size = new Option<int>("--value-size") { Description = "Value bytes", DefaultValueFactory = _ => 256 };
         var keys = new Option<int>("--key-space") { Description = "Distinct keys", DefaultValueFactory = _ => 10_000 };
         var serializable = new Option<bool>("--serializable") { Description = "Serializable reads (get)" };
-        var etcd = new Option<string?>("--etcd") { Description = "Benchmark an etcd at this URL (JSON gateway) instead" };
-        var cmd = new Command("bench", "Measure put/get throughput and latency") { kind, total, clients, connections, size, keys, serializable, etcd };
+        var cmd = new Command("bench", "Measure put/get throughput and latency") { kind, total, clients, connections, size, keys, serializable };
         Common.Run(cmd, async (pr, ct) =>
         {
             var n = Math.Max(1, pr.GetValue(total));
@@ -37,21 +34,6 @@ internal static class BenchCommand
             var ser = pr.GetValue(serializable);
             Func<int, byte[], bool, Task> op;
             var disposables = new List<IAsyncDisposable>();
-            if (pr.GetValue(etcd) is { } url)
-            {
-                var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(c, 1) }) { BaseAddress = new Uri(url) };
-                var v64 = Convert.ToBase64String(value);
-                op = async (i, key, put) =>
-                {
-                    var k64 = Convert.ToBase64String(key);
-                    var json = put ? $"{{\"key\":\"{k64}\",\"value\":\"{v64}\"}}"
-                        : ser ? $"{{\"key\":\"{k64}\",\"serializable\":true}}" : $"{{\"key\":\"{k64}\"}}";
-                    using var resp = await http.PostAsync(put ? "/v3/kv/put" : "/v3/kv/range", new StringContent(json, Encoding.UTF8, "application/json"), ct);
-                    if (!resp.IsSuccessStatusCode) throw new KvException($"etcd answered {(int)resp.StatusCode}");
-                    await resp.Content.ReadAsByteArrayAsync(ct);
-                };
-            }
-            else
             {
                 var pool = Enumerable.Range(0, Math.Max(1, pr.GetValue(connections))).Select(_ => Common.Client(pr)).ToArray();
                 disposables.AddRange(pool);
