@@ -195,7 +195,7 @@ public sealed class KvClient : IAsyncDisposable
             }
             catch (KvConnectionException)
             {
-                await DropAsync(null).ConfigureAwait(false);
+                await DropAsync(connection).ConfigureAwait(false);
                 await Backoff(attempt, ct).ConfigureAwait(false);
                 continue;
             }
@@ -288,7 +288,7 @@ public sealed class KvClient : IAsyncDisposable
                     w.UVar(acked);
                 }
                 body(ref w);
-                KvConnection conn;
+                KvConnection? conn = null;
                 byte[] reply;
                 try
                 {
@@ -298,7 +298,8 @@ public sealed class KvClient : IAsyncDisposable
                 catch (KvConnectionException e)
                 {
                     lastError = e.Message;
-                    await DropAsync(null).ConfigureAwait(false);
+                    // Drop only the connection that failed: another request may already have opened a new one.
+                    if (conn is not null) await DropAsync(conn).ConfigureAwait(false);
                     await Backoff(attempt, timeout.Token).ConfigureAwait(false);
                     continue;
                 }
@@ -314,7 +315,7 @@ public sealed class KvClient : IAsyncDisposable
                     var leader = r.String();
                     lastError = leader.Length == 0 ? "no leader" : $"redirected to leader {leader}";
                     preferred = leader.Length > 0 ? Protocol.Endpoints.Parse(leader) : null;
-                    await DropAsync(conn).ConfigureAwait(false);
+                    await DropAsync(conn!).ConfigureAwait(false);
                     if (preferred is null) await Backoff(attempt, timeout.Token).ConfigureAwait(false);
                     continue;
                 }
@@ -380,10 +381,11 @@ public sealed class KvClient : IAsyncDisposable
 
     private async Task DropAsync(KvConnection? which)
     {
+        if (which is null) return;
         await connectLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (connection is not null && (which is null || ReferenceEquals(which, connection)))
+            if (connection is not null && ReferenceEquals(which, connection))
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
                 connection = null;
