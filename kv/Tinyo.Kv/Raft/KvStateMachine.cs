@@ -63,6 +63,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
     /// </summary>
     public static StoreView RestoreInto(string snapshotFile, string dataDir)
     {
+        if (!File.Exists(snapshotFile)) throw new KvException($"snapshot file {snapshotFile} does not exist");
         if (Directory.Exists(dataDir) && Directory.EnumerateFileSystemEntries(dataDir).Any())
             throw new KvException($"data directory {dataDir} is not empty: restore needs a new one");
         var check = new KeyValueStore();
