@@ -236,6 +236,23 @@ public class ClusterTests
         (code, _, stderr) = await Binary.RunAsync(["get", "x", "--endpoints", "not-an-address", .. common[2..]]);
         Assert.Equal(1, code);
         Assert.StartsWith("tinyokv: bad address 'not-an-address'", stderr.Trim());
+
+        // A second member on a port already taken fails with one line instead of sharing the port.
+        var busy = Path.Combine(Path.GetTempPath(), $"tinyokv-busy-{Guid.NewGuid():N}");
+        try
+        {
+            (code, _, stderr) = await Binary.RunAsync(["serve", "--data-dir", busy, "--token", "t", "--bootstrap",
+                "--listen-peer", $"127.0.0.1:{TestCluster.FreePort()}", "--listen-client", cluster.Members[0].ClientAddress]);
+            Assert.Equal(1, code);
+            Assert.Contains("Address already in use", stderr);
+            Assert.DoesNotContain("   at ", stderr);
+        }
+        finally
+        {
+            if (Directory.Exists(busy)) Directory.Delete(busy, true);
+        }
+        (code, _, stderr) = await Binary.RunAsync(["serve", "--data-dir", "/proc/tinyokv-nope", "--token", "t"]);
+        Assert.Equal((1, "tinyokv: cannot create data directory /proc/tinyokv-nope"), (code, stderr.Trim()));
     }
 
     private static byte[] Frame(Op op, byte[] body)
