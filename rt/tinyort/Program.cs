@@ -15,7 +15,23 @@ root.Subcommands.Add(RmiCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(LoadCommand.Create());
 // OCI runtime (runc-compatible).
+// `run` is the OCI runtime's when a --bundle is given (runc, containerd), else docker's run over images: the
+// container's command after IMAGE is cut off before parsing, so its dashes are not taken for our options.
+var run = RunImageCommand.Classify(args);
+string[] parsed = args;
+Command runVerb;
+if (run.IsRun && run.Oci) runVerb = RunCommand.Build(Cli.Root);
+else
+{
+    runVerb = RunImageCommand.Create(run.Image >= 0 ? args[(run.Image + 1)..] : []);
+    if (run.Image >= 0) parsed = args[..(run.Image + 1)];
+}
 foreach (var verb in new[] { CreateCommand.Build(Cli.Root), StartCommand.Build(Cli.Root), StateCommand.Build(Cli.Root),
-             KillCommand.Build(Cli.Root), DeleteCommand.Build(Cli.Root), RunCommand.Build(Cli.Root), ListCommand.Build(Cli.Root), SpecCommand.Build() })
+             KillCommand.Build(Cli.Root), DeleteCommand.Build(Cli.Root), runVerb, ListCommand.Build(Cli.Root), SpecCommand.Build() })
     root.Subcommands.Add(verb);
-return await root.Parse(args).InvokeAsync();
+// Containers from images (docker-like).
+root.Subcommands.Add(PsCommand.Create());
+root.Subcommands.Add(LogsCommand.Create());
+root.Subcommands.Add(StopCommand.Create());
+root.Subcommands.Add(RmCommand.Create());
+return await root.Parse(parsed).InvokeAsync();

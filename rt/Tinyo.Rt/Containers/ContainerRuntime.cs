@@ -41,7 +41,7 @@ public sealed class RuntimeOptions
 /// </summary>
 /// <remarks>
 /// <para><b>Process model.</b> A .NET process is multithreaded from its first instruction, so it never forks to run
-/// code in the child. <see cref="Launch"/> clones a child with <c>CLONE_VM|CLONE_VFORK</c> and the spec's new
+/// code in the child. <see cref="Launch(string, string, bool)"/> clones a child with <c>CLONE_VM|CLONE_VFORK</c> and the spec's new
 /// namespaces (mount, pid, uts, ipc, network; cgroup is unshared later by init, once it sits in its cgroup). The
 /// child runs only a table of raw syscalls (<see cref="Processes.CloneTrampoline"/>: stdio onto 0-2, the sync socket
 /// made inheritable, <c>execveat</c>) and becomes <c>tinyort init</c>, a fresh image of this binary exec'd from a
@@ -246,8 +246,9 @@ public sealed class ContainerRuntime
         /// <summary>Sends a signal to the process (errors ignored: it may be gone already).</summary>
         public void Signal(int signal) => Libc.Kill(Pid, signal);
 
-        /// <summary>Waits for the process to end, then removes the container.</summary>
-        public unsafe ExitStatus Wait()
+        /// <summary>Waits for the process to end, then removes the container; with <paramref name="remove"/> false
+        /// it records the exit in the state and removes only the cgroup (an image container kept as <c>exited</c>).</summary>
+        public unsafe ExitStatus Wait(bool remove = true)
         {
             int status = 0;
             while (WaitPid(Pid, &status, 0) < 0)
@@ -259,13 +260,29 @@ public sealed class ContainerRuntime
             }
             var (code, sig) = DecodeWaitStatus(status);
             bool oom = sig == SIGKILL && _cg.OomKills() > 0;
+            if (!remove)
+            {
+                Record.ExitCode = code;
+                Record.ExitSignal = sig;
+                Record.OomKilled = oom;
+                Record.Save(_dir);
+                _cg.Destroy();
+                return new ExitStatus(code, sig, oom);
+            }
             Destroy(_dir, Record);
             return new ExitStatus(code, sig, oom);
         }
     }
 
     /// <summary>Creates the container; for a foreground run also starts it.</summary>
-    public unsafe Launched Launch(string id, string bundleDir, bool detached)
+    public Launched Launch(string id, string bundleDir, bool detached) => Launch(id, bundleDir, detached, null);
+
+    /// <summary>
+    /// Creates the container; for a foreground run also starts it. With <paramref name="overlay"/> (image containers)
+    /// the state directory <paramref name="bundleDir"/> already exists, made by the caller with the upper and work
+    /// directories, and init mounts the overlay as the rootfs inside the container's mount namespace.
+    /// </summary>
+    public unsafe Launched Launch(string id, string bundleDir, bool detached, Rootfs.OverlayLayers? overlay)
     {
         Bundle.ValidateId(id);
         var bundle = Bundle.Load(bundleDir);
@@ -274,7 +291,11 @@ public sealed class ContainerRuntime
         var host = _o.Cgroups ?? CgroupHost.Current;
         Directory.CreateDirectory(_root.Containers);
         var dir = Dir(id);
-        if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0)
+        if (overlay is not null)
+        {
+            if (Path.GetFullPath(bundleDir) != dir) throw new RtException($"container {id}: an image container's bundle is its state directory");
+        }
+        else if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0)
         {
             if (Errno == Errno_.EEXIST) throw new RtException($"container {id} already exists");
             throw Error("creating state directory", dir);
@@ -307,6 +328,7 @@ public sealed class ContainerRuntime
             {
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
                 CgroupV1Hierarchies = host.V1.Select(h => h.Options).ToList(),
+                OverlayLower = overlay is null ? null : [.. overlay.LowerTopFirst], OverlayUpper = overlay?.Upper, OverlayWork = overlay?.Work,
             };
             if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                 throw InitFailure(pid, "sending the configuration to init failed");

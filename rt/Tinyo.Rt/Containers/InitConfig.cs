@@ -20,4 +20,12 @@ public sealed class InitConfig
     public List<string> CgroupV1Hierarchies { get; set; } = [];
     /// <summary>Whether the host's cgroup hierarchy is the unified (v2) one.</summary>
     public bool CgroupV2 { get; set; }
+    /// <summary>Image containers: the unpacked layer directories, top layer first. When set, init mounts an overlay
+    /// of them (with <see cref="OverlayUpper"/> and <see cref="OverlayWork"/>) on <see cref="Rootfs"/> inside the
+    /// container's mount namespace, so the mount vanishes with the container.</summary>
+    public List<string>? OverlayLower { get; set; }
+    /// <summary>The overlay's upper (writable) directory; see <see cref="OverlayLower"/>.</summary>
+    public string? OverlayUpper { get; set; }
+    /// <summary>The overlay's work directory (same filesystem as the upper one).</summary>
+    public string? OverlayWork { get; set; }
 }

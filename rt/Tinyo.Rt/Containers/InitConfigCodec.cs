@@ -20,6 +20,7 @@ internal static class InitConfigCodec
         var p = s.Process!;
         var l = s.Linux!;
         w.Str(c.Id); w.Str(c.Rootfs); w.Str(c.ExecFifo); w.Bool(c.CgroupV2); w.Strs(c.CgroupV1Hierarchies);
+        w.Strs(c.OverlayLower); w.Str(c.OverlayUpper); w.Str(c.OverlayWork);
         w.Strs(p.Args); w.Strs(p.Env); w.Str(p.Cwd);
         var u = p.User ?? new SpecUser();
         w.U64(u.Uid); w.U64(u.Gid); w.U64(u.Umask ?? uint.MaxValue);
@@ -53,6 +54,7 @@ internal static class InitConfigCodec
     {
         var r = new Reader(data);
         var c = new InitConfig { Id = r.Str()!, Rootfs = r.Str()!, ExecFifo = r.Str(), CgroupV2 = r.Bool(), CgroupV1Hierarchies = r.Strs()! };
+        c.OverlayLower = r.Strs(); c.OverlayUpper = r.Str(); c.OverlayWork = r.Str();
         var p = new SpecProcess { Args = r.Strs(), Env = r.Strs(), Cwd = r.Str() };
         var u = new SpecUser { Uid = (uint)r.U64(), Gid = (uint)r.U64() };
         var umask = r.U64();

@@ -35,6 +35,17 @@ public sealed class ImageGc(ImageStore store)
             }
         }
 
+        // Containers made from images keep their image's manifest, config and layers, even after rmi -f.
+        foreach (var c in Containers.ImageContainers.InUse(root))
+        {
+            foreach (var layer in c.Layers) liveLayers.Add(layer);
+            if (Digest.TryParse(c.Manifest, out var cm))
+            {
+                liveBlobs.Add(cm.Hex);
+                if (store.HasBlob(cm)) MarkManifest(cm, liveBlobs, liveLayers);
+            }
+        }
+
         int blobs = 0, layers = 0, temps = 0;
         long freed = 0;
         foreach (var f in Directory.EnumerateFiles(root.Blobs))

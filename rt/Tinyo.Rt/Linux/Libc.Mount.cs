@@ -32,6 +32,12 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
     private static partial long syscall_fsmount(long nr, int fd, uint flags, uint attrs);
 
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial long syscall_move_mount(long nr, int fromFd, string fromPath, int toFd, string toPath, uint flags);
+
+    public const uint MOVE_MOUNT_F_EMPTY_PATH = 4;
+    public static int MoveMount(int fromFd, string fromPath, int toFd, string toPath, uint flags) =>
+        (int)syscall_move_mount(SYS_move_mount, fromFd, fromPath, toFd, toPath, flags);
     public static int PivotRoot(string newRoot, string putOld) => (int)syscall_ss(SYS_pivot_root, newRoot, putOld);
     public static int Fsopen(string fsname, uint flags) => (int)syscall_fsopen(SYS_fsopen, fsname, flags);
     public static int Fsconfig(int fd, uint cmd, string? key, string? value, int aux) =>

@@ -26,7 +26,8 @@ internal static class RootfsBuilder
         var spec = c.Spec;
         var linux = spec.Linux!;
         if (Mount(null, "/", null, MS_SLAVE | MS_REC, null) != 0) throw Error("making / rslave");
-        if (Mount(c.Rootfs, c.Rootfs, null, MS_BIND | MS_REC, null) != 0) throw Error("bind-mounting the rootfs", c.Rootfs);
+        if (c.OverlayLower is { Count: > 0 }) Overlay.Mount(c.OverlayLower, c.OverlayUpper!, c.OverlayWork!, c.Rootfs);
+        else if (Mount(c.Rootfs, c.Rootfs, null, MS_BIND | MS_REC, null) != 0) throw Error("bind-mounting the rootfs", c.Rootfs);
         int root = SysOpen(c.Rootfs, OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
         if (root < 0) throw Error("opening the rootfs", c.Rootfs);
         try

@@ -4,7 +4,7 @@ using Tinyo.Rt.Images;
 
 namespace Tinyo.Rt.Cli.Commands;
 
-/// <summary><c>tinyort inspect REF</c>: print a stored image's metadata and run-time defaults as JSON.</summary>
+/// <summary><c>tinyort inspect NAME</c>: print a container (looked up first, as docker) or a stored image's metadata and run-time defaults as JSON.</summary>
 internal static class InspectCommand
 {
     public static Command Create()
@@ -13,10 +13,18 @@ internal static class InspectCommand
         var cmd = new Command("inspect", "Show an image's config (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts) as JSON") { images };
         cmd.SetAction((pr, ct) => Cli.Run(() =>
         {
-            var store = new ImageStore(Cli.ResolveRoot(pr));
+            var root = Cli.ResolveRoot(pr);
+            var store = new ImageStore(root);
             var result = new List<InspectOutput>();
+            var containers = new List<Containers.ContainerSummary>();
             foreach (var name in pr.GetValue(images)!)
             {
+                // As docker: a container of that name or id first, then an image.
+                if (Containers.ContainerNames.TryResolve(root, name) is { } cid)
+                {
+                    containers.Add(ContainerCli.Containers(pr).Summary(cid));
+                    continue;
+                }
                 var img = store.Load(store.Find(name));
                 var c = img.Config.Config;
                 List<string>? ports = null;
@@ -44,7 +52,9 @@ internal static class InspectCommand
                     Layers = img.Config.RootFs!.DiffIds!,
                 });
             }
-            Console.Out.WriteLine(JsonSerializer.Serialize(result, ImageJson.Default.ListInspectOutput));
+            if (containers.Count > 0 && result.Count > 0) throw new RtException("inspect: give either containers or images, not both");
+            if (containers.Count > 0) Console.Out.WriteLine(Containers.ImageContainers.ToJson(containers));
+            else Console.Out.WriteLine(JsonSerializer.Serialize(result, ImageJson.Default.ListInspectOutput));
             return Task.FromResult(0);
         }));
         return cmd;

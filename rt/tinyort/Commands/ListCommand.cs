@@ -12,7 +12,6 @@ internal static class ListCommand
         format.AcceptOnlyFromAmong("table", "json");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print ids only" };
         var cmd = new Command("list", "List containers") { format, quiet };
-        cmd.Aliases.Add("ps");
         cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             var list = OciCommon.Runtime(r, root).List();

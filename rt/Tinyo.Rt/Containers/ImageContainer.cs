@@ -1,0 +1,376 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tinyo.Rt.Images;
+using Tinyo.Rt.Oci;
+using Tinyo.Rt.Rootfs;
+using static Tinyo.Rt.Linux.Libc;
+
+namespace Tinyo.Rt.Containers;
+
+/// <summary>
+/// What tinyort remembers of a container made from an image, in <c>ROOT/containers/ID/image.json</c> next to the
+/// OCI <c>state.json</c>: its name, the image it came from and the layers it uses (so <see cref="ImageGc"/> keeps
+/// them and <c>rmi</c> refuses to remove the image).
+/// </summary>
+public sealed class ImageContainerInfo
+{
+    /// <summary>Container id (12 hex digits).</summary>
+    public string Id { get; set; } = "";
+    /// <summary>Container name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>The image name as stored.</summary>
+    public string Image { get; set; } = "";
+    /// <summary>Image id (config digest).</summary>
+    public string ImageId { get; set; } = "";
+    /// <summary>The manifest digest of the image.</summary>
+    public string Manifest { get; set; } = "";
+    /// <summary>Unpacked layer directory names (diff-id hex), bottom first.</summary>
+    public List<string> Layers { get; set; } = [];
+    /// <summary>The process's arguments after the merge of Entrypoint, Cmd and the command line.</summary>
+    public List<string> Command { get; set; } = [];
+    /// <summary>Whether the container is removed when it exits (<c>--rm</c>).</summary>
+    public bool AutoRemove { get; set; }
+    /// <summary>Whether it was started with <c>-d</c> (its output is in <see cref="ImageContainers.LogFile"/>).</summary>
+    public bool Detached { get; set; }
+}
+
+/// <summary>One row of <c>tinyort ps</c> / what <c>inspect</c> shows of a container.</summary>
+public sealed class ContainerSummary
+{
+    /// <summary>Container id.</summary>
+    public string Id { get; set; } = "";
+    /// <summary>Name (empty for bundle containers).</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Image name (empty for bundle containers).</summary>
+    public string Image { get; set; } = "";
+    /// <summary>Command line.</summary>
+    public List<string> Command { get; set; } = [];
+    /// <summary><c>created</c>, <c>running</c> or <c>exited</c>.</summary>
+    public string Status { get; set; } = "";
+    /// <summary>Exit code when known.</summary>
+    public int? ExitCode { get; set; }
+    /// <summary>Whether an OOM kill ended it, when known.</summary>
+    public bool? OomKilled { get; set; }
+    /// <summary>Host pid while running.</summary>
+    public int Pid { get; set; }
+    /// <summary>Creation time (RFC 3339).</summary>
+    public string Created { get; set; } = "";
+    /// <summary>Bundle (state) directory.</summary>
+    public string Bundle { get; set; } = "";
+    /// <summary>Image id, for image containers.</summary>
+    public string? ImageId { get; set; }
+    /// <summary>Layers used, for image containers.</summary>
+    public List<string>? Layers { get; set; }
+    /// <summary>Log file of a detached container.</summary>
+    public string? LogPath { get; set; }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ImageContainerInfo))]
+[JsonSerializable(typeof(List<ContainerSummary>))]
+internal sealed partial class ContainerJson : JsonSerializerContext;
+
+/// <summary>
+/// Docker-like containers over images: <c>run</c> merges the image config with the command line into an OCI spec,
+/// makes <c>ROOT/containers/ID/</c> (config.json, image.json, upper/, work/, rootfs/ — the overlay's mount point —
+/// and container.log for <c>-d</c>) and hands it to <see cref="ContainerRuntime"/>, whose init mounts the overlay
+/// inside the container's mount namespace (<see cref="Overlay"/>). Everything that can be checked is checked before
+/// the directory exists; a later failure removes it, the name and the cgroup.
+/// </summary>
+public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
+{
+    /// <summary>The runtime root.</summary>
+    public RuntimeRoot Root { get; } = root;
+
+    internal const string InfoName = "image.json", LogName = "container.log";
+
+    /// <summary>The log file of a container (stdout and stderr of a detached one).</summary>
+    public string LogFile(string id) => Path.Combine(Root.Containers, id, LogName);
+
+    /// <summary>A created container and how to wait for it (null <see cref="Launched"/> when detached).</summary>
+    public sealed record Started(string Id, string Name, ContainerRuntime.Launched? Launched);
+
+    /// <summary>Builds the spec (merging image and options) for <paramref name="id"/>.</summary>
+    public static Spec BuildSpec(RunOptions o, StoredImage img, string id, IReadOnlyList<string> layersTopFirst, out List<string> args)
+    {
+        var c = img.Config.Config;
+        List<string> entry = o.Entrypoint is { } ep ? (ep.Length == 0 ? [] : [ep]) : [.. c?.Entrypoint ?? []];
+        // docker: command-line args replace Cmd; --entrypoint also drops the image's Cmd.
+        List<string> cmd = o.Command.Count > 0 ? o.Command : o.Entrypoint is not null ? [] : [.. c?.Cmd ?? []];
+        args = [.. entry, .. cmd];
+        if (args.Count == 0 || string.IsNullOrEmpty(args[0]))
+            throw new RtException($"no command specified: image {img.Record.Name} has no Cmd or Entrypoint and none was given");
+
+        var hostname = o.Hostname ?? id[..Math.Min(12, id.Length)];
+        if (hostname.Length > 64 || hostname.Length == 0 || hostname.AsSpan().IndexOfAny("/\0 ") >= 0)
+            throw new RtException($"invalid --hostname \"{hostname}\"");
+        var spec = DefaultSpec.Create(args, hostname);
+        var p = spec.Process!;
+
+        // Env: image first, then -e, later keys replacing earlier ones; PATH defaults as docker's.
+        var env = new List<string>();
+        void Set(string kv)
+        {
+            if (kv.Contains('\0')) throw new RtException("environment variables must not contain NUL bytes");
+            int eq = kv.IndexOf('=');
+            if (eq <= 0) throw new RtException($"invalid environment variable \"{kv}\": expected KEY=VALUE");
+            var key = kv[..(eq + 1)];
+            env.RemoveAll(e => e.StartsWith(key, StringComparison.Ordinal));
+            env.Add(kv);
+        }
+        Set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        Set("HOSTNAME=" + hostname);
+        foreach (var e in c?.Env ?? []) Set(e);
+        foreach (var e in o.Env)
+        {
+            if (!e.Contains('=')) { if (Environment.GetEnvironmentVariable(e) is { } v) Set(e + "=" + v); continue; }
+            Set(e);
+        }
+        if (!env.Exists(e => e.StartsWith("HOME=", StringComparison.Ordinal))) env.Add("HOME=/root");
+        p.Env = env;
+
+        var cwd = o.WorkingDir ?? (string.IsNullOrEmpty(c?.WorkingDir) ? "/" : c!.WorkingDir!);
+        if (!cwd.StartsWith('/') || cwd.Contains('\0')) throw new RtException($"working directory \"{cwd}\" is not an absolute path");
+        p.Cwd = cwd;
+
+        var (uid, gid, groups) = UserDb.Resolve(o.User ?? c?.User, layersTopFirst);
+        p.User = new SpecUser { Uid = uid, Gid = gid, AdditionalGids = groups.Count > 0 ? groups : null };
+        if (uid != 0)
+        {
+            // docker: a non-root user keeps no effective/permitted capabilities.
+            p.Capabilities!.Effective = [];
+            p.Capabilities.Permitted = [];
+        }
+
+        foreach (var v in o.Volumes) spec.Mounts!.Add(ParseVolume(v));
+
+        var r = spec.Linux!.Resources!;
+        if (o.Memory is { } mem) r.Memory = new SpecMemory { Limit = mem, Swap = mem };
+        if (o.Cpus is { } cpus) r.Cpu = new SpecCpu { Period = 100000, Quota = (long)Math.Round(cpus * 100000) };
+        if (o.Pids is { } pids)
+        {
+            if (pids <= 0) throw new RtException($"invalid --pids {pids}: must be positive");
+            r.Pids = new SpecPids { Limit = pids };
+        }
+        switch (o.Network)
+        {
+            case "none": break; // a new network namespace with only loopback
+            case "host": spec.Linux.Namespaces!.RemoveAll(n => n.Type == "network"); break;
+            default: throw new RtException($"invalid --network \"{o.Network}\": only none and host are supported");
+        }
+        spec.Annotations = new Dictionary<string, string> { ["org.opencontainers.image.ref.name"] = img.Record.Name };
+        return spec;
+    }
+
+    /// <summary>Parses <c>-v SRC:DST[:ro|rw]</c>; the source must be an existing absolute host path.</summary>
+    public static SpecMount ParseVolume(string v)
+    {
+        var parts = v.Split(':');
+        if (parts.Length is < 2 or > 3) throw new RtException($"invalid volume \"{v}\": expected SRC:DST[:ro]");
+        string src = parts[0], dst = parts[1];
+        bool ro = false;
+        if (parts.Length == 3)
+        {
+            foreach (var opt in parts[2].Split(','))
+                if (opt == "ro") ro = true;
+                else if (opt != "rw") throw new RtException($"invalid volume \"{v}\": unknown option \"{opt}\" (ro or rw)");
+        }
+        if (!src.StartsWith('/')) throw new RtException($"invalid volume \"{v}\": the source must be an absolute host path (named volumes are not supported)");
+        if (!dst.StartsWith('/') || dst.Split('/').Contains("..")) throw new RtException($"invalid volume \"{v}\": the destination must be an absolute path without ..");
+        if (!Directory.Exists(src) && !File.Exists(src)) throw new RtException($"invalid volume \"{v}\": mount source {src} does not exist");
+        List<string> opts = ["rbind", "rprivate"];
+        if (ro) opts.Add("ro");
+        return new SpecMount { Destination = dst, Type = "bind", Source = Path.GetFullPath(src), Options = opts };
+    }
+
+    /// <summary>
+    /// Creates and starts a container from <paramref name="img"/>. Foreground: returns the launched process to wait
+    /// for (stdio as given in the runtime options). Detached: stdout/stderr go to the log file and it returns once
+    /// the process runs.
+    /// </summary>
+    public Started Run(RunOptions o, StoredImage img)
+    {
+        var id = ContainerNames.NewId();
+        var name = o.Name ?? ContainerNames.NewName();
+        ContainerNames.Validate(name);
+        var layersTopFirst = new List<string>(img.LayerDirs.Count);
+        for (int i = img.LayerDirs.Count - 1; i >= 0; i--) layersTopFirst.Add(img.LayerDirs[i]);
+        var spec = BuildSpec(o, img, id, layersTopFirst, out var args);
+
+        Directory.CreateDirectory(Root.Containers);
+        var dir = Path.Combine(Root.Containers, id);
+        if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0) throw Error("creating container directory", dir);
+        bool claimed = false, ok = false;
+        int log = -1;
+        try
+        {
+            ContainerNames.Claim(Root, name, id);
+            claimed = true;
+            var upper = Path.Combine(dir, "upper");
+            var work = Path.Combine(dir, "work");
+            Directory.CreateDirectory(upper);
+            Directory.CreateDirectory(work);
+            Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
+            File.WriteAllBytes(Path.Combine(dir, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, OciJson.Default.Spec));
+            var info = new ImageContainerInfo
+            {
+                Id = id, Name = name, Image = img.Record.Name, ImageId = img.ConfigDigest.ToString(), Manifest = img.Record.Manifest,
+                Layers = [.. img.LayerDirs.Select(Path.GetFileName).OfType<string>()], Command = args, AutoRemove = o.Remove, Detached = o.Detach,
+            };
+            File.WriteAllBytes(Path.Combine(dir, InfoName), JsonSerializer.SerializeToUtf8Bytes(info, ContainerJson.Default.ImageContainerInfo));
+
+            var ro = new RuntimeOptions
+            {
+                InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Warn, Cgroups = options.Cgroups,
+                Stdin = options.Stdin, Stdout = options.Stdout, Stderr = options.Stderr,
+            };
+            if (o.Detach)
+            {
+                log = SysOpen(LogFile(id), OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x1A0 /* 0640 */);
+                if (log < 0) throw Error("creating log file", LogFile(id));
+                int devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
+                ro.Stdin = devnull;
+                ro.Stdout = ro.Stderr = log;
+            }
+            var rt = new ContainerRuntime(Root, ro);
+            var overlay = new OverlayLayers(layersTopFirst, upper, work);
+            ContainerRuntime.Launched? launched;
+            try
+            {
+                launched = rt.Launch(id, dir, o.Detach, overlay);
+                if (o.Detach)
+                {
+                    rt.Start(id);
+                    launched = null;
+                }
+            }
+            finally
+            {
+                if (o.Detach && ro.Stdin > 2) SysClose(ro.Stdin);
+            }
+            ok = true;
+            return new Started(id, name, launched);
+        }
+        finally
+        {
+            if (log >= 0) SysClose(log);
+            if (!ok)
+            {
+                // Launch removed the cgroup (and perhaps the directory); the name and what we made are ours to undo.
+                try { if (File.Exists(Path.Combine(dir, ContainerRecord.FileName))) new ContainerRuntime(Root, options).Delete(id, force: true); } catch (RtException) { }
+                try { if (Directory.Exists(dir)) ImageGc.DeleteTree(dir); } catch (IOException) { }
+                if (claimed) ContainerNames.Release(Root, name, id);
+            }
+        }
+    }
+
+    /// <summary>The image info of a container, or null for a bundle container.</summary>
+    public ImageContainerInfo? Info(string id)
+    {
+        var f = Path.Combine(Root.Containers, id, InfoName);
+        try { return JsonSerializer.Deserialize(File.ReadAllBytes(f), ContainerJson.Default.ImageContainerInfo); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }
+        catch (JsonException e) { throw new RtException($"container {id}: corrupt {InfoName}: {e.Message}"); }
+    }
+
+    /// <summary>Removes a container — refusing a running one unless <paramref name="force"/> — with its upper and
+    /// work directories, cgroup, state, log and name: nothing of it remains.</summary>
+    public void Remove(string id, bool force)
+    {
+        Bundle.ValidateId(id);
+        var dir = Path.Combine(Root.Containers, id);
+        var info = Info(id);
+        var rt = new ContainerRuntime(Root, options);
+        if (!force && File.Exists(Path.Combine(dir, ContainerRecord.FileName)) && rt.State(id).Status == "running")
+            throw new RtException($"container {info?.Name ?? id} is running: stop it first or use -f");
+        if (force && File.Exists(Path.Combine(dir, ContainerRecord.FileName)) && rt.State(id).Status != "stopped")
+            rt.Kill(id, SIGKILL, all: true);
+        // The overlay's directories first: they hold image content (odd names, read-only dirs, work/work at 000).
+        foreach (var sub in new[] { "upper", "work", "rootfs" })
+            ImageGc.DeleteTree(Path.Combine(dir, sub));
+        rt.Delete(id, force: true);
+        if (info is not null) ContainerNames.Release(Root, info.Name, id);
+    }
+
+    /// <summary>Every container (image and bundle ones), oldest first.</summary>
+    public List<ContainerSummary> List()
+    {
+        var rt = new ContainerRuntime(Root, options);
+        var l = new List<ContainerSummary>();
+        foreach (var s in rt.List())
+        {
+            try { l.Add(Summary(s.Id)); }
+            catch (RtException) { }
+        }
+        l.Sort((a, b) => string.CompareOrdinal(a.Created, b.Created));
+        return l;
+    }
+
+    /// <summary>What <c>ps</c> and <c>inspect</c> show of one container.</summary>
+    public ContainerSummary Summary(string id)
+    {
+        var dir = Path.Combine(Root.Containers, id);
+        var rec = ContainerRecord.Load(dir, id);
+        var info = Info(id);
+        var status = rec.Status(dir);
+        return new ContainerSummary
+        {
+            Id = id, Name = info?.Name ?? "", Image = info?.Image ?? "", Command = info?.Command ?? [],
+            Status = status == "stopped" ? "exited" : status, ExitCode = status == "stopped" ? rec.ExitCode : null,
+            OomKilled = status == "stopped" ? rec.OomKilled : null, Pid = status == "stopped" ? 0 : rec.Pid,
+            Created = rec.Created, Bundle = rec.Bundle, ImageId = info?.ImageId, Layers = info?.Layers,
+            LogPath = info?.Detached == true ? LogFile(id) : null,
+        };
+    }
+
+    /// <summary>JSON of container summaries (inspect).</summary>
+    public static string ToJson(List<ContainerSummary> l) => JsonSerializer.Serialize(l, ContainerJson.Default.ListContainerSummary);
+
+    /// <summary>
+    /// The image info of every container under <paramref name="root"/> (unreadable entries are skipped). Used by
+    /// <see cref="ImageGc"/> to keep the layers and manifests of containers alive, and by <c>rmi</c>.
+    /// </summary>
+    public static List<ImageContainerInfo> InUse(RuntimeRoot root)
+    {
+        var l = new List<ImageContainerInfo>();
+        if (!Directory.Exists(root.Containers)) return l;
+        foreach (var d in Directory.EnumerateDirectories(root.Containers))
+        {
+            try
+            {
+                var f = Path.Combine(d, InfoName);
+                if (!File.Exists(f)) continue;
+                if (JsonSerializer.Deserialize(File.ReadAllBytes(f), ContainerJson.Default.ImageContainerInfo) is { } i) l.Add(i);
+            }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException) { }
+        }
+        return l;
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for a container's process to end.</summary>
+    public bool WaitStopped(string id, TimeSpan timeout)
+    {
+        var dir = Path.Combine(Root.Containers, id);
+        var rec = ContainerRecord.Load(dir, id);
+        var end = DateTime.UtcNow + timeout;
+        while (ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime))
+        {
+            if (DateTime.UtcNow >= end) return false;
+            Thread.Sleep(20);
+        }
+        return true;
+    }
+
+    /// <summary>Formats a duration the way docker's ps does (e.g. "3 seconds ago").</summary>
+    public static string Ago(string created)
+    {
+        if (created.Length > 27) created = created[..27] + "Z";
+        if (!DateTime.TryParse(created, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var t)) return created;
+        var d = DateTime.UtcNow - t;
+        if (d.TotalSeconds < 60) return $"{(int)d.TotalSeconds} seconds ago";
+        if (d.TotalMinutes < 60) return $"{(int)d.TotalMinutes} minutes ago";
+        if (d.TotalHours < 48) return $"{(int)d.TotalHours} hours ago";
+        return $"{(int)d.TotalDays} days ago";
+    }
+}

@@ -1,0 +1,62 @@
+using System.Globalization;
+
+namespace Tinyo.Rt.Containers;
+
+/// <summary>What <c>tinyort run IMAGE</c> was asked for; the image config fills in what is not given.</summary>
+public sealed class RunOptions
+{
+    /// <summary>Image name or id.</summary>
+    public string Image { get; set; } = "";
+    /// <summary>Arguments after the image: they replace the image's Cmd (Entrypoint stays, as in docker).</summary>
+    public List<string> Command { get; set; } = [];
+    /// <summary><c>--entrypoint</c>: replaces the image's Entrypoint (and drops its Cmd); empty string clears it.</summary>
+    public string? Entrypoint { get; set; }
+    /// <summary><c>--name</c>; default a generated one.</summary>
+    public string? Name { get; set; }
+    /// <summary><c>-e K=V</c> (or <c>-e K</c>: taken from the caller's environment).</summary>
+    public List<string> Env { get; set; } = [];
+    /// <summary><c>-v SRC:DST[:ro]</c>.</summary>
+    public List<string> Volumes { get; set; } = [];
+    /// <summary><c>--memory</c> in bytes.</summary>
+    public long? Memory { get; set; }
+    /// <summary><c>--cpus</c>.</summary>
+    public double? Cpus { get; set; }
+    /// <summary><c>--pids</c>.</summary>
+    public long? Pids { get; set; }
+    /// <summary><c>--hostname</c>; default the first 12 characters of the id, as docker.</summary>
+    public string? Hostname { get; set; }
+    /// <summary><c>-w</c>.</summary>
+    public string? WorkingDir { get; set; }
+    /// <summary><c>-u USER[:GROUP]</c> (names or numbers).</summary>
+    public string? User { get; set; }
+    /// <summary><c>--network none|host</c>.</summary>
+    public string Network { get; set; } = "none";
+    /// <summary><c>-d</c>: stdout/stderr go to the container's log file.</summary>
+    public bool Detach { get; set; }
+    /// <summary><c>--rm</c>: remove the container when it exits.</summary>
+    public bool Remove { get; set; }
+
+    /// <summary>Parses docker's memory sizes: a number with an optional b, k, m or g suffix (1024-based).</summary>
+    public static long ParseMemory(string s)
+    {
+        var t = s.Trim().ToLowerInvariant();
+        long mul = 1;
+        if (t.Length > 0 && t[^1] is 'b' or 'k' or 'm' or 'g')
+        {
+            mul = t[^1] switch { 'k' => 1L << 10, 'm' => 1L << 20, 'g' => 1L << 30, _ => 1 };
+            t = t[..^1];
+        }
+        if (!long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n > long.MaxValue / mul)
+            throw new RtException($"invalid --memory \"{s}\": expected a size such as 64m, 512k or 1g");
+        if (n * mul < 6 << 20) throw new RtException($"invalid --memory \"{s}\": the minimum is 6m");
+        return n * mul;
+    }
+
+    /// <summary>Parses <c>--cpus</c>: a positive decimal.</summary>
+    public static double ParseCpus(string s)
+    {
+        if (!double.TryParse(s, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var c) || c <= 0 || c > 1024)
+            throw new RtException($"invalid --cpus \"{s}\": expected a positive number such as 0.5");
+        return c;
+    }
+}
