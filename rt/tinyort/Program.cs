@@ -34,4 +34,7 @@ root.Subcommands.Add(PsCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(StopCommand.Create());
 root.Subcommands.Add(RmCommand.Create());
+int execAt = ExecCommand.ContainerIndex(args);
+root.Subcommands.Add(ExecCommand.Create(execAt >= 0 ? args[(execAt + 1)..] : []));
+if (execAt >= 0) parsed = args[..(execAt + 1)];
 return await root.Parse(parsed).InvokeAsync();

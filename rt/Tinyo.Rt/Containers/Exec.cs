@@ -1,0 +1,254 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Tinyo.Rt.Oci;
+using Tinyo.Rt.Processes;
+using Tinyo.Rt.Security;
+using static Tinyo.Rt.Linux.Libc;
+
+namespace Tinyo.Rt.Containers;
+
+/// <summary>What <c>tinyort exec</c> runs: a command, optional extra env and working directory.</summary>
+public sealed class ExecOptions
+{
+    /// <summary>The command and its arguments.</summary>
+    public List<string> Command { get; set; } = [];
+    /// <summary>Extra <c>KEY=VALUE</c> variables over the container's environment.</summary>
+    public List<string> Env { get; set; } = [];
+    /// <summary>Working directory (default: the container's).</summary>
+    public string? WorkingDir { get; set; }
+}
+
+/// <summary>
+/// Runs a process inside a running container: its namespaces, cgroup, user, capabilities, rlimits, env and cwd.
+/// </summary>
+/// <remarks>
+/// <para><b>Process model.</b> Like runc's nsexec, without a C constructor. A pid namespace cannot be entered by the
+/// caller itself: <c>setns(CLONE_NEWPID)</c> only sets the namespace of the caller's future children. And a mount
+/// namespace cannot be entered by a multithreaded process at all (the threads share one fs_struct: EINVAL). So:
+/// (1) a dedicated thread of this process calls <c>setns(pidfd, CLONE_NEWPID)</c> — that changes only the thread's
+/// own <c>pid_ns_for_children</c> — and clones the child with <see cref="CloneTrampoline"/>
+/// (<c>CLONE_VM|CLONE_VFORK</c>, no managed code), which therefore is born inside the container's pid namespace;
+/// the thread then setns()es back to our own pid namespace before it does anything else, so no thread of ours is
+/// ever created in the wrong one. (2) The child, a single-threaded task with its own fs_struct, runs a table of raw
+/// syscalls: join the cgroup (write "0" to each <c>cgroup.procs</c>, opened by the parent), <c>setns(pidfd,
+/// MNT|UTS|IPC|NET|CGROUP)</c> (the mount namespace brings the container's root), chdir, rlimits, bounding set,
+/// groups, gid, uid, capabilities, no_new_privs, default SIGPIPE and signal mask, close-on-exec of every fd above 2,
+/// execve. The binary path is resolved by the parent through <c>/proc/PID/root</c> with
+/// <c>openat2(RESOLVE_IN_ROOT)</c>, so the container's symlinks are interpreted inside it.</para>
+/// <para>Not applied yet: seccomp (its filter would be loaded just before execve), AppArmor/SELinux labels. A failure
+/// inside the table ends the child with the errno as exit status; the parent checks the cwd and the executable
+/// beforehand so that this is rare.</para>
+/// </remarks>
+public static unsafe class Exec
+{
+    private static readonly (string Type, int Flag)[] Joinable =
+    [
+        ("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET), ("cgroup", CLONE_NEWCGROUP),
+    ];
+
+    /// <summary>Starts <paramref name="o"/> in container <paramref name="id"/>; returns the host pid (a child of
+    /// this process, to wait for with <see cref="Wait"/>).</summary>
+    public static int Start(RuntimeRoot root, string id, ExecOptions o)
+    {
+        Bundle.ValidateId(id);
+        var dir = Path.Combine(root.Containers, id);
+        var rec = ContainerRecord.Load(dir, id);
+        if (rec.Status(dir) != "running") throw new RtException($"container {id} is not running");
+        if (o.Command.Count == 0 || string.IsNullOrEmpty(o.Command[0])) throw new RtException("exec: no command given");
+        var spec = Bundle.Parse(File.ReadAllBytes(Path.Combine(rec.Bundle, "config.json")));
+        var p = spec.Process!;
+        var env = new List<string>(p.Env ?? []);
+        foreach (var e in o.Env)
+        {
+            int eq = e.IndexOf('=');
+            if (eq <= 0 || e.Contains('\0')) throw new RtException($"invalid environment variable \"{e}\": expected KEY=VALUE");
+            env.RemoveAll(x => x.StartsWith(e[..(eq + 1)], StringComparison.Ordinal));
+            env.Add(e);
+        }
+        var cwd = o.WorkingDir ?? p.Cwd ?? "/";
+        if (!cwd.StartsWith('/')) throw new RtException($"exec: working directory \"{cwd}\" is not absolute");
+        foreach (var a in o.Command) if (a.Contains('\0')) throw new RtException("exec: arguments must not contain NUL bytes");
+
+        int pidfd = PidfdOpen(rec.Pid);
+        if (pidfd < 0) throw Error($"pidfd_open of container {id}");
+        var fds = new List<int> { pidfd };
+        var mem = new List<nint>();
+        try
+        {
+            // The pid is the one we checked, not a recycled one: check again now that the pidfd pins it.
+            if (!ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) throw new RtException($"container {id} is not running");
+            var path = ResolveInside(rec.Pid, o.Command[0], env, cwd);
+            int nsFlags = 0;
+            foreach (var (type, flag) in Joinable)
+                if (NsId("/proc/self/ns/" + type) != NsId($"/proc/{rec.Pid}/ns/{type}")) nsFlags |= flag;
+            bool newPid = NsId("/proc/self/ns/pid") != NsId($"/proc/{rec.Pid}/ns/pid");
+
+            nint Str(string s)
+            {
+                var bytes = Encoding.UTF8.GetBytes(s);
+                var m = (nint)NativeMemory.AllocZeroed((nuint)bytes.Length + 1);
+                mem.Add(m);
+                bytes.CopyTo(new Span<byte>((void*)m, bytes.Length));
+                return m;
+            }
+            nint Block(int bytes)
+            {
+                var m = (nint)NativeMemory.AllocZeroed((nuint)Math.Max(bytes, 8));
+                mem.Add(m);
+                return m;
+            }
+            nint StrArray(List<string> l)
+            {
+                var a = (nint*)Block((l.Count + 1) * sizeof(nint));
+                for (int i = 0; i < l.Count; i++) a[i] = Str(l[i]);
+                return (nint)a;
+            }
+
+            var rows = new List<CloneTrampoline.Row>();
+            nint zero = Str("0");
+            foreach (var cg in rec.CgroupDirs)
+            {
+                int fd = SysOpen(Path.Combine(cg, "cgroup.procs"), OFlag.WrOnly | OFlag.Cloexec, 0);
+                if (fd < 0) throw Error("opening the container's cgroup", cg);
+                fds.Add(fd);
+                rows.Add(new(SYS_write, fd, zero, 1));
+            }
+            if (nsFlags != 0) rows.Add(new(SYS_setns, pidfd, nsFlags));
+            rows.Add(new(SYS_chdir, Str(cwd)));
+            foreach (var r in p.Rlimits ?? [])
+            {
+                var lim = (ulong*)Block(16);
+                lim[0] = r.Soft;
+                lim[1] = r.Hard;
+                rows.Add(new(SYS_prlimit64, 0, Rlimits.Number(r.Type), (nint)lim, 0));
+            }
+            var caps = CapabilitySets.FromSpec(p.Capabilities);
+            int last = CapabilitySets.LastCap();
+            for (int i = 0; i <= last; i++)
+                if ((caps.Bounding & (1UL << i)) == 0) rows.Add(new(SYS_prctl, PR_CAPBSET_DROP, i));
+            var u = p.User ?? new SpecUser();
+            var groups = u.AdditionalGids ?? [];
+            var gids = (uint*)Block(groups.Count * 4);
+            for (int i = 0; i < groups.Count; i++) gids[i] = groups[i];
+            rows.Add(new(SYS_setgroups, groups.Count, (nint)gids));
+            rows.Add(new(SYS_setresgid, u.Gid, u.Gid, u.Gid));
+            rows.Add(new(SYS_setresuid, u.Uid, u.Uid, u.Uid));
+            if (u.Uid == 0)
+            {
+                // Root keeps its capabilities across setresuid; narrow them to the container's (never more than ours).
+                var hdr = (CapHeader*)Block(sizeof(CapHeader));
+                hdr->Version = LINUX_CAPABILITY_VERSION_3;
+                var cur = stackalloc CapData[2];
+                if (Capget(hdr, cur) != 0) throw Error("capget");
+                hdr->Version = LINUX_CAPABILITY_VERSION_3;
+                hdr->Pid = 0;
+                ulong have = cur[0].Permitted | ((ulong)cur[1].Permitted << 32);
+                ulong perm = caps.Permitted & have, eff = caps.Effective & perm, inh = caps.Inheritable & have;
+                var d = (CapData*)Block(2 * sizeof(CapData));
+                d[0] = new CapData { Effective = (uint)eff, Permitted = (uint)perm, Inheritable = (uint)inh };
+                d[1] = new CapData { Effective = (uint)(eff >> 32), Permitted = (uint)(perm >> 32), Inheritable = (uint)(inh >> 32) };
+                rows.Add(new(SYS_capset, (nint)hdr, (nint)d));
+            }
+            if (p.NoNewPrivileges) rows.Add(new(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1));
+            rows.Add(new(SYS_rt_sigaction, SIGPIPE, Block(32), 0, 8)); // .NET ignores SIGPIPE; the command must not inherit that
+            rows.Add(new(SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC));
+            rows.Add(new(SYS_rt_sigprocmask, SIG_SETMASK, Block(8), 0, 8)); // the trampoline starts with all signals blocked
+            rows.Add(new(SYS_execve, Str(path), StrArray(o.Command), StrArray(env)));
+
+            int pid = -1;
+            Exception? failure = null;
+            var table = rows.ToArray();
+            // A dedicated thread: setns(CLONE_NEWPID) marks only its own future children; it restores it at once.
+            var t = new Thread(() =>
+            {
+                int self = -1;
+                try
+                {
+                    if (newPid)
+                    {
+                        self = SysOpen("/proc/thread-self/ns/pid", OFlag.RdOnly | OFlag.Cloexec, 0);
+                        if (self < 0) throw Error("opening our pid namespace");
+                        if (Setns(pidfd, CLONE_NEWPID) != 0) throw Error("entering the container's pid namespace");
+                    }
+                    try { pid = CloneTrampoline.Run(0, table); }
+                    finally
+                    {
+                        if (newPid && Setns(self, CLONE_NEWPID) != 0) Environment.FailFast("cannot return to our pid namespace");
+                    }
+                }
+                catch (Exception e) { failure = e; }
+                finally { if (self >= 0) SysClose(self); }
+            }, 256 * 1024);
+            t.Start();
+            t.Join();
+            if (failure is not null) throw failure;
+            return pid;
+        }
+        finally
+        {
+            foreach (var fd in fds) SysClose(fd);
+            foreach (var m in mem) NativeMemory.Free((void*)m);
+        }
+    }
+
+    /// <summary>Waits for an exec'd process; returns its exit code (128 + signal when killed).</summary>
+    public static int Wait(int pid)
+    {
+        int st = 0;
+        while (WaitPid(pid, &st, 0) < 0)
+            if (Errno != Errno_.EINTR) throw Error("waitpid");
+        return DecodeWaitStatus(st).Code;
+    }
+
+    /// <summary>Sends a signal to an exec'd process (errors ignored: it may have ended).</summary>
+    public static void Signal(int pid, int signal) => Kill(pid, signal);
+
+    private static string NsId(string link)
+    {
+        try { return new FileInfo(link).LinkTarget ?? ""; }
+        catch (IOException) { return ""; }
+    }
+
+    /// <summary>Resolves the command as the container would (its PATH), inside its root, and checks the cwd.</summary>
+    private static string ResolveInside(int pid, string name, List<string> env, string cwd)
+    {
+        int root = SysOpen($"/proc/{pid}/root", OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
+        if (root < 0) throw Error("opening the container's root");
+        try
+        {
+            int c = SysOpenAt2(root, cwd.TrimStart('/') is { Length: > 0 } cw ? cw : ".", OFlag.Path | OFlag.Directory | OFlag.Cloexec,
+                Linux.Libc.Resolve.InRoot | Linux.Libc.Resolve.NoMagicLinks);
+            if (c < 0) throw new RtException($"exec: working directory {cwd} does not exist in the container");
+            SysClose(c);
+            if (name.Contains('/'))
+            {
+                var abs = name.StartsWith('/') ? name : cwd.TrimEnd('/') + "/" + name;
+                if (!IsExecutable(root, abs)) throw new RtException($"exec: {name}: no such executable in the container");
+                return name;
+            }
+            string pathVar = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+            foreach (var e in env) if (e.StartsWith("PATH=", StringComparison.Ordinal)) pathVar = e[5..];
+            foreach (var d in pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var cand = d.TrimEnd('/') + "/" + name;
+                if (cand.StartsWith('/') && IsExecutable(root, cand)) return cand;
+            }
+            throw new RtException($"exec: executable \"{name}\" not found in the container's PATH {pathVar}");
+        }
+        finally { SysClose(root); }
+    }
+
+    private static bool IsExecutable(int root, string path)
+    {
+        int fd = SysOpenAt2(root, path.TrimStart('/'), OFlag.Path | OFlag.Cloexec, Linux.Libc.Resolve.InRoot | Linux.Libc.Resolve.NoMagicLinks);
+        if (fd < 0) return false;
+        try
+        {
+            var proc = "/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (Directory.Exists(proc)) return false;
+            return SysAccess(proc, 1 /* X_OK: for root, any execute bit */) == 0;
+        }
+        catch (IOException) { return false; }
+        finally { SysClose(fd); }
+    }
+}
