@@ -1,0 +1,106 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Tinyo.Rt.Images;
+using Tinyo.Rt.Tests.Fixtures;
+
+namespace Tinyo.Rt.Tests.RunImage;
+
+/// <summary>
+/// A temp runtime root with the busybox image loaded as <c>busybox</c>, driven through the tinyort binary
+/// ($TINYO_BIN's AOT build when set). Dispose removes every container (rm -f), then the root, and checks that no
+/// mount, cgroup or directory of them is left.
+/// </summary>
+public sealed class ImageRoot : IDisposable
+{
+    public string Path { get; }
+    public RuntimeRoot Root { get; }
+
+    public ImageRoot()
+    {
+        Path = Directory.CreateTempSubdirectory("tinyo-run-").FullName;
+        Root = new RuntimeRoot(Path);
+        var (code, o, e) = Cli("load", BusyboxImage.Get().Layout, "--name", "busybox");
+        Assert.True(code == 0, $"load failed: {o}{e}");
+    }
+
+    /// <summary>Runs tinyort with <c>--root</c> this root.</summary>
+    public (int Code, string Out, string Err) Cli(params string[] args) =>
+        TestPaths.Run(TestPaths.Tinyort, ["--root", Path, .. args], timeoutMs: 60_000);
+
+    /// <summary>Loads a variant of busybox whose image config is changed by <paramref name="edit"/>, named <paramref name="name"/>.</summary>
+    public void LoadVariant(string name, Action<JsonObject> edit)
+    {
+        var src = BusyboxImage.Get();
+        var layout = System.IO.Path.Combine(Path, "layout-" + name.Replace('/', '_').Replace(':', '_'));
+        var blobs = System.IO.Path.Combine(layout, "blobs", "sha256");
+        Directory.CreateDirectory(blobs);
+        foreach (var f in Directory.GetFiles(System.IO.Path.Combine(src.Layout, "blobs", "sha256")))
+            File.Copy(f, System.IO.Path.Combine(blobs, System.IO.Path.GetFileName(f)));
+        File.Copy(System.IO.Path.Combine(src.Layout, "oci-layout"), System.IO.Path.Combine(layout, "oci-layout"));
+        var config = JsonNode.Parse(File.ReadAllBytes(src.BlobPath(src.ConfigDigest)))!.AsObject();
+        edit(config["config"]!.AsObject());
+        var (cd, cs) = Write(blobs, config.ToJsonString());
+        var manifest = JsonNode.Parse(File.ReadAllBytes(src.BlobPath(src.ManifestDigest)))!.AsObject();
+        manifest["config"]!["digest"] = cd;
+        manifest["config"]!["size"] = cs;
+        var (md, ms) = Write(blobs, manifest.ToJsonString());
+        var index = JsonNode.Parse(File.ReadAllText(System.IO.Path.Combine(src.Layout, "index.json")))!.AsObject();
+        index["manifests"]![0]!["digest"] = md;
+        index["manifests"]![0]!["size"] = ms;
+        File.WriteAllText(System.IO.Path.Combine(layout, "index.json"), index.ToJsonString());
+        var (code, o, e) = Cli("load", layout, "--name", name);
+        Assert.True(code == 0, $"load failed: {o}{e}");
+        ImageGc.DeleteTree(layout);
+    }
+
+    private static (string Digest, long Size) Write(string blobs, string json)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(json);
+        var hex = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        File.WriteAllBytes(System.IO.Path.Combine(blobs, hex), bytes);
+        return ("sha256:" + hex, bytes.Length);
+    }
+
+    /// <summary>Ids of every container in this root.</summary>
+    public List<string> ContainerIds() =>
+        Directory.Exists(Root.Containers) ? [.. Directory.GetDirectories(Root.Containers).Select(System.IO.Path.GetFileName).OfType<string>()] : [];
+
+    /// <summary>Asserts nothing of container <paramref name="id"/> remains: directory, name, cgroup, mount.</summary>
+    public void AssertGone(string id)
+    {
+        Assert.False(Directory.Exists(System.IO.Path.Combine(Root.Containers, id)), $"directory of {id} left behind");
+        foreach (var c in new[] { "memory", "cpu", "pids", "devices", "cpuacct", "freezer", "blkio" })
+            Assert.False(Directory.Exists($"/sys/fs/cgroup/{c}/tinyo/{id}"), $"cgroup {c}/tinyo/{id} left behind");
+        Assert.False(Directory.Exists($"/sys/fs/cgroup/tinyo/{id}"), $"cgroup v2 tinyo/{id} left behind");
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Path));
+        var names = System.IO.Path.Combine(Path, "names");
+        if (Directory.Exists(names))
+            foreach (var n in Directory.GetFileSystemEntries(names))
+                Assert.NotEqual(id, new FileInfo(n).LinkTarget);
+    }
+
+    /// <summary>Asserts the root has no container at all (and no names, mounts or upper dirs).</summary>
+    public void AssertNoContainers()
+    {
+        Assert.Empty(ContainerIds());
+        var names = System.IO.Path.Combine(Path, "names");
+        if (Directory.Exists(names)) Assert.Empty(Directory.GetFileSystemEntries(names));
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Path));
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            foreach (var id in ContainerIds())
+            {
+                Cli("rm", "-f", id);
+                AssertGone(id);
+            }
+        }
+        finally
+        {
+            ImageGc.DeleteTree(Path);
+        }
+    }
+}
