@@ -287,8 +287,12 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         if (force && File.Exists(Path.Combine(dir, ContainerRecord.FileName)) && rt.State(id).Status != "stopped")
             rt.Kill(id, SIGKILL, all: true);
         // The overlay's directories first: they hold image content (odd names, read-only dirs, work/work at 000).
-        foreach (var sub in new[] { "upper", "work", "rootfs" })
-            ImageGc.DeleteTree(Path.Combine(dir, sub));
+        foreach (var sub in new[] { "upper", "work/work", "work", "rootfs" })
+        {
+            var path = Path.Combine(dir, sub);
+            // Usually empty (rootfs is only a mount point; overlay leaves work/work): one rmdir, no tree walk.
+            if (SysRmdir(path) != 0 && Errno != Errno_.ENOENT) ImageGc.DeleteTree(path);
+        }
         rt.Delete(id, force: true);
         if (info is not null) ContainerNames.Release(Root, info.Name, id);
     }
