@@ -268,6 +268,23 @@ public sealed class RunImageTests : IDisposable
         if (Directory.Exists(Path.Combine(_r.Path, "containers"))) Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_r.Path, "containers")));
     }
 
+    [Fact]
+    public void MissingImage_IsPulledFirst_UnlessPullNever()
+    {
+        using var registry = new TestRegistry();
+        registry.Push(BusyboxImage.Get().Layout, "latest", "tinyo/bb:latest");
+        var name = $"{registry.Host}/tinyo/bb";
+        var (code, _, e) = _r.Cli("run", "--rm", "--pull", "never", name, "true");
+        Assert.Equal(1, code);
+        Assert.Contains("no such image", e);
+        (code, var o, e) = _r.Cli("run", "--rm", name, "echo", "pulled");
+        Assert.True(code == 0, e);
+        Assert.Equal("pulled\n", o);
+        Assert.Contains("pulling", e);
+        Assert.Contains(name, _r.Cli("images").Out);
+        _r.AssertNoContainers();
+    }
+
     private static void WaitFor(Func<bool> cond, int ms = 5000)
     {
         var end = Environment.TickCount64 + ms;
