@@ -205,6 +205,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         int log = -1;
         try
         {
+            if (o.Name is not null) List(); // lets an exited `-d --rm` container release its name first
             ContainerNames.Claim(Root, name, id);
             claimed = true;
             var upper = Path.Combine(dir, "upper");
@@ -304,7 +305,17 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         var l = new List<ContainerSummary>();
         foreach (var s in rt.List())
         {
-            try { l.Add(Summary(s.Id)); }
+            try
+            {
+                var sum = Summary(s.Id);
+                // `run -d --rm` has no process left to remove the container when it exits: the next listing does.
+                if (sum.Status == "exited" && Info(s.Id) is { AutoRemove: true })
+                {
+                    Remove(s.Id, force: false);
+                    continue;
+                }
+                l.Add(sum);
+            }
             catch (RtException) { }
         }
         l.Sort((a, b) => string.CompareOrdinal(a.Created, b.Created));

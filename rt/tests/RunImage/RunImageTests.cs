@@ -257,7 +257,10 @@ public sealed class RunImageTests : IDisposable
     public void BadInput_OneLineError_NothingLeft(string message, params string[] args)
     {
         _r.LoadVariant("nocmd", c => { c.Remove("Cmd"); });
-        var cgBefore = Directory.Exists("/sys/fs/cgroup/memory/tinyo") ? Directory.GetDirectories("/sys/fs/cgroup/memory/tinyo").Length : 0;
+        static HashSet<string> Cgroups() => Directory.Exists("/sys/fs/cgroup/memory/tinyo")
+            ? [.. Directory.GetDirectories("/sys/fs/cgroup/memory/tinyo").Select(Path.GetFileName).OfType<string>().Where(n => System.Text.RegularExpressions.Regex.IsMatch(n, "^[0-9a-f]{12}$"))]
+            : [];
+        var cgBefore = Cgroups();
         var (code, o, e) = _r.Cli(args);
         Assert.NotEqual(0, code);
         Assert.Contains(message, e);
@@ -266,6 +269,20 @@ public sealed class RunImageTests : IDisposable
         Assert.DoesNotContain("   at ", e);
         _r.AssertNoContainers();
         if (Directory.Exists(Path.Combine(_r.Path, "containers"))) Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_r.Path, "containers")));
+        Assert.Empty(Cgroups().Except(cgBefore)); // no cgroup of an image container appeared
+    }
+
+    [Fact]
+    public void DetachedRm_IsRemovedAfterExit()
+    {
+        var (code, o, e) = _r.Cli("run", "-d", "--rm", "--name", "once", "busybox", "true");
+        Assert.True(code == 0, e);
+        WaitFor(() => !_r.Cli("ps", "-a").Out.Contains("once"));
+        _r.AssertGone(o.Trim());
+        // The name is free again.
+        (code, _, e) = _r.Cli("run", "--rm", "--name", "once", "busybox", "true");
+        Assert.True(code == 0, e);
+        _r.AssertNoContainers();
     }
 
     [Fact]
