@@ -28,7 +28,11 @@ public sealed class ImageRoot : IDisposable
         TestPaths.Run(TestPaths.Tinyort, ["--root", Path, .. args], timeoutMs: 60_000);
 
     /// <summary>Loads a variant of busybox whose image config is changed by <paramref name="edit"/>, named <paramref name="name"/>.</summary>
-    public void LoadVariant(string name, Action<JsonObject> edit)
+    public void LoadVariant(string name, Action<JsonObject> edit) => LoadVariant(name, edit, 0);
+
+    /// <summary>Like <see cref="LoadVariant(string, Action{JsonObject})"/>, with <paramref name="extraLayers"/> more
+    /// layers on top, layer i adding the file <c>/layers/i</c> (and each overriding <c>/layers/top</c>).</summary>
+    public void LoadVariant(string name, Action<JsonObject> edit, int extraLayers)
     {
         var src = BusyboxImage.Get();
         var layout = System.IO.Path.Combine(Path, "layout-" + name.Replace('/', '_').Replace(':', '_'));
@@ -39,8 +43,30 @@ public sealed class ImageRoot : IDisposable
         File.Copy(System.IO.Path.Combine(src.Layout, "oci-layout"), System.IO.Path.Combine(layout, "oci-layout"));
         var config = JsonNode.Parse(File.ReadAllBytes(src.BlobPath(src.ConfigDigest)))!.AsObject();
         edit(config["config"]!.AsObject());
-        var (cd, cs) = Write(blobs, config.ToJsonString());
         var manifest = JsonNode.Parse(File.ReadAllBytes(src.BlobPath(src.ManifestDigest)))!.AsObject();
+        for (int i = 0; i < extraLayers; i++)
+        {
+            var tar = new MemoryStream();
+            using (var w = new System.Formats.Tar.TarWriter(tar, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true))
+            {
+                foreach (var (n, content) in new[] { ($"layers/{i}", $"{i}\n"), ("layers/top", $"{i}\n") })
+                {
+                    var entry = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, n)
+                    { DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)), Mode = (UnixFileMode)0x1A4 };
+                    w.WriteEntry(entry);
+                }
+            }
+            var raw = tar.ToArray();
+            var gz = new MemoryStream();
+            using (var z = new System.IO.Compression.GZipStream(gz, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true)) z.Write(raw);
+            var (ld, ls) = WriteBytes(blobs, gz.ToArray());
+            config["rootfs"]!["diff_ids"]!.AsArray().Add((JsonNode)JsonValue.Create("sha256:" + Convert.ToHexStringLower(SHA256.HashData(raw))));
+            manifest["layers"]!.AsArray().Add((JsonNode)new JsonObject
+            {
+                ["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip", ["digest"] = ld, ["size"] = ls,
+            });
+        }
+        var (cd, cs) = Write(blobs, config.ToJsonString());
         manifest["config"]!["digest"] = cd;
         manifest["config"]!["size"] = cs;
         var (md, ms) = Write(blobs, manifest.ToJsonString());
@@ -53,9 +79,10 @@ public sealed class ImageRoot : IDisposable
         ImageGc.DeleteTree(layout);
     }
 
-    private static (string Digest, long Size) Write(string blobs, string json)
+    private static (string Digest, long Size) Write(string blobs, string json) => WriteBytes(blobs, System.Text.Encoding.UTF8.GetBytes(json));
+
+    private static (string Digest, long Size) WriteBytes(string blobs, byte[] bytes)
     {
-        var bytes = System.Text.Encoding.UTF8.GetBytes(json);
         var hex = Convert.ToHexStringLower(SHA256.HashData(bytes));
         File.WriteAllBytes(System.IO.Path.Combine(blobs, hex), bytes);
         return ("sha256:" + hex, bytes.Length);

@@ -273,6 +273,18 @@ public sealed class RunImageTests : IDisposable
     }
 
     [Fact]
+    public void ManyLayers_LowerdirLongerThanAPage_UsesNewMountApi()
+    {
+        // 45 layers × ~110-character paths: the lowerdir= string exceeds a page, so lowerdir+ is used.
+        _r.LoadVariant("deep", _ => { }, 45);
+        Assert.True(Directory.GetDirectories(_r.Root.Layers).Sum(d => d.Length + 1) > 4096);
+        var (code, o, e) = _r.Cli("run", "--rm", "deep", "sh", "-c", "cat /layers/top; ls /layers | wc -l; cat /layers/0");
+        Assert.True(code == 0, e);
+        Assert.Equal("44\n46\n0\n", o);
+        _r.AssertNoContainers();
+    }
+
+    [Fact]
     public void DetachedRm_IsRemovedAfterExit()
     {
         var (code, o, e) = _r.Cli("run", "-d", "--rm", "--name", "once", "busybox", "true");
