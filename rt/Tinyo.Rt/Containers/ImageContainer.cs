@@ -340,7 +340,13 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
     }
 
     /// <summary>JSON of container summaries (inspect).</summary>
-    public static string ToJson(List<ContainerSummary> l) => JsonSerializer.Serialize(l, ContainerJson.Default.ListContainerSummary);
+    public static string ToJson(List<ContainerSummary> l) => JsonSerializer.Serialize(l, Readable.ListContainerSummary);
+
+    // Commands contain quotes and shell metacharacters: print them as they are (the output is not embedded in HTML).
+    private static readonly ContainerJson Readable = new(new JsonSerializerOptions(ContainerJson.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
 
     /// <summary>
     /// The image info of every container under <paramref name="root"/> (unreadable entries are skipped). Used by
