@@ -94,6 +94,7 @@ public static class UserDb
             if (fd < 0)
             {
                 if (Errno is Errno_.ENOENT or Errno_.ENOTDIR) continue;
+                if (Errno == 40 /* ELOOP */) throw new RtException($"the image's /{rel} is a symlink loop");
                 throw Error("opening " + rel + " in layer", layer);
             }
             using var h = new SafeFileHandle(fd, ownsHandle: true);

@@ -32,7 +32,7 @@ public sealed class ImageRoot : IDisposable
 
     /// <summary>Like <see cref="LoadVariant(string, Action{JsonObject})"/>, with <paramref name="extraLayers"/> more
     /// layers on top, layer i adding the file <c>/layers/i</c> (and each overriding <c>/layers/top</c>).</summary>
-    public void LoadVariant(string name, Action<JsonObject> edit, int extraLayers)
+    public void LoadVariant(string name, Action<JsonObject> edit, int extraLayers, Action<System.Formats.Tar.TarWriter>? topLayer = null)
     {
         var src = BusyboxImage.Get();
         var layout = System.IO.Path.Combine(Path, "layout-" + name.Replace('/', '_').Replace(':', '_'));
@@ -44,12 +44,13 @@ public sealed class ImageRoot : IDisposable
         var config = JsonNode.Parse(File.ReadAllBytes(src.BlobPath(src.ConfigDigest)))!.AsObject();
         edit(config["config"]!.AsObject());
         var manifest = JsonNode.Parse(File.ReadAllBytes(src.BlobPath(src.ManifestDigest)))!.AsObject();
-        for (int i = 0; i < extraLayers; i++)
+        for (int i = 0; i < extraLayers + (topLayer is null ? 0 : 1); i++)
         {
             var tar = new MemoryStream();
             using (var w = new System.Formats.Tar.TarWriter(tar, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true))
             {
-                foreach (var (n, content) in new[] { ($"layers/{i}", $"{i}\n"), ("layers/top", $"{i}\n") })
+                if (i == extraLayers) topLayer!(w);
+                else foreach (var (n, content) in new[] { ($"layers/{i}", $"{i}\n"), ("layers/top", $"{i}\n") })
                 {
                     var entry = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, n)
                     { DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)), Mode = (UnixFileMode)0x1A4 };

@@ -285,6 +285,42 @@ public sealed class RunImageTests : IDisposable
     }
 
     [Fact]
+    public void Limits_MemoryCpusPids_ReachTheCgroup()
+    {
+        var (code, o, e) = _r.Cli("run", "-d", "--memory", "32m", "--cpus", "0.5", "--pids", "50", "busybox", "sleep", "30");
+        Assert.True(code == 0, e);
+        var id = o.Trim();
+        if (Directory.Exists($"/sys/fs/cgroup/memory/tinyo/{id}"))
+        {
+            Assert.Equal("33554432", File.ReadAllText($"/sys/fs/cgroup/memory/tinyo/{id}/memory.limit_in_bytes").Trim());
+            Assert.Equal("50000", File.ReadAllText($"/sys/fs/cgroup/cpu/tinyo/{id}/cpu.cfs_quota_us").Trim());
+            Assert.Equal("50", File.ReadAllText($"/sys/fs/cgroup/pids/tinyo/{id}/pids.max").Trim());
+        }
+        else
+        {
+            Assert.Equal("33554432", File.ReadAllText($"/sys/fs/cgroup/tinyo/{id}/memory.max").Trim());
+            Assert.Equal("50000 100000", File.ReadAllText($"/sys/fs/cgroup/tinyo/{id}/cpu.max").Trim());
+            Assert.Equal("50", File.ReadAllText($"/sys/fs/cgroup/tinyo/{id}/pids.max").Trim());
+        }
+        Assert.Equal(0, _r.Cli("rm", "-f", id).Code);
+        _r.AssertGone(id);
+    }
+
+    [Fact]
+    public void User_Lookup_DoesNotFollowSymlinksOutOfTheImage()
+    {
+        // The top layer replaces /etc/passwd by a symlink that climbs out: resolved inside the layer, the climb stops at
+        // the layer's root and the link points at itself (the host's /etc/passwd, which has a "daemon" user, is never read).
+        Assert.Contains("\ndaemon:", "\n" + File.ReadAllText("/etc/passwd"));
+        _r.LoadVariant("evil", _ => { }, 0, w =>
+            w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.SymbolicLink, "etc/passwd") { LinkName = "../../../../../../../etc/passwd" }));
+        var (code, _, e) = _r.Cli("run", "--rm", "-u", "daemon", "evil", "id");
+        Assert.Equal(1, code);
+        Assert.Equal("tinyort: the image's /etc/passwd is a symlink loop\n", e);
+        _r.AssertNoContainers();
+    }
+
+    [Fact]
     public void DetachedRm_IsRemovedAfterExit()
     {
         var (code, o, e) = _r.Cli("run", "-d", "--rm", "--name", "once", "busybox", "true");
