@@ -39,6 +39,9 @@ public class Start
 
     private string FirstImage() => Cmd.Run("podman", Peers.Podman(_podman, "images", "-q")).Split('\n', StringSplitOptions.RemoveEmptyEntries)[0];
 
+    // podman's cgroupfs manager otherwise leaves /sys/fs/cgroup/*/libpod_parent/conmon behind.
+    private static string PodmanCgroup => $"tinyo-bench-{Environment.ProcessId}-podman";
+
     private string Id(string rt) => $"tinyo-bench-{Environment.ProcessId}-{rt}-{++_n}";
 
     private string Root(string rt) => Path.Combine(_work!.Path, rt + "-state");
@@ -68,7 +71,7 @@ public class Start
 
     [Benchmark(Description = "podman run --rm (vfs, runc, rlimits ≤ host hard)")]
     public void Podman() =>
-        Cmd.Run("podman", Peers.Podman(_podman, "run", "--rm", "--network", "none", "--ulimit", _ulimits, "bench-busybox", "/bin/true"));
+        Cmd.Run("podman", Peers.Podman(_podman, "run", "--rm", "--network", "none", "--cgroup-parent", "/" + PodmanCgroup, "--ulimit", _ulimits, "bench-busybox", "/bin/true"));
 
     [Benchmark(Description = "tinyort run")]
     public void Tinyort()
@@ -96,6 +99,7 @@ public class Start
             Cmd.TryRun("podman", Peers.Podman(_podman, "rmi", "--all", "--force"));
         }
         Peers.UnmountUnder(_work.Path);
+        Peers.RemoveCgroups(PodmanCgroup);
         _work.Dispose();
     }
 }

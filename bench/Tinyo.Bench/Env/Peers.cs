@@ -79,4 +79,19 @@ public static class Peers
             .OrderByDescending(m => m.Length);
         foreach (var m in points) Cmd.TryRun("umount", "-l", m);
     }
+
+    /// <summary>Removes /sys/fs/cgroup/*/PREFIX and everything below it (children first); they are empty by now.</summary>
+    public static void RemoveCgroups(string prefix)
+    {
+        foreach (var ctrl in Directory.EnumerateDirectories("/sys/fs/cgroup"))
+        {
+            var top = Path.Combine(ctrl, prefix);
+            if (!Directory.Exists(top)) continue;
+            var dirs = Directory.EnumerateDirectories(top, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(top);
+            foreach (var d in dirs)
+            {
+                try { Directory.Delete(d); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
+        }
+    }
 }

@@ -39,7 +39,7 @@ public static class ScaleRunner
         finally
         {
             foreach (var (id, (rt, pf)) in live) KillAndDelete(rt, id, pf, work.Path);
-            RemoveCgroups(prefix);
+            Peers.RemoveCgroups(prefix);
             Peers.UnmountUnder(work.Path);
         }
         Console.Out.Write(Markdown(results, conc));
@@ -113,7 +113,7 @@ public static class ScaleRunner
             live.TryRemove(kv.Key, out _);
         });
         var teardown = tsw.Elapsed.TotalSeconds;
-        RemoveCgroups(prefix);
+        Peers.RemoveCgroups(prefix);
         ImageGcDelete(bundles);
         return new Result(rt, count, failed, wall, pss, rss, leftKb, leftProcs, cgBytes,
             before["MemAvailable"] - after["MemAvailable"],
@@ -137,21 +137,6 @@ public static class ScaleRunner
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException) { }
         Cmd.TryRun(Exe(rt), Verb(rt, work, "delete", "--force", id));
-    }
-
-    /// <summary>Removes /sys/fs/cgroup/*/PREFIX and everything below it (children first); they are empty by now.</summary>
-    private static void RemoveCgroups(string prefix)
-    {
-        foreach (var ctrl in Directory.EnumerateDirectories("/sys/fs/cgroup"))
-        {
-            var top = Path.Combine(ctrl, prefix);
-            if (!Directory.Exists(top)) continue;
-            var dirs = Directory.EnumerateDirectories(top, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(top);
-            foreach (var d in dirs)
-            {
-                try { Directory.Delete(d); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            }
-        }
     }
 
     private static long Field(string file, string name)
