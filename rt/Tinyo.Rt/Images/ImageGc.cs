@@ -96,33 +96,18 @@ public sealed class ImageGc(ImageStore store)
         }
     }
 
-    /// <summary>Deletes a directory tree without following symlinks (layers contain hostile ones); no error if absent.</summary>
+    /// <summary>
+    /// Deletes a directory tree without following symlinks (layers contain hostile ones) and including names that are
+    /// not valid UTF-8 (via <see cref="LayerUnpacker.DeleteLayer"/>); a symlink or file is just unlinked; no error if absent.
+    /// </summary>
     public static void DeleteTree(string path)
     {
-        try
+        var info = new FileInfo(path);
+        if (info.LinkTarget is not null || (info.Exists && !info.Attributes.HasFlag(FileAttributes.Directory)))
         {
-            var info = new DirectoryInfo(path);
-            if (!info.Exists) return;
-            if (info.LinkTarget is not null)
-            {
-                info.Delete();
-                return;
-            }
-            // Unpacked layers may contain read-only directories: make them writable so unlink works without root.
-            foreach (var sub in info.EnumerateDirectories("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }))
-            {
-                try
-                {
-                    if (OperatingSystem.IsLinux() && (sub.UnixFileMode & UnixFileMode.UserWrite) == 0) sub.UnixFileMode |= UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-                }
-                catch (IOException)
-                {
-                }
-            }
-            info.Delete(recursive: true);
+            info.Delete();
+            return;
         }
-        catch (DirectoryNotFoundException)
-        {
-        }
+        LayerUnpacker.DeleteLayer(path);
     }
 }

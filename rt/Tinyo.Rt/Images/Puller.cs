@@ -16,6 +16,9 @@ public sealed class PullOptions
     /// <summary>Layers downloaded and unpacked at once.</summary>
     public int Concurrency { get; init; } = 4;
 
+    /// <summary>How long the registry may keep a request waiting for its next bytes (default 60 s).</summary>
+    public TimeSpan? StallTimeout { get; init; }
+
     /// <summary>Counters the caller may render; updated as bytes arrive.</summary>
     public PullProgress? Progress { get; init; }
 }
@@ -55,7 +58,7 @@ public sealed class Puller(ImageStore store)
         var progress = options.Progress ?? new PullProgress();
         store.EnsureLayout();
         using var storeLock = await store.LockAsync("store", exclusive: false, ct).ConfigureAwait(false);
-        using var client = new RegistryClient(reference, options.Insecure);
+        using var client = new RegistryClient(reference, options.Insecure, options.StallTimeout);
         var repo = reference.Repository;
         var what = reference.ToString();
 
@@ -255,6 +258,7 @@ public sealed class Puller(ImageStore store)
                 hash.GetHashAndReset();
             }
             Interlocked.Add(ref progress._doneBytes, have);
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
             await using (var body = await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false))
             {
                 var total = have;
@@ -263,7 +267,7 @@ public sealed class Puller(ImageStore store)
                     int n;
                     try
                     {
-                        n = await body.ReadAsync(buffer.AsMemory(0, CopyBuffer), ct).ConfigureAwait(false);
+                        n = await RegistryClient.ReadAsync(body, buffer.AsMemory(0, CopyBuffer), stall, client.StallTimeout, $"blob {digest}", ct).ConfigureAwait(false);
                     }
                     catch (Exception e) when (e is IOException or HttpRequestException)
                     {

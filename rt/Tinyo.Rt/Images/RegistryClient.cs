@@ -28,8 +28,12 @@ public sealed class RegistryClient : IDisposable
     private volatile bool _schemeSettled;
 
     /// <summary>Creates a client for the registry of <paramref name="reference"/>.</summary>
-    public RegistryClient(ImageReference reference, bool insecure = false)
+    /// <param name="reference">The image; its domain picks the registry.</param>
+    /// <param name="insecure">Allow plain HTTP and unchecked certificates (always allowed on loopback).</param>
+    /// <param name="stallTimeout">How long a request may wait for headers, or a body for its next bytes (default 60 s).</param>
+    public RegistryClient(ImageReference reference, bool insecure = false, TimeSpan? stallTimeout = null)
     {
+        StallTimeout = stallTimeout ?? TimeSpan.FromSeconds(60);
         _domain = reference.Domain;
         _insecure = insecure;
         // Like Docker's insecure registries (and loopback ones): HTTPS first, without certificate checks, then plain
@@ -50,6 +54,9 @@ public sealed class RegistryClient : IDisposable
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("tinyort", "0.1"));
     }
+
+    /// <summary>How long a request may wait for headers, or a body for its next bytes, before the pull fails.</summary>
+    public TimeSpan StallTimeout { get; }
 
     /// <summary>The API base, <c>https://HOST/v2/</c> (or <c>http://</c> once an insecure registry turned out to be plain).</summary>
     public Uri BaseUri { get; private set; }
@@ -121,11 +128,14 @@ public sealed class RegistryClient : IDisposable
             using var req = make();
             if (sentWith is not null) req.Headers.Authorization = sentWith;
             HttpResponseMessage resp;
+            var probing = !_schemeSettled && BaseUri.Scheme == "https";
             try
             {
-                resp = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+                // A plain-HTTP server may never answer a TLS hello: probe with a short timeout.
+                resp = await SendWithStallAsync(req, probing ? TimeSpan.FromSeconds(Math.Min(3, StallTimeout.TotalSeconds)) : StallTimeout, !probing, ct).ConfigureAwait(false);
             }
-            catch (HttpRequestException e) when (!_schemeSettled && BaseUri.Scheme == "https" && e.HttpRequestError != HttpRequestError.ConnectionError)
+            catch (Exception e) when (probing && (e is OperationCanceledException && !ct.IsCancellationRequested
+                || e is HttpRequestException { HttpRequestError: not HttpRequestError.ConnectionError }))
             {
                 // Connected, but no TLS there: an insecure or loopback registry speaking plain HTTP.
                 BaseUri = new Uri("http://" + BaseUri.Authority + "/v2/");
@@ -203,7 +213,7 @@ public sealed class RegistryClient : IDisposable
         HttpResponseMessage resp;
         try
         {
-            resp = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            resp = await SendWithStallAsync(req, StallTimeout, true, ct).ConfigureAwait(false);
         }
         catch (HttpRequestException e)
         {
@@ -234,6 +244,37 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
+    private async Task<HttpResponseMessage> SendWithStallAsync(HttpRequestMessage req, TimeSpan timeout, bool explain, CancellationToken ct)
+    {
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        stall.CancelAfter(timeout);
+        try
+        {
+            return await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (explain && !ct.IsCancellationRequested)
+        {
+            throw new RtException($"{req.RequestUri?.Authority} did not answer {req.Method} {req.RequestUri?.AbsolutePath} within {StallTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    /// <summary>
+    /// One read of a response body that fails with a clear error when no byte arrives for <paramref name="timeout"/>.
+    /// <paramref name="stall"/> is a token source linked to the caller's, reused across reads (re-armed each time).
+    /// </summary>
+    internal static async ValueTask<int> ReadAsync(Stream body, Memory<byte> buffer, CancellationTokenSource stall, TimeSpan timeout, string what, CancellationToken ct)
+    {
+        stall.CancelAfter(timeout);
+        try
+        {
+            return await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new RtException($"{what}: no data for {timeout.TotalSeconds:0} s; pull again to resume");
+        }
+    }
+
     private void RequireSafeTransport(Uri uri, string what)
     {
         if (uri.Scheme == "https" || _insecure || uri.IsLoopback) return;
@@ -260,7 +301,7 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>The registry's error message (distribution API <c>errors[].message</c>), truncated and sanitised.</summary>
-    private static async Task<string> ErrorDetail(HttpResponseMessage resp, CancellationToken ct)
+    private async Task<string> ErrorDetail(HttpResponseMessage resp, CancellationToken ct)
     {
         try
         {
@@ -297,8 +338,9 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>Reads a response body of at most <paramref name="max"/> bytes (an error beyond, or a cut with truncate).</summary>
-    internal static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage resp, int max, string what, CancellationToken ct, bool truncate = false)
+    internal async Task<byte[]> ReadBoundedAsync(HttpResponseMessage resp, int max, string what, CancellationToken ct, bool truncate = false)
     {
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var declared = resp.Content.Headers.ContentLength;
         if (declared > max && !truncate) throw new RtException($"{what} is larger than {max} bytes ({declared})");
         await using var s = await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
@@ -313,7 +355,7 @@ public sealed class RegistryClient : IDisposable
                     if (truncate) break;
                     // Probe one more byte: exactly max is fine, more is not.
                     var one = new byte[1];
-                    if (await s.ReadAsync(one, ct).ConfigureAwait(false) == 0) break;
+                    if (await ReadAsync(s, one, stall, StallTimeout, what, ct).ConfigureAwait(false) == 0) break;
                     throw new RtException($"{what} is larger than {max} bytes");
                 }
                 Array.Resize(ref buf, (int)Math.Min((long)buf.Length * 2, max));
@@ -321,7 +363,7 @@ public sealed class RegistryClient : IDisposable
             int r;
             try
             {
-                r = await s.ReadAsync(buf.AsMemory(len), ct).ConfigureAwait(false);
+                r = await ReadAsync(s, buf.AsMemory(len), stall, StallTimeout, what, ct).ConfigureAwait(false);
             }
             catch (HttpRequestException e)
             {

@@ -46,6 +46,9 @@ public sealed class FakeRegistry : IDisposable
 
     public int BytesPerSecond { get; set; } = 100_000;
 
+    /// <summary>Blob digests of which only the first half is sent, then nothing (the connection stays open).</summary>
+    public ConcurrentDictionary<string, bool> Stalled { get; } = new();
+
     /// <summary>Manifest bytes served for a reference (tag or digest) instead of the layout's.</summary>
     public ConcurrentDictionary<string, byte[]> ManifestOverrides { get; } = new();
 
@@ -143,6 +146,13 @@ public sealed class FakeRegistry : IDisposable
                 }
                 resp.ContentType = "application/octet-stream";
                 resp.ContentLength64 = bytes.Length - from;
+                if (Stalled.ContainsKey(digest))
+                {
+                    var half = (int)((bytes.Length - from) / 2);
+                    await resp.OutputStream.WriteAsync(bytes.AsMemory((int)from, half), _stop.Token);
+                    await resp.OutputStream.FlushAsync(_stop.Token);
+                    await Task.Delay(Timeout.Infinite, _stop.Token);
+                }
                 if (Slow.ContainsKey(digest))
                 {
                     var chunk = Math.Max(1, BytesPerSecond / 20);

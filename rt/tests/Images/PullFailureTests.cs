@@ -125,6 +125,27 @@ public class PullFailureTests
     }
 
     [Fact]
+    public async Task StalledDownloadFailsClearlyAndResumes()
+    {
+        var img = BusyboxImage.Get();
+        using var registry = new FakeRegistry(img.Layout);
+        registry.Stalled[img.LayerDigest] = true;
+        using var dir = new TempDir();
+        var root = new RuntimeRoot(dir.Path);
+        var options = new PullOptions { StallTimeout = TimeSpan.FromSeconds(1) };
+        var e = await Assert.ThrowsAsync<RtException>(() => new Puller(new ImageStore(root)).PullAsync(ImageReference.Parse($"{registry.Host}/busybox"), options));
+        Assert.Contains($"blob {img.LayerDigest}: no data for 1 s", e.Message);
+        Assert.Empty(new ImageStore(root).ListImages());
+        var partial = new FileInfo(Path.Combine(root.Tmp, img.LayerDigest[7..] + ".partial"));
+        Assert.True(partial.Exists && partial.Length > 0);
+
+        registry.Stalled.Clear();
+        var rec = await new Puller(new ImageStore(root)).PullAsync(ImageReference.Parse($"{registry.Host}/busybox"), options);
+        PullAssert.BusyboxStored(root, img, rec);
+        Assert.Contains(registry.Ranges, r => r.Digest == img.LayerDigest && r.From == partial.Length);
+    }
+
+    [Fact]
     public async Task StaleUnpackDirsAndTempFilesAreCollected()
     {
         var img = BusyboxImage.Get();
@@ -138,7 +159,9 @@ public class PullFailureTests
         var staleForOurs = Path.Combine(root.Layers, "." + img.DiffId[7..] + ".partial-1234");
         Directory.CreateDirectory(Path.Combine(staleForOurs, "bin"));
         var staleOther = Path.Combine(root.Layers, "." + new string('a', 64) + ".partial-99");
-        Directory.CreateDirectory(staleOther);
+        Directory.CreateDirectory(Path.Combine(staleOther, "ro"));
+        // A name that is not UTF-8 and a read-only directory: gc must still remove them.
+        TestPaths.Check("bash", "-c", $"touch '{staleOther}'/$'\\xff\\xfe' && chmod 0555 '{staleOther}/ro'");
         File.WriteAllText(Path.Combine(root.Tmp, new string('b', 64) + ".partial"), "x");
         var orphan = "orphan"u8.ToArray();
         store.WriteBlob(orphan, Digest.Compute(orphan));
