@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Tinyo.Bench.Env;
 using Tinyo.Rt.Tests.Fixtures;
 
@@ -27,6 +28,9 @@ public static class ScaleRunner
         using var work = new TempDir("tinyo-bench-scale-");
         var results = new List<Result>();
         var live = new ConcurrentDictionary<string, (string Runtime, string Pidfile)>();
+        // Ctrl-C/SIGTERM stop the launches and fall through to the cleanup below instead of leaving 1000 containers.
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Stopping = true; });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stopping = true; });
         try
         {
             var rootfs = Peers.BusyboxRootfs(work.Path);
@@ -35,6 +39,11 @@ public static class ScaleRunner
                 Console.Error.WriteLine($"scale: {count} × {rt} (concurrency {conc})");
                 results.Add(RunOne(rt, count, conc, prefix, work.Path, rootfs, live));
             }
+        }
+        catch (OperationCanceledException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 130;
         }
         finally
         {
@@ -45,6 +54,8 @@ public static class ScaleRunner
         Console.Out.Write(Markdown(results, conc));
         return results.All(r => r.Failed == 0) ? 0 : 1;
     }
+
+    private static volatile bool Stopping;
 
     private static string StateRoot(string work, string rt) => Path.Combine(work, rt + "-state");
 
@@ -65,8 +76,9 @@ public static class ScaleRunner
         var before = MemInfo();
         var failed = 0;
         var sw = Stopwatch.StartNew();
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = conc }, i =>
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = conc }, (i, loop) =>
         {
+            if (Stopping) { loop.Stop(); return; }
             var id = $"{prefix}-{rt}-{i}";
             var b = Path.Combine(bundles, i.ToString(CultureInfo.InvariantCulture));
             var pf = Path.Combine(b, "pid");
@@ -75,6 +87,7 @@ public static class ScaleRunner
                 Interlocked.Increment(ref failed);
         });
         var wall = sw.Elapsed.TotalSeconds;
+        if (Stopping) throw new OperationCanceledException("scale: interrupted; cleaning up");
         Thread.Sleep(1000); // let exiting runtime processes go before measuring
         var after = MemInfo();
         var pids = new HashSet<int>();
