@@ -95,16 +95,18 @@ public static class SeccompCompiler
             };
 
         // Gather rules per call number, in spec order.
-        var byNr = new SortedDictionary<int, List<(uint Ret, List<SeccompArg> Args)>>();
+        var byNr = new List<(uint Ret, List<SeccompArg> Args)>?[SeccompSyscalls.MaxKnown + 1];
         var skipped = new List<string>();
+        HashSet<string>? skippedSet = null;
         foreach (var rule in profile.Syscalls)
         {
             uint ret = ActionCode(rule.Action, rule.ErrnoRet, "linux.seccomp.syscalls");
             foreach (var name in rule.Names)
             {
-                if (!SeccompSyscalls.TryGetNumber(name, out int nr)) { if (!skipped.Contains(name)) skipped.Add(name); continue; }
-                if (!byNr.TryGetValue(nr, out var list)) byNr[nr] = list = [];
-                foreach (var args in SplitAlternatives(rule.Args)) list.Add((ret, args));
+                if (!SeccompSyscalls.TryGetNumber(name, out int nr)) { if ((skippedSet ??= []).Add(name)) skipped.Add(name); continue; }
+                var list = byNr[nr] ??= [];
+                if (rule.Args.Count == 0) list.Add((ret, rule.Args));
+                else foreach (var args in SplitAlternatives(rule.Args)) list.Add((ret, args));
             }
         }
 
@@ -122,8 +124,17 @@ public static class SeccompCompiler
             p.Add(new(JgtK, 0, 1, SeccompSyscalls.MaxKnown));
             p.Add(Ret(RetErrno | ENOSYS));
         }
-        foreach (var (nr, rules) in byNr)
+        for (int nr = 0; nr < byNr.Length; nr++)
         {
+            var rules = byNr[nr];
+            if (rules is null) continue;
+            if (rules[0].Args.Count == 0 && !rules.Exists(r => r.Args.Count > 0))
+            {
+                // The common case, one unconditional action: two instructions, no block.
+                p.Add(new(JeqK, 0, 1, (uint)nr));
+                p.Add(Ret(rules[0].Ret));
+                continue;
+            }
             // The conditional rules first, in order; the first unconditional one ends the block (later ones never match).
             var block = new List<Insn>();
             bool closed = false;
