@@ -12,7 +12,7 @@ namespace Tinyo.Rt.Security;
 ///   arch != AUDIT_ARCH_X86_64          → KILL_PROCESS   (i386 and other ABIs have other numbers: never let them by)
 ///   nr &gt;= 0x40000000 (x32 ABI)        → KILL_PROCESS   (as libseccomp without SCMP_ARCH_X32)
 ///   nr &gt; newest call known            → ERRNO(ENOSYS)  (so libc falls back, as runc does; only if default is not ALLOW)
-///   per call with rules, in number order:
+///   binary search on nr over the calls with rules (jge/ja), then at the leaves, per call:
 ///     nr == N, no conditions           → action
 ///     nr == N, conditions              → rules in order, first whose conditions all hold; then N's unconditional rule
 ///   anything else                      → default action
@@ -124,38 +124,37 @@ public static class SeccompCompiler
             p.Add(new(JgtK, 0, 1, SeccompSyscalls.MaxKnown));
             p.Add(Ret(RetErrno | ENOSYS));
         }
+        // One self-contained chunk per call: "if nr == N then (its rules) else fall through".
+        var chunks = new List<Insn>(1024);
+        var entries = new List<(int Nr, int Start, int Length)>();
         for (int nr = 0; nr < byNr.Length; nr++)
         {
             var rules = byNr[nr];
             if (rules is null) continue;
+            int start = chunks.Count;
             if (rules[0].Args.Count == 0 && !rules.Exists(r => r.Args.Count > 0))
             {
-                // The common case, one unconditional action: two instructions, no block.
-                p.Add(new(JeqK, 0, 1, (uint)nr));
-                p.Add(Ret(rules[0].Ret));
-                continue;
-            }
-            // The conditional rules first, in order; the first unconditional one ends the block (later ones never match).
-            var block = new List<Insn>();
-            bool closed = false;
-            foreach (var (ret, args) in rules)
-                if (args.Count > 0) EmitConditional(block, ret, args);
-            foreach (var (ret, args) in rules)
-                if (args.Count == 0) { block.Add(Ret(ret)); closed = true; break; }
-            if (!closed) block.Add(Ret(defaultRet)); // no rule matched: the block is entered only for this nr
-            if (block.Count == 1)
-            {
-                p.Add(new(JeqK, 0, 1, (uint)nr));
-                p.Add(block[0]);
+                // The common case, one unconditional action: two instructions.
+                chunks.Add(new(JeqK, 0, 1, (uint)nr));
+                chunks.Add(Ret(rules[0].Ret));
             }
             else
             {
-                p.Add(new(JeqK, 1, 0, (uint)nr));
-                p.Add(new(JmpJa, 0, 0, (uint)block.Count));
-                p.AddRange(block);
+                // The conditional rules first, in order; the first unconditional one ends the block (later ones never match).
+                var block = new List<Insn>();
+                bool closed = false;
+                foreach (var (ret, args) in rules)
+                    if (args.Count > 0) EmitConditional(block, ret, args);
+                foreach (var (ret, args) in rules)
+                    if (args.Count == 0) { block.Add(Ret(ret)); closed = true; break; }
+                if (!closed) block.Add(Ret(defaultRet)); // no rule matched: the block is entered only for this nr
+                chunks.Add(new(JeqK, 1, 0, (uint)nr));
+                chunks.Add(new(JmpJa, 0, 0, (uint)block.Count));
+                chunks.AddRange(block);
             }
+            entries.Add((nr, start, chunks.Count - start));
         }
-        p.Add(Ret(defaultRet));
+        EmitTree(p, chunks, entries, 0, entries.Count, defaultRet);
         if (p.Count > MaxInstructions) throw new RtException($"linux.seccomp: the filter needs {p.Count} BPF instructions, more than the kernel's {MaxInstructions}");
 
         var bytes = new byte[p.Count * 8];
@@ -171,6 +170,29 @@ public static class SeccompCompiler
 
     /// <summary>Compiles the OCI JSON of a <c>linux.seccomp</c> section.</summary>
     public static Result Compile(System.Text.Json.JsonElement seccomp) => Compile(SeccompProfile.FromJson(seccomp));
+
+    /// <summary>
+    /// Dispatch on the call number as a binary search (≈ log2(calls) comparisons per system call instead of one per
+    /// call in the profile): inner nodes are <c>jge #mid</c> with a 32-bit <c>ja</c> to the upper half (so no 8-bit
+    /// jump offset can overflow); leaves of a few calls test them in turn and end with the default action.
+    /// </summary>
+    private static void EmitTree(List<Insn> p, List<Insn> chunks, List<(int Nr, int Start, int Length)> entries, int from, int to, uint defaultRet)
+    {
+        const int Leaf = 8;
+        if (to - from <= Leaf)
+        {
+            for (int i = from; i < to; i++) p.AddRange(chunks.GetRange(entries[i].Start, entries[i].Length));
+            p.Add(Ret(defaultRet));
+            return;
+        }
+        int mid = (from + to) / 2;
+        var lower = new List<Insn>();
+        EmitTree(lower, chunks, entries, from, mid, defaultRet);
+        p.Add(new(JgeK, 0, 1, (uint)entries[mid].Nr)); // nr >= mid → the ja; else skip it into the lower half
+        p.Add(new(JmpJa, 0, 0, (uint)lower.Count));
+        p.AddRange(lower);
+        EmitTree(p, chunks, entries, mid, to, defaultRet);
+    }
 
     /// <summary>Conditions on one index are alternatives: one rule per condition; otherwise one rule.</summary>
     private static IEnumerable<List<SeccompArg>> SplitAlternatives(List<SeccompArg> args)
