@@ -13,7 +13,7 @@ build: ## Same as `make`
 	@mkdir -p $(BIN)
 	@for p in $(EXES); do \
 	  n=$$(basename $$p); \
-	  echo "publish $$n (NativeAOT, static)"; \
+	  echo "publish $$n (NativeAOT)"; \
 	  $(DOTNET) publish $$p/$$n.csproj -c Release -o artifacts/publish-aot/$$n -v quiet -nologo || exit 1; \
 	  install -m 0755 artifacts/publish-aot/$$n/$$n $(BIN)/$$n; \
 	done

@@ -7,6 +7,7 @@ pkgs=(
   skopeo              # an independent implementation that pushes our test image into that registry
   apache2-utils       # htpasswd, for the registry's basic-auth test
   zstd jq curl iproute2 util-linux procps
+  libcap2-bin         # setcap/getcap: the layer tests round-trip file capabilities through GNU tar
   crun runc podman    # peers for the runtime benchmarks
   etcd-server etcd-client # peer for the KV benchmarks
   afl++               # fuzzing engine for SharpFuzz harnesses

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Tinyo.Rt.Cgroups;
 using Tinyo.Rt.Oci;
-using Tinyo.Rt.Process;
+using Tinyo.Rt.Processes;
 using Tinyo.Rt.Rootfs;
 using static Tinyo.Rt.Linux.Libc;
 

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Tinyo.Rt.Linux;
 
-namespace Tinyo.Rt.Process;
+namespace Tinyo.Rt.Processes;
 
 /// <summary>
 /// Starts a child process in new namespaces from a multithreaded .NET process without ever running managed code in

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Tinyo.Rt.Process;
+namespace Tinyo.Rt.Processes;
 
 /// <summary>Signal names as <c>kill</c> takes them: <c>TERM</c>, <c>SIGTERM</c>, <c>15</c>.</summary>
 public static class Signals

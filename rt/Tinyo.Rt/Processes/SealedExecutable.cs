@@ -1,7 +1,7 @@
 using Tinyo.Rt.Linux;
 using static Tinyo.Rt.Linux.Libc;
 
-namespace Tinyo.Rt.Process;
+namespace Tinyo.Rt.Processes;
 
 /// <summary>
 /// An fd of the runtime's own executable that a container cannot write through (CVE-2019-5736). The container's

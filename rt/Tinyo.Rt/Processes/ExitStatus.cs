@@ -1,4 +1,4 @@
-namespace Tinyo.Rt.Process;
+namespace Tinyo.Rt.Processes;
 
 /// <summary>How a container's process ended.</summary>
 /// <param name="Code">Exit code as a shell reports it: the process's code, or 128 + the signal that killed it.</param>

@@ -3,7 +3,7 @@ using System.Text;
 using Tinyo.Rt.Linux;
 using static Tinyo.Rt.Linux.Libc;
 
-namespace Tinyo.Rt.Process;
+namespace Tinyo.Rt.Processes;
 
 /// <summary>
 /// Starts a container's init: the runtime binary itself, exec'd with the hidden <c>init</c> verb in a child created
