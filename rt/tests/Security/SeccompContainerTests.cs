@@ -94,6 +94,34 @@ public sealed class SeccompContainerTests : IDisposable
         Assert.Equal("fork: ok\n", output);
     }
 
+    [Theory]
+    [InlineData("x32")]
+    [InlineData("int80")]
+    public void OtherSyscallAbisAreKilled(string attempt)
+    {
+        // Calls through the x32 numbering or the i386 ABI (int $0x80) would be judged by the wrong table: the filter
+        // kills the process instead (SIGSYS), before the call reaches the kernel.
+        using var b = ProbeBundle("getpid", attempt, "getpid");
+        var (st, output) = _h.Run(b);
+        Assert.Equal(31, st.Signal);
+        Assert.Equal("getpid: ok (1)\n", output);
+    }
+
+    [Fact]
+    public void SpecCommandWritesTheDefaultProfile()
+    {
+        var dir = Directory.CreateTempSubdirectory("tinyo-spec-").FullName;
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo(ContainerHarness.Binary.Path, ["spec", "--bundle", dir, "--", "sh"]);
+            using (var p = System.Diagnostics.Process.Start(psi)!) { p.WaitForExit(); Assert.Equal(0, p.ExitCode); }
+            var spec = Bundle.Parse(File.ReadAllBytes(Path.Combine(dir, "config.json")));
+            var r = SeccompCompiler.Compile(spec.Linux!.Seccomp!.Value);
+            Assert.Equal(SeccompCompiler.Compile(SeccompProfiles.DockerDefault(CapabilitySets.DockerDefault)).Program, r.Program);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Fact]
     public void BadProfileFailsClearlyAndLeavesNothing()
     {

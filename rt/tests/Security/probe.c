@@ -264,6 +264,20 @@ int main(int argc, char **argv)
             long r = personality(strtoul(param, NULL, 0));
             if (r == -1) blocked(name, errno); else printf("personality: ok\n");
         }
+        else if (!strcmp(name, "x32"))
+        {
+            /* getpid through the x32 ABI's numbering: a filter that only knows x86-64 numbers must not let it by. */
+            long r = syscall(0x40000000 | SYS_getpid);
+            if (r >= 0) escaped(name, "reached the kernel through the x32 ABI"); else blocked(name, errno);
+        }
+        else if (!strcmp(name, "int80"))
+        {
+            /* The i386 ABI from a 64-bit process (int $0x80, i386 getpid = 20): a filter that does not check the
+               architecture would judge it by the x86-64 table. */
+            long r;
+            __asm__ volatile ("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+            if (r >= 0) escaped(name, "reached the kernel through the i386 ABI"); else blocked(name, (int)-r);
+        }
         else if (!strcmp(name, "getpid")) printf("getpid: ok (%d)\n", getpid());
         else if (!strcmp(name, "fork"))
         {
