@@ -10,7 +10,7 @@ namespace Tinyo.Rt.Security;
 /// Program layout (x86-64 only):
 /// <code>
 ///   arch != AUDIT_ARCH_X86_64          → KILL_PROCESS   (i386 and other ABIs have other numbers: never let them by)
-///   nr &gt;= 0x40000000 (x32 ABI)        → KILL_PROCESS   (as libseccomp without SCMP_ARCH_X32)
+///   nr &gt;= 0x40000000 (x32 ABI)        → KILL_PROCESS   (as libseccomp without SCMP_ARCH_X32; -1, a tracer's skip, excepted)
 ///   nr &gt; newest call known            → ERRNO(ENOSYS)  (so libc falls back, as runc does; only if default is not ALLOW)
 ///   binary search on nr over the calls with rules (jge/ja), then at the leaves, per call:
 ///     nr == N, no conditions           → action
@@ -116,7 +116,9 @@ public static class SeccompCompiler
             new(JeqK, 1, 0, AuditArchX86_64),
             Ret(RetKillProcess),
             Ld(OffNr),
-            new(JgeK, 0, 1, X32SyscallBit),
+            new(JgeK, 0, 2, X32SyscallBit),
+            // -1 is what a tracer sets to skip a call, and the filter runs again after it (libseccomp exempts it too).
+            new(JeqK, 1, 0, uint.MaxValue),
             Ret(RetKillProcess),
         };
         if (defaultRet != RetAllow)

@@ -98,6 +98,8 @@ public sealed class SeccompCompilerTests
         var p = Docker();
         Assert.Equal(KillProcess, BpfInterpreter.Run(p, Read, arch: 0x40000003 /* AUDIT_ARCH_I386 */));
         Assert.Equal(KillProcess, BpfInterpreter.Run(p, 0x40000000 | Read)); // x32
+        Assert.Equal(KillProcess, BpfInterpreter.Run(p, unchecked((int)0xfffffffe)));
+        Assert.Equal(Enosys, BpfInterpreter.Run(p, -1)); // a tracer skipping the call: not killed
         Assert.Equal(Enosys, BpfInterpreter.Run(p, 600));
         // With an ALLOW default, unknown calls stay allowed.
         var allow = Compile("""{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"SCMP_ACT_ERRNO"}]}""").Program;
