@@ -112,7 +112,11 @@ public static class Statefile
         var bestD = int.MaxValue;
         foreach (var c in candidates)
         {
-            var d = Distance(word.ToLowerInvariant(), c);
+            var w = word.ToLowerInvariant();
+            var d = Distance(w, c);
+            var prefix = 0;
+            while (prefix < w.Length && prefix < c.Length && w[prefix] == c[prefix]) prefix++;
+            if (prefix >= 4) d = Math.Min(d, 2); // "retry" → "retries": a shared stem is as good as a typo
             if (d < bestD) (best, bestD) = (c, d);
         }
         return bestD <= Math.Max(2, word.Length / 3) ? best : null;

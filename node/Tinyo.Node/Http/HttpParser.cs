@@ -81,15 +81,7 @@ public static class HttpParser
         if (headers.ContainsKey("transfer-encoding")) throw new HttpParseException(501, "Transfer-Encoding is not supported: send Content-Length");
         var q = target.IndexOf('?');
         var path = q < 0 ? target : target[..q];
-        string decoded;
-        try
-        {
-            decoded = Uri.UnescapeDataString(path);
-        }
-        catch (UriFormatException)
-        {
-            throw new HttpParseException(400, "malformed percent-encoding in the path");
-        }
+        var decoded = PercentDecode(path);
         if (decoded.Contains('\0')) throw new HttpParseException(400, "NUL in the path");
         return new HttpRequest
         {
@@ -111,6 +103,29 @@ public static class HttpParser
         var n = long.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
         if (n > limits.MaxBodyBytes) throw new HttpParseException(413, $"request body larger than {limits.MaxBodyBytes} bytes");
         return n;
+    }
+
+    /// <summary>Strict percent-decoding: every '%' takes two hex digits and the result must be UTF-8.</summary>
+    private static string PercentDecode(string path)
+    {
+        if (!path.Contains('%')) return path;
+        var bytes = new List<byte>(path.Length);
+        for (var i = 0; i < path.Length; i++)
+        {
+            if (path[i] != '%') { bytes.Add((byte)path[i]); continue; }
+            if (i + 2 >= path.Length || !Uri.IsHexDigit(path[i + 1]) || !Uri.IsHexDigit(path[i + 2]))
+                throw new HttpParseException(400, "malformed percent-encoding in the path");
+            bytes.Add((byte)Convert.ToInt32(path.Substring(i + 1, 2), 16));
+            i += 2;
+        }
+        try
+        {
+            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes.ToArray());
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new HttpParseException(400, "the path is not UTF-8");
+        }
     }
 
     private static (string, string, string) RequestLine(ReadOnlySpan<byte> line)
