@@ -2,7 +2,7 @@ namespace Tinyo.Node.Security;
 
 /// <summary>
 /// Slows down password guessing, per user and per peer: the first <see cref="FreeAttempts"/> failures are free,
-/// then each failure locks the key out for 1, 2, 4 … seconds (at most 5 minutes). A success clears the user's
+/// then each failure locks the key out for 2, 4, 8 … seconds (at most 5 minutes). A success clears the user's
 /// record. In memory: a restart forgets it, which costs an attacker a restart of the node they cannot cause.
 /// </summary>
 public sealed class LoginThrottle(TimeProvider? clock = null)
@@ -37,7 +37,7 @@ public sealed class LoginThrottle(TimeProvider? clock = null)
             {
                 var (f, _) = state.GetValueOrDefault(k);
                 f++;
-                var delay = f <= FreeAttempts ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Min(300, 1 << Math.Min(f - FreeAttempts - 1, 16)));
+                var delay = f <= FreeAttempts ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Min(300, 2 << Math.Min(f - FreeAttempts - 1, 16)));
                 state[k] = (f, now + delay);
             }
         }
