@@ -19,6 +19,7 @@ var root = new RootCommand("tinyokv — Tinyo's Raft-replicated key-value store.
 };
 root.Options.Add(Common.Endpoints);
 root.Options.Add(Common.Token);
+root.Options.Add(Common.TokenFile);
 root.Options.Add(Common.Output);
 root.Options.Add(Common.Timeout);
 return await root.Parse(args).InvokeAsync();

@@ -100,6 +100,12 @@ public sealed partial class KeyValueStore
             // The server validates bodies before proposing, so this is a bug or a corrupt entry; answer, don't diverge.
             reply = Reply.Error(ErrorCode.BadRequest, e.Message);
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Every replica fails the same entry the same way: answering keeps the group alive instead of a
+            // poison entry stopping every applier.
+            reply = Reply.Error(ErrorCode.Internal, $"entry {index} failed: {e.GetType().Name}: {e.Message}");
+        }
         appliedIndex = index;
         current = new(keys, revision, compactRevision, index, dataBytes);
         if (events is { Count: > 0 } ev)

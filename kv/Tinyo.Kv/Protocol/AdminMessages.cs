@@ -24,7 +24,8 @@ public sealed record MemberInfo(string Name, string PeerAddress, string ClientAd
 
 /// <summary>A member's view of itself and the cluster.</summary>
 public sealed record StatusInfo(string Name, string PeerAddress, string ClientAddress, string Role, string Leader, long Term,
-    long Revision, long CompactRevision, long AppliedIndex, long CommitIndex, long SnapshotIndex, long Keys, bool Standby)
+    long Revision, long CompactRevision, long AppliedIndex, long CommitIndex, long SnapshotIndex, long Keys, bool Standby,
+    long SnapshotsInstalled = 0)
 {
     /// <summary>Encodes the record.</summary>
     public void Encode(ref WireWriter w)
@@ -42,9 +43,10 @@ public sealed record StatusInfo(string Name, string PeerAddress, string ClientAd
         w.Var(SnapshotIndex);
         w.Var(Keys);
         w.Bool(Standby);
+        w.Var(SnapshotsInstalled);
     }
 
     /// <summary>Decodes the record.</summary>
     public static StatusInfo Decode(ref WireReader r) => new(r.String(), r.String(), r.String(), r.String(), r.String(),
-        r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Bool());
+        r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Bool(), r.Var());
 }

@@ -169,7 +169,8 @@ public sealed class KvNode : IAsyncDisposable
         var role = IsLeader ? "leader" : Options.Standby ? "standby" : leader is null ? "candidate" : "follower";
         return new StatusInfo(Options.Name, Endpoints.Format(Options.PeerAddress), Endpoints.Format(Options.ClientAddress), role,
             await LeaderClientAddressAsync(token).ConfigureAwait(false), Cluster.Term, view.Revision, view.CompactRevision,
-            view.AppliedIndex, Wal.LastCommittedEntryIndex, StateMachine.SnapshotIndex, view.Count, Options.Standby);
+            view.AppliedIndex, Wal.LastCommittedEntryIndex, StateMachine.SnapshotIndex, view.Count, Options.Standby,
+            StateMachine.SnapshotsInstalled);
     }
 
     /// <summary>Stops serving: leaves Raft, stops background work, closes the WAL.</summary>

@@ -22,6 +22,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
     private Task snapshotting = Task.CompletedTask;
     private long sinceSnapshot;
     private long lastTerm;
+    private long installed;
 
     /// <summary>Creates the state machine keeping snapshots under <paramref name="directory"/>.</summary>
     public KvStateMachine(string directory, long snapshotEvery = 50_000)
@@ -36,6 +37,9 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
 
     /// <summary>Entries applied between two snapshots.</summary>
     public long SnapshotEvery { get; }
+
+    /// <summary>Snapshots received from the leader (InstallSnapshot) since start.</summary>
+    public long SnapshotsInstalled => Interlocked.Read(ref installed);
 
     /// <summary>The index of the newest durable snapshot, 0 if none.</summary>
     public long SnapshotIndex => snapshot?.Index ?? 0;
@@ -63,6 +67,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
     /// </summary>
     public static StoreView RestoreInto(string snapshotFile, string dataDir)
     {
+        if (!File.Exists(snapshotFile)) throw new KvException($"snapshot file {snapshotFile} does not exist");
         if (Directory.Exists(dataDir) && Directory.EnumerateFileSystemEntries(dataDir).Any())
             throw new KvException($"data directory {dataDir} is not empty: restore needs a new one");
         var check = new KeyValueStore();
@@ -173,6 +178,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
         snapshot = SnapshotFile.Parse(new FileInfo(final));
         lastTerm = entry.Term;
         sinceSnapshot = 0;
+        Interlocked.Increment(ref installed);
         return entry.Index;
     }
 

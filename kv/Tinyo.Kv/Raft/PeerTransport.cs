@@ -67,7 +67,9 @@ internal static class PeerTransport
         public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
         {
             var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR only (restart despite TIME_WAIT). .NET\'s ReuseAddress also sets SO_REUSEPORT on Linux,
+            // which would let a second member bind the same port.
+            socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
             try
             {
                 socket.Bind(endpoint);

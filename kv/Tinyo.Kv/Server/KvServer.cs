@@ -39,7 +39,9 @@ public sealed class KvServer : IAsyncDisposable
     /// <summary>Binds and starts accepting.</summary>
     public void Start()
     {
-        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        // SO_REUSEADDR only (restart despite TIME_WAIT). .NET\'s ReuseAddress also sets SO_REUSEPORT on Linux,
+        // which would let a second member bind the same port.
+        listener.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
         try
         {
             listener.Bind(node.Options.ClientAddress);

@@ -193,16 +193,19 @@ public class ClusterTests
     [Fact]
     public async Task FarBehindMemberCatchesUpBySnapshot()
     {
-        await using var cluster = await TestCluster.StartAsync(3, "--snapshot-every", "50");
+        // Small WAL chunks and 2 KiB values: the leader's WAL drops the chunks behind its snapshots, so the member
+        // that was down can only catch up by receiving a snapshot.
+        string[] flags = ["--snapshot-every", "50", "--wal-chunk-size", "4096"];
+        await using var cluster = await TestCluster.StartAsync(3, flags);
         var leader = await cluster.LeaderAsync();
         var lagging = cluster.Members.First(m => m != leader);
         lagging.Kill();
         var client = cluster.Client(cluster.Members.Where(m => m != lagging).ToArray());
         await Task.WhenAll(Enumerable.Range(0, 8).Select(async t =>
         {
-            for (var i = 0; i < 40; i++) await client.PutAsync(B($"snap/{t}/{i}"), B("x"));
+            for (var i = 0; i < 40; i++) await client.PutAsync(B($"snap/{t}/{i}"), new byte[2048]);
         }));
-        lagging.Start(TestCluster.Token, "--snapshot-every", "50");
+        lagging.Start(TestCluster.Token, flags);
         var restarted = cluster.Client(lagging);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         long count;
@@ -213,7 +216,7 @@ public class ClusterTests
         } while (count < 320 && DateTime.UtcNow < deadline);
         Assert.Equal(320, count);
         var status = await restarted.StatusAsync();
-        Assert.True(status.SnapshotIndex > 0, "the lagging member should hold a snapshot");
+        Assert.True(status.SnapshotsInstalled > 0, "the lagging member should have caught up through InstallSnapshot");
     }
 
     [Fact]
@@ -236,6 +239,23 @@ public class ClusterTests
         (code, _, stderr) = await Binary.RunAsync(["get", "x", "--endpoints", "not-an-address", .. common[2..]]);
         Assert.Equal(1, code);
         Assert.StartsWith("tinyokv: bad address 'not-an-address'", stderr.Trim());
+
+        // A second member on a port already taken fails with one line instead of sharing the port.
+        var busy = Path.Combine(Path.GetTempPath(), $"tinyokv-busy-{Guid.NewGuid():N}");
+        try
+        {
+            (code, _, stderr) = await Binary.RunAsync(["serve", "--data-dir", busy, "--token", "t", "--bootstrap",
+                "--listen-peer", $"127.0.0.1:{TestCluster.FreePort()}", "--listen-client", cluster.Members[0].ClientAddress]);
+            Assert.Equal(1, code);
+            Assert.Contains("Address already in use", stderr);
+            Assert.DoesNotContain("   at ", stderr);
+        }
+        finally
+        {
+            if (Directory.Exists(busy)) Directory.Delete(busy, true);
+        }
+        (code, _, stderr) = await Binary.RunAsync(["serve", "--data-dir", "/proc/tinyokv-nope", "--token", "t"]);
+        Assert.Equal((1, "tinyokv: cannot create data directory /proc/tinyokv-nope"), (code, stderr.Trim()));
     }
 
     private static byte[] Frame(Op op, byte[] body)

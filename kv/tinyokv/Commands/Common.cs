@@ -22,6 +22,12 @@ internal static class Common
         Recursive = true,
     };
 
+    public static readonly Option<string?> TokenFile = new("--token-file")
+    {
+        Description = "Read the cluster token from this file (keeps it out of the process list)",
+        Recursive = true,
+    };
+
     public static readonly Option<string> Output = new("--output", "-o")
     {
         Description = "Output format: simple or json",
@@ -42,8 +48,24 @@ internal static class Common
     }
 
     public static string ResolveToken(ParseResult pr)
-        => pr.GetValue(Token) ?? Environment.GetEnvironmentVariable("TINYOKV_TOKEN")
-           ?? throw new KvException("no cluster token: pass --token or set TINYOKV_TOKEN");
+    {
+        if (pr.GetValue(TokenFile) is { } file)
+        {
+            if (!File.Exists(file)) throw new KvException($"token file {file} does not exist");
+            string text;
+            try
+            {
+                text = File.ReadAllText(file).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new KvException($"cannot read token file {file}: {e.Message}");
+            }
+            return text.Length > 0 ? text : throw new KvException($"token file {file} is empty");
+        }
+        return pr.GetValue(Token) ?? Environment.GetEnvironmentVariable("TINYOKV_TOKEN")
+               ?? throw new KvException("no cluster token: pass --token, --token-file or set TINYOKV_TOKEN");
+    }
 
     public static KvClient Client(ParseResult pr) => new(new KvClientOptions
     {

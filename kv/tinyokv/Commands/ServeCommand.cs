@@ -50,8 +50,16 @@ internal static class ServeCommand
             };
             var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop(stop); });
+            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Stop(stop); });
+            try
+            {
+                Directory.CreateDirectory(options.DataDir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new KvException($"cannot create data directory {options.DataDir}");
+            }
 
             await using var node = new KvNode(options);
             await node.StartAsync(stop.Token);
@@ -71,6 +79,18 @@ internal static class ServeCommand
             return 0;
         });
         return cmd;
+    }
+
+    private static void Stop(CancellationTokenSource stop)
+    {
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // a second signal while shutting down
+        }
     }
 
     private static long Positive(long v, string flag) => v > 0 ? v : throw new KvException($"{flag} must be positive");

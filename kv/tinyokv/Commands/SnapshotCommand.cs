@@ -14,6 +14,8 @@ internal static class SnapshotCommand
         {
             await using var client = Common.Client(pr);
             var path = pr.GetValue(file)!;
+            var parent = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            if (!Directory.Exists(parent)) throw new KvException($"directory {parent} does not exist");
             var tmp = path + ".part";
             await using (var fs = File.Create(tmp))
             {
