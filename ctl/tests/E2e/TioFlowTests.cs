@@ -161,6 +161,21 @@ public class TioFlowTests
     }
 
     [Fact]
+    public async Task RemoteClientsUseTcpWithBearerTokens()
+    {
+        var port = TioNode.FreePort();
+        await using var n = await TioNode.InitAsync("--listen-tcp", $"127.0.0.1:{port}");
+        var host = $"tcp://127.0.0.1:{port}";
+        var noToken = await n.Tio(["--host", host, "ls"]);
+        Assert.Equal(3, noToken.Code); // the unix socket's token is not used for another address
+        Ok(await n.Tio(["login", "--host", host, "-u", "admin", "-p", TioNode.Password]), "login over tcp");
+        Ok(await n.Tio(["ls"], extraEnv: new() { ["TINYO_HOST"] = host }), "ls over tcp");
+        var init = new NodeClient(NodeAddress.Parse(host));
+        var e = await Assert.ThrowsAsync<ApiException>(() => init.InitAsync(new Api.InitRequest("x", "y", "long-enough-pw")));
+        Assert.Equal(403, e.Status); // init only on the root-only unix socket
+    }
+
+    [Fact]
     public async Task WrongPasswordsAreThrottled()
     {
         await using var n = await TioNode.InitAsync();
