@@ -24,4 +24,11 @@ root.Options.Add(Common.Socket);
 root.Options.Add(Common.Root);
 // "--" would end option parsing in System.CommandLine: as the first word it means `down`.
 if (args is ["--", .. var rest]) args = ["down", .. rest];
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+// Usage errors (unknown verb or flag, missing argument) print themselves with help; exit 2 as POSIX tools do.
+if (parsed.Errors.Count > 0)
+{
+    parsed.Invoke();
+    return 2;
+}
+return parsed.Invoke();

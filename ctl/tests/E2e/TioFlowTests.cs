@@ -229,6 +229,7 @@ public class TioFlowTests
         var usage = await n.Tio(["ls", "-o", "yaml"]);
         Assert.NotEqual(0, usage.Code);
         Assert.Equal(2, (await n.Tio(["++", "-net", "Bad_Net", "-u", "admin", "-p", TioNode.Password])).Code);
-        Assert.Equal(1, (await n.Tio(["nosuchverb"])).Code);
+        Assert.Equal(2, (await n.Tio(["nosuchverb"])).Code);
+        Assert.Equal(2, (await n.Tio(["++", "-net", "x"])).Code); // -u missing
     }
 }
