@@ -13,7 +13,6 @@ pkgs=(
   etcd-server etcd-client # peer for the KV benchmarks
   afl++               # fuzzing engine for SharpFuzz harnesses
   hyperfine           # whole-command timing for quick comparisons
-  libssl-dev cmake    # tinyort links OpenSSL statically (StaticOpenSslLinking): a static binary must not dlopen it
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,5 +1,12 @@
+using System.Buffers;
+using Tinyo.Ctl;
+using Tinyo.Ctl.Statefile;
+using Tinyo.Kv;
+using Tinyo.Kv.Protocol;
+using Tinyo.Node.Http;
 using Tinyo.Rt;
 using Tinyo.Rt.Images;
+using Tinyo.Rt.Oci;
 
 namespace Tinyo.Fuzz;
 
@@ -13,6 +20,9 @@ public sealed record Target(string Name, Action<byte[]> Body)
     {
         try { Body(input); }
         catch (RtException) { }
+        catch (KvException) { }
+        catch (CtlException) { }
+        catch (HttpParseException) { }
     }
 }
 
@@ -28,6 +38,48 @@ public static class Targets
                 throw new InvalidOperationException("digest does not round-trip");
             Digest.Parse(text);
         }),
+        // Image references come from users and from other tools' output.
+        new("image-ref", static b =>
+        {
+            var r = ImageReference.Parse(Input.Utf8(b));
+            // Oracle beyond "no crash": the normalised form parses to the same reference.
+            var again = ImageReference.Parse(r.ToString());
+            if (again.ToString() != r.ToString()) throw new InvalidOperationException($"'{r}' does not round-trip");
+        }),
+        // WWW-Authenticate headers come from any registry the user names.
+        new("auth-challenge", static b => AuthChallenge.Parse(Input.Utf8(b))),
+        // Manifests, indexes and image configs come from registries and image archives.
+        new("manifest", static b => Manifest.Parse(b, "application/vnd.oci.image.manifest.v1+json", "fuzz")),
+        new("image-config", static b => ImageConfig.Parse(b, "fuzz")),
+        // OCI bundles' config.json come from users and other engines.
+        new("oci-config", static b => Bundle.FromSpec("/nonexistent-tinyo-fuzz-bundle", Bundle.Parse(b))),
+        // Layer tarballs: the oracle is also that nothing is written outside the layer directory.
+        new("layer", LayerTarget.Run),
+        // tinyokv request bodies arrive from the network before any business logic.
+        new("kv-frames", static b =>
+        {
+            if (b.Length == 0) return;
+            var body = b.AsSpan(1);
+            var r = new WireReader(body);
+            switch (b[0] % 5)
+            {
+                case 0: PutRequest.Decode(ref r); break;
+                case 1: RangeRequest.Decode(ref r); break;
+                case 2: DeleteRangeRequest.Decode(ref r); break;
+                case 3: TxnRequest.Decode(ref r); break;
+                default: WatchRequest.Decode(ref r); break;
+            }
+            r.End();
+        }),
+        // Statefiles are written by users; errors must name file:line:col, and YamlDotNet's own exceptions must not escape.
+        new("statefile", static b => Statefile.Parse(Input.Utf8(b), "app.yml", "/nonexistent-tinyo-fuzz")),
+        // The node's HTTP request heads arrive from any local or remote client before authentication.
+        new("http-head", static b =>
+        {
+            var limits = new HttpLimits { MaxHeaderBytes = 8192, MaxHeaders = 64, MaxBodyBytes = 1 << 20 };
+            if (HttpParser.TryParseHead(new ReadOnlySequence<byte>(b), limits, out var req, out _) && req is not null)
+                HttpParser.ContentLength(req, limits);
+        }),
     ];
 
     public static bool TryFind(string name, out Target target)
@@ -40,4 +92,34 @@ public static class Targets
 
     public static Target Find(string name) =>
         TryFind(name, out var t) ? t : throw new ArgumentException($"unknown fuzz target '{name}' (see: list)");
+}
+
+/// <summary>Unpacks the input as a layer into a fresh temp dir and checks that nothing escaped it.</summary>
+internal static class LayerTarget
+{
+    private static readonly string Base = Path.Combine(Path.GetTempPath(), $"tinyo-fuzz-layer-{Environment.ProcessId}");
+
+    public static void Run(byte[] input)
+    {
+        var outside = Path.Combine(Base, "outside");
+        var dest = Path.Combine(Base, "box", "layer");
+        Directory.CreateDirectory(outside);
+        Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+        try
+        {
+            LayerUnpacker.UnpackAsync(new MemoryStream(input), "application/octet-stream", dest).GetAwaiter().GetResult();
+        }
+        finally
+        {
+            var leaked = Directory.GetFileSystemEntries(outside).Length != 0
+                || Directory.GetFileSystemEntries(Base).Length != 2
+                || Directory.GetFileSystemEntries(Path.GetDirectoryName(dest)!, ".*partial*").Length != 0;
+            if (Directory.Exists(dest)) LayerUnpacker.DeleteLayer(dest);
+            if (leaked)
+            {
+                LayerUnpacker.DeleteLayer(Base);
+                throw new InvalidOperationException("layer wrote outside its directory or left a partial dir");
+            }
+        }
+    }
 }

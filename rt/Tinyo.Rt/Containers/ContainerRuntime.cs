@@ -3,7 +3,7 @@ using System.Text.Json;
 using Tinyo.Rt.Cgroups;
 using Tinyo.Rt.Linux;
 using Tinyo.Rt.Oci;
-using Tinyo.Rt.Process;
+using Tinyo.Rt.Processes;
 using static Tinyo.Rt.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
@@ -43,9 +43,9 @@ public sealed class RuntimeOptions
 /// <para><b>Process model.</b> A .NET process is multithreaded from its first instruction, so it never forks to run
 /// code in the child. <see cref="Launch"/> clones a child with <c>CLONE_VM|CLONE_VFORK</c> and the spec's new
 /// namespaces (mount, pid, uts, ipc, network; cgroup is unshared later by init, once it sits in its cgroup). The
-/// child runs only a table of raw syscalls (<see cref="Process.CloneTrampoline"/>: stdio onto 0-2, the sync socket
+/// child runs only a table of raw syscalls (<see cref="Processes.CloneTrampoline"/>: stdio onto 0-2, the sync socket
 /// made inheritable, <c>execveat</c>) and becomes <c>tinyort init</c>, a fresh image of this binary exec'd from a
-/// read-only sealed view of it (<see cref="Process.SealedExecutable"/>, CVE-2019-5736). Init is pid 1 of the new pid
+/// read-only sealed view of it (<see cref="Processes.SealedExecutable"/>, CVE-2019-5736). Init is pid 1 of the new pid
 /// namespace; it builds the rootfs, applies hostname, sysctls, rlimits, user, capabilities and no_new_privs on its
 /// main thread (those are per-thread) and execs the container's process on that same thread, which therefore stays
 /// pid 1. Measured here: the whole <c>tinyort run</c> of <c>/bin/true</c> takes 6-8 ms on an idle machine.</para>
@@ -307,6 +307,7 @@ public sealed class ContainerRuntime
             {
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
                 CgroupV1Hierarchies = host.V1.Select(h => h.Options).ToList(),
+                SeccompProgram = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
             };
             if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                 throw InitFailure(pid, "sending the configuration to init failed");

@@ -20,4 +20,9 @@ public sealed class InitConfig
     public List<string> CgroupV1Hierarchies { get; set; } = [];
     /// <summary>Whether the host's cgroup hierarchy is the unified (v2) one.</summary>
     public bool CgroupV2 { get; set; }
+    /// <summary>The compiled seccomp filter (<c>struct sock_filter</c> records), or null for none. Compiled by the
+    /// parent: init only loads it.</summary>
+    public byte[]? SeccompProgram { get; set; }
+    /// <summary>seccomp(2) flags for <see cref="SeccompProgram"/>.</summary>
+    public uint SeccompFlags { get; set; }
 }

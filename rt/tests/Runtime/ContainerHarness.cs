@@ -1,6 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Tinyo.Rt.Containers;
-using Tinyo.Rt.Process;
+using Tinyo.Rt.Processes;
 
 namespace Tinyo.Rt.Tests.Runtime;
 

@@ -49,8 +49,8 @@ public sealed class LifecycleTests : IDisposable
         int recorded = 0;
         while (recorded < 2 && sw.ElapsedMilliseconds < 10_000) { recorded += rt.ReapExited(); Thread.Sleep(20); }
         Assert.Equal(2, recorded);
-        Assert.Equal(new Process.ExitStatus(3, 0, false), rt.ExitOf(a));
-        Assert.Equal(new Process.ExitStatus(137, 9, true), rt.ExitOf(b));
+        Assert.Equal(new Processes.ExitStatus(3, 0, false), rt.ExitOf(a));
+        Assert.Equal(new Processes.ExitStatus(137, 9, true), rt.ExitOf(b));
         Assert.Equal("stopped", rt.State(a).Status);
         rt.Delete(a);
         rt.Delete(b);

@@ -120,4 +120,4 @@ internal sealed class InspectConfig
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(List<ImageListEntry>))]
 [JsonSerializable(typeof(List<InspectOutput>))]
-internal sealed partial class ImageCliJson : JsonSerializerContext;
+internal sealed partial class ImageJson : JsonSerializerContext;

@@ -35,7 +35,7 @@ internal static class ImagesCommand
             }
             if (pr.GetValue(output) == "json")
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(list, ImageCliJson.Default.ListImageListEntry));
+                Console.Out.WriteLine(JsonSerializer.Serialize(list, ImageJson.Default.ListImageListEntry));
                 return Task.FromResult(0);
             }
             var w = Console.Out;

@@ -44,7 +44,7 @@ internal static class InspectCommand
                     Layers = img.Config.RootFs!.DiffIds!,
                 });
             }
-            Console.Out.WriteLine(JsonSerializer.Serialize(result, ImageCliJson.Default.ListInspectOutput));
+            Console.Out.WriteLine(JsonSerializer.Serialize(result, ImageJson.Default.ListInspectOutput));
             return Task.FromResult(0);
         }));
         return cmd;

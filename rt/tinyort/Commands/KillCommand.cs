@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Tinyo.Rt.Process;
+using Tinyo.Rt.Processes;
 
 namespace Tinyo.Rt.Cli.Commands;
 

@@ -1,0 +1,56 @@
+using System.Buffers;
+using Tinyo.Kv.Protocol;
+
+namespace Tinyo.Kv.Mvcc;
+
+/// <summary>The replicated commands: each is one Raft log entry.</summary>
+public enum CommandKind : byte
+{
+    /// <summary>A <see cref="PutRequest"/>.</summary>
+    Put = 1,
+    /// <summary>A <see cref="DeleteRangeRequest"/>.</summary>
+    DeleteRange = 2,
+    /// <summary>A <see cref="TxnRequest"/>.</summary>
+    Txn = 3,
+    /// <summary>Lease grant: id, TTL seconds.</summary>
+    LeaseGrant = 4,
+    /// <summary>Lease revoke (or expiry): id.</summary>
+    LeaseRevoke = 5,
+    /// <summary>Compaction: revision.</summary>
+    Compact = 6,
+}
+
+/// <summary>
+/// The log entry layout: kind, the client's session id and request sequence number, the lowest sequence number
+/// the client still waits for (so the state machine can forget older answers), then the request body exactly
+/// as it came over the wire.
+/// </summary>
+public static class Command
+{
+    /// <summary>Builds a log entry from a request body.</summary>
+    public static byte[] Encode(CommandKind kind, ulong clientId, ulong seq, ulong ackedBelow, ReadOnlySpan<byte> body)
+    {
+        var buf = new ArrayBufferWriter<byte>(body.Length + 32);
+        var w = new WireWriter(buf);
+        w.Byte((byte)kind);
+        w.U64(clientId);
+        w.UVar(seq);
+        w.UVar(ackedBelow);
+        w.Raw(body);
+        return buf.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Builds a log entry by encoding a body with <paramref name="encode"/>.</summary>
+    public static byte[] Encode(CommandKind kind, ulong clientId, ulong seq, ulong ackedBelow, BodyEncoder encode)
+    {
+        var buf = new ArrayBufferWriter<byte>(64);
+        var w = new WireWriter(buf);
+        w.Byte((byte)kind);
+        w.U64(clientId);
+        w.UVar(seq);
+        w.UVar(ackedBelow);
+        encode(ref w);
+        return buf.WrittenSpan.ToArray();
+    }
+}
+

@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Net;
+using DotNext.Net.Cluster;
+using DotNext.Net.Cluster.Consensus.Raft;
+using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+using Microsoft.Extensions.Logging;
+using Tinyo.Kv.Leases;
+using Tinyo.Kv.Mvcc;
+using Tinyo.Kv.Protocol;
+
+namespace Tinyo.Kv.Raft;
+
+/// <summary>
+/// One member of the Raft group: DotNext's <see cref="RaftCluster"/> over TCP, a <see cref="WriteAheadLog"/>
+/// with 1 MiB chunks, the <see cref="KvStateMachine"/>, lease expiry and the durability tracker. Data directory
+/// layout: <c>wal/</c> (DotNext WAL), <c>snapshots/</c>, <c>members</c> (membership).
+/// </summary>
+public sealed class KvNode : IAsyncDisposable
+{
+    private const string ClientKey = "client", NameKey = "name";
+    private readonly ConcurrentDictionary<EndPoint, IReadOnlyDictionary<string, string>> metadata = new();
+    private readonly CancellationTokenSource lifetime = new();
+    private RaftCluster? cluster;
+    private WriteAheadLog? wal;
+    private MemberStorage? members;
+    private Watch.WatchHub? watches;
+
+    /// <summary>Creates a member; <see cref="StartAsync"/> starts it.</summary>
+    public KvNode(NodeOptions options)
+    {
+        Options = options;
+        Directory.CreateDirectory(options.DataDir);
+        StateMachine = new KvStateMachine(Path.Combine(options.DataDir, "snapshots"), options.SnapshotEvery);
+        Leases = new LeaseKeeper(this);
+        Durability = new DurabilityTracker(this);
+    }
+
+    /// <summary>The member's settings.</summary>
+    public NodeOptions Options { get; }
+
+    /// <summary>The state machine.</summary>
+    public KvStateMachine StateMachine { get; }
+
+    /// <summary>The replicated store.</summary>
+    public KeyValueStore Store => StateMachine.Store;
+
+    /// <summary>The Raft member.</summary>
+    public RaftCluster Cluster => cluster ?? throw new InvalidOperationException("not started");
+
+    /// <summary>The write-ahead log.</summary>
+    public WriteAheadLog Wal => wal ?? throw new InvalidOperationException("not started");
+
+    /// <summary>Recent history and live watchers.</summary>
+    public Watch.WatchHub Watches => watches ?? throw new InvalidOperationException("not started");
+
+    /// <summary>Lease expiry on the leader.</summary>
+    public LeaseKeeper Leases { get; }
+
+    /// <summary>Waits for writes to be on disk on a majority.</summary>
+    public DurabilityTracker Durability { get; }
+
+    /// <summary>Cancelled when the member stops.</summary>
+    public CancellationToken Lifetime => lifetime.Token;
+
+    /// <summary>True when this member leads.</summary>
+    public bool IsLeader => cluster is { Leader: { IsRemote: false } };
+
+    /// <summary>Restores the newest snapshot, opens the WAL (replaying committed entries) and joins the group.</summary>
+    public async Task StartAsync(CancellationToken token)
+    {
+        StateMachine.Restore();
+        watches = new Watch.WatchHub(Store); // before the WAL replays, so replayed revisions are watchable
+        wal = new WriteAheadLog(new WriteAheadLog.Options
+        {
+            Location = Path.Combine(Options.DataDir, "wal"),
+            ChunkSize = Options.WalChunkSize,
+        }, StateMachine);
+        members = new MemberStorage(Path.Combine(Options.DataDir, "members"));
+        var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
+        var election = Options.ElectionTimeoutMs;
+        var config = new RaftCluster.CustomTransportConfiguration(Options.PeerAddress,
+            new PeerTransport.Acceptor(Options.Token), new PeerTransport.Connector(Options.Token))
+        {
+            ConfigurationStorage = members,
+            ColdStart = Options.Bootstrap,
+            Standby = Options.Standby,
+            LowerElectionTimeout = election,
+            UpperElectionTimeout = election * 2,
+            // One AppendEntries may carry a 64 MiB value: the request timeout bounds a transfer, not a heartbeat.
+            RequestTimeout = TimeSpan.FromSeconds(10),
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+            LoggerFactory = new StderrLoggerFactory(Options.Name, logLevel),
+        };
+        config.Metadata[ClientKey] = Endpoints.Format(Options.ClientAddress);
+        config.Metadata[NameKey] = Options.Name;
+        cluster = new RaftCluster(config) { AuditTrail = wal };
+        cluster.LeaderChanged += (_, leader) => Leases.OnLeaderChanged(leader is { IsRemote: false });
+        await cluster.StartAsync(token).ConfigureAwait(false);
+        Leases.Start();
+        Durability.Start();
+    }
+
+    /// <summary>
+    /// Replicates a command and returns the state machine's answer once the entry is applied here and on disk on
+    /// a majority. Throws <see cref="NotLeaderException"/> when this member is not (or stops being) the leader.
+    /// </summary>
+    public async Task<byte[]> ProposeAsync(byte[] command, CancellationToken token)
+    {
+        var proposal = new Proposal();
+        await Cluster.ReplicateAsync(command, proposal, token).ConfigureAwait(false);
+        var (reply, index) = await proposal.Reply.WaitAsync(token).ConfigureAwait(false);
+        await Durability.WaitAsync(index, token).ConfigureAwait(false);
+        return reply;
+    }
+
+    /// <summary>The leader's client address, empty if there is no leader or it is not known yet.</summary>
+    public async ValueTask<string> LeaderClientAddressAsync(CancellationToken token)
+    {
+        if (cluster?.Leader is not { } leader) return "";
+        if (!leader.IsRemote) return Endpoints.Format(Options.ClientAddress);
+        return (await MetadataAsync(leader, token).ConfigureAwait(false)).GetValueOrDefault(ClientKey, "");
+    }
+
+    /// <summary>A member's metadata (name, client address), cached once known.</summary>
+    public async ValueTask<IReadOnlyDictionary<string, string>> MetadataAsync(IClusterMember member, CancellationToken token)
+    {
+        if (!member.IsRemote)
+            return new Dictionary<string, string> { [ClientKey] = Endpoints.Format(Options.ClientAddress), [NameKey] = Options.Name };
+        if (metadata.TryGetValue(member.EndPoint, out var md)) return md;
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
+            cts.CancelAfter(TimeSpan.FromSeconds(1));
+            md = await member.GetMetadataAsync(false, cts.Token).ConfigureAwait(false);
+            metadata[member.EndPoint] = md;
+            return md;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            return new Dictionary<string, string>();
+        }
+    }
+
+    /// <summary>The member list as this member sees it.</summary>
+    public async Task<List<MemberInfo>> MembersAsync(CancellationToken token)
+    {
+        var list = new List<MemberInfo>();
+        var leader = Cluster.Leader;
+        foreach (var m in Cluster.Members)
+        {
+            var md = await MetadataAsync(m, token).ConfigureAwait(false);
+            var status = m.IsRemote ? m.Status switch
+            {
+                ClusterMemberStatus.Available => "available",
+                ClusterMemberStatus.Unavailable => "unavailable",
+                _ => "unknown",
+            } : "available";
+            list.Add(new(md.GetValueOrDefault(NameKey, ""), Endpoints.Format(m.EndPoint), md.GetValueOrDefault(ClientKey, ""),
+                leader is not null && Equals(leader.EndPoint, m.EndPoint), status));
+        }
+        return list;
+    }
+
+    /// <summary>The member's status.</summary>
+    public async Task<StatusInfo> StatusAsync(CancellationToken token)
+    {
+        var view = Store.Current;
+        var leader = Cluster.Leader;
+        var role = IsLeader ? "leader" : Options.Standby ? "standby" : leader is null ? "candidate" : "follower";
+        return new StatusInfo(Options.Name, Endpoints.Format(Options.PeerAddress), Endpoints.Format(Options.ClientAddress), role,
+            await LeaderClientAddressAsync(token).ConfigureAwait(false), Cluster.Term, view.Revision, view.CompactRevision,
+            view.AppliedIndex, Wal.LastCommittedEntryIndex, StateMachine.SnapshotIndex, view.Count, Options.Standby,
+            StateMachine.SnapshotsInstalled);
+    }
+
+    /// <summary>Stops serving: leaves Raft, stops background work, closes the WAL.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await lifetime.CancelAsync().ConfigureAwait(false);
+        await Leases.DisposeAsync().ConfigureAwait(false);
+        await Durability.DisposeAsync().ConfigureAwait(false);
+        if (cluster is not null)
+        {
+            await cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await cluster.DisposeAsync().ConfigureAwait(false);
+        }
+        if (wal is not null) await wal.DisposeAsync().ConfigureAwait(false);
+        await StateMachine.DisposeAsync().ConfigureAwait(false);
+        members?.Dispose();
+        lifetime.Dispose();
+    }
+}

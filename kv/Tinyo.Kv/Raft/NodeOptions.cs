@@ -1,0 +1,49 @@
+using System.Net;
+
+namespace Tinyo.Kv.Raft;
+
+/// <summary>How a tinyokv member runs (the `serve` command's flags).</summary>
+public sealed class NodeOptions
+{
+    /// <summary>The member's name, shown in member lists.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Directory for the WAL, snapshots and membership.</summary>
+    public required string DataDir { get; init; }
+
+    /// <summary>Raft (peer) address, also the member's identity in the group.</summary>
+    public required IPEndPoint PeerAddress { get; init; }
+
+    /// <summary>Client protocol address.</summary>
+    public required IPEndPoint ClientAddress { get; init; }
+
+    /// <summary>The shared cluster token clients and peers must present.</summary>
+    public required string Token { get; init; }
+
+    /// <summary>Start a new single-member group when the data directory has no membership yet.</summary>
+    public bool Bootstrap { get; init; }
+
+    /// <summary>Never stand for election (DotNext standby).</summary>
+    public bool Standby { get; init; }
+
+    /// <summary>Client addresses of a running group to ask for membership on first start.</summary>
+    public IReadOnlyList<IPEndPoint> Join { get; init; } = [];
+
+    /// <summary>WAL chunk size; 1 MiB measured ~2× faster than DotNext's default of one page.</summary>
+    public int WalChunkSize { get; init; } = 1 << 20;
+
+    /// <summary>Entries between snapshots.</summary>
+    public long SnapshotEvery { get; init; } = 50_000;
+
+    /// <summary>Largest request body accepted (values of 64 MiB and more fit by default).</summary>
+    public long MaxRequestBytes { get; init; } = 96L << 20;
+
+    /// <summary>Optional quota on keys+values bytes; 0 for none.</summary>
+    public long QuotaBytes { get; init; }
+
+    /// <summary>Election timeout range, milliseconds.</summary>
+    public int ElectionTimeoutMs { get; init; } = 300;
+
+    /// <summary>Log DotNext's informational messages too.</summary>
+    public bool Verbose { get; init; }
+}

@@ -1,0 +1,249 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Tinyo.Kv.Raft;
+
+/// <summary>
+/// Raft's transport: plain TCP with a handshake that proves knowledge of the cluster token, plugged into DotNext
+/// through <c>RaftCluster.CustomTransportConfiguration</c>. The connecting side sends "TKVPEER1", a u16
+/// length and the token; the accepting side checks it in constant time and answers one byte (1) before any Raft
+/// message flows, or closes the connection. Without it anyone reaching the peer port could vote or append entries.
+/// Like the client protocol, the token travels in clear text: run members on a trusted network (TLS is later work).
+/// </summary>
+internal static class PeerTransport
+{
+    private static ReadOnlySpan<byte> Magic => "TKVPEER1"u8;
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(2);
+
+    public static byte[] Hello(string token)
+    {
+        var t = Encoding.UTF8.GetBytes(token);
+        var hello = new byte[Magic.Length + 2 + t.Length];
+        Magic.CopyTo(hello);
+        hello[Magic.Length] = (byte)(t.Length >> 8);
+        hello[Magic.Length + 1] = (byte)t.Length;
+        t.CopyTo(hello, Magic.Length + 2);
+        return hello;
+    }
+
+    /// <summary>Connects to a peer and presents the token.</summary>
+    public sealed class Connector(string token) : IConnectionFactory
+    {
+        private readonly byte[] hello = Hello(token);
+
+        public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+        {
+            var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                cts.CancelAfter(HandshakeTimeout);
+                await socket.ConnectAsync(endpoint, cts.Token).ConfigureAwait(false);
+                await socket.SendAsync(hello, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                var ack = new byte[1];
+                if (await socket.ReceiveAsync(ack, SocketFlags.None, cts.Token).ConfigureAwait(false) != 1 || ack[0] != 1)
+                    throw new ConnectionAbortedException($"peer {endpoint} refused the cluster token");
+                return new PeerConnection(socket);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Accepts peers that present the token; others are dropped before reaching Raft.</summary>
+    public sealed class Acceptor(string token) : IConnectionListenerFactory
+    {
+        private readonly byte[] expected = Encoding.UTF8.GetBytes(token);
+
+        public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+        {
+            var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            // SO_REUSEADDR only (restart despite TIME_WAIT). .NET\'s ReuseAddress also sets SO_REUSEPORT on Linux,
+            // which would let a second member bind the same port.
+            socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+            try
+            {
+                socket.Bind(endpoint);
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                throw new KvException($"cannot listen for peers on {endpoint}: {e.Message}");
+            }
+            socket.Listen(128);
+            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, expected));
+        }
+    }
+
+    private sealed class Listener : IConnectionListener
+    {
+        private readonly Socket socket;
+        private readonly byte[] expected;
+        private readonly Channel<PeerConnection> accepted = Channel.CreateBounded<PeerConnection>(64);
+        private readonly CancellationTokenSource stop = new();
+        private readonly Task loop;
+
+        public Listener(Socket socket, byte[] expected)
+        {
+            this.socket = socket;
+            this.expected = expected;
+            EndPoint = socket.LocalEndPoint!;
+            loop = Task.Run(AcceptLoopAsync);
+        }
+
+        public EndPoint EndPoint { get; }
+
+        private async Task AcceptLoopAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Socket s;
+                try
+                {
+                    s = await socket.AcceptAsync(stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception) when (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                _ = Task.Run(() => HandshakeAsync(s)); // a slow or hostile peer must not stall other accepts
+            }
+            accepted.Writer.TryComplete();
+        }
+
+        private async Task HandshakeAsync(Socket s)
+        {
+            try
+            {
+                s.NoDelay = true;
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                cts.CancelAfter(HandshakeTimeout);
+                var head = new byte[Magic.Length + 2];
+                await ReceiveExactlyAsync(s, head, cts.Token).ConfigureAwait(false);
+                var length = (head[Magic.Length] << 8) | head[Magic.Length + 1];
+                if (!head.AsSpan(0, Magic.Length).SequenceEqual(Magic) || length > 4096) throw new IOException("bad peer hello");
+                var presented = new byte[length];
+                await ReceiveExactlyAsync(s, presented, cts.Token).ConfigureAwait(false);
+                if (!CryptographicOperations.FixedTimeEquals(presented, expected)) throw new IOException("wrong peer token");
+                await s.SendAsync(new byte[] { 1 }, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                await accepted.Writer.WriteAsync(new PeerConnection(s), stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                s.Dispose();
+            }
+        }
+
+        private static async Task ReceiveExactlyAsync(Socket s, byte[] buffer, CancellationToken token)
+        {
+            for (var read = 0; read < buffer.Length;)
+            {
+                var n = await s.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, token).ConfigureAwait(false);
+                if (n == 0) throw new IOException("peer closed during handshake");
+                read += n;
+            }
+        }
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await accepted.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+                return null;
+            }
+        }
+
+        public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            socket.Dispose();
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await UnbindAsync().ConfigureAwait(false);
+            while (accepted.Reader.TryRead(out var c)) await c.DisposeAsync().ConfigureAwait(false);
+            stop.Dispose();
+        }
+    }
+
+    /// <summary>An authenticated peer connection as DotNext's generic transport expects it.</summary>
+    private sealed class PeerConnection : ConnectionContext
+    {
+        private readonly Socket socket;
+        private readonly NetworkStream stream;
+        private readonly CancellationTokenSource closed = new();
+        private int disposed;
+
+        public PeerConnection(Socket socket)
+        {
+            this.socket = socket;
+            stream = new NetworkStream(socket, ownsSocket: true);
+            Transport = new Pipe(PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16)),
+                PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)));
+            RemoteEndPoint = socket.RemoteEndPoint;
+            LocalEndPoint = socket.LocalEndPoint;
+            ConnectionClosed = closed.Token;
+        }
+
+        public override string ConnectionId { get; set; } = Guid.NewGuid().ToString("N");
+
+        public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+        public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+        public override IDuplexPipe Transport { get; set; }
+
+        public override void Abort(ConnectionAbortedException abortReason)
+        {
+            try
+            {
+                closed.Cancel();
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) != 0) return;
+            try
+            {
+                await closed.CancelAsync().ConfigureAwait(false);
+                await Transport.Input.CompleteAsync().ConfigureAwait(false);
+                await Transport.Output.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+            }
+            await stream.DisposeAsync().ConfigureAwait(false);
+            closed.Dispose();
+        }
+
+        private sealed class Pipe(PipeReader input, PipeWriter output) : IDuplexPipe
+        {
+            public PipeReader Input { get; } = input;
+
+            public PipeWriter Output { get; } = output;
+        }
+    }
+}

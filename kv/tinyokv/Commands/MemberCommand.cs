@@ -1,0 +1,48 @@
+using System.CommandLine;
+
+namespace Tinyo.Kv.Cli.Commands;
+
+/// <summary>tinyokv member list|add|remove: membership, one change at a time.</summary>
+internal static class MemberCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("member", "List, add or remove members");
+        var list = new Command("list", "List members");
+        Common.Run(list, async (pr, ct) =>
+        {
+            await using var client = Common.Client(pr);
+            var members = (await client.MemberListAsync(ct)).ToList();
+            if (Common.Json(pr)) Common.PrintJson(members, CliJson.Default.ListMemberInfo);
+            else
+                foreach (var m in members)
+                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}");
+            return 0;
+        });
+
+        var peer = new Argument<string>("peer-address") { Description = "The member's Raft address (ip:port)" };
+        var add = new Command("add", "Add a running member started without --bootstrap") { peer };
+        Common.Run(add, async (pr, ct) =>
+        {
+            Protocol.Endpoints.Parse(pr.GetValue(peer)!);
+            await using var client = Common.Client(pr);
+            await client.MemberAddAsync(pr.GetValue(peer)!, ct);
+            Console.WriteLine($"member {pr.GetValue(peer)} added");
+            return 0;
+        });
+
+        var remove = new Command("remove", "Remove a member (graceful leave: remove it, then stop it)") { peer };
+        Common.Run(remove, async (pr, ct) =>
+        {
+            Protocol.Endpoints.Parse(pr.GetValue(peer)!);
+            await using var client = Common.Client(pr);
+            await client.MemberRemoveAsync(pr.GetValue(peer)!, ct);
+            Console.WriteLine($"member {pr.GetValue(peer)} removed");
+            return 0;
+        });
+        cmd.Subcommands.Add(list);
+        cmd.Subcommands.Add(add);
+        cmd.Subcommands.Add(remove);
+        return cmd;
+    }
+}
