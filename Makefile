@@ -29,16 +29,16 @@ $(BIN)/%:
 sizes: ## Print the binaries' sizes
 	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MB\n", "total", t/1048576}'
 
-test: build ## Build, then run every test suite (as root: real containers, registries, clusters)
+test: deps build ## Build, then run every test suite (as root: real containers, registries, clusters)
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/test.sh
 
-bench: build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
+bench: deps build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
 fuzz: ## Run every fuzz campaign for FUZZ_SECONDS seconds each
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
-demo: build ## Build, make the busybox image, serve it from a local registry, pull and list it
+demo: deps build ## Build, make the busybox image, serve it from a local registry, pull and list it
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
 
 deps: ## Install (idempotent) every Debian package the tests, benchmarks and demo need
