@@ -27,7 +27,7 @@ $(BIN)/%:
 	@install -m 0755 artifacts/publish-aot/$*/$* $@
 
 sizes: ## Print the binaries' sizes
-	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MB\n", "total", t/1048576}'
+	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MiB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MiB\n", "total", t/1048576}'
 
 test: deps build ## Build, then run every test suite (as root: real containers, registries, clusters)
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/test.sh
