@@ -9,29 +9,36 @@ FUZZ_SECONDS ?= 60
 
 all: build ## Build the four static NativeAOT binaries into out/bin
 
-build: ## Same as `make`
-	@mkdir -p $(BIN)
-	@for p in $(EXES); do \
-	  n=$$(basename $$p); \
-	  echo "publish $$n (NativeAOT)"; \
-	  $(DOTNET) publish $$p/$$n.csproj -c Release -o artifacts/publish-aot/$$n -v quiet -nologo || exit 1; \
-	  install -m 0755 artifacts/publish-aot/$$n/$$n $(BIN)/$$n; \
-	done
+build: $(addprefix $(BIN)/,tio tinyonode tinyokv tinyort) ## Same as `make`
 	@$(MAKE) --no-print-directory sizes
 
-sizes: ## Print the binaries' sizes
-	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MB\n", "total", t/1048576}'
+# One static rule per binary: rebuilt only when a source of its component (or of what it links) changed.
+COMMON := Directory.Build.props Directory.Packages.props global.json
+src = $(shell find $(1) -type f \( -name '*.cs' -o -name '*.csproj' \) -not -path '*/tests/*' -not -path '*/obj/*' -not -path '*/bin/*' 2>/dev/null)
+$(BIN)/tio:       $(COMMON) $(call src,ctl) $(call src,kv/Tinyo.Kv)
+$(BIN)/tinyonode: $(COMMON) $(call src,node) $(call src,ctl/Tinyo.Ctl) $(call src,kv/Tinyo.Kv) $(call src,rt/Tinyo.Rt)
+$(BIN)/tinyokv:   $(COMMON) $(call src,kv)
+$(BIN)/tinyort:   $(COMMON) $(call src,rt)
+$(BIN)/%:
+	@mkdir -p $(BIN)
+	@echo "publish $* (NativeAOT)"
+	@p=$$(dirname $$(find ctl node kv rt -name $*.csproj -not -path '*/obj/*' | head -1)); \
+	  $(DOTNET) publish $$p/$*.csproj -c Release -o artifacts/publish-aot/$* -v quiet -nologo
+	@install -m 0755 artifacts/publish-aot/$*/$* $@
 
-test: build ## Build, then run every test suite (as root: real containers, registries, clusters)
+sizes: ## Print the binaries' sizes
+	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MiB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MiB\n", "total", t/1048576}'
+
+test: deps build ## Build, then run every test suite (as root: real containers, registries, clusters)
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/test.sh
 
-bench: build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
+bench: deps build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
 fuzz: ## Run every fuzz campaign for FUZZ_SECONDS seconds each
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
-demo: build ## Build, make the busybox image, serve it from a local registry, pull and list it
+demo: deps build ## Build, make the busybox image, serve it from a local registry, pull and list it
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
 
 deps: ## Install (idempotent) every Debian package the tests, benchmarks and demo need

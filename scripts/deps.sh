@@ -9,6 +9,7 @@ pkgs=(
   zstd jq curl iproute2 util-linux procps
   libcap2-bin         # setcap/getcap: the layer tests round-trip file capabilities through GNU tar
   crun runc podman    # peers for the runtime benchmarks
+  uidmap slirp4netns fuse-overlayfs # podman's recommends (--no-install-recommends skips them); the benchmarks' podman runs rootful with vfs and no network, so this is belt and braces
   etcd-server etcd-client # peer for the KV benchmarks
   afl++               # fuzzing engine for SharpFuzz harnesses
   hyperfine           # whole-command timing for quick comparisons

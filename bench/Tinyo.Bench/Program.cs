@@ -1,4 +1,17 @@
 using BenchmarkDotNet.Running;
+using Tinyo.Bench.Env;
+using Tinyo.Bench.Scale;
 
 // Benchmarks compare Tinyo against the real peer in the same run; see docs/benchmarks.md.
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+//   Tinyo.Bench [BenchmarkDotNet args, e.g. --filter '*Start*']   the BenchmarkDotNet suites (Pull, Unpack, Start)
+//   Tinyo.Bench scale [COUNT] [CONCURRENCY]                          COUNT detached containers at once, tinyort vs crun
+//   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
+if (args is ["scale", ..])
+    return ScaleRunner.Run(args[1..]);
+if (args is ["sizes"])
+{
+    Console.Out.Write(Sizes.Markdown());
+    return 0;
+}
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
+return 0;

@@ -1,5 +1,9 @@
+using System.Buffers;
+using Tinyo.Ctl;
+using Tinyo.Ctl.Statefile;
 using Tinyo.Kv;
 using Tinyo.Kv.Protocol;
+using Tinyo.Node.Http;
 using Tinyo.Rt;
 using Tinyo.Rt.Images;
 using Tinyo.Rt.Oci;
@@ -17,6 +21,8 @@ public sealed record Target(string Name, Action<byte[]> Body)
         try { Body(input); }
         catch (RtException) { }
         catch (KvException) { }
+        catch (CtlException) { }
+        catch (HttpParseException) { }
     }
 }
 
@@ -64,6 +70,15 @@ public static class Targets
                 default: WatchRequest.Decode(ref r); break;
             }
             r.End();
+        }),
+        // Statefiles are written by users; errors must name file:line:col, and YamlDotNet's own exceptions must not escape.
+        new("statefile", static b => Statefile.Parse(Input.Utf8(b), "app.yml", "/nonexistent-tinyo-fuzz")),
+        // The node's HTTP request heads arrive from any local or remote client before authentication.
+        new("http-head", static b =>
+        {
+            var limits = new HttpLimits { MaxHeaderBytes = 8192, MaxHeaders = 64, MaxBodyBytes = 1 << 20 };
+            if (HttpParser.TryParseHead(new ReadOnlySequence<byte>(b), limits, out var req, out _) && req is not null)
+                HttpParser.ContentLength(req, limits);
         }),
     ];
 

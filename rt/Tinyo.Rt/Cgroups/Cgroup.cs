@@ -71,6 +71,7 @@ public sealed class Cgroup
         while (missing.Count > 0)
         {
             var d = missing.Pop();
+            // CreateDirectory also recreates a parent that a concurrent Destroy just removed.
             try { Directory.CreateDirectory(d); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new RtException($"creating cgroup {d}: {e.Message}"); }
             // Only the container's own directory is ours to remove; shared parents (tinyo/) stay for the next one.
@@ -248,6 +249,21 @@ public sealed class Cgroup
                 catch (IOException) when (attempt < 100) { Thread.Sleep(10); }
                 catch (IOException e) { throw new RtException($"removing cgroup {d}: {e.Message}"); }
             }
+            RemoveDefaultParentIfEmpty(d);
         }
+    }
+
+    /// <summary>
+    /// The last container out removes the shared default parent (<c>tinyo/</c>), so a host without containers has no
+    /// tinyo cgroups at all. rmdir(2) of a cgroup fails unless it has no children, so this never disturbs a running
+    /// container; a create racing with it is safe because <see cref="MakeDirs"/> recreates missing parents.
+    /// </summary>
+    private static void RemoveDefaultParentIfEmpty(string leaf)
+    {
+        var parent = Path.GetDirectoryName(leaf);
+        if (parent is null || Path.GetFileName(parent) != CgroupPath.DefaultParent) return;
+        try { Directory.Delete(parent); }
+        catch (IOException) { }  // not empty (another container) or already gone
+        catch (UnauthorizedAccessException) { }
     }
 }

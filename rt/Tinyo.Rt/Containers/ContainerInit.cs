@@ -51,6 +51,9 @@ public static class ContainerInit
                 nint old = Signal(s, 0);
                 if (old != 1) Signal(s, old);
             }
+            // With no_new_privs the filter goes on as late as possible, so it constrains only the process (runc's
+            // order); without it, loading needs CAP_SYS_ADMIN and happened in Prepare before the capabilities drop.
+            if (c.Spec.Process!.NoNewPrivileges) LoadSeccomp(c);
             Exec(path, argv, envp); // returns only on failure
             int errno = Errno;
             Signal(SIGPIPE, 1); // ignored again: reporting to a parent that left must not kill us silently
@@ -147,6 +150,7 @@ public static class ContainerInit
 
         var user = proc.User ?? new SpecUser();
         var caps = CapabilitySets.FromSpec(proc.Capabilities);
+        if (!proc.NoNewPrivileges) LoadSeccomp(c);
         caps.DropBounding();
         // Keep the permitted set across the uid change; the spec's sets are installed right after.
         if (Prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) throw Error("prctl(PR_SET_KEEPCAPS)");
@@ -162,6 +166,19 @@ public static class ContainerInit
 
         argv = (nint)Strings(proc.Args);
         envp = (nint)Strings(env);
+    }
+
+    /// <summary>
+    /// Installs the parent-compiled filter on this thread. seccomp filters are per thread (no TSYNC: the .NET
+    /// runtime's other threads are not the container's); this is the thread that calls execve, which ends the other
+    /// threads and hands the filter to the new program, so the process runs under it from its first instruction.
+    /// The filter must let through what init still does after it: execve, and on failure a write to report it.
+    /// </summary>
+    private static unsafe void LoadSeccomp(InitConfig c)
+    {
+        if (c.SeccompProgram is not { Length: > 0 } prog) return;
+        fixed (byte* p = prog)
+            if (SeccompSetFilter(p, prog.Length / 8, c.SeccompFlags) != 0) throw Error("loading the seccomp filter");
     }
 
     private static unsafe void Exec(string path, nint argv, nint envp)

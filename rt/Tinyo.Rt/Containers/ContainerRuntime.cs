@@ -329,6 +329,7 @@ public sealed class ContainerRuntime
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
                 CgroupV1Hierarchies = host.V1.Select(h => h.Options).ToList(),
                 OverlayLower = overlay is null ? null : [.. overlay.LowerTopFirst], OverlayUpper = overlay?.Upper, OverlayWork = overlay?.Work,
+                SeccompProgram = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
             };
             if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                 throw InitFailure(pid, "sending the configuration to init failed");

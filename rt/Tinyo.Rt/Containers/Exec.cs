@@ -33,9 +33,10 @@ public sealed class ExecOptions
 /// syscalls: join the cgroup (write "0" to each <c>cgroup.procs</c>, opened by the parent), <c>setns(pidfd,
 /// MNT|UTS|IPC|NET|CGROUP)</c> (the mount namespace brings the container's root), chdir, rlimits, bounding set,
 /// groups, gid, uid, capabilities, no_new_privs, default SIGPIPE and signal mask, close-on-exec of every fd above 2,
-/// execve. The binary path is resolved by the parent through <c>/proc/PID/root</c> with
+/// seccomp, execve. The binary path is resolved by the parent through <c>/proc/PID/root</c> with
 /// <c>openat2(RESOLVE_IN_ROOT)</c>, so the container's symlinks are interpreted inside it.</para>
-/// <para>Not applied yet: seccomp (its filter would be loaded just before execve), AppArmor/SELinux labels. A failure
+/// <para>The container's seccomp filter is loaded last before execve (before the capability drop when no_new_privs
+/// is off). Not applied: AppArmor/SELinux labels. A failure
 /// inside the table ends the child with the errno as exit status; the parent checks the cwd and the executable
 /// beforehand so that this is rare.</para>
 /// </remarks>
@@ -55,7 +56,9 @@ public static unsafe class Exec
         var rec = ContainerRecord.Load(dir, id);
         if (rec.Status(dir) != "running") throw new RtException($"container {id} is not running");
         if (o.Command.Count == 0 || string.IsNullOrEmpty(o.Command[0])) throw new RtException("exec: no command given");
-        var spec = Bundle.Parse(File.ReadAllBytes(Path.Combine(rec.Bundle, "config.json")));
+        // Loaded (validated, seccomp compiled) as create did: the exec'd process gets the container's filter.
+        var bundle = Bundle.Load(rec.Bundle);
+        var spec = bundle.Spec;
         var p = spec.Process!;
         var env = new List<string>(p.Env ?? []);
         foreach (var e in o.Env)
@@ -126,6 +129,19 @@ public static unsafe class Exec
             int last = CapabilitySets.LastCap();
             for (int i = 0; i <= last; i++)
                 if ((caps.Bounding & (1UL << i)) == 0) rows.Add(new(SYS_prctl, PR_CAPBSET_DROP, i));
+            nint fprog = 0;
+            if (bundle.Seccomp?.Program is { Length: > 0 } prog)
+            {
+                // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+                var f = Block(prog.Length);
+                prog.CopyTo(new Span<byte>((void*)f, prog.Length));
+                fprog = Block(16);
+                ((ulong*)fprog)[0] = (ushort)(prog.Length / 8);
+                ((ulong*)fprog)[1] = (ulong)f;
+            }
+            var seccomp = new CloneTrampoline.Row(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bundle.Seccomp?.Flags ?? 0, fprog);
+            // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load it before the capabilities go.
+            if (fprog != 0 && !p.NoNewPrivileges) rows.Add(seccomp);
             var u = p.User ?? new SpecUser();
             var groups = u.AdditionalGids ?? [];
             var gids = (uint*)Block(groups.Count * 4);
@@ -153,6 +169,8 @@ public static unsafe class Exec
             rows.Add(new(SYS_rt_sigaction, SIGPIPE, Block(32), 0, 8)); // .NET ignores SIGPIPE; the command must not inherit that
             rows.Add(new(SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC));
             rows.Add(new(SYS_rt_sigprocmask, SIG_SETMASK, Block(8), 0, 8)); // the trampoline starts with all signals blocked
+            // Last before execve (which the filter must allow, as for init), so it constrains only the command.
+            if (fprog != 0 && p.NoNewPrivileges) rows.Add(seccomp);
             rows.Add(new(SYS_execve, Str(path), StrArray(o.Command), StrArray(env)));
 
             int pid = -1;

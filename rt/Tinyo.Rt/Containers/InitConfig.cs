@@ -28,4 +28,9 @@ public sealed class InitConfig
     public string? OverlayUpper { get; set; }
     /// <summary>The overlay's work directory (same filesystem as the upper one).</summary>
     public string? OverlayWork { get; set; }
+    /// <summary>The compiled seccomp filter (<c>struct sock_filter</c> records), or null for none. Compiled by the
+    /// parent: init only loads it.</summary>
+    public byte[]? SeccompProgram { get; set; }
+    /// <summary>seccomp(2) flags for <see cref="SeccompProgram"/>.</summary>
+    public uint SeccompFlags { get; set; }
 }

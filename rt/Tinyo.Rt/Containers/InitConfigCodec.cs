@@ -47,6 +47,7 @@ internal static class InitConfigCodec
         w.Str(l.RootfsPropagation); w.Strs(l.MaskedPaths); w.Strs(l.ReadonlyPaths);
         w.I32(l.Sysctl?.Count ?? 0);
         foreach (var (k, v) in l.Sysctl ?? []) { w.Str(k); w.Str(v); }
+        w.Bytes(c.SeccompProgram); w.I32((int)c.SeccompFlags);
         return w.ToArray();
     }
 
@@ -94,6 +95,7 @@ internal static class InitConfigCodec
         l.RootfsPropagation = r.Str(); l.MaskedPaths = r.Strs(); l.ReadonlyPaths = r.Strs();
         int ns = r.I32();
         if (ns > 0) { l.Sysctl = []; for (int i = 0; i < ns; i++) l.Sysctl[r.Str()!] = r.Str()!; }
+        c.SeccompProgram = r.Bytes(); c.SeccompFlags = (uint)r.I32();
         s.Linux = l;
         c.Spec = s;
         if (!r.AtEnd) throw new RtException("init: malformed configuration message");
@@ -120,6 +122,13 @@ internal static class InitConfigCodec
             I32(l.Count);
             foreach (var s in l) Str(s);
         }
+        public void Bytes(byte[]? b)
+        {
+            if (b is null) { I32(-1); return; }
+            I32(b.Length);
+            b.CopyTo(_b.GetSpan(b.Length));
+            _b.Advance(b.Length);
+        }
         public byte[] ToArray() => _b.WrittenSpan.ToArray();
     }
 
@@ -138,6 +147,7 @@ internal static class InitConfigCodec
         public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
         public bool Bool() => Take(1)[0] != 0;
         public string? Str() { int n = I32(); return n < 0 ? null : Encoding.UTF8.GetString(Take(n)); }
+        public byte[]? Bytes() { int n = I32(); return n < 0 ? null : Take(n).ToArray(); }
         public List<string>? Strs()
         {
             int n = I32();

@@ -39,6 +39,23 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
+    public const long SYS_seccomp = 317;
+    public const uint SECCOMP_SET_MODE_FILTER = 1;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall_seccomp_(long nr, uint op, uint flags, void* args);
+
+    /// <summary>seccomp(SECCOMP_SET_MODE_FILTER, <paramref name="flags"/>, prog) for a program of
+    /// <c>struct sock_filter</c> records; installs it on the calling thread.</summary>
+    public static int SeccompSetFilter(byte* program, int instructions, uint flags)
+    {
+        // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+        ulong* fprog = stackalloc ulong[2];
+        fprog[0] = (ushort)instructions;
+        fprog[1] = (ulong)program;
+        return (int)syscall_seccomp_(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, fprog);
+    }
+
     [LibraryImport("libc", EntryPoint = "setsid", SetLastError = true)]
     public static partial int Setsid();
 

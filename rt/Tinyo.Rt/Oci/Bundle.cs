@@ -18,8 +18,8 @@ public sealed class Bundle
         ("user", Linux.Libc.CLONE_NEWUSER),
     ];
 
-    private Bundle(string dir, Spec spec, string rootfs, List<string> warnings)
-    { Directory = dir; Spec = spec; Rootfs = rootfs; Warnings = warnings; }
+    private Bundle(string dir, Spec spec, string rootfs, List<string> warnings, SeccompCompiler.Result? seccomp)
+    { Directory = dir; Spec = spec; Rootfs = rootfs; Warnings = warnings; Seccomp = seccomp; }
 
     /// <summary>Absolute bundle directory.</summary>
     public string Directory { get; }
@@ -27,6 +27,8 @@ public sealed class Bundle
     public Spec Spec { get; }
     /// <summary>Absolute root filesystem directory.</summary>
     public string Rootfs { get; }
+    /// <summary>The compiled <c>linux.seccomp</c> filter, or null when the spec has none.</summary>
+    public SeccompCompiler.Result? Seccomp { get; }
     /// <summary>Things the spec asks for that tinyort recognises but does not enforce yet.</summary>
     public IReadOnlyList<string> Warnings { get; }
 
@@ -92,7 +94,13 @@ public sealed class Bundle
         if (!seen.Contains("mount")) throw new RtException($"{where}: a mount namespace is required");
         if (!string.IsNullOrEmpty(spec.Hostname) && !seen.Contains("uts")) throw new RtException($"{where}: hostname needs a uts namespace");
         if (linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) throw new RtException($"{where}: uid/gid mappings need user namespaces, not supported yet");
-        if (linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined }) warnings.Add("linux.seccomp is not enforced yet");
+        SeccompCompiler.Result? seccomp = null;
+        if (linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } sc)
+        {
+            // Compiled here, in the parent, so a bad profile fails before anything exists and init only loads it.
+            try { seccomp = SeccompCompiler.Compile(sc); }
+            catch (RtException e) { throw new RtException($"{where}: {e.Message}"); }
+        }
         if (spec.Hooks is { } h && (h.Prestart?.Count > 0 || h.CreateRuntime?.Count > 0 || h.CreateContainer?.Count > 0 || h.StartContainer?.Count > 0 || h.Poststart?.Count > 0 || h.Poststop?.Count > 0))
             warnings.Add("hooks are not run yet");
         switch (linux.RootfsPropagation)
@@ -135,7 +143,7 @@ public sealed class Bundle
         Cgroups.CgroupPath.Validate(linux.CgroupsPath);
         if (linux.Resources?.Cpu is { } cpu && (!string.IsNullOrEmpty(cpu.Cpus) || !string.IsNullOrEmpty(cpu.Mems)))
             warnings.Add("linux.resources.cpu.cpus/mems (cpuset) are not applied yet");
-        return new Bundle(dir, spec, rootfs, warnings);
+        return new Bundle(dir, spec, rootfs, warnings, seccomp);
     }
 
     private static bool NewNamespace(SpecLinux l, string type) =>

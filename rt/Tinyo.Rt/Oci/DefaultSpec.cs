@@ -4,7 +4,7 @@ namespace Tinyo.Rt.Oci;
 
 /// <summary>
 /// The spec tinyo writes when it is not given one (<c>tinyort spec</c>, and containers run from images): Docker's
-/// security defaults — its capability set, masked and read-only /proc paths, no_new_privs — in every namespace but
+/// security defaults — its capability set, seccomp profile, masked and read-only /proc paths, no_new_privs — in every namespace but
 /// the user one, with the mounts a Linux userland expects.
 /// </summary>
 public static class DefaultSpec
@@ -55,6 +55,7 @@ public static class DefaultSpec
                 Resources = new SpecResources { Devices = [new SpecDeviceRule { Allow = false, Access = "rwm" }] },
                 MaskedPaths = [.. MaskedPaths],
                 ReadonlyPaths = [.. ReadonlyPaths],
+                Seccomp = SeccompProfiles.DockerDefault(caps).ToJsonElement(),
             },
         };
     }

@@ -169,7 +169,7 @@ public sealed class SpecLinux
     public List<string>? ReadonlyPaths { get; set; }
     /// <summary>Kernel parameters written under /proc/sys.</summary>
     public Dictionary<string, string>? Sysctl { get; set; }
-    /// <summary>Seccomp filter (recognised; enforcement comes in a later version).</summary>
+    /// <summary>Seccomp filter (an OCI seccomp object, read by <see cref="Security.SeccompProfile.FromJson"/>).</summary>
     public System.Text.Json.JsonElement? Seccomp { get; set; }
     /// <summary>Mount label (SELinux; ignored).</summary>
     public string? MountLabel { get; set; }

@@ -66,7 +66,7 @@ public static class TestPaths
     }
 
     /// <summary>Starts a program with redirected output.</summary>
-    public static Process Start(string file, IEnumerable<string> args, IDictionary<string, string>? env = null)
+    public static System.Diagnostics.Process Start(string file, IEnumerable<string> args, IDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -78,7 +78,7 @@ public static class TestPaths
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env is not null)
             foreach (var (k, v) in env) psi.Environment[k] = v;
-        return Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
+        return System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
     }
 
     /// <summary>Runs a program and throws with its output when it fails.</summary>

@@ -10,7 +10,7 @@ namespace Tinyo.Rt.Tests.Fixtures;
 public sealed class TestRegistry : IDisposable
 {
     private readonly TempDir _dir = new("tinyo-registry-");
-    private readonly Process _process;
+    private readonly System.Diagnostics.Process _process;
 
     public TestRegistry(string? authYaml = null, bool tls = false)
     {

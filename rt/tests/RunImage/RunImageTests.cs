@@ -197,6 +197,12 @@ public sealed class RunImageTests : IDisposable
         var (c3, hn, _) = _r.Cli("exec", "-e", "X=1", "-w", "/etc", "ex", "sh", "-c", "hostname; echo $X; pwd; exit 5");
         Assert.Equal(5, c3);
         Assert.Equal($"{o.Trim()}\n1\n/etc\n", hn);
+        // The container's seccomp filter and capability set apply to the exec'd process too.
+        var (c5, status, _) = _r.Cli("exec", "ex", "grep", "-E", "^(Seccomp|CapBnd|NoNewPrivs):", "/proc/self/status");
+        Assert.Equal(0, c5);
+        Assert.Contains("Seccomp:\t2", status);
+        Assert.Contains("NoNewPrivs:\t1", status);
+        Assert.Contains("CapBnd:\t00000000a80425fb", status);
         var (c4, _, e4) = _r.Cli("exec", "ex", "no-such-binary");
         Assert.Equal(1, c4);
         Assert.Contains("not found", e4);

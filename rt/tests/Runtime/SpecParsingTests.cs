@@ -133,12 +133,16 @@ public sealed class SpecParsingTests
     {
         var c = new Containers.InitConfig { Id = "x", Rootfs = "/r", ExecFifo = "/f", CgroupV1Hierarchies = ["cpu,cpuacct", "memory"], Spec = Rich() };
         c.Spec.Root!.Path = "/r";
+        c.SeccompProgram = [1, 2, 3, 4, 5, 6, 7, 8]; c.SeccompFlags = 2;
         var back = Containers.InitConfigCodec.Decode(Containers.InitConfigCodec.Encode(c));
         Assert.Equal(c.ExecFifo, back.ExecFifo);
+        Assert.Equal(c.SeccompProgram, back.SeccompProgram);
+        Assert.Equal(2u, back.SeccompFlags);
         Assert.Equal(c.CgroupV1Hierarchies, back.CgroupV1Hierarchies);
         // Everything init acts on survives; what it does not need (resources, hooks, annotations) is not sent.
         c.Spec.Linux!.Resources = null; c.Spec.Hooks = null; c.Spec.Annotations = null; c.Spec.OciVersion = null;
         c.Spec.Linux.CgroupsPath = null;
+        c.Spec.Linux.Seccomp = null; // sent compiled, as SeccompProgram
         Assert.Equal(JsonSerializer.Serialize(c.Spec, OciJson.Default.Spec), JsonSerializer.Serialize(back.Spec, OciJson.Default.Spec));
         Assert.Throws<RtException>(() => Containers.InitConfigCodec.Decode(Containers.InitConfigCodec.Encode(c).AsSpan(0, 40)));
     }

@@ -1,0 +1,105 @@
+using BenchmarkDotNet.Attributes;
+using Tinyo.Bench.Env;
+using Tinyo.Rt.Tests.Fixtures;
+
+namespace Tinyo.Bench.Benchmarks;
+
+/// <summary>
+/// Container start: create, start, wait for and delete one container running <c>/bin/true</c> from the same OCI
+/// bundle (runc's default spec, busybox rootfs, read-only) — <c>tinyort run</c> vs <c>crun run</c> (inside its
+/// hybrid-cgroup wrapper, whose cost alone is measured too) vs <c>runc run</c> vs <c>podman run --rm</c> (temp vfs
+/// store holding the busybox image, runc as its OCI runtime: crun fails here, see docs/benchmarks.md).
+/// </summary>
+[IterationCount(30)]
+public class Start
+{
+    private TempDir? _work;
+    private string _bundle = "";
+    private string _podman = "";
+    private int _n;
+    private string _ulimits = "";
+    private readonly List<(string Runtime, string Id)> _failed = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _work = new TempDir("tinyo-bench-start-");
+        var rootfs = Peers.BusyboxRootfs(_work.Path);
+        _bundle = Peers.Bundle(Path.Combine(_work.Path, "bundle"), rootfs, ["/bin/true"]);
+        _podman = Path.Combine(_work.Path, "podman");
+        // podman raises nofile/nproc to values above this host's hard limits, which fail without CAP_SYS_RESOURCE.
+        _ulimits = $"nofile=1024:{HardLimit("Max open files")},nproc=4096:4096";
+        var img = BusyboxImage.Get();
+        Cmd.Run("podman", Peers.Podman(_podman, "pull", "-q", $"oci:{img.Layout}:{img.Tag}"));
+        Cmd.Run("podman", Peers.Podman(_podman, "tag", FirstImage(), "bench-busybox"));
+    }
+
+    private static string HardLimit(string name) =>
+        File.ReadLines("/proc/self/limits").First(l => l.StartsWith(name, StringComparison.Ordinal))[26..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+
+    private string FirstImage() => Cmd.Run("podman", Peers.Podman(_podman, "images", "-q")).Split('\n', StringSplitOptions.RemoveEmptyEntries)[0];
+
+    // podman's cgroupfs manager otherwise leaves /sys/fs/cgroup/*/libpod_parent/conmon behind.
+    private static string PodmanCgroup => $"tinyo-bench-{Environment.ProcessId}-podman";
+
+    private string Id(string rt) => $"tinyo-bench-{Environment.ProcessId}-{rt}-{++_n}";
+
+    private string Root(string rt) => Path.Combine(_work!.Path, rt + "-state");
+
+    private void Guard(string rt, string id, Action run)
+    {
+        try { run(); }
+        catch { _failed.Add((rt, id)); throw; }
+    }
+
+    [Benchmark(Baseline = true, Description = "crun run (in unshare -m wrapper)")]
+    public void Crun()
+    {
+        var id = Id("crun");
+        Guard("crun", id, () => Cmd.Run("unshare", Peers.Crun("--root", Root("crun"), "run", "--bundle", _bundle, id)));
+    }
+
+    [Benchmark(Description = "crun wrapper alone (unshare -m sh -c umount; exec true)")]
+    public void CrunWrapper() => Cmd.Run("unshare", Peers.CrunWrapperOnly);
+
+    [Benchmark(Description = "runc run")]
+    public void Runc()
+    {
+        var id = Id("runc");
+        Guard("runc", id, () => Cmd.Run("runc", "--root", Root("runc"), "run", "--bundle", _bundle, id));
+    }
+
+    [Benchmark(Description = "podman run --rm (vfs, runc, rlimits ≤ host hard)")]
+    public void Podman() =>
+        Cmd.Run("podman", Peers.Podman(_podman, "run", "--rm", "--network", "none", "--cgroup-parent", "/" + PodmanCgroup, "--ulimit", _ulimits, "bench-busybox", "/bin/true"));
+
+    [Benchmark(Description = "tinyort run")]
+    public void Tinyort()
+    {
+        var id = Id("tinyort");
+        Guard("tinyort", id, () => Cmd.Run(Peers.Tinyort, "--root", Root("tinyort"), "run", "--bundle", _bundle, id));
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var (rt, id) in _failed)
+        {
+            _ = rt switch
+            {
+                "crun" => Cmd.TryRun("unshare", Peers.Crun("--root", Root("crun"), "delete", "--force", id)),
+                "runc" => Cmd.TryRun("runc", "--root", Root("runc"), "delete", "--force", id),
+                _ => Cmd.TryRun(Peers.Tinyort, "--root", Root("tinyort"), "delete", "--force", id),
+            };
+        }
+        if (_work is null) return;
+        if (Directory.Exists(_podman))
+        {
+            Cmd.TryRun("podman", Peers.Podman(_podman, "rm", "--all", "--force"));
+            Cmd.TryRun("podman", Peers.Podman(_podman, "rmi", "--all", "--force"));
+        }
+        Peers.UnmountUnder(_work.Path);
+        Peers.RemoveCgroups(PodmanCgroup);
+        _work.Dispose();
+    }
+}

@@ -1,0 +1,189 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Tinyo.Ctl.Api;
+
+namespace Tinyo.Ctl.Client;
+
+/// <summary>
+/// The node API client: one HTTP/1.1 request per connection (Connection: close), JSON bodies, bearer token.
+/// Small on purpose: HttpClient would add megabytes to the tio binary for features a local API does not need.
+/// </summary>
+public sealed class NodeClient(NodeAddress address, string? token = null)
+{
+    private const int MaxResponseBytes = 16 << 20;
+    private static readonly ApiJson J = ApiJson.Default;
+
+    /// <summary>The node's address.</summary>
+    public NodeAddress Address => address;
+
+    /// <summary>Timeout of one call.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>GET /v1/version (no token needed).</summary>
+    public Task<VersionInfo> VersionAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/version", null, J.VersionInfo, ct);
+
+    /// <summary>POST /v1/init.</summary>
+    public Task<NetInfo> InitAsync(InitRequest r, CancellationToken ct = default) => CallAsync("POST", "/v1/init", Json(r, J.InitRequest), J.NetInfo, ct);
+
+    /// <summary>POST /v1/login.</summary>
+    public Task<LoginResponse> LoginAsync(string user, string password, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/login", Json(new LoginRequest(user, password), J.LoginRequest), J.LoginResponse, ct);
+
+    /// <summary>POST /v1/logout: revokes this client's token.</summary>
+    public Task LogoutAsync(CancellationToken ct = default) => CallAsync("POST", "/v1/logout", null, ct);
+
+    /// <summary>GET /v1/status.</summary>
+    public Task<NodeStatus> StatusAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/status", null, J.NodeStatus, ct);
+
+    /// <summary>GET /v1/nets.</summary>
+    public Task<List<NetInfo>> NetsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/nets", null, J.ListNetInfo, ct);
+
+    /// <summary>POST /v1/nets.</summary>
+    public Task<NetInfo> NetCreateAsync(string name, CancellationToken ct = default) => CallAsync("POST", "/v1/nets", Json(new NetRequest(name), J.NetRequest), J.NetInfo, ct);
+
+    /// <summary>DELETE /v1/nets/NAME.</summary>
+    public Task NetDeleteAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/nets/" + Uri.EscapeDataString(name), null, ct);
+
+    /// <summary>GET /v1/users.</summary>
+    public Task<List<UserInfo>> UsersAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/users", null, J.ListUserInfo, ct);
+
+    /// <summary>POST /v1/users.</summary>
+    public Task UserAddAsync(string name, string password, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/users", Json(new UserRequest(name, password), J.UserRequest), ct);
+
+    /// <summary>DELETE /v1/users/NAME.</summary>
+    public Task UserRemoveAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/users/" + Uri.EscapeDataString(name), null, ct);
+
+    /// <summary>GET /v1/secrets (names only, never values).</summary>
+    public Task<List<SecretInfo>> SecretsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/secrets", null, J.ListSecretInfo, ct);
+
+    /// <summary>PUT /v1/secrets/NAME.</summary>
+    public Task SecretAddAsync(string name, byte[] value, CancellationToken ct = default)
+        => CallAsync("PUT", "/v1/secrets/" + Uri.EscapeDataString(name), Json(new SecretRequest(Convert.ToBase64String(value)), J.SecretRequest), ct);
+
+    /// <summary>DELETE /v1/secrets/NAME.</summary>
+    public Task SecretRemoveAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/secrets/" + Uri.EscapeDataString(name), null, ct);
+
+    /// <summary>GET /v1/apps.</summary>
+    public Task<List<AppInfo>> AppsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/apps", null, J.ListAppInfo, ct);
+
+    /// <summary>POST /v1/apps.</summary>
+    public Task<List<ApplyResult>> ApplyAsync(string file, string yaml, string? baseDir = null, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/apps", Json(new ApplyRequest(file, yaml, baseDir), J.ApplyRequest), J.ListApplyResult, ct);
+
+    /// <summary>DELETE /v1/apps/NAME.</summary>
+    public Task AppRemoveAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/apps/" + Uri.EscapeDataString(name), null, ct);
+
+    private static byte[] Json<T>(T v, JsonTypeInfo<T> info) => JsonSerializer.SerializeToUtf8Bytes(v, info);
+
+    private async Task<T> CallAsync<T>(string method, string path, byte[]? body, JsonTypeInfo<T> info, CancellationToken ct)
+    {
+        var (status, resp) = await SendAsync(method, path, body, ct).ConfigureAwait(false);
+        Check(status, resp);
+        try
+        {
+            return JsonSerializer.Deserialize(resp, info) ?? throw new CtlException("empty answer from the node");
+        }
+        catch (JsonException e)
+        {
+            throw new CtlException($"malformed answer from the node: {e.Message}");
+        }
+    }
+
+    private async Task CallAsync(string method, string path, byte[]? body, CancellationToken ct)
+    {
+        var (status, resp) = await SendAsync(method, path, body, ct).ConfigureAwait(false);
+        Check(status, resp);
+    }
+
+    private static void Check(int status, byte[] resp)
+    {
+        if (status is >= 200 and < 300) return;
+        ErrorBody? e = null;
+        try
+        {
+            e = JsonSerializer.Deserialize(resp, J.ErrorBody);
+        }
+        catch (JsonException)
+        {
+        }
+        throw new ApiException(status, e?.Code ?? "http_" + status, e?.Error ?? $"the node answered HTTP {status}", e);
+    }
+
+    /// <summary>Sends one request; returns the status and body.</summary>
+    public async Task<(int Status, byte[] Body)> SendAsync(string method, string path, byte[]? body, CancellationToken ct = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Timeout);
+        Socket socket;
+        try
+        {
+            if (address.SocketPath is { } p)
+            {
+                socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(p), timeout.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(address.Tcp!, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (SocketException e)
+        {
+            throw new NodeUnreachableException($"cannot reach the node at {address}: {e.Message} (is it running? tio ++ starts one)", e);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new NodeUnreachableException($"cannot reach the node at {address}: timed out");
+        }
+        using var _ = socket;
+        var head = new StringBuilder();
+        head.Append(method).Append(' ').Append(path).Append(" HTTP/1.1\r\nHost: tinyo\r\nConnection: close\r\nAccept: application/json\r\n");
+        if (token is not null) head.Append("Authorization: Bearer ").Append(token).Append("\r\n");
+        if (body is not null) head.Append("Content-Type: application/json\r\n");
+        head.Append("Content-Length: ").Append(body?.Length ?? 0).Append("\r\n\r\n");
+        try
+        {
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            var h = Encoding.ASCII.GetBytes(head.ToString());
+            var all = new byte[h.Length + (body?.Length ?? 0)];
+            h.CopyTo(all, 0);
+            body?.CopyTo(all, h.Length);
+            await stream.WriteAsync(all, timeout.Token).ConfigureAwait(false);
+            var ms = new MemoryStream();
+            var buf = new byte[16384];
+            int n;
+            while ((n = await stream.ReadAsync(buf, timeout.Token).ConfigureAwait(false)) > 0)
+            {
+                ms.Write(buf, 0, n);
+                if (ms.Length > MaxResponseBytes) throw new CtlException("answer from the node too large");
+            }
+            return ParseResponse(ms.ToArray());
+        }
+        catch (IOException e)
+        {
+            throw new NodeUnreachableException($"connection to the node at {address} failed: {e.Message}", e);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new NodeUnreachableException($"the node at {address} did not answer within {Timeout.TotalSeconds:0}s");
+        }
+    }
+
+    private static (int, byte[]) ParseResponse(byte[] r)
+    {
+        var end = r.AsSpan().IndexOf("\r\n\r\n"u8);
+        if (end < 0 || r.Length < 12 || !r.AsSpan().StartsWith("HTTP/1."u8)) throw new CtlException("malformed answer from the node");
+        if (!int.TryParse(Encoding.ASCII.GetString(r, 9, 3), out var status)) throw new CtlException("malformed status from the node");
+        var headers = Encoding.ASCII.GetString(r, 0, end);
+        var body = r[(end + 4)..];
+        foreach (var line in headers.Split("\r\n"))
+            if (line.StartsWith("content-length:", StringComparison.OrdinalIgnoreCase)
+                && int.TryParse(line.AsSpan(15).Trim(), out var len) && len <= body.Length)
+                body = body[..len];
+        return (status, body);
+    }
+}

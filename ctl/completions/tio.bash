@@ -1,0 +1,50 @@
+# bash completion for tio — source it, or install as /usr/share/bash-completion/completions/tio
+_tio() {
+  local cur prev words cword
+  if declare -F _init_completion >/dev/null; then
+    _init_completion || return
+  else
+    cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
+  fi
+  local verbs="++ init down -- + apply - rm ls logs exec login logout user secret net status version"
+  local globals="--host -H --socket --root --help"
+  # the first word that is not an option (or an option's value) is the verb
+  local verb="" sub="" i
+  for ((i = 1; i < cword; i++)); do
+    case ${words[i]} in
+      --host|-H|--socket|--root) ((i++)) ;;
+      -|--|+|++) if [[ -z $verb ]]; then verb=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;
+      -*) ;;
+      *) if [[ -z $verb ]]; then verb=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;
+    esac
+  done
+  case $prev in
+    --root|--from-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    -o|--output) COMPREPLY=($(compgen -W "table json text" -- "$cur")); return ;;
+  esac
+  case $verb in
+    "") COMPREPLY=($(compgen -W "$verbs $globals" -- "$cur")) ;;
+    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --help" -- "$cur")) ;;
+    +|apply) COMPREPLY=($(compgen -f -X '!*.@(yml|yaml)' -- "$cur") $(compgen -d -- "$cur")) ;;
+    -|rm|logs|exec)
+      local names
+      names=$(tio ls -o json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4)
+      COMPREPLY=($(compgen -W "$names" -- "$cur") $(compgen -f -X '!*.@(yml|yaml)' -- "$cur")) ;;
+    ls) COMPREPLY=($(compgen -W "-o --output --help" -- "$cur")) ;;
+    login) COMPREPLY=($(compgen -W "-u -p --help" -- "$cur")) ;;
+    down|--) COMPREPLY=($(compgen -W "--grace --help" -- "$cur")) ;;
+    status) COMPREPLY=($(compgen -W "-o --output --help" -- "$cur")) ;;
+    user|secret|net)
+      if [[ -z $sub ]]; then COMPREPLY=($(compgen -W "+ add - rm ls --help" -- "$cur"))
+      elif [[ $verb == secret && ( $sub == + || $sub == add ) ]]; then COMPREPLY=($(compgen -W "--from-file --help" -- "$cur"))
+      elif [[ $verb == user && ( $sub == + || $sub == add ) ]]; then COMPREPLY=($(compgen -W "-p --help" -- "$cur"))
+      elif [[ $sub == - || $sub == rm ]]; then
+        local list
+        list=$(tio "$verb" ls 2>/dev/null | awk 'NR>1 {print $1}')
+        COMPREPLY=($(compgen -W "$list" -- "$cur"))
+      fi ;;
+    *) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
+  esac
+}
+complete -F _tio tio

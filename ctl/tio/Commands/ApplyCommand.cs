@@ -1,0 +1,40 @@
+using System.CommandLine;
+using Tinyo.Ctl.Statefile;
+
+namespace Tinyo.Ctl.Cli.Commands;
+
+/// <summary>tio + FILE (apply): validates the statefile here, then stores its desired state on the node (which validates again).</summary>
+internal static class ApplyCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("FILE") { Description = "Statefile (YAML; several containers as documents); - for stdin" };
+        var cmd = new Command("+", "Apply a statefile: create or update its containers") { file };
+        cmd.Aliases.Add("apply");
+        Common.Run(cmd, async (pr, ct) =>
+        {
+            var path = pr.GetValue(file)!;
+            string text, name;
+            string? baseDir = null;
+            if (path == "-")
+            {
+                text = await Console.In.ReadToEndAsync(ct);
+                name = "stdin.yml";
+                Statefile.Statefile.Parse(text, name, Environment.CurrentDirectory);
+                baseDir = Environment.CurrentDirectory;
+            }
+            else
+            {
+                Statefile.Statefile.Load(path); // local errors need no node and name the user's path
+                text = await File.ReadAllTextAsync(path, ct);
+                name = Path.GetFileName(path);
+                baseDir = Path.GetDirectoryName(Path.GetFullPath(path));
+            }
+            var results = await Common.Client(pr).ApplyAsync(name, text, baseDir, ct);
+            foreach (var r in results)
+                Console.WriteLine($"{r.Name}: {(r.Action == "unchanged" ? r.Action : Common.Green(r.Action))}");
+            return Exit.Ok;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,147 @@
+using System.CommandLine;
+using Tinyo.Ctl.Api;
+using Tinyo.Ctl.Client;
+using Tinyo.Ctl.Setup;
+using Tinyo.Ctl.Statefile;
+
+namespace Tinyo.Ctl.Cli.Commands;
+
+/// <summary>
+/// tio ++ (init): starts tinyokv (one member) and tinyonode as detached, supervised processes, creates the net and
+/// the admin user, and logs this CLI in. Idempotent: a second run reports what is already there.
+/// </summary>
+internal static class InitCommand
+{
+    public static Command Create()
+    {
+        var net = new Option<string>("-net", "--net") { Description = "The cluster's name", Required = true };
+        var user = new Option<string>("-u", "--user") { Description = "The admin user to create", Required = true };
+        var pass = new Option<string?>("-p", "--password") { Description = "The admin's password (else TINYO_PASSWORD or stdin)" };
+        var ip = new Option<string?>("-ip", "--ip") { Description = "Join the cluster of the node at this address (not supported yet)" };
+        var kvPort = new Option<int>("--kv-port") { Description = "tinyokv client port on 127.0.0.1 (env TINYO_KV_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PORT", 2379) };
+        var kvPeerPort = new Option<int>("--kv-peer-port") { Description = "tinyokv Raft port on 127.0.0.1 (env TINYO_KV_PEER_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PEER_PORT", 2380) };
+        var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve the API on ip:port for remote clients (env TINYO_LISTEN_TCP)" };
+        var ttl = new Option<int?>("--token-ttl") { Description = "Login token lifetime in seconds (default 86400)" };
+        var cmd = new Command("++", "Start a single-node cluster here: tinyokv + tinyonode, the net, the admin user; log in")
+        {
+            net, user, pass, ip, kvPort, kvPeerPort, tcp, ttl,
+        };
+        cmd.Aliases.Add("init");
+        Common.Run(cmd, async (pr, ct) =>
+        {
+            if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
+            if (pr.GetValue(ip) is { } join)
+                throw new UsageException($"joining a cluster (-ip {join}) is not supported yet: this version runs single-node clusters only");
+            var netName = pr.GetValue(net)!;
+            var userName = pr.GetValue(user)!;
+            if (!Statefile.Statefile.IsValidName(netName)) throw new UsageException($"invalid net name '{netName}': 1-63 of a-z, 0-9 and '-'");
+            if (!Statefile.Statefile.IsValidName(userName)) throw new UsageException($"invalid user name '{userName}': 1-63 of a-z, 0-9 and '-'");
+            var password = Common.Password(pr.GetValue(pass));
+            var layout = Common.Layout(pr);
+            var sup = new Supervisor(layout);
+            var socket = Common.SocketPath(pr);
+            var kvClient = pr.GetValue(kvPort);
+            var kvPeer = pr.GetValue(kvPeerPort);
+
+            Directory.CreateDirectory(layout.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var token = KvToken(layout);
+
+            // 1. tinyokv
+            if (sup.Running("tinyokv") is { } kvPid)
+                Console.WriteLine($"tinyokv   already running (pid {kvPid})");
+            else
+            {
+                var cmdline = Supervisor.Locate("tinyokv", "TINYO_KV_BIN");
+                cmdline.AddRange(["serve", "--name", "kv", "--data-dir", layout.KvData, "--listen-peer", $"127.0.0.1:{kvPeer}",
+                    "--listen-client", $"127.0.0.1:{kvClient}", "--bootstrap"]);
+                kvPid = sup.Start("tinyokv", cmdline, new Dictionary<string, string> { ["TINYOKV_TOKEN"] = token });
+                if (!await Supervisor.WaitTcpAsync("127.0.0.1", kvClient, kvPid, TimeSpan.FromSeconds(30)))
+                {
+                    sup.Stop("tinyokv", kvPid, TimeSpan.FromSeconds(2));
+                    throw new CtlException($"tinyokv did not start (log {layout.LogFile("tinyokv")}):\n{sup.LogTail("tinyokv")}");
+                }
+                Console.WriteLine($"tinyokv   {Common.Green("started")} (pid {kvPid}, 127.0.0.1:{kvClient})");
+            }
+
+            // 2. tinyonode
+            var client = new NodeClient(new NodeAddress(socket, null)) { Timeout = TimeSpan.FromSeconds(15) };
+            if (sup.Running("tinyonode") is { } nodePid)
+                Console.WriteLine($"tinyonode already running (pid {nodePid})");
+            else
+            {
+                var cmdline = Supervisor.Locate("tinyonode", "TINYO_NODE_BIN");
+                cmdline.AddRange(["serve", "--root", layout.Root, "--socket", socket, "--kv-endpoints", $"127.0.0.1:{kvClient}",
+                    "--kv-token-file", layout.KvToken]);
+                if ((pr.GetValue(tcp) ?? Common.Env("TINYO_LISTEN_TCP")) is { } listen) cmdline.AddRange(["--listen-tcp", listen]);
+                if (pr.GetValue(ttl) is { } t) cmdline.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                nodePid = sup.Start("tinyonode", cmdline);
+                if (!await WaitNodeAsync(client, nodePid, TimeSpan.FromSeconds(30), ct))
+                {
+                    sup.Stop("tinyonode", nodePid, TimeSpan.FromSeconds(2));
+                    throw new CtlException($"tinyonode did not start (log {layout.LogFile("tinyonode")}):\n{sup.LogTail("tinyonode")}");
+                }
+                Console.WriteLine($"tinyonode {Common.Green("started")} (pid {nodePid}, {socket})");
+            }
+
+            // 3. net and admin (one KV transaction on the node; refused once done)
+            try
+            {
+                await client.InitAsync(new InitRequest(netName, userName, password), ct);
+                Console.WriteLine($"net       {Common.Green("created")}: {netName}");
+                Console.WriteLine($"user      {Common.Green("created")}: {userName}");
+            }
+            catch (ApiException e) when (e.Code == "exists")
+            {
+                // Already initialised: the net must be ours; then log in with the given password.
+                var existing = e.Message.StartsWith("already initialised: net ", StringComparison.Ordinal) ? e.Message["already initialised: net ".Length..] : null;
+                if (existing is not null && existing != netName)
+                    throw new ApiException(409, "exists", $"this node already belongs to net '{existing}', not '{netName}'");
+                Console.WriteLine($"net       already there: {existing ?? netName}");
+            }
+
+            // 4. log in
+            var login = await client.LoginAsync(userName, password, ct);
+            Credentials.Set(client.Address, new SavedLogin(login.User, login.Token, login.Expires));
+            Console.WriteLine($"logged in as {login.User} (token in {Credentials.FilePath}, expires {login.Expires:yyyy-MM-dd HH:mm}Z)");
+            return Exit.Ok;
+        });
+        return cmd;
+    }
+
+    private static int Port(string env, int def)
+        => Common.Env(env) is { } s && int.TryParse(s, out var p) && p is > 0 and < 65536 ? p : def;
+
+    /// <summary>The KV token: created once (256 random bits, 0600), reused by later runs.</summary>
+    private static string KvToken(NodeLayout layout)
+    {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
+        if (File.Exists(layout.KvToken)) return File.ReadAllText(layout.KvToken).Trim();
+        var token = Convert.ToHexStringLower(KernelRandom.Bytes(32));
+        using (var f = new FileStream(layout.KvToken, new FileStreamOptions
+               {
+                   Mode = FileMode.CreateNew, Access = FileAccess.Write,
+                   UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+               }))
+            f.Write(System.Text.Encoding.ASCII.GetBytes(token + "\n"));
+        return token;
+    }
+
+    private static async Task<bool> WaitNodeAsync(NodeClient client, int pid, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!Supervisor.Alive(pid)) return false;
+            try
+            {
+                await client.VersionAsync(ct);
+                return true;
+            }
+            catch (NodeUnreachableException)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+        return false;
+    }
+}

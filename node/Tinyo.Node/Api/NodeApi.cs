@@ -1,0 +1,328 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Tinyo.Ctl.Api;
+using Tinyo.Ctl.Statefile;
+using Tinyo.Kv;
+using Tinyo.Node.Http;
+using Tinyo.Node.Security;
+using Tinyo.Node.Store;
+
+namespace Tinyo.Node.Api;
+
+/// <summary>
+/// The node's HTTP API (JSON bodies, version prefix /v1). Every route but version, init and login needs
+/// <c>Authorization: Bearer TOKEN</c>; init is accepted on the unix socket only, and only once.
+/// <code>
+/// GET    /v1/version              POST /v1/init            POST /v1/login        POST /v1/logout
+/// GET    /v1/status
+/// GET    /v1/nets                 POST /v1/nets            DELETE /v1/nets/NAME
+/// GET    /v1/users                POST /v1/users           DELETE /v1/users/NAME
+/// GET    /v1/secrets              PUT  /v1/secrets/NAME    DELETE /v1/secrets/NAME
+/// GET    /v1/apps                 POST /v1/apps            DELETE /v1/apps/NAME
+/// </code>
+/// </summary>
+public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
+{
+    /// <summary>The API version string.</summary>
+    public const string ApiVersion = "v1";
+
+    private static readonly ApiJson J = ApiJson.Default;
+    private readonly LoginThrottle throttle = new();
+    private readonly DateTimeOffset started = DateTimeOffset.UtcNow;
+    private readonly SemaphoreSlim hashing = new(2, 2); // PBKDF2 is CPU-heavy: at most two at a time
+
+    /// <summary>The product version.</summary>
+    public static string Version => typeof(NodeApi).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Answers one request.</summary>
+    public async Task<HttpResponse> HandleAsync(HttpRequest req, CancellationToken ct)
+    {
+        try
+        {
+            var parts = req.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 2 || parts[0] != ApiVersion || parts.Length > 3) return Err(404, $"no such route: {req.Path}", "not_found");
+            var resource = parts[1];
+            var name = parts.Length == 3 ? parts[2] : null;
+            switch (resource, req.Method, name)
+            {
+                case ("version", "GET", null):
+                    return Ok(new VersionInfo(Version, ApiVersion), J.VersionInfo);
+                case ("init", "POST", null):
+                    return await InitAsync(req, ct);
+                case ("login", "POST", null):
+                    return await LoginAsync(req, ct);
+            }
+            var user = await AuthenticateAsync(req, ct);
+            if (user is null) return Err(401, "not logged in (or the token expired): run tio login", "unauthorized");
+            return (resource, req.Method, name) switch
+            {
+                ("logout", "POST", null) => await LogoutAsync(req, ct),
+                ("status", "GET", null) => await StatusAsync(ct),
+                ("nets", "GET", null) => Ok((await store.ListAsync(Keys.Nets, J.NetInfo, ct)).Select(x => x.Value).ToList(), J.ListNetInfo),
+                ("nets", "POST", null) => await NetCreateAsync(req, ct),
+                ("nets", "DELETE", { } n) => await DeleteAsync(Keys.Nets, n, "net", ct),
+                ("users", "GET", null) => Ok((await store.ListAsync(Keys.Users, StoreJson.Default.StoredUser, ct)).Select(x => new UserInfo(x.Value.Name, x.Value.Created)).ToList(), J.ListUserInfo),
+                ("users", "POST", null) => await UserAddAsync(req, ct),
+                ("users", "DELETE", { } n) => await UserRemoveAsync(n, user, ct),
+                ("secrets", "GET", null) => Ok((await store.ListAsync(Keys.Secrets, StoreJson.Default.StoredSecret, ct)).Select(x => new SecretInfo(x.Name, x.Value.Created)).ToList(), J.ListSecretInfo),
+                ("secrets", "PUT", { } n) => await SecretPutAsync(req, n, user, ct),
+                ("secrets", "DELETE", { } n) => await DeleteAsync(Keys.Secrets, n, "secret", ct),
+                ("apps", "GET", null) => Ok(await AppsAsync(ct), J.ListAppInfo),
+                ("apps", "POST", null) => await ApplyAsync(req, user, ct),
+                ("apps", "DELETE", { } n) => await DeleteAsync(Keys.Apps, n, "app", ct, user),
+                _ => Err(404, $"no such route: {req.Method} {req.Path}", "not_found"),
+            };
+        }
+        catch (BadRequest e)
+        {
+            return Err(e.Status, e.Message, e.Code);
+        }
+        catch (StatefileException e)
+        {
+            return new HttpResponse(422, JsonSerializer.SerializeToUtf8Bytes(
+                new ErrorBody(e.Message, "invalid_statefile", e.File, e.Line, e.Column, e.Field), J.ErrorBody));
+        }
+        catch (KvException e)
+        {
+            options.Log($"kv: {e.Message}");
+            return Err(503, $"cluster state unavailable: {e.Message}", "kv_unavailable");
+        }
+    }
+
+    private sealed class BadRequest(int status, string message, string code = "bad_request") : Exception(message)
+    {
+        public int Status { get; } = status;
+        public string Code { get; } = code;
+    }
+
+    private static T Body<T>(HttpRequest req, JsonTypeInfo<T> info)
+    {
+        if (req.Body.Length == 0) throw new BadRequest(400, "a JSON body is required");
+        try
+        {
+            return JsonSerializer.Deserialize(req.Body, info) ?? throw new BadRequest(400, "a JSON body is required");
+        }
+        catch (JsonException e)
+        {
+            throw new BadRequest(400, $"invalid JSON body: {e.Message}");
+        }
+    }
+
+    private static string ValidName(string? name, string what)
+    {
+        if (name is null || !Statefile.IsValidName(name))
+            throw new BadRequest(400, $"invalid {what} name '{name}': 1-63 of a-z, 0-9 and '-', not starting or ending with '-'");
+        return name;
+    }
+
+    private static HttpResponse Ok<T>(T value, JsonTypeInfo<T> info, int status = 200) => new(status, JsonSerializer.SerializeToUtf8Bytes(value, info));
+
+    private static HttpResponse Err(int status, string message, string code) => HttpServer.Error(status, message, code);
+
+    private static HttpResponse NoContent() => new(204, []);
+
+    private async Task<string?> AuthenticateAsync(HttpRequest req, CancellationToken ct)
+    {
+        if (!req.Headers.TryGetValue("authorization", out var auth) || !auth.StartsWith("Bearer ", StringComparison.Ordinal)) return null;
+        var token = auth["Bearer ".Length..].Trim();
+        if (!token.StartsWith(Tokens.Prefix, StringComparison.Ordinal) || token.Length > 100) return null;
+        var t = await store.GetAsync(Keys.Tokens + Tokens.Id(token), StoreJson.Default.StoredToken, ct);
+        if (t is null || t.Expires <= DateTimeOffset.UtcNow) return null;
+        // A removed user's tokens stop working at once.
+        return await store.GetAsync(Keys.Users + t.User, StoreJson.Default.StoredUser, ct) is null ? null : t.User;
+    }
+
+    private async Task<HttpResponse> InitAsync(HttpRequest req, CancellationToken ct)
+    {
+        if (!req.Local) return Err(403, "init is only accepted on the node's unix socket", "forbidden");
+        var r = Body(req, J.InitRequest);
+        ValidName(r.Net, "net");
+        ValidName(r.User, "user");
+        CheckPassword(r.Password);
+        var existing = await store.Kv.GetAsync(Keys.Of(Keys.Init), ct: ct);
+        if (existing is not null)
+            return Err(409, $"already initialised: net {System.Text.Encoding.UTF8.GetString(existing.Value)}", "exists");
+        var user = await HashAsync(r.User, r.Password, ct);
+        var now = DateTimeOffset.UtcNow;
+        var init = Keys.Of(Keys.Init);
+        var txn = await store.Kv.TxnAsync(new Kv.Protocol.TxnRequest(
+            [new Kv.Protocol.Compare(init, Kv.Protocol.CompareTarget.Create, Kv.Protocol.CompareResult.Equal, 0)],
+            [
+                new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(init, System.Text.Encoding.UTF8.GetBytes(r.Net))),
+                new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Nets, r.Net), JsonSerializer.SerializeToUtf8Bytes(new NetInfo(r.Net, now), J.NetInfo))),
+                new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Users, r.User), JsonSerializer.SerializeToUtf8Bytes(user, StoreJson.Default.StoredUser))),
+            ], []), ct);
+        if (!txn.Succeeded) return Err(409, "already initialised", "exists");
+        options.Log($"initialised net {r.Net} with user {r.User}");
+        return Ok(new NetInfo(r.Net, now), J.NetInfo, 201);
+    }
+
+    private static void CheckPassword(string? p)
+    {
+        if (p is null || p.Length < Passwords.MinLength) throw new BadRequest(400, $"password too short (at least {Passwords.MinLength} characters)");
+        if (p.Length > 1024) throw new BadRequest(400, "password too long (at most 1024 characters)");
+    }
+
+    private async Task<StoredUser> HashAsync(string user, string password, CancellationToken ct)
+    {
+        await hashing.WaitAsync(ct);
+        try
+        {
+            return await Task.Run(() => Passwords.Hash(user, password, options.Pbkdf2Iterations), ct);
+        }
+        finally
+        {
+            hashing.Release();
+        }
+    }
+
+    private async Task<HttpResponse> LoginAsync(HttpRequest req, CancellationToken ct)
+    {
+        var r = Body(req, J.LoginRequest);
+        var name = r.User ?? "";
+        if (throttle.RetryAfter(name, req.Peer) is { } wait)
+            return Err(429, $"too many failed logins: try again in {Math.Ceiling(wait.TotalSeconds)}s", "throttled");
+        var u = Statefile.IsValidName(name) ? await store.GetAsync(Keys.Users + name, StoreJson.Default.StoredUser, ct) : null;
+        bool ok;
+        await hashing.WaitAsync(ct);
+        try
+        {
+            ok = await Task.Run(() => Passwords.Verify(u ?? Passwords.Decoy.Value, r.Password ?? "") && u is not null, ct);
+        }
+        finally
+        {
+            hashing.Release();
+        }
+        if (!ok)
+        {
+            throttle.Failed(name, req.Peer);
+            options.Log($"failed login for '{(name.Length > 64 ? name[..64] : name)}' from {req.Peer}");
+            return Err(401, "wrong user or password", "unauthorized");
+        }
+        throttle.Succeeded(name);
+        var token = Tokens.New();
+        var expires = DateTimeOffset.UtcNow + options.TokenTtl;
+        // The lease deletes the token's record when it expires (plus a margin: the expiry check is authoritative).
+        var (lease, _) = await store.Kv.LeaseGrantAsync((long)Math.Ceiling(options.TokenTtl.TotalSeconds) + 60, ct: ct);
+        await store.PutAsync(Keys.Tokens + Tokens.Id(token), new StoredToken(name, expires), StoreJson.Default.StoredToken, ct, lease);
+        options.Log($"user {name} logged in from {req.Peer}");
+        return Ok(new LoginResponse(token, name, expires), J.LoginResponse);
+    }
+
+    private async Task<HttpResponse> LogoutAsync(HttpRequest req, CancellationToken ct)
+    {
+        var token = req.Headers["authorization"]["Bearer ".Length..].Trim();
+        await store.DeleteAsync(Keys.Tokens + Tokens.Id(token), ct);
+        return NoContent();
+    }
+
+    private async Task<HttpResponse> StatusAsync(CancellationToken ct)
+    {
+        var nets = await store.ListAsync(Keys.Nets, J.NetInfo, ct);
+        var st = await store.Kv.StatusAsync(ct);
+        return Ok(new NodeStatus(options.Name, nets.Count > 0 ? nets[0].Name : null, Version,
+            (long)(DateTimeOffset.UtcNow - started).TotalSeconds, string.Join(',', options.KvEndpoints),
+            st.Revision, (int)await store.CountAsync(Keys.Apps, ct), (int)await store.CountAsync(Keys.Users, ct),
+            (int)await store.CountAsync(Keys.Secrets, ct)), J.NodeStatus);
+    }
+
+    private async Task<HttpResponse> NetCreateAsync(HttpRequest req, CancellationToken ct)
+    {
+        var r = Body(req, J.NetRequest);
+        ValidName(r.Name, "net");
+        var net = new NetInfo(r.Name, DateTimeOffset.UtcNow);
+        if (!await store.CreateAsync(Keys.Nets + r.Name, net, J.NetInfo, ct)) return Err(409, $"net {r.Name} already exists", "exists");
+        options.Log($"net {r.Name} created");
+        return Ok(net, J.NetInfo, 201);
+    }
+
+    private async Task<HttpResponse> DeleteAsync(string prefix, string name, string what, CancellationToken ct, string? by = null)
+    {
+        ValidName(name, what);
+        if (!await store.DeleteAsync(prefix + name, ct)) return Err(404, $"no such {what}: {name}", "not_found");
+        options.Log($"{what} {name} removed{(by is null ? "" : " by " + by)}");
+        return NoContent();
+    }
+
+    private async Task<HttpResponse> UserAddAsync(HttpRequest req, CancellationToken ct)
+    {
+        var r = Body(req, J.UserRequest);
+        ValidName(r.Name, "user");
+        CheckPassword(r.Password);
+        if (await store.GetAsync(Keys.Users + r.Name, StoreJson.Default.StoredUser, ct) is not null)
+            return Err(409, $"user {r.Name} already exists", "exists");
+        var u = await HashAsync(r.Name, r.Password, ct);
+        if (!await store.CreateAsync(Keys.Users + r.Name, u, StoreJson.Default.StoredUser, ct))
+            return Err(409, $"user {r.Name} already exists", "exists");
+        options.Log($"user {r.Name} added");
+        return Ok(new List<UserInfo> { new(u.Name, u.Created) }, J.ListUserInfo, 201);
+    }
+
+    private async Task<HttpResponse> UserRemoveAsync(string name, string by, CancellationToken ct)
+    {
+        ValidName(name, "user");
+        if (await store.CountAsync(Keys.Users, ct) <= 1 && await store.GetAsync(Keys.Users + name, StoreJson.Default.StoredUser, ct) is not null)
+            return Err(409, $"user {name} is the last user: add another one first", "last_user");
+        return await DeleteAsync(Keys.Users, name, "user", ct, by);
+    }
+
+    private async Task<HttpResponse> SecretPutAsync(HttpRequest req, string name, string by, CancellationToken ct)
+    {
+        ValidName(name, "secret");
+        var r = Body(req, J.SecretRequest);
+        byte[] value;
+        try
+        {
+            value = Convert.FromBase64String(r.Value ?? "");
+        }
+        catch (FormatException)
+        {
+            throw new BadRequest(400, "secret value must be base64");
+        }
+        if (value.Length > 1 << 20) throw new BadRequest(413, "secret larger than 1 MiB");
+        var sealedSecret = secrets.Seal(name, value);
+        CryptographicZero(value);
+        if (!await store.CreateAsync(Keys.Secrets + name, sealedSecret, StoreJson.Default.StoredSecret, ct))
+            return Err(409, $"secret {name} already exists: remove it first", "exists");
+        options.Log($"secret {name} added by {by}"); // the name only, never the value
+        return Ok(new List<SecretInfo> { new(name, sealedSecret.Created) }, J.ListSecretInfo, 201);
+    }
+
+    private static void CryptographicZero(byte[] b) => System.Security.Cryptography.CryptographicOperations.ZeroMemory(b);
+
+    private async Task<List<AppInfo>> AppsAsync(CancellationToken ct)
+    {
+        var apps = await store.ListAsync(Keys.Apps, J.AppRecord, ct);
+        // Until the reconciler exists every app is "pending": desired state stored, nothing started.
+        return apps.Select(a => new AppInfo(a.Name, a.Value.Spec.Image, "pending",
+            a.Value.Spec.Ports.Select(p => p.ToString()).ToList(), a.Value.Spec.Replicas, 0, a.Value.Created, a.Value.Updated)).ToList();
+    }
+
+    private async Task<HttpResponse> ApplyAsync(HttpRequest req, string by, CancellationToken ct)
+    {
+        var r = Body(req, J.ApplyRequest);
+        var file = string.IsNullOrEmpty(r.File) ? "statefile.yml" : Path.GetFileName(r.File);
+        if (r.BaseDir is { } bd && !Path.IsPathRooted(bd)) throw new BadRequest(400, "base_dir must be an absolute path");
+        var specs = Statefile.Parse(r.Yaml ?? "", file, r.BaseDir); // throws StatefileException → 422 with the position
+        // Referenced secrets must exist: an app that can never start is refused now, not discovered later.
+        foreach (var s in specs)
+            foreach (var sec in s.Secrets)
+                if (await store.Kv.GetAsync(Keys.Of(Keys.Secrets, sec.Name), ct: ct) is null)
+                    throw new BadRequest(422, $"{file}: app {s.Name}: secret '{sec.Name}' does not exist (tio secret + {sec.Name})", "missing_secret");
+        var results = new List<ApplyResult>();
+        var now = DateTimeOffset.UtcNow;
+        var ops = new List<Kv.Protocol.TxnOp>();
+        foreach (var s in specs)
+        {
+            var old = await store.GetAsync(Keys.Apps + s.Name, J.AppRecord, ct);
+            var rec = new AppRecord(s, file, old?.Created ?? now, now);
+            var same = old is not null && JsonSerializer.Serialize(old.Spec, J.AppSpec) == JsonSerializer.Serialize(s, J.AppSpec);
+            results.Add(new ApplyResult(s.Name, old is null ? "created" : same ? "unchanged" : "updated"));
+            if (!same) ops.Add(new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Apps, s.Name), JsonSerializer.SerializeToUtf8Bytes(rec, J.AppRecord))));
+        }
+        // All documents of a file are stored in one transaction: all or nothing.
+        if (ops.Count > 0) await store.Kv.TxnAsync(new Kv.Protocol.TxnRequest([], ops, []), ct);
+        foreach (var x in results) options.Log($"app {x.Name} {x.Action} by {by}");
+        return Ok(results, J.ListApplyResult);
+    }
+}

@@ -1,0 +1,48 @@
+namespace Tinyo.Node.Http;
+
+/// <summary>One parsed HTTP/1.1 request.</summary>
+public sealed class HttpRequest
+{
+    /// <summary>GET, POST, PUT, DELETE…</summary>
+    public required string Method { get; init; }
+
+    /// <summary>The path, percent-decoded, without the query.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>The raw query string without '?', or empty.</summary>
+    public string Query { get; init; } = "";
+
+    /// <summary>HTTP/1.0 or HTTP/1.1.</summary>
+    public required string Version { get; init; }
+
+    /// <summary>Headers, names case-insensitive; the last value wins.</summary>
+    public required Dictionary<string, string> Headers { get; init; }
+
+    /// <summary>The body (Content-Length bytes).</summary>
+    public byte[] Body { get; set; } = [];
+
+    /// <summary>Who is calling: "unix" or the TCP peer's address.</summary>
+    public string Peer { get; set; } = "";
+
+    /// <summary>True when the request came over the unix socket (root-only by its file mode).</summary>
+    public bool Local { get; set; }
+
+    /// <summary>Whether the connection stays open after the answer.</summary>
+    public bool KeepAlive
+    {
+        get
+        {
+            var conn = Headers.GetValueOrDefault("connection") ?? "";
+            return Version == "HTTP/1.1"
+                ? !conn.Contains("close", StringComparison.OrdinalIgnoreCase)
+                : conn.Contains("keep-alive", StringComparison.OrdinalIgnoreCase);
+        }
+    }
+}
+
+/// <summary>A request the parser refuses: answered with this status and a JSON error, then the connection closes.</summary>
+public sealed class HttpParseException(int status, string message) : Exception(message)
+{
+    /// <summary>The HTTP status to answer with (400, 413, 431, 501, 505).</summary>
+    public int Status { get; } = status;
+}

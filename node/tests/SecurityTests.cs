@@ -1,0 +1,82 @@
+using System.Security.Cryptography;
+using Tinyo.Node.Security;
+
+namespace Tinyo.Node.Tests;
+
+public sealed class SecurityTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("tinyonode-sec-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, true);
+
+    private sealed class FakeClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public void ThrottleLocksOutAfterFreeAttemptsAndBacksOff()
+    {
+        var clock = new FakeClock();
+        var t = new LoginThrottle(clock);
+        for (var i = 0; i < LoginThrottle.FreeAttempts; i++)
+        {
+            Assert.Null(t.RetryAfter("admin", "1.2.3.4"));
+            t.Failed("admin", "1.2.3.4");
+        }
+        Assert.Null(t.RetryAfter("admin", "1.2.3.4"));
+        t.Failed("admin", "1.2.3.4");
+        Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("admin", "1.2.3.4"));
+        Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("other-user", "1.2.3.4")); // the peer is locked too
+        Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("admin", "5.6.7.8"));      // and the user from anywhere
+        clock.Now += TimeSpan.FromSeconds(3);
+        Assert.Null(t.RetryAfter("admin", "1.2.3.4"));
+        t.Failed("admin", "1.2.3.4");
+        Assert.Equal(TimeSpan.FromSeconds(4), t.RetryAfter("admin", "1.2.3.4"));
+        for (var i = 0; i < 30; i++) t.Failed("admin", "1.2.3.4");
+        Assert.Equal(TimeSpan.FromSeconds(300), t.RetryAfter("admin", "9.9.9.9"));
+        t.Succeeded("admin");
+        Assert.Null(t.RetryAfter("admin", "9.9.9.9"));
+    }
+
+    [Fact]
+    public void PasswordsHashAndVerify()
+    {
+        var u = Passwords.Hash("alice", "correct horse", 1000);
+        Assert.True(Passwords.Verify(u, "correct horse"));
+        Assert.False(Passwords.Verify(u, "correct horsf"));
+        Assert.NotEqual(u.Salt, Passwords.Hash("alice", "correct horse", 1000).Salt);
+        Assert.DoesNotContain("correct horse", System.Text.Json.JsonSerializer.Serialize(u, Store.StoreJson.Default.StoredUser));
+    }
+
+    [Fact]
+    public void TokensAreRandomAndStoredHashed()
+    {
+        var a = Tokens.New();
+        Assert.StartsWith("tio_", a);
+        Assert.Equal(4 + 43, a.Length); // 256 bits, base64url without padding
+        Assert.NotEqual(a, Tokens.New());
+        Assert.Equal(64, Tokens.Id(a).Length);
+        Assert.DoesNotContain(a[4..], Tokens.Id(a));
+    }
+
+    [Fact]
+    public void SecretBoxEncryptsBindsTheNameAndKeepsItsKeyPrivate()
+    {
+        var keyFile = Path.Combine(dir, "node.key");
+        var box = SecretBox.Open(keyFile);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, OperatingSystem.IsLinux() ? File.GetUnixFileMode(keyFile) : 0);
+        var value = "hunter2-hunter2"u8.ToArray();
+        var s = box.Seal("db", value);
+        Assert.DoesNotContain("hunter2", s.Ciphertext);
+        Assert.Equal(value, box.Open("db", s));
+        Assert.Equal(value, SecretBox.Open(keyFile).Open("db", s)); // the key persists
+        Assert.Throws<NodeException>(() => box.Open("other-name", s));
+        var tampered = s with { Ciphertext = Convert.ToBase64String(Convert.FromBase64String(s.Ciphertext).Select(b => (byte)(b ^ 1)).ToArray()) };
+        Assert.Throws<NodeException>(() => box.Open("db", tampered));
+        if (OperatingSystem.IsLinux()) File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        Assert.Contains("chmod 600", Assert.Throws<NodeException>(() => SecretBox.Open(keyFile)).Message);
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs Tinyo's benchmarks against their real peers in the same run (see docs/benchmarks.md) and collects the
+# summaries in artifacts/bench/. Needs root, `make deps` and the AOT binaries (`make build`; `make bench` does both).
+#   BENCH_FILTER='*Start*'   only these BenchmarkDotNet suites (default: all: Pull, Unpack, Start)
+#   SCALE_COUNT=1000         containers for the scale run (0 skips it); SCALE_CONCURRENCY (default: the cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TINYO_BIN=${TINYO_BIN:-$PWD/out/bin}
+[ "$(id -u)" = 0 ] || { echo "bench: run as root (containers, cgroups, podman stores)" >&2; exit 1; }
+[ -x "$TINYO_BIN/tinyort" ] || { echo "bench: $TINYO_BIN/tinyort is missing: run make build" >&2; exit 1; }
+for tool in docker-registry skopeo podman crun runc unshare tar gzip jq; do
+  command -v $tool >/dev/null || { echo "bench: $tool is missing: run make deps" >&2; exit 1; }
+done
+out=artifacts/bench
+results=$out/BenchmarkDotNet.Artifacts/results
+rm -rf "$results"; mkdir -p "$out"
+dotnet build -c Release bench/Tinyo.Bench -v q -nologo >/dev/null
+exe=artifacts/bin/Tinyo.Bench/release/Tinyo.Bench
+
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "kernel: $(uname -r)"
+  echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "peers: $(crun --version | head -1); $(runc --version | head -1); $(podman --version); $(skopeo --version); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null); $(tar --version | head -1)"
+} >"$out/environment.txt"
+
+"$exe" --filter "${BENCH_FILTER:-*}" 2>&1 | tee "$out/benchmarkdotnet.log" | grep -E '^(// \*|\| |Run time|Global total)' || true
+echo "load average after the BenchmarkDotNet suites: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+
+if [ "${SCALE_COUNT:-1000}" != 0 ]; then
+  "$exe" scale "${SCALE_COUNT:-1000}" ${SCALE_CONCURRENCY:-} >"$out/scale.md"
+  echo "load average after the scale run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+fi
+"$exe" sizes >"$out/sizes.md"
+
+for f in "$results"/*-report-github.md; do
+  [ -e "$f" ] || continue
+  cp "$f" "$out/$(basename "$f" | sed 's/^Tinyo\.Bench\.Benchmarks\.//; s/-report-github//')"
+done
+echo; echo "== environment"; cat "$out/environment.txt"
+for f in "$out"/*.md; do echo; echo "== $(basename "$f")"; cat "$f"; done
+# Left behind by nothing we started? (the suites clean up in GlobalCleanup/finally)
+if grep -qE 'tinyo-bench' /proc/self/mountinfo; then echo "bench: WARNING: mounts left:" >&2; grep tinyo-bench /proc/self/mountinfo >&2; fi
