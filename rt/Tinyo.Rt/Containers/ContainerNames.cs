@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Tinyo.Rt.Oci;
 using static Tinyo.Rt.Linux.Libc;
 
@@ -17,12 +16,21 @@ public static class ContainerNames
     /// <summary>The directory of name links.</summary>
     public static string Dir(RuntimeRoot root) => Path.Combine(root.Path, "names");
 
-    /// <summary>A random 12-hex-digit container id.</summary>
-    public static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+    /// <summary>
+    /// A random 12-hex-digit container id. Not a secret, and a collision is refused when the state directory is
+    /// created, so <see cref="Random.Shared"/> does: RandomNumberGenerator would load OpenSSL (≈ 3 ms) into every
+    /// <c>tinyort run</c>.
+    /// </summary>
+    public static string NewId()
+    {
+        Span<byte> b = stackalloc byte[6];
+        Random.Shared.NextBytes(b);
+        return Convert.ToHexStringLower(b);
+    }
 
     /// <summary>A generated name such as <c>swift_otter_3f2a</c>.</summary>
     public static string NewName() =>
-        $"{Adjectives[RandomNumberGenerator.GetInt32(Adjectives.Length)]}_{Nouns[RandomNumberGenerator.GetInt32(Nouns.Length)]}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2))}";
+        $"{Adjectives[Random.Shared.Next(Adjectives.Length)]}_{Nouns[Random.Shared.Next(Nouns.Length)]}_{Random.Shared.Next(0x10000):x4}";
 
     /// <summary>Validates a name as docker does: <c>[a-zA-Z0-9][a-zA-Z0-9_.-]*</c>, at most 128 characters.</summary>
     public static void Validate(string name)
