@@ -78,6 +78,22 @@ public sealed class KvConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes one frame; requests from many callers are pipelined over the connection under one lock.</summary>
+    private async Task WriteFrameAsync(Op op, uint id, ReadOnlyMemory<byte> body, CancellationToken ct)
+    {
+        await writeLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            Frame.Write(writer, op, id, body.Span);
+            var flush = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            if (flush.IsCompleted) throw new KvConnectionException($"connection to {Remote} closed");
+        }
+        finally
+        {
+            writeLock.Release();
+        }
+    }
+
     /// <summary>Sends a request and waits for its answer (a reply: status byte, then body or message).</summary>
     public async Task<byte[]> SendAsync(Op op, ReadOnlyMemory<byte> body, CancellationToken ct = default)
     {
@@ -87,17 +103,7 @@ public sealed class KvConnection : IAsyncDisposable
         pending[id] = tcs;
         try
         {
-            await writeLock.WaitAsync(ct).ConfigureAwait(false);
-            try
-            {
-                Frame.Write(writer, op, id, body.Span);
-                var flush = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                if (flush.IsCompleted) throw new KvConnectionException($"connection to {Remote} closed");
-            }
-            finally
-            {
-                writeLock.Release();
-            }
+            await WriteFrameAsync(op, id, body, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -169,17 +175,7 @@ public sealed class KvConnection : IAsyncDisposable
         streams[id] = channel;
         try
         {
-            await writeLock.WaitAsync(ct).ConfigureAwait(false);
-            try
-            {
-                Frame.Write(writer, op, id, body.Span);
-                var flush = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                if (flush.IsCompleted) throw new KvConnectionException($"connection to {Remote} closed");
-            }
-            finally
-            {
-                writeLock.Release();
-            }
+            await WriteFrameAsync(op, id, body, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
