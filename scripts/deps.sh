@@ -2,6 +2,8 @@
 # Installs every Debian package that Tinyo's tests, benchmarks and demo use. Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(
+  gcc libc6-dev zlib1g-dev # NativeAOT's native link; the escape suite compiles its probe with gcc -static
+  libssl3             # the binaries are linked dynamically and .NET loads OpenSSL for hashing and TLS
   busybox-static      # the test image's userland (/bin/sh, httpd, sleep)
   docker-registry     # a real OCI distribution registry on loopback for pull tests and the demo
   skopeo              # an independent implementation that pushes our test image into that registry
