@@ -38,7 +38,7 @@ bench: deps build ## Run the benchmarks against their peers (same run); results 
 fuzz: ## Run every fuzz campaign for FUZZ_SECONDS seconds each
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
-demo: deps build ## Build, make the busybox image, serve it from a local registry, pull and list it
+demo: deps build ## Build, make the busybox image, serve it from a local registry, pull, list and run it
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
 
 deps: ## Install (idempotent) every Debian package the tests, benchmarks and demo need

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Demo: build the busybox image, serve it from a loopback docker-registry, pull it with tinyort and list it.
+# Demo: build the busybox image, serve it from a loopback docker-registry, pull it with tinyort, list it, run it.
 # Everything lives in one temp dir, removed (and the registry stopped, by PID) on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +45,7 @@ echo "== tinyort images"
 "$tinyort" --root "$tmp/root" images
 echo "== tinyort inspect (config)"
 "$tinyort" --root "$tmp/root" inspect "127.0.0.1:$port/busybox" | jq -c '.[0].Config'
+echo "== tinyort run (a container from the pulled image: namespaces, overlay rootfs, Docker's seccomp profile)"
+time "$tinyort" --root "$tmp/root" run --rm "127.0.0.1:$port/busybox" sh -c 'echo "hello from pid $$ in $(hostname)"; id'
 echo "== tinyort rmi"
 "$tinyort" --root "$tmp/root" rmi "127.0.0.1:$port/busybox"
