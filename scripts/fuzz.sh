@@ -14,6 +14,11 @@ work=artifacts/fuzz
 bin=$work/bin
 tools=$work/tools
 
+# Harnesses write scratch files (the layer target unpacks into a temp dir, and afl kills its forkserver children
+# without a chance to clean up): keep all of it under one directory that this script removes.
+export TMPDIR=$PWD/$work/tmp
+rm -rf "$TMPDIR"; mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 plain=$work/plain   # un-instrumented build for replays (instrumented code needs afl's shared memory)
 dotnet publish fuzz/Tinyo.Fuzz -c Release -o "$plain" -nologo -v quiet
 rm -rf "$bin"; cp -r "$plain" "$bin"
