@@ -8,7 +8,7 @@ namespace Tinyo.Rt.Images;
 /// (decompressing) stream surface as <see cref="RtException"/> naming the uncompressed offset.
 /// </summary>
 /// <remarks>Being unseekable also keeps <c>TarReader</c> on its streaming path, which reads every byte in order.</remarks>
-internal sealed class HashingStream(Stream inner, string what) : Stream
+internal sealed class HashingStream(Stream inner, string what) : ReadOnlyStream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private long _position;
@@ -43,13 +43,6 @@ internal sealed class HashingStream(Stream inner, string what) : Stream
         return n;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int ReadByte()
-    {
-        Span<byte> b = stackalloc byte[1];
-        return Read(b) == 1 ? b[0] : -1;
-    }
 
     /// <summary>Reads (and hashes) whatever follows the tar's end-of-archive marker, up to the end of the stream.</summary>
     public void DrainToEnd(byte[] buffer, CancellationToken ct)
@@ -71,14 +64,6 @@ internal sealed class HashingStream(Stream inner, string what) : Stream
         base.Dispose(disposing);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>The compressed stream of a layer is corrupt or truncated (as opposed to the tar inside it).</summary>

@@ -16,7 +16,7 @@ namespace Tinyo.Rt.Images;
 /// </list>
 /// Data sections pass straight through, unrecorded.
 /// </summary>
-internal sealed class TarHeaderTap(HashingStream inner) : Stream
+internal sealed class TarHeaderTap(HashingStream inner) : ReadOnlyStream
 {
     /// <summary>Largest PAX or GNU long-name block accepted (long names are ≤ 4 KiB, xattr sets a few KiB).</summary>
     public const int MaxMetadataBytes = 1 << 20;
@@ -380,15 +380,5 @@ internal sealed class TarHeaderTap(HashingStream inner) : Stream
         return false;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-    public override int ReadByte() { Span<byte> b = stackalloc byte[1]; return Read(b) == 1 ? b[0] : -1; }
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
 }

@@ -564,26 +564,17 @@ public class HostileLayerTests
         s.AssertNothingOutside();
     }
 
-    private sealed class FailingStream(byte[] data, int failAt) : Stream
+    private sealed class FailingStream(byte[] data, int failAt) : Tinyo.Rt.Images.ReadOnlyStream
     {
         private int _pos;
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
             if (_pos >= failAt) throw new IOException("connection reset by peer");
-            int n = Math.Min(count, Math.Min(failAt, data.Length) - _pos);
-            Array.Copy(data, _pos, buffer, offset, n);
+            int n = Math.Min(buffer.Length, Math.Min(failAt, data.Length) - _pos);
+            data.AsSpan(_pos, n).CopyTo(buffer);
             _pos += n;
             return n;
         }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     [Fact]

@@ -420,23 +420,14 @@ public class LayerUnpackerTests
         s.AssertNothingOutside();
     }
 
-    private sealed class CancelAfterStream(Stream inner, long after, CancellationTokenSource cts) : Stream
+    private sealed class CancelAfterStream(Stream inner, long after, CancellationTokenSource cts) : Tinyo.Rt.Images.ReadOnlyStream
     {
         private long _read;
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
-            int n = inner.Read(buffer, offset, count);
+            int n = inner.Read(buffer);
             if ((_read += n) > after) cts.Cancel();
             return n;
         }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
