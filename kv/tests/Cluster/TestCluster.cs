@@ -94,7 +94,8 @@ public static class Binary
         return ("dotnet", dll.FullName);
     }
 
-    public static Process Start(IEnumerable<string> args, Action<string> onLine)
+    /// <summary>tinyokv (the AOT binary, or the built dll under dotnet) with all three standard streams redirected.</summary>
+    private static ProcessStartInfo StartInfo(IEnumerable<string> args)
     {
         var (file, dll) = Path_.Value;
         var psi = new ProcessStartInfo(file)
@@ -106,6 +107,12 @@ public static class Binary
         };
         if (dll is not null) psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
+    public static Process Start(IEnumerable<string> args, Action<string> onLine)
+    {
+        var psi = StartInfo(args);
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) onLine(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) onLine(e.Data); };
@@ -117,16 +124,7 @@ public static class Binary
     /// <summary>Runs the CLI to completion; returns exit code, stdout, stderr.</summary>
     public static async Task<(int Code, string Out, string Err)> RunAsync(IEnumerable<string> args, string? stdin = null)
     {
-        var (file, dll) = Path_.Value;
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        if (dll is not null) psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var psi = StartInfo(args);
         using var p = Process.Start(psi)!;
         if (stdin is not null) await p.StandardInput.WriteAsync(stdin);
         p.StandardInput.Close();

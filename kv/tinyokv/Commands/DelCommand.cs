@@ -8,18 +8,13 @@ internal static class DelCommand
 {
     public static Command Create()
     {
-        var key = new Argument<string>("key") { Description = "The key, or the start of the range" };
-        var end = new Argument<string?>("range-end") { Description = "End of the range (exclusive)", Arity = ArgumentArity.ZeroOrOne };
-        var prefix = new Option<bool>("--prefix") { Description = "Every key starting with KEY" };
-        var fromKey = new Option<bool>("--from-key") { Description = "Every key from KEY on" };
+        var range = new KeyRangeArgs();
         var prev = new Option<bool>("--prev-kv") { Description = "Print the deleted key-values" };
-        var cmd = new Command("del", "Delete a key or a range") { key, end, prefix, fromKey, prev };
+        var cmd = new Command("del", "Delete a key or a range") { prev };
+        range.AddTo(cmd);
         Common.Run(cmd, async (pr, ct) =>
         {
-            var k = Common.Utf8(pr.GetValue(key)!);
-            byte[]? rangeEnd = pr.GetValue(end) is { } e ? Common.Utf8(e)
-                : pr.GetValue(prefix) ? RangeRequest.PrefixEnd(k)
-                : pr.GetValue(fromKey) ? [0] : null;
+            var (k, rangeEnd) = range.Resolve(pr);
             await using var client = Common.Client(pr);
             var resp = await client.DeleteAsync(new DeleteRangeRequest(k, rangeEnd, pr.GetValue(prev)), ct);
             if (Common.Json(pr))

@@ -8,22 +8,17 @@ internal static class GetCommand
 {
     public static Command Create()
     {
-        var key = new Argument<string>("key") { Description = "The key, or the start of the range" };
-        var end = new Argument<string?>("range-end") { Description = "End of the range (exclusive)", Arity = ArgumentArity.ZeroOrOne };
-        var prefix = new Option<bool>("--prefix") { Description = "Every key starting with KEY" };
-        var fromKey = new Option<bool>("--from-key") { Description = "Every key from KEY on" };
+        var range = new KeyRangeArgs();
         var limit = new Option<long>("--limit") { Description = "At most this many keys" };
         var keysOnly = new Option<bool>("--keys-only") { Description = "Keys without values" };
         var countOnly = new Option<bool>("--count-only") { Description = "Only the number of keys" };
         var consistency = new Option<string>("--consistency") { Description = "l (linearizable) or s (serializable: this member's state)", DefaultValueFactory = _ => "l" };
         consistency.AcceptOnlyFromAmong("l", "s");
-        var cmd = new Command("get", "Read a key or a range") { key, end, prefix, fromKey, limit, keysOnly, countOnly, consistency };
+        var cmd = new Command("get", "Read a key or a range") { limit, keysOnly, countOnly, consistency };
+        range.AddTo(cmd);
         Common.Run(cmd, async (pr, ct) =>
         {
-            var k = Common.Utf8(pr.GetValue(key)!);
-            byte[]? rangeEnd = pr.GetValue(end) is { } e ? Common.Utf8(e)
-                : pr.GetValue(prefix) ? RangeRequest.PrefixEnd(k)
-                : pr.GetValue(fromKey) ? [0] : null;
+            var (k, rangeEnd) = range.Resolve(pr);
             await using var client = Common.Client(pr);
             var resp = await client.RangeAsync(new RangeRequest(k, rangeEnd, pr.GetValue(limit), pr.GetValue(keysOnly),
                 pr.GetValue(countOnly), pr.GetValue(consistency) == "s"), ct);
