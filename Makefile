@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all build test bench fuzz demo deps clean help sizes
 
-all: build ## Build the four static NativeAOT binaries into out/bin
+all: build ## Build the four NativeAOT binaries (dynamically linked: see Directory.Build.props) into out/bin
 
 build: $(addprefix $(BIN)/,tio tinyonode tinyokv tinyort) ## Same as `make`
 	@$(MAKE) --no-print-directory sizes

@@ -13,6 +13,7 @@ pkgs=(
   crun runc podman    # peers for the runtime benchmarks
   uidmap slirp4netns fuse-overlayfs # podman's recommends (--no-install-recommends skips them); the benchmarks' podman runs rootful with vfs and no network, so this is belt and braces
   etcd-server etcd-client # peer for the KV benchmarks
+  docker.io           # peer for the start and first-byte benchmarks: the benchmark starts its own dockerd (temp roots, no bridge/iptables)
   afl++               # fuzzing engine for SharpFuzz harnesses
   hyperfine           # whole-command timing for quick comparisons
 )
@@ -28,8 +29,8 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's docker-registry and etcd packages start services where systemd runs; tests start their own on free ports.
-for s in docker-registry etcd; do
+# Debian's docker-registry, etcd and docker.io packages start services where systemd runs; tests start their own on free ports.
+for s in docker-registry etcd docker containerd; do
   if command -v systemctl >/dev/null && [ "$(cat /proc/1/comm)" = systemd ]; then systemctl disable --now "$s" 2>/dev/null || true; fi
 done
 echo "deps: done"
