@@ -18,8 +18,11 @@ public sealed class KvClientOptions
     /// <summary>How long one call may take, retries included.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Connect timeout per attempt.</summary>
+    /// <summary>Connect timeout per attempt (the TLS handshake included).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>TLS settings; null for plain TCP.</summary>
+    public KvClientTls? Tls { get; init; }
 }
 
 /// <summary>
@@ -370,7 +373,7 @@ public sealed class KvClient : IAsyncDisposable
             {
                 target = options.Endpoints[nextEndpoint++ % options.Endpoints.Count];
             }
-            connection = await KvConnection.OpenAsync(target, options.Token, ClientId, options.ConnectTimeout, ct: ct).ConfigureAwait(false);
+            connection = await KvConnection.OpenAsync(target, options.Token, ClientId, options.ConnectTimeout, tls: options.Tls, ct: ct).ConfigureAwait(false);
             return connection;
         }
         finally

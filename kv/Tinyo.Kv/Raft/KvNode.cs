@@ -79,7 +79,7 @@ public sealed class KvNode : IAsyncDisposable
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
         var election = Options.ElectionTimeoutMs;
         var config = new RaftCluster.CustomTransportConfiguration(Options.PeerAddress,
-            new PeerTransport.Acceptor(Options.Token), new PeerTransport.Connector(Options.Token))
+            new PeerTransport.Acceptor(Options.Token, Options.PeerTls), new PeerTransport.Connector(Options.Token, Options.PeerTls))
         {
             ConfigurationStorage = members,
             ColdStart = Options.Bootstrap,

@@ -25,9 +25,18 @@ internal static class ServeCommand
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
         var election = new Option<int>("--election-timeout") { Description = "Election timeout (ms, lower bound; upper is twice)", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Log Raft events" };
+        var certFile = new Option<string?>("--cert-file") { Description = "Client port TLS: this member's certificate (PEM)" };
+        var keyFile = new Option<string?>("--key-file") { Description = "Client port TLS: its private key (PEM)" };
+        var caFile = new Option<string?>("--trusted-ca-file") { Description = "Client port TLS: CA bundle (PEM) that signs client certificates" };
+        var clientCertAuth = new Option<bool>("--client-cert-auth") { Description = "Refuse clients without a certificate signed by --trusted-ca-file" };
+        var peerCertFile = new Option<string?>("--peer-cert-file") { Description = "Peer TLS: this member's certificate (PEM), presented to and by peers" };
+        var peerKeyFile = new Option<string?>("--peer-key-file") { Description = "Peer TLS: its private key (PEM)" };
+        var peerCaFile = new Option<string?>("--peer-trusted-ca-file") { Description = "Peer TLS: CA bundle (PEM) that signs the members' certificates" };
+        var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
             name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose,
+            certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
         {
@@ -47,6 +56,8 @@ internal static class ServeCommand
                 WalChunkSize = (int)Positive(pr.GetValue(chunk), "--wal-chunk-size"),
                 ElectionTimeoutMs = (int)Positive(pr.GetValue(election), "--election-timeout"),
                 Verbose = pr.GetValue(verbose),
+                ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
+                PeerTls = PeerTls(pr.GetValue(peerCertFile), pr.GetValue(peerKeyFile), pr.GetValue(peerCaFile), pr.GetValue(peerClientCertAuth)),
             };
             var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -93,12 +104,20 @@ internal static class ServeCommand
         }
     }
 
+    /// <summary>Peer TLS checks the other member's certificate in both directions, so it needs the peer CA.</summary>
+    private static KvServerTls? PeerTls(string? cert, string? key, string? ca, bool clientCertAuth)
+    {
+        var tls = KvServerTls.Load(cert, key, ca, clientCertAuth, "peer-");
+        if (tls is not null && ca is null) throw new KvException("--peer-cert-file needs --peer-trusted-ca-file (members verify each other's certificates)");
+        return tls;
+    }
+
     private static long Positive(long v, string flag) => v > 0 ? v : throw new KvException($"{flag} must be positive");
 
     /// <summary>Asks the running group to add this (empty, started) member; retries while the group is busy.</summary>
     private static async Task AnnounceAsync(NodeOptions options, CancellationToken ct)
     {
-        await using var client = new KvClient(new KvClientOptions { Endpoints = options.Join, Token = options.Token });
+        await using var client = new KvClient(new KvClientOptions { Endpoints = options.Join, Token = options.Token, Tls = options.MemberClientTls });
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
