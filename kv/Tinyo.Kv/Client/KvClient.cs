@@ -156,6 +156,16 @@ public sealed class KvClient : IAsyncDisposable
     public async Task MemberRemoveAsync(string peerAddress, CancellationToken ct = default)
         => Reply.Open(await CallAsync(Op.MemberRemove, (ref w) => w.String(peerAddress), write: false, ct, leaderOnly: true).ConfigureAwait(false));
 
+    /// <summary>
+    /// Graceful leave of the member this client is connected to (give it as the only endpoint): it steps down if
+    /// it leads, gets removed by the new leader, and stops.
+    /// </summary>
+    public async Task MemberLeaveAsync(CancellationToken ct = default)
+    {
+        if (options.Endpoints.Count != 1) throw new KvException("member leave: give the leaving member's client address as the only endpoint");
+        Reply.Open(await CallAsync(Op.MemberLeave, static (ref w) => { }, write: false, ct).ConfigureAwait(false));
+    }
+
     /// <summary>The status of the member this client is connected to.</summary>
     public async Task<StatusInfo> StatusAsync(CancellationToken ct = default)
     {

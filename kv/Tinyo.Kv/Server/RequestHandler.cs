@@ -33,6 +33,7 @@ internal sealed class RequestHandler(KvNode node)
                 Op.LeaseList => LeaseList(body),
                 Op.MemberList => await MemberListAsync(body, token).ConfigureAwait(false),
                 Op.MemberAdd or Op.MemberRemove => await MembershipAsync(op, body, token).ConfigureAwait(false),
+                Op.MemberLeave => await LeaveAsync(body, token).ConfigureAwait(false),
                 Op.Status => await StatusAsync(body, token).ConfigureAwait(false),
                 Op.Snapshot => Snapshot(body),
                 Op.EnsureDurable => await EnsureDurableAsync(body, token).ConfigureAwait(false),
@@ -219,6 +220,13 @@ internal sealed class RequestHandler(KvNode node)
                 ? $"could not add {Endpoints.Format(peer)}: is it running with an empty data dir and reachable, and not a member already?"
                 : $"could not remove {Endpoints.Format(peer)}: not a member?");
         }
+        return Reply.Ok(static (ref w) => { });
+    }
+
+    private async Task<byte[]> LeaveAsync(byte[] body, CancellationToken token)
+    {
+        new WireReader(body).End();
+        await node.LeaveAsync(token).ConfigureAwait(false);
         return Reply.Ok(static (ref w) => { });
     }
 

@@ -53,6 +53,30 @@ public sealed class Member : IDisposable
         });
     }
 
+    /// <summary>SIGTERM (a clean stop), by PID.</summary>
+    public void Terminate()
+    {
+        if (process is not { HasExited: false } p) return;
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", p.Id.ToString()]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>Waits for the process to exit on its own; its exit code, or null on timeout.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        if (process is null) return null;
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+            return process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, as in a crash.</summary>
     public void Kill()
     {

@@ -31,7 +31,7 @@ internal static class MemberCommand
             return 0;
         });
 
-        var remove = new Command("remove", "Remove a member (graceful leave: remove it, then stop it)") { peer };
+        var remove = new Command("remove", "Remove a member (for a running member prefer `member leave`)") { peer };
         Common.Run(remove, async (pr, ct) =>
         {
             Protocol.Endpoints.Parse(pr.GetValue(peer)!);
@@ -40,7 +40,17 @@ internal static class MemberCommand
             Console.WriteLine($"member {pr.GetValue(peer)} removed");
             return 0;
         });
+        var leave = new Command("leave",
+            "Graceful leave of the member at --endpoints (one address): it steps down if it leads, is removed by the new leader, and stops");
+        Common.Run(leave, async (pr, ct) =>
+        {
+            await using var client = Common.Client(pr);
+            await client.MemberLeaveAsync(ct);
+            Console.WriteLine($"member {pr.GetValue(Common.Endpoints)} left the group");
+            return 0;
+        });
         cmd.Subcommands.Add(list);
+        cmd.Subcommands.Add(leave);
         cmd.Subcommands.Add(add);
         cmd.Subcommands.Add(remove);
         return cmd;

@@ -25,6 +25,7 @@ internal static class ServeCommand
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
         var election = new Option<int>("--election-timeout") { Description = "Election timeout (ms, lower bound; upper is twice)", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Log Raft events" };
+        var leaveOnStop = new Option<bool>("--leave-on-stop") { Description = "On SIGTERM/SIGINT, leave the group (step down, get removed) before stopping" };
         var certFile = new Option<string?>("--cert-file") { Description = "Client port TLS: this member's certificate (PEM)" };
         var keyFile = new Option<string?>("--key-file") { Description = "Client port TLS: its private key (PEM)" };
         var caFile = new Option<string?>("--trusted-ca-file") { Description = "Client port TLS: CA bundle (PEM) that signs client certificates" };
@@ -35,7 +36,7 @@ internal static class ServeCommand
         var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose,
+            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
             certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
@@ -79,12 +80,26 @@ internal static class ServeCommand
             Console.WriteLine($"tinyokv: {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(options.PeerAddress)}");
             if (fresh && !options.Bootstrap && options.Join.Count > 0)
                 await AnnounceAsync(options, stop.Token);
-            try
+            // Runs until a signal, or until the member has left the group (`tinyokv member leave`).
+            await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), node.Left);
+            if (node.Left.IsCompleted)
             {
-                await Task.Delay(Timeout.Infinite, stop.Token);
+                Console.WriteLine($"tinyokv: {options.Name} left the group; stopping (its data dir no longer belongs to the group)");
+                await Task.Delay(200, CancellationToken.None); // let the answer to `member leave` reach the client
+                return 0;
             }
-            catch (OperationCanceledException)
+            if (pr.GetValue(leaveOnStop))
             {
+                try
+                {
+                    using var leaveTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await node.LeaveAsync(leaveTimeout.Token);
+                    Console.WriteLine($"tinyokv: {options.Name} left the group");
+                }
+                catch (Exception e) when (e is KvException or OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException)
+                {
+                    Console.Error.WriteLine($"tinyokv: {options.Name} could not leave the group: {e.Message}");
+                }
             }
             Console.WriteLine($"tinyokv: {options.Name} stopping");
             return 0;
