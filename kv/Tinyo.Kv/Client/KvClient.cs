@@ -148,9 +148,12 @@ public sealed class KvClient : IAsyncDisposable
         return list;
     }
 
-    /// <summary>Adds a running, empty member by its peer (Raft) address.</summary>
-    public async Task MemberAddAsync(string peerAddress, CancellationToken ct = default)
-        => Reply.Open(await CallAsync(Op.MemberAdd, (ref w) => w.String(peerAddress), write: false, ct, leaderOnly: true).ConfigureAwait(false));
+    /// <summary>
+    /// Adds a running, empty member by its peer (Raft) address. <paramref name="standby"/> must match how the member
+    /// runs (<c>serve --standby</c>): the leader checks it before changing the configuration.
+    /// </summary>
+    public async Task MemberAddAsync(string peerAddress, bool standby = false, CancellationToken ct = default)
+        => Reply.Open(await CallAsync(Op.MemberAdd, (ref w) => { w.String(peerAddress); w.Bool(standby); }, write: false, ct, leaderOnly: true).ConfigureAwait(false));
 
     /// <summary>Removes a member by its peer (Raft) address.</summary>
     public async Task MemberRemoveAsync(string peerAddress, CancellationToken ct = default)

@@ -17,7 +17,7 @@ namespace Tinyo.Kv.Raft;
 /// </summary>
 public sealed class KvNode : IAsyncDisposable
 {
-    private const string ClientKey = "client", NameKey = "name";
+    private const string ClientKey = "client", NameKey = "name", StandbyKey = "standby";
     private readonly ConcurrentDictionary<EndPoint, IReadOnlyDictionary<string, string>> metadata = new();
     private readonly CancellationTokenSource lifetime = new();
     private readonly TaskCompletionSource left = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -84,7 +84,7 @@ public sealed class KvNode : IAsyncDisposable
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
         var election = Options.ElectionTimeoutMs;
         var config = new RaftCluster.CustomTransportConfiguration(Options.PeerAddress,
-            new PeerTransport.Acceptor(Options.Token, Options.PeerTls), new PeerTransport.Connector(Options.Token, Options.PeerTls))
+            new PeerTransport.Acceptor(Options.Token, Options.PeerTls, Options.Standby), new PeerTransport.Connector(Options.Token, Options.PeerTls))
         {
             ConfigurationStorage = members,
             ColdStart = Options.Bootstrap,
@@ -98,6 +98,7 @@ public sealed class KvNode : IAsyncDisposable
         };
         config.Metadata[ClientKey] = Endpoints.Format(Options.ClientAddress);
         config.Metadata[NameKey] = Options.Name;
+        if (Options.Standby) config.Metadata[StandbyKey] = "true";
         cluster = new RaftCluster(config) { AuditTrail = wal };
         cluster.LeaderChanged += (_, leader) => Leases.OnLeaderChanged(leader is { IsRemote: false });
         await cluster.StartAsync(token).ConfigureAwait(false);
@@ -130,7 +131,11 @@ public sealed class KvNode : IAsyncDisposable
     public async ValueTask<IReadOnlyDictionary<string, string>> MetadataAsync(IClusterMember member, CancellationToken token)
     {
         if (!member.IsRemote)
-            return new Dictionary<string, string> { [ClientKey] = Endpoints.Format(Options.ClientAddress), [NameKey] = Options.Name };
+        {
+            var own = new Dictionary<string, string> { [ClientKey] = Endpoints.Format(Options.ClientAddress), [NameKey] = Options.Name };
+            if (Options.Standby) own[StandbyKey] = "true";
+            return own;
+        }
         if (metadata.TryGetValue(member.EndPoint, out var md)) return md;
         try
         {
@@ -161,7 +166,7 @@ public sealed class KvNode : IAsyncDisposable
                 _ => "unknown",
             } : "available";
             list.Add(new(md.GetValueOrDefault(NameKey, ""), Endpoints.Format(m.EndPoint), md.GetValueOrDefault(ClientKey, ""),
-                leader is not null && Equals(leader.EndPoint, m.EndPoint), status));
+                leader is not null && Equals(leader.EndPoint, m.EndPoint), status, md.ContainsKey(StandbyKey)));
         }
         return list;
     }

@@ -24,23 +24,45 @@ namespace Tinyo.Kv.Raft;
 internal static class PeerTransport
 {
     private static ReadOnlySpan<byte> Magic => "TKVPEER1"u8;
+
+    // A probe (same layout, other magic) asks a member how it runs before it is added, and is answered with
+    // 1 and a flags byte (bit 0: standby), then closed; it never reaches Raft.
+    private static ReadOnlySpan<byte> ProbeMagic => "TKVPROBE"u8;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(2);
 
-    public static byte[] Hello(string token)
+    public static byte[] Hello(string token, bool probe = false)
     {
         var t = Encoding.UTF8.GetBytes(token);
         var hello = new byte[Magic.Length + 2 + t.Length];
-        Magic.CopyTo(hello);
+        (probe ? ProbeMagic : Magic).CopyTo(hello);
         hello[Magic.Length] = (byte)(t.Length >> 8);
         hello[Magic.Length + 1] = (byte)t.Length;
         t.CopyTo(hello, Magic.Length + 2);
         return hello;
     }
 
-    /// <summary>Connects to a peer and presents the token.</summary>
-    public sealed class Connector(string token, KvServerTls? tls) : IConnectionFactory
+    /// <summary>
+    /// Asks the member at a peer address whether it runs as a standby (before adding it). Throws
+    /// <see cref="KvException"/> naming the problem when it cannot be reached or refuses the token.
+    /// </summary>
+    public static async Task<bool> ProbeStandbyAsync(EndPoint endpoint, string token, KvServerTls? tls, CancellationToken cancellationToken)
     {
-        private readonly byte[] hello = Hello(token);
+        try
+        {
+            await using var c = await new Connector(token, tls, probe: true).ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return ((PeerConnection)c).Flags is { } f && (f & 1) != 0;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ConnectionAbortedException or OperationCanceledException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new KvException($"cannot reach the member at {endpoint} on its peer port: {(e is OperationCanceledException ? "timed out" : e.Message)}");
+        }
+    }
+
+    /// <summary>Connects to a peer and presents the token.</summary>
+    public sealed class Connector(string token, KvServerTls? tls, bool probe = false) : IConnectionFactory
+    {
+        private readonly byte[] hello = Hello(token, probe);
         private readonly KvClientTls? clientTls = tls?.AsClient(null);
 
         public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
@@ -69,10 +91,17 @@ internal static class PeerTransport
                         }
                     }
                     await stream.WriteAsync(hello, cts.Token).ConfigureAwait(false);
-                    var ack = new byte[1];
-                    if (await stream.ReadAsync(ack, cts.Token).ConfigureAwait(false) != 1 || ack[0] != 1)
-                        throw new ConnectionAbortedException($"peer {endpoint} refused the cluster token");
-                    return new PeerConnection(socket, stream);
+                    var ack = new byte[probe ? 2 : 1];
+                    try
+                    {
+                        await stream.ReadExactlyAsync(ack, cts.Token).ConfigureAwait(false);
+                    }
+                    catch (EndOfStreamException)
+                    {
+                        ack[0] = 0;
+                    }
+                    if (ack[0] != 1) throw new ConnectionAbortedException($"peer {endpoint} refused the cluster token");
+                    return new PeerConnection(socket, stream) { Flags = probe ? ack[1] : null };
                 }
                 catch
                 {
@@ -89,7 +118,7 @@ internal static class PeerTransport
     }
 
     /// <summary>Accepts peers that present the token; others are dropped before reaching Raft.</summary>
-    public sealed class Acceptor(string token, KvServerTls? tls) : IConnectionListenerFactory
+    public sealed class Acceptor(string token, KvServerTls? tls, bool standby) : IConnectionListenerFactory
     {
         private readonly byte[] expected = Encoding.UTF8.GetBytes(token);
 
@@ -109,7 +138,7 @@ internal static class PeerTransport
                 throw new KvException($"cannot listen for peers on {endpoint}: {e.Message}");
             }
             socket.Listen(128);
-            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, expected, tls));
+            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, expected, tls, standby));
         }
     }
 
@@ -118,12 +147,14 @@ internal static class PeerTransport
         private readonly Socket socket;
         private readonly byte[] expected;
         private readonly KvServerTls? tls;
+        private readonly bool standby;
         private readonly Channel<PeerConnection> accepted = Channel.CreateBounded<PeerConnection>(64);
         private readonly CancellationTokenSource stop = new();
         private readonly Task loop;
 
-        public Listener(Socket socket, byte[] expected, KvServerTls? tls)
+        public Listener(Socket socket, byte[] expected, KvServerTls? tls, bool standby)
         {
+            this.standby = standby;
             this.socket = socket;
             this.expected = expected;
             this.tls = tls;
@@ -173,10 +204,17 @@ internal static class PeerTransport
                 var head = new byte[Magic.Length + 2];
                 await stream.ReadExactlyAsync(head, cts.Token).ConfigureAwait(false);
                 var length = (head[Magic.Length] << 8) | head[Magic.Length + 1];
-                if (!head.AsSpan(0, Magic.Length).SequenceEqual(Magic) || length > 4096) throw new IOException("bad peer hello");
+                var probe = head.AsSpan(0, Magic.Length).SequenceEqual(ProbeMagic);
+                if (!(probe || head.AsSpan(0, Magic.Length).SequenceEqual(Magic)) || length > 4096) throw new IOException("bad peer hello");
                 var presented = new byte[length];
                 await stream.ReadExactlyAsync(presented, cts.Token).ConfigureAwait(false);
                 if (!CryptographicOperations.FixedTimeEquals(presented, expected)) throw new IOException("wrong peer token");
+                if (probe)
+                {
+                    await stream.WriteAsync(new byte[] { 1, (byte)(standby ? 1 : 0) }, cts.Token).ConfigureAwait(false);
+                    await stream.FlushAsync(cts.Token).ConfigureAwait(false);
+                    throw new IOException("probe answered"); // closes it below; probes never reach Raft
+                }
                 await stream.WriteAsync(new byte[] { 1 }, cts.Token).ConfigureAwait(false);
                 await stream.FlushAsync(cts.Token).ConfigureAwait(false);
                 await accepted.Writer.WriteAsync(new PeerConnection(s, stream), stop.Token).ConfigureAwait(false);
@@ -234,6 +272,9 @@ internal static class PeerTransport
             LocalEndPoint = socket.LocalEndPoint;
             ConnectionClosed = closed.Token;
         }
+
+        /// <summary>The flags a probe was answered with; null for a Raft connection.</summary>
+        public byte? Flags { get; init; }
 
         public override string ConnectionId { get; set; } = Guid.NewGuid().ToString("N");
 

@@ -199,6 +199,7 @@ internal sealed class RequestHandler(KvNode node)
     {
         var r = new WireReader(body);
         var peer = Endpoints.Parse(r.String());
+        var standby = op == Op.MemberAdd && r.Remaining > 0 && r.Bool();
         r.End();
         if (!node.IsLeader) return await NotLeaderAsync(token).ConfigureAwait(false);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token, node.Lifetime);
@@ -206,6 +207,26 @@ internal sealed class RequestHandler(KvNode node)
         bool ok;
         try
         {
+            if (op == Op.MemberAdd)
+            {
+                // Standby is how the member process runs (DotNext's setting is local), so it cannot be imposed
+                // here: check that it matches what was asked before the configuration changes.
+                bool runsStandby;
+                try
+                {
+                    runsStandby = await PeerTransport.ProbeStandbyAsync(peer, node.Options.Token, node.Options.PeerTls, cts.Token).ConfigureAwait(false);
+                }
+                catch (KvException e) when (e is not KvServerException)
+                {
+                    throw new KvServerException(ErrorCode.MembershipFailed, $"could not add {Endpoints.Format(peer)}: {e.Message}");
+                }
+                if (runsStandby != standby)
+                {
+                    throw new KvServerException(ErrorCode.MembershipFailed, runsStandby
+                        ? $"{Endpoints.Format(peer)} runs as a standby (serve --standby): add it with --standby"
+                        : $"{Endpoints.Format(peer)} runs as a voter: to add it as a standby, restart it with serve --standby");
+                }
+            }
             ok = op == Op.MemberAdd
                 ? await node.Cluster.AddMemberAsync(peer, cts.Token).ConfigureAwait(false)
                 : await node.Cluster.RemoveMemberAsync(peer, cts.Token).ConfigureAwait(false);

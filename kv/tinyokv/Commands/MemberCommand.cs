@@ -16,18 +16,19 @@ internal static class MemberCommand
             if (Common.Json(pr)) Common.PrintJson(members, CliJson.Default.ListMemberInfo);
             else
                 foreach (var m in members)
-                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}");
+                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}{(m.Standby ? ", standby" : "")}");
             return 0;
         });
 
         var peer = new Argument<string>("peer-address") { Description = "The member's Raft address (ip:port)" };
-        var add = new Command("add", "Add a running member started without --bootstrap") { peer };
+        var addStandby = new Option<bool>("--standby") { Description = "The member runs as a standby (serve --standby): never leader" };
+        var add = new Command("add", "Add a running member started without --bootstrap") { peer, addStandby };
         Common.Run(add, async (pr, ct) =>
         {
             Protocol.Endpoints.Parse(pr.GetValue(peer)!);
             await using var client = Common.Client(pr);
-            await client.MemberAddAsync(pr.GetValue(peer)!, ct);
-            Console.WriteLine($"member {pr.GetValue(peer)} added");
+            await client.MemberAddAsync(pr.GetValue(peer)!, pr.GetValue(addStandby), ct);
+            Console.WriteLine($"member {pr.GetValue(peer)} added{(pr.GetValue(addStandby) ? " as a standby" : "")}");
             return 0;
         });
 

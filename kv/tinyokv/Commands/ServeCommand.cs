@@ -18,7 +18,7 @@ internal static class ServeCommand
         var client = new Option<string>("--listen-client") { Description = "Client address ip:port", DefaultValueFactory = _ => "127.0.0.1:2379" };
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new one-member group if the data dir is empty" };
         var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member" };
-        var standby = new Option<bool>("--standby") { Description = "Never stand for election" };
+        var standby = new Option<bool>("--standby") { Description = "Never stand for election (still votes and counts in the quorum: see README)" };
         var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Log entries between snapshots", DefaultValueFactory = _ => 50_000 };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
@@ -138,7 +138,7 @@ internal static class ServeCommand
         {
             try
             {
-                await client.MemberAddAsync(Endpoints.Format(options.PeerAddress), ct);
+                await client.MemberAddAsync(Endpoints.Format(options.PeerAddress), options.Standby, ct);
                 Console.WriteLine($"tinyokv: {options.Name} joined the group");
                 return;
             }
