@@ -155,7 +155,10 @@ internal sealed class RequestHandler(KvNode node)
             cts.CancelAfter(WriteTimeout);
             await node.Cluster.ApplyReadBarrierAsync(cts.Token).ConfigureAwait(false);
         }
-        var resp = node.Store.Current.Range(req);
+        var current = node.Store.Current;
+        if (req.Revision > current.Revision)
+            throw new KvServerException(ErrorCode.FutureRevision, $"revision {req.Revision} is in the future (current: {current.Revision})");
+        var resp = req.Revision > 0 && req.Revision < current.Revision ? node.Watches.RangeAt(req, req.Revision) : current.Range(req);
         return Reply.Ok((ref w) => resp.Encode(ref w, req.KeysOnly));
     }
 
