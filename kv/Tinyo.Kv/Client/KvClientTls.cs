@@ -14,6 +14,13 @@ namespace Tinyo.Kv.Client;
 /// </summary>
 public sealed class KvClientTls
 {
+    // Reached through a delegate made in the constructor, so that a program that never builds TLS settings (the
+    // node, the tio CLI) does not link SslStream: NativeAOT keeps only what it can reach (~3 MB here).
+    private readonly Func<KvClientTls, Stream, EndPoint, CancellationToken, CancellationToken, Task<Stream>> handshake;
+
+    /// <summary>Creates empty settings (system roots, no client certificate); see <see cref="Load"/>.</summary>
+    public KvClientTls() => handshake = HandshakeAsync;
+
     /// <summary>CA certificates the member's certificate must chain to; null for the system's trust store.</summary>
     public X509Certificate2Collection? TrustedCa { get; init; }
 
@@ -32,6 +39,34 @@ public sealed class KvClientTls
     };
 
     private SslStreamCertificateContext? context;
+
+    /// <summary>
+    /// Runs the client handshake over <paramref name="plain"/> (owned). A failure retrying cannot fix throws
+    /// <see cref="KvTlsException"/>; a reset or a timeout (a member restarting) <see cref="KvConnectionException"/>.
+    /// </summary>
+    internal Task<Stream> SecureAsync(Stream plain, EndPoint endPoint, CancellationToken timeout, CancellationToken ct)
+        => handshake(this, plain, endPoint, timeout, ct);
+
+    private static async Task<Stream> HandshakeAsync(KvClientTls tls, Stream plain, EndPoint endPoint, CancellationToken timeout, CancellationToken ct)
+    {
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        string? rejected = null;
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(tls.Options(endPoint, r => rejected = r), timeout).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            if (rejected is not null) throw new KvTlsException($"TLS handshake with {endPoint} failed: {rejected}");
+            if (e is AuthenticationException)
+                throw new KvTlsException($"TLS handshake with {endPoint} failed ({e.Message}): is the member serving TLS on its client port?");
+            // A reset or a timeout can be a member restarting: retryable.
+            throw new KvConnectionException($"TLS handshake with {endPoint} failed: {(e is OperationCanceledException ? "timed out" : e.Message)}");
+        }
+    }
 
     /// <summary>Options for one handshake with the member at <paramref name="remote"/>.</summary>
     internal SslClientAuthenticationOptions Options(EndPoint remote, Action<string> onRejected)

@@ -2,9 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using Tinyo.Kv.Protocol;
 
 namespace Tinyo.Kv.Client;
@@ -66,7 +64,7 @@ public sealed class KvConnection : IAsyncDisposable
             throw new KvConnectionException($"cannot connect to {endPoint}: {(e is SocketException se ? se.Message : "timed out")}");
         }
         Stream stream = new NetworkStream(socket, ownsSocket: true);
-        if (tls is not null) stream = await HandshakeAsync(stream, endPoint, tls, cts.Token, ct).ConfigureAwait(false);
+        if (tls is not null) stream = await tls.SecureAsync(stream, endPoint, cts.Token, ct).ConfigureAwait(false);
         var conn = new KvConnection(socket, stream, endPoint, maxResponse);
         try
         {
@@ -82,27 +80,6 @@ public sealed class KvConnection : IAsyncDisposable
         {
             await conn.DisposeAsync().ConfigureAwait(false);
             throw;
-        }
-    }
-
-    private static async Task<SslStream> HandshakeAsync(Stream plain, EndPoint endPoint, KvClientTls tls, CancellationToken timeout, CancellationToken ct)
-    {
-        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
-        string? rejected = null;
-        try
-        {
-            await ssl.AuthenticateAsClientAsync(tls.Options(endPoint, r => rejected = r), timeout).ConfigureAwait(false);
-            return ssl;
-        }
-        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException)
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            ct.ThrowIfCancellationRequested();
-            if (rejected is not null) throw new KvTlsException($"TLS handshake with {endPoint} failed: {rejected}");
-            if (e is AuthenticationException)
-                throw new KvTlsException($"TLS handshake with {endPoint} failed ({e.Message}): is the member serving TLS on its client port?");
-            // A reset or a timeout can be a member restarting: retryable.
-            throw new KvConnectionException($"TLS handshake with {endPoint} failed: {(e is OperationCanceledException ? "timed out" : e.Message)}");
         }
     }
 

@@ -60,6 +60,7 @@ public class StandbyTests
             count = (await onStandby.RangeAsync(new RangeRequest(B("s/"), RangeRequest.PrefixEnd(B("s/")), CountOnly: true, Serializable: true))).Count;
         } while (count < 11 && DateTime.UtcNow < deadline);
         Assert.Equal(11, count);
+        Assert.NotNull(await onStandby.GetAsync(B("s/after-add"))); // linearizable, through the read barrier
 
         // Kill the leader: a voter takes over, never the standby (4 members, quorum 3: two voters and the standby).
         var leader = await cluster.LeaderAsync();
