@@ -68,10 +68,35 @@ public sealed class KvServerTls
         return problem is null ? null : $"client certificate refused: {problem}; this member requires a certificate signed by its trusted CA";
     }
 
-    /// <summary>The same files as seen by this member when it connects as a client (to other members).</summary>
-    internal KvClientTls AsClient(X509Certificate2Collection? fallbackCa) => new()
+    /// <summary>
+    /// The same files as seen by this member when it connects as a client (to other members): it trusts this
+    /// port's CA and <paramref name="moreCa"/> (the peer CA), or the system's roots when neither is given.
+    /// </summary>
+    internal KvClientTls AsClient(X509Certificate2Collection? moreCa)
     {
-        TrustedCa = TrustedCa ?? fallbackCa,
-        Certificate = Certificate,
-    };
+        X509Certificate2Collection? trusted = null;
+        if (TrustedCa is not null || moreCa is not null)
+        {
+            trusted = [];
+            if (TrustedCa is not null) trusted.AddRange(TrustedCa);
+            if (moreCa is not null) trusted.AddRange(moreCa);
+        }
+        return new() { TrustedCa = trusted, Certificate = Certificate };
+    }
+
+    /// <summary>True when <see cref="Certificate"/> chains to a root this system trusts.</summary>
+    public bool ChainsToSystemRoots()
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        try
+        {
+            return chain.Build(Certificate);
+        }
+        finally
+        {
+            foreach (var el in chain.ChainElements)
+                if (!ReferenceEquals(el.Certificate, Certificate)) el.Certificate.Dispose();
+        }
+    }
 }

@@ -175,9 +175,13 @@ public class TlsTests
             r = await Binary.RunAsync([.. serve, "--cert-file", member.Cert, "--key-file", "/nonexistent/key.pem"]);
             Assert.Equal(1, r.Code);
             Assert.Contains("cannot load certificate", r.Err);
+            r = await Binary.RunAsync([.. serve, "--cert-file", member.Cert, "--key-file", member.Key]);
+            Assert.Equal(1, r.Code);
+            Assert.Contains("give its CA with --trusted-ca-file", r.Err);
             r = await Binary.RunAsync([.. serve, "--peer-cert-file", member.Cert, "--peer-key-file", member.Key]);
             Assert.Equal(1, r.Code);
             Assert.Contains("--peer-trusted-ca-file", r.Err);
+            Assert.False(Directory.Exists(dir), "a refused start must not create the data dir");
             r = await Binary.RunAsync(["--endpoints", cluster.Members[0].ClientAddress, "--token", "t", "--cacert", "/nonexistent/ca.pem", "get", "k"]);
             Assert.Equal(1, r.Code);
             Assert.Contains("cannot read CA file", r.Err);

@@ -60,6 +60,11 @@ internal static class ServeCommand
                 ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
                 PeerTls = PeerTls(pr.GetValue(peerCertFile), pr.GetValue(peerKeyFile), pr.GetValue(peerCaFile), pr.GetValue(peerClientCertAuth)),
             };
+            // Members also dial each other's client port (joining, durability checks) and must be able to verify
+            // the certificates there: with a private CA, name it.
+            if (options.ClientTls is { TrustedCa: null } ct1 && options.PeerTls?.TrustedCa is null && !ct1.ChainsToSystemRoots())
+                throw new KvException("--cert-file is not signed by a CA this system trusts: give its CA with --trusted-ca-file " +
+                                      "(members connect to each other's client port and verify it)");
             var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop(stop); });
