@@ -22,4 +22,7 @@ root.Options.Add(Common.Token);
 root.Options.Add(Common.TokenFile);
 root.Options.Add(Common.Output);
 root.Options.Add(Common.Timeout);
+root.Options.Add(Common.CaCert);
+root.Options.Add(Common.Cert);
+root.Options.Add(Common.Key);
 return await root.Parse(args).InvokeAsync();

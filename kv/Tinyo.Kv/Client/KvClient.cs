@@ -18,8 +18,11 @@ public sealed class KvClientOptions
     /// <summary>How long one call may take, retries included.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Connect timeout per attempt.</summary>
+    /// <summary>Connect timeout per attempt (the TLS handshake included).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>TLS settings; null for plain TCP.</summary>
+    public KvClientTls? Tls { get; init; }
 }
 
 /// <summary>
@@ -145,13 +148,26 @@ public sealed class KvClient : IAsyncDisposable
         return list;
     }
 
-    /// <summary>Adds a running, empty member by its peer (Raft) address.</summary>
-    public async Task MemberAddAsync(string peerAddress, CancellationToken ct = default)
-        => Reply.Open(await CallAsync(Op.MemberAdd, (ref w) => w.String(peerAddress), write: false, ct, leaderOnly: true).ConfigureAwait(false));
+    /// <summary>
+    /// Adds a running, empty member by its peer (Raft) address. <paramref name="standby"/> must match how the member
+    /// runs (<c>serve --standby</c>): the leader checks it before changing the configuration.
+    /// </summary>
+    public async Task MemberAddAsync(string peerAddress, bool standby = false, CancellationToken ct = default)
+        => Reply.Open(await CallAsync(Op.MemberAdd, (ref w) => { w.String(peerAddress); w.Bool(standby); }, write: false, ct, leaderOnly: true).ConfigureAwait(false));
 
     /// <summary>Removes a member by its peer (Raft) address.</summary>
     public async Task MemberRemoveAsync(string peerAddress, CancellationToken ct = default)
         => Reply.Open(await CallAsync(Op.MemberRemove, (ref w) => w.String(peerAddress), write: false, ct, leaderOnly: true).ConfigureAwait(false));
+
+    /// <summary>
+    /// Graceful leave of the member this client is connected to (give it as the only endpoint): it steps down if
+    /// it leads, gets removed by the new leader, and stops.
+    /// </summary>
+    public async Task MemberLeaveAsync(CancellationToken ct = default)
+    {
+        if (options.Endpoints.Count != 1) throw new KvException("member leave: give the leaving member's client address as the only endpoint");
+        Reply.Open(await CallAsync(Op.MemberLeave, static (ref w) => { }, write: false, ct).ConfigureAwait(false));
+    }
 
     /// <summary>The status of the member this client is connected to.</summary>
     public async Task<StatusInfo> StatusAsync(CancellationToken ct = default)
@@ -370,7 +386,7 @@ public sealed class KvClient : IAsyncDisposable
             {
                 target = options.Endpoints[nextEndpoint++ % options.Endpoints.Count];
             }
-            connection = await KvConnection.OpenAsync(target, options.Token, ClientId, options.ConnectTimeout, ct: ct).ConfigureAwait(false);
+            connection = await KvConnection.OpenAsync(target, options.Token, ClientId, options.ConnectTimeout, tls: options.Tls, ct: ct).ConfigureAwait(false);
             return connection;
         }
         finally

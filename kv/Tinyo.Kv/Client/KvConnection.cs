@@ -27,12 +27,11 @@ public sealed class KvConnection : IAsyncDisposable
     private volatile Exception? failure;
     private volatile KvServerException? serverError;
 
-    private KvConnection(Socket socket, EndPoint remote, long maxResponse)
+    private KvConnection(Socket socket, Stream stream, EndPoint remote, long maxResponse)
     {
         this.socket = socket;
         this.maxResponse = maxResponse;
         Remote = remote;
-        var stream = new NetworkStream(socket, ownsSocket: true);
         reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16, minimumReadSize: 1 << 14));
         writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16));
         readLoop = Task.Run(ReadLoopAsync);
@@ -44,9 +43,13 @@ public sealed class KvConnection : IAsyncDisposable
     /// <summary>True until the connection broke or was closed.</summary>
     public bool IsOpen => failure is null;
 
-    /// <summary>Connects and presents the cluster token and the client's session id.</summary>
+    /// <summary>
+    /// Connects (with a TLS handshake when <paramref name="tls"/> is given) and presents the cluster token and the
+    /// client's session id. A TLS failure that retrying cannot fix (an untrusted certificate, a member that does
+    /// not speak TLS) throws <see cref="KvTlsException"/>.
+    /// </summary>
     public static async Task<KvConnection> OpenAsync(EndPoint endPoint, string token, ulong clientId, TimeSpan timeout,
-        long maxResponse = 1L << 31, CancellationToken ct = default)
+        long maxResponse = 1L << 31, KvClientTls? tls = null, CancellationToken ct = default)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -60,7 +63,9 @@ public sealed class KvConnection : IAsyncDisposable
             socket.Dispose();
             throw new KvConnectionException($"cannot connect to {endPoint}: {(e is SocketException se ? se.Message : "timed out")}");
         }
-        var conn = new KvConnection(socket, endPoint, maxResponse);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (tls is not null) stream = await tls.SecureAsync(stream, endPoint, cts.Token, ct).ConfigureAwait(false);
+        var conn = new KvConnection(socket, stream, endPoint, maxResponse);
         try
         {
             var hello = new ArrayBufferWriter<byte>();
@@ -232,6 +237,9 @@ public sealed class KvConnection : IAsyncDisposable
         }
     }
 }
+
+/// <summary>TLS cannot be set up with a member (untrusted certificate, wrong name, no TLS there): fix the settings.</summary>
+public sealed class KvTlsException(string message) : KvException(message);
 
 /// <summary>The connection to a member failed: the request may or may not have been applied; retry it.</summary>
 public sealed class KvConnectionException(string message) : KvException(message);

@@ -6,7 +6,8 @@ namespace Tinyo.Kv.Protocol;
 /// <param name="ClientAddress">Client address, empty if unknown (member unreachable).</param>
 /// <param name="IsLeader">True for the leader.</param>
 /// <param name="Status">"available", "unavailable" or "unknown".</param>
-public sealed record MemberInfo(string Name, string PeerAddress, string ClientAddress, bool IsLeader, string Status)
+/// <param name="Standby">A standby member: never stands for election, but votes and counts in the quorum.</param>
+public sealed record MemberInfo(string Name, string PeerAddress, string ClientAddress, bool IsLeader, string Status, bool Standby = false)
 {
     /// <summary>Encodes the record.</summary>
     public void Encode(ref WireWriter w)
@@ -16,10 +17,11 @@ public sealed record MemberInfo(string Name, string PeerAddress, string ClientAd
         w.String(ClientAddress);
         w.Bool(IsLeader);
         w.String(Status);
+        w.Bool(Standby);
     }
 
     /// <summary>Decodes the record.</summary>
-    public static MemberInfo Decode(ref WireReader r) => new(r.String(), r.String(), r.String(), r.Bool(), r.String());
+    public static MemberInfo Decode(ref WireReader r) => new(r.String(), r.String(), r.String(), r.Bool(), r.String(), r.Bool());
 }
 
 /// <summary>A member's view of itself and the cluster.</summary>

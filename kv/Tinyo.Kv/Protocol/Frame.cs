@@ -42,6 +42,8 @@ public enum Op : byte
     Watch = 17,
     /// <summary>End a watch (body: the watch's request id).</summary>
     WatchCancel = 18,
+    /// <summary>Graceful leave of the member that receives it (not forwarded): step down, get removed, stop.</summary>
+    MemberLeave = 19,
 }
 
 /// <summary>

@@ -47,9 +47,11 @@ public sealed record PutResponse(long Revision, KeyValue? PrevKv)
 
 /// <summary>
 /// Reads one key (<see cref="RangeEnd"/> null), the keys in [Key, RangeEnd), or every key from Key on
-/// (RangeEnd = "\0"). A limit bounds the answer; the response says whether more keys follow.
+/// (RangeEnd = "\0"). A limit bounds the answer; the response says whether more keys follow. A
+/// <see cref="Revision"/> above 0 reads the keys as they were at that past revision (etcd's get --rev).
 /// </summary>
-public sealed record RangeRequest(byte[] Key, byte[]? RangeEnd = null, long Limit = 0, bool KeysOnly = false, bool CountOnly = false, bool Serializable = false)
+public sealed record RangeRequest(byte[] Key, byte[]? RangeEnd = null, long Limit = 0, bool KeysOnly = false, bool CountOnly = false,
+    bool Serializable = false, long Revision = 0)
 {
     /// <summary>Encodes the request.</summary>
     public void Encode(ref WireWriter w)
@@ -58,7 +60,8 @@ public sealed record RangeRequest(byte[] Key, byte[]? RangeEnd = null, long Limi
         w.Bool(RangeEnd is not null);
         if (RangeEnd is not null) w.Bytes(RangeEnd);
         w.Var(Limit);
-        w.Byte((byte)((KeysOnly ? 1 : 0) | (CountOnly ? 2 : 0) | (Serializable ? 4 : 0)));
+        w.Byte((byte)((KeysOnly ? 1 : 0) | (CountOnly ? 2 : 0) | (Serializable ? 4 : 0) | (Revision > 0 ? 8 : 0)));
+        if (Revision > 0) w.Var(Revision);
     }
 
     /// <summary>Decodes the request.</summary>
@@ -68,8 +71,10 @@ public sealed record RangeRequest(byte[] Key, byte[]? RangeEnd = null, long Limi
         var end = r.Bool() ? r.Bytes() : null;
         var limit = r.Var();
         var f = r.Byte();
-        if (f > 7) throw new ProtocolException("bad range flags");
-        return new(key, end, limit, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0);
+        if (f > 15) throw new ProtocolException("bad range flags");
+        var revision = (f & 8) != 0 ? r.Var() : 0;
+        if ((f & 8) != 0 && revision <= 0) throw new ProtocolException("bad range revision");
+        return new(key, end, limit, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0, revision);
     }
 
     /// <summary>The range end that selects every key starting with <paramref name="prefix"/>.</summary>
@@ -229,7 +234,8 @@ public sealed record TxnOp(RangeRequest? Range = null, PutRequest? Put = null, D
     /// <summary>Decodes the operation.</summary>
     public static TxnOp Decode(ref WireReader r) => r.Byte() switch
     {
-        1 => new(Range: RangeRequest.Decode(ref r)),
+        1 => new(Range: RangeRequest.Decode(ref r) is { Revision: 0 } range ? range
+            : throw new ProtocolException("a transaction reads the current revision: a range in it cannot ask for a past one")),
         2 => new(Put: PutRequest.Decode(ref r)),
         3 => new(Delete: DeleteRangeRequest.Decode(ref r)),
         _ => throw new ProtocolException("bad transaction operation"),

@@ -143,6 +143,7 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
             {
                 Endpoints = [Endpoints.Parse(address)],
                 Token = node.Options.Token,
+                Tls = node.Options.MemberClientTls,
                 ConnectTimeout = TimeSpan.FromSeconds(1),
             }));
             var reply = await client.SendOnceAsync(Op.EnsureDurable, (ref w) => w.Var(index), token).ConfigureAwait(false);

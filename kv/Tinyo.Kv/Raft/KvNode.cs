@@ -17,9 +17,11 @@ namespace Tinyo.Kv.Raft;
 /// </summary>
 public sealed class KvNode : IAsyncDisposable
 {
-    private const string ClientKey = "client", NameKey = "name";
+    private const string ClientKey = "client", NameKey = "name", StandbyKey = "standby";
     private readonly ConcurrentDictionary<EndPoint, IReadOnlyDictionary<string, string>> metadata = new();
     private readonly CancellationTokenSource lifetime = new();
+    private readonly TaskCompletionSource left = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim leaving = new(1, 1);
     private RaftCluster? cluster;
     private WriteAheadLog? wal;
     private MemberStorage? members;
@@ -62,6 +64,9 @@ public sealed class KvNode : IAsyncDisposable
     /// <summary>Cancelled when the member stops.</summary>
     public CancellationToken Lifetime => lifetime.Token;
 
+    /// <summary>Completes once this member has left the group (<see cref="LeaveAsync"/>): the process should stop.</summary>
+    public Task Left => left.Task;
+
     /// <summary>True when this member leads.</summary>
     public bool IsLeader => cluster is { Leader: { IsRemote: false } };
 
@@ -79,7 +84,7 @@ public sealed class KvNode : IAsyncDisposable
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
         var election = Options.ElectionTimeoutMs;
         var config = new RaftCluster.CustomTransportConfiguration(Options.PeerAddress,
-            new PeerTransport.Acceptor(Options.Token), new PeerTransport.Connector(Options.Token))
+            new PeerTransport.Acceptor(Options.Token, Options.PeerTls, Options.Standby), new PeerTransport.Connector(Options.Token, Options.PeerTls))
         {
             ConfigurationStorage = members,
             ColdStart = Options.Bootstrap,
@@ -93,6 +98,7 @@ public sealed class KvNode : IAsyncDisposable
         };
         config.Metadata[ClientKey] = Endpoints.Format(Options.ClientAddress);
         config.Metadata[NameKey] = Options.Name;
+        if (Options.Standby) config.Metadata[StandbyKey] = "true";
         cluster = new RaftCluster(config) { AuditTrail = wal };
         cluster.LeaderChanged += (_, leader) => Leases.OnLeaderChanged(leader is { IsRemote: false });
         await cluster.StartAsync(token).ConfigureAwait(false);
@@ -125,7 +131,11 @@ public sealed class KvNode : IAsyncDisposable
     public async ValueTask<IReadOnlyDictionary<string, string>> MetadataAsync(IClusterMember member, CancellationToken token)
     {
         if (!member.IsRemote)
-            return new Dictionary<string, string> { [ClientKey] = Endpoints.Format(Options.ClientAddress), [NameKey] = Options.Name };
+        {
+            var own = new Dictionary<string, string> { [ClientKey] = Endpoints.Format(Options.ClientAddress), [NameKey] = Options.Name };
+            if (Options.Standby) own[StandbyKey] = "true";
+            return own;
+        }
         if (metadata.TryGetValue(member.EndPoint, out var md)) return md;
         try
         {
@@ -156,7 +166,7 @@ public sealed class KvNode : IAsyncDisposable
                 _ => "unknown",
             } : "available";
             list.Add(new(md.GetValueOrDefault(NameKey, ""), Endpoints.Format(m.EndPoint), md.GetValueOrDefault(ClientKey, ""),
-                leader is not null && Equals(leader.EndPoint, m.EndPoint), status));
+                leader is not null && Equals(leader.EndPoint, m.EndPoint), status, md.ContainsKey(StandbyKey)));
         }
         return list;
     }
@@ -173,6 +183,59 @@ public sealed class KvNode : IAsyncDisposable
             StateMachine.SnapshotsInstalled);
     }
 
+    /// <summary>
+    /// Graceful leave: this member stops standing for election (DotNext standby mode; a leader thereby steps
+    /// down and the others elect a new leader among themselves), asks the new leader to remove it from the
+    /// configuration, and completes <see cref="Left"/>. The remaining members then count their quorum without it.
+    /// On failure the member returns to normal mode and the error is thrown.
+    /// </summary>
+    public async Task LeaveAsync(CancellationToken token)
+    {
+        await leaving.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            if (left.Task.IsCompleted) return;
+            var self = Endpoints.Format(Options.PeerAddress);
+            if (Cluster.Members.Count(m => m.IsRemote) == 0)
+                throw new KvServerException(ErrorCode.MembershipFailed, "the last member cannot leave: stop it instead");
+            var wasStandby = Cluster.Standby;
+            await Cluster.EnableStandbyModeAsync(token).ConfigureAwait(false);
+            try
+            {
+                // Wait for a leader other than this member (a leader that just stepped down: a new election).
+                var deadline = DateTime.UtcNow.AddSeconds(15);
+                string leader;
+                while ((leader = await OtherLeaderClientAddressAsync(token).ConfigureAwait(false)).Length == 0)
+                {
+                    if (DateTime.UtcNow > deadline)
+                        throw new KvServerException(ErrorCode.MembershipFailed, "no other member became leader within 15 s: is a quorum of the others running?");
+                    await Task.Delay(50, token).ConfigureAwait(false);
+                }
+                await using var client = new Client.KvClient(new Client.KvClientOptions
+                {
+                    Endpoints = [Endpoints.Parse(leader)],
+                    Token = Options.Token,
+                    Tls = Options.MemberClientTls,
+                    RequestTimeout = TimeSpan.FromSeconds(30),
+                });
+                await client.MemberRemoveAsync(self, token).ConfigureAwait(false);
+            }
+            catch when (!wasStandby)
+            {
+                await Cluster.RevertToNormalModeAsync(CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+            left.TrySetResult();
+        }
+        finally
+        {
+            leaving.Release();
+        }
+    }
+
+    private async ValueTask<string> OtherLeaderClientAddressAsync(CancellationToken token)
+        => Cluster.Leader is { IsRemote: true } ? await LeaderClientAddressAsync(token).ConfigureAwait(false) : "";
+
     /// <summary>Stops serving: leaves Raft, stops background work, closes the WAL.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -188,5 +251,6 @@ public sealed class KvNode : IAsyncDisposable
         await StateMachine.DisposeAsync().ConfigureAwait(false);
         members?.Dispose();
         lifetime.Dispose();
+        leaving.Dispose();
     }
 }

@@ -1,4 +1,6 @@
 using System.Net;
+using Tinyo.Kv.Client;
+using Tinyo.Kv.Server;
 
 namespace Tinyo.Kv.Raft;
 
@@ -43,6 +45,23 @@ public sealed class NodeOptions
 
     /// <summary>Election timeout range, milliseconds.</summary>
     public int ElectionTimeoutMs { get; init; } = 300;
+
+    /// <summary>TLS on the client port; null for plain TCP.</summary>
+    public KvServerTls? ClientTls { get; init; }
+
+    /// <summary>
+    /// TLS between members (the Raft port); null for plain TCP. The certificate is presented both when accepting
+    /// and when connecting, and the other member's certificate must chain to its <see cref="KvServerTls.TrustedCa"/>
+    /// and name the peer address dialled.
+    /// </summary>
+    public KvServerTls? PeerTls { get; init; }
+
+    /// <summary>
+    /// TLS for this member's own client connections to other members' client ports (joining, durability checks):
+    /// it trusts the client CA (or the peer CA) and presents the client-port certificate, which therefore also
+    /// needs the client-auth usage when client-cert-auth is on.
+    /// </summary>
+    public KvClientTls? MemberClientTls { get => field ??= ClientTls?.AsClient(PeerTls?.TrustedCa); }
 
     /// <summary>Log DotNext's informational messages too.</summary>
     public bool Verbose { get; init; }

@@ -1,11 +1,14 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
+using Tinyo.Kv.Client;
+using Tinyo.Kv.Server;
 
 namespace Tinyo.Kv.Raft;
 
@@ -14,28 +17,53 @@ namespace Tinyo.Kv.Raft;
 /// through <c>RaftCluster.CustomTransportConfiguration</c>. The connecting side sends "TKVPEER1", a u16
 /// length and the token; the accepting side checks it in constant time and answers one byte (1) before any Raft
 /// message flows, or closes the connection. Without it anyone reaching the peer port could vote or append entries.
-/// Like the client protocol, the token travels in clear text: run members on a trusted network (TLS is later work).
+/// With peer TLS (<see cref="NodeOptions.PeerTls"/>) the handshake runs inside TLS: the connecting member checks
+/// that the other's certificate chains to the peer CA and names the address it dialled, and presents its own
+/// certificate, which the accepting member checks when peer-client-cert-auth is on. The token is still required.
 /// </summary>
 internal static class PeerTransport
 {
     private static ReadOnlySpan<byte> Magic => "TKVPEER1"u8;
+
+    // A probe (same layout, other magic) asks a member how it runs before it is added, and is answered with
+    // 1 and a flags byte (bit 0: standby), then closed; it never reaches Raft.
+    private static ReadOnlySpan<byte> ProbeMagic => "TKVPROBE"u8;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(2);
 
-    public static byte[] Hello(string token)
+    public static byte[] Hello(string token, bool probe = false)
     {
         var t = Encoding.UTF8.GetBytes(token);
         var hello = new byte[Magic.Length + 2 + t.Length];
-        Magic.CopyTo(hello);
+        (probe ? ProbeMagic : Magic).CopyTo(hello);
         hello[Magic.Length] = (byte)(t.Length >> 8);
         hello[Magic.Length + 1] = (byte)t.Length;
         t.CopyTo(hello, Magic.Length + 2);
         return hello;
     }
 
-    /// <summary>Connects to a peer and presents the token.</summary>
-    public sealed class Connector(string token) : IConnectionFactory
+    /// <summary>
+    /// Asks the member at a peer address whether it runs as a standby (before adding it). Throws
+    /// <see cref="KvException"/> naming the problem when it cannot be reached or refuses the token.
+    /// </summary>
+    public static async Task<bool> ProbeStandbyAsync(EndPoint endpoint, string token, KvServerTls? tls, CancellationToken cancellationToken)
     {
-        private readonly byte[] hello = Hello(token);
+        try
+        {
+            await using var c = await new Connector(token, tls, probe: true).ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return ((PeerConnection)c).Flags is { } f && (f & 1) != 0;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ConnectionAbortedException or OperationCanceledException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new KvException($"cannot reach the member at {endpoint} on its peer port: {(e is OperationCanceledException ? "timed out" : e.Message)}");
+        }
+    }
+
+    /// <summary>Connects to a peer and presents the token.</summary>
+    public sealed class Connector(string token, KvServerTls? tls, bool probe = false) : IConnectionFactory
+    {
+        private readonly byte[] hello = Hello(token, probe);
+        private readonly KvClientTls? clientTls = tls?.AsClient(null);
 
         public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
         {
@@ -45,11 +73,41 @@ internal static class PeerTransport
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 cts.CancelAfter(HandshakeTimeout);
                 await socket.ConnectAsync(endpoint, cts.Token).ConfigureAwait(false);
-                await socket.SendAsync(hello, SocketFlags.None, cts.Token).ConfigureAwait(false);
-                var ack = new byte[1];
-                if (await socket.ReceiveAsync(ack, SocketFlags.None, cts.Token).ConfigureAwait(false) != 1 || ack[0] != 1)
-                    throw new ConnectionAbortedException($"peer {endpoint} refused the cluster token");
-                return new PeerConnection(socket);
+                Stream stream = new NetworkStream(socket, ownsSocket: false);
+                try
+                {
+                    if (clientTls is not null)
+                    {
+                        var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                        stream = ssl;
+                        string? rejected = null;
+                        try
+                        {
+                            await ssl.AuthenticateAsClientAsync(clientTls.Options(endpoint, r => rejected = r), cts.Token).ConfigureAwait(false);
+                        }
+                        catch (System.Security.Authentication.AuthenticationException e)
+                        {
+                            throw new ConnectionAbortedException($"TLS with peer {endpoint} failed: {rejected ?? e.Message}");
+                        }
+                    }
+                    await stream.WriteAsync(hello, cts.Token).ConfigureAwait(false);
+                    var ack = new byte[probe ? 2 : 1];
+                    try
+                    {
+                        await stream.ReadExactlyAsync(ack, cts.Token).ConfigureAwait(false);
+                    }
+                    catch (EndOfStreamException)
+                    {
+                        ack[0] = 0;
+                    }
+                    if (ack[0] != 1) throw new ConnectionAbortedException($"peer {endpoint} refused the cluster token");
+                    return new PeerConnection(socket, stream) { Flags = probe ? ack[1] : null };
+                }
+                catch
+                {
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
             }
             catch
             {
@@ -60,7 +118,7 @@ internal static class PeerTransport
     }
 
     /// <summary>Accepts peers that present the token; others are dropped before reaching Raft.</summary>
-    public sealed class Acceptor(string token) : IConnectionListenerFactory
+    public sealed class Acceptor(string token, KvServerTls? tls, bool standby) : IConnectionListenerFactory
     {
         private readonly byte[] expected = Encoding.UTF8.GetBytes(token);
 
@@ -80,7 +138,7 @@ internal static class PeerTransport
                 throw new KvException($"cannot listen for peers on {endpoint}: {e.Message}");
             }
             socket.Listen(128);
-            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, expected));
+            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, expected, tls, standby));
         }
     }
 
@@ -88,14 +146,18 @@ internal static class PeerTransport
     {
         private readonly Socket socket;
         private readonly byte[] expected;
+        private readonly KvServerTls? tls;
+        private readonly bool standby;
         private readonly Channel<PeerConnection> accepted = Channel.CreateBounded<PeerConnection>(64);
         private readonly CancellationTokenSource stop = new();
         private readonly Task loop;
 
-        public Listener(Socket socket, byte[] expected)
+        public Listener(Socket socket, byte[] expected, KvServerTls? tls, bool standby)
         {
+            this.standby = standby;
             this.socket = socket;
             this.expected = expected;
+            this.tls = tls;
             EndPoint = socket.LocalEndPoint!;
             loop = Task.Run(AcceptLoopAsync);
         }
@@ -126,34 +188,41 @@ internal static class PeerTransport
 
         private async Task HandshakeAsync(Socket s)
         {
+            Stream stream = new NetworkStream(s, ownsSocket: false);
             try
             {
                 s.NoDelay = true;
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
                 cts.CancelAfter(HandshakeTimeout);
+                if (tls is not null)
+                {
+                    var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                    stream = ssl;
+                    await ssl.AuthenticateAsServerAsync(tls.Options(), cts.Token).ConfigureAwait(false);
+                    if (tls.CheckRemote(ssl) is { } problem) throw new IOException(problem);
+                }
                 var head = new byte[Magic.Length + 2];
-                await ReceiveExactlyAsync(s, head, cts.Token).ConfigureAwait(false);
+                await stream.ReadExactlyAsync(head, cts.Token).ConfigureAwait(false);
                 var length = (head[Magic.Length] << 8) | head[Magic.Length + 1];
-                if (!head.AsSpan(0, Magic.Length).SequenceEqual(Magic) || length > 4096) throw new IOException("bad peer hello");
+                var probe = head.AsSpan(0, Magic.Length).SequenceEqual(ProbeMagic);
+                if (!(probe || head.AsSpan(0, Magic.Length).SequenceEqual(Magic)) || length > 4096) throw new IOException("bad peer hello");
                 var presented = new byte[length];
-                await ReceiveExactlyAsync(s, presented, cts.Token).ConfigureAwait(false);
+                await stream.ReadExactlyAsync(presented, cts.Token).ConfigureAwait(false);
                 if (!CryptographicOperations.FixedTimeEquals(presented, expected)) throw new IOException("wrong peer token");
-                await s.SendAsync(new byte[] { 1 }, SocketFlags.None, cts.Token).ConfigureAwait(false);
-                await accepted.Writer.WriteAsync(new PeerConnection(s), stop.Token).ConfigureAwait(false);
+                if (probe)
+                {
+                    await stream.WriteAsync(new byte[] { 1, (byte)(standby ? 1 : 0) }, cts.Token).ConfigureAwait(false);
+                    await stream.FlushAsync(cts.Token).ConfigureAwait(false);
+                    throw new IOException("probe answered"); // closes it below; probes never reach Raft
+                }
+                await stream.WriteAsync(new byte[] { 1 }, cts.Token).ConfigureAwait(false);
+                await stream.FlushAsync(cts.Token).ConfigureAwait(false);
+                await accepted.Writer.WriteAsync(new PeerConnection(s, stream), stop.Token).ConfigureAwait(false);
             }
             catch (Exception)
             {
+                await stream.DisposeAsync().ConfigureAwait(false);
                 s.Dispose();
-            }
-        }
-
-        private static async Task ReceiveExactlyAsync(Socket s, byte[] buffer, CancellationToken token)
-        {
-            for (var read = 0; read < buffer.Length;)
-            {
-                var n = await s.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, token).ConfigureAwait(false);
-                if (n == 0) throw new IOException("peer closed during handshake");
-                read += n;
             }
         }
 
@@ -188,20 +257,24 @@ internal static class PeerTransport
     private sealed class PeerConnection : ConnectionContext
     {
         private readonly Socket socket;
-        private readonly NetworkStream stream;
+        private readonly Stream stream;
         private readonly CancellationTokenSource closed = new();
         private int disposed;
 
-        public PeerConnection(Socket socket)
+        /// <summary>Takes <paramref name="socket"/> and <paramref name="stream"/> (plain or TLS over it) over.</summary>
+        public PeerConnection(Socket socket, Stream stream)
         {
             this.socket = socket;
-            stream = new NetworkStream(socket, ownsSocket: true);
+            this.stream = stream;
             Transport = new Pipe(PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16)),
                 PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)));
             RemoteEndPoint = socket.RemoteEndPoint;
             LocalEndPoint = socket.LocalEndPoint;
             ConnectionClosed = closed.Token;
         }
+
+        /// <summary>The flags a probe was answered with; null for a Raft connection.</summary>
+        public byte? Flags { get; init; }
 
         public override string ConnectionId { get; set; } = Guid.NewGuid().ToString("N");
 
@@ -236,6 +309,7 @@ internal static class PeerTransport
             {
             }
             await stream.DisposeAsync().ConfigureAwait(false);
+            socket.Dispose();
             closed.Dispose();
         }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -12,7 +13,10 @@ namespace Tinyo.Kv.Server;
 /// Accepts client connections on the member's client address. Each connection must open with
 /// <see cref="Op.Hello"/> carrying the cluster token; after that, requests are handled concurrently (pipelined)
 /// and answered as they finish, at most <see cref="MaxInFlight"/> at a time per connection. A malformed or
-/// oversized frame is answered with a clear error and the connection is closed.
+/// oversized frame is answered with a clear error and the connection is closed. With TLS configured
+/// (<see cref="NodeOptions.ClientTls"/>) every connection must open with a TLS handshake: a plain-text client
+/// gets a plain-text error frame saying so, a client without an acceptable certificate (client-cert-auth) gets
+/// an error frame over TLS naming the problem, and both are closed before any request is read.
 /// </summary>
 public sealed class KvServer : IAsyncDisposable
 {
@@ -21,7 +25,9 @@ public sealed class KvServer : IAsyncDisposable
 
     private readonly KvNode node;
     private readonly RequestHandler handler;
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     private readonly byte[] token;
+    private readonly KvServerTls? tls;
     private readonly Socket listener;
     private readonly CancellationTokenSource stop = new();
     private readonly List<Task> connections = [];
@@ -33,6 +39,7 @@ public sealed class KvServer : IAsyncDisposable
         this.node = node;
         handler = new RequestHandler(node);
         token = Encoding.UTF8.GetBytes(node.Options.Token);
+        tls = node.Options.ClientTls;
         listener = new Socket(node.Options.ClientAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
     }
 
@@ -81,9 +88,54 @@ public sealed class KvServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The TLS handshake of a new connection: the stream to serve it on, and a refusal to send over it (plain
+    /// text, or a refused certificate) before closing; null when the handshake failed (nothing can be said).
+    /// </summary>
+    private async Task<(Stream Stream, string? Refusal)?> SecureAsync(Socket socket, NetworkStream plain, KvServerTls tls)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+        cts.CancelAfter(HandshakeTimeout);
+        try
+        {
+            // Every TLS connection starts with a handshake record (type 22); a tinyokv frame starts with the high
+            // byte of a length, which is never 22 for a hello. Peek, so the handshake still sees the byte.
+            var first = new byte[1];
+            if (await socket.ReceiveAsync(first, SocketFlags.Peek, cts.Token).ConfigureAwait(false) == 0) return null;
+            if (first[0] != 0x16)
+                return (plain, "this member accepts TLS connections only: connect with TLS (tinyokv --cacert ...)");
+            var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+            try
+            {
+                await ssl.AuthenticateAsServerAsync(tls.Options(), cts.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await ssl.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            return (ssl, tls.CheckRemote(ssl));
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
     private async Task ServeAsync(Socket socket)
     {
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        string? refusal = null;
+        if (tls is not null)
+        {
+            if (await SecureAsync(socket, (NetworkStream)stream, tls).ConfigureAwait(false) is not { } secured)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+            (stream, refusal) = secured;
+        }
+        await using var ownedStream = stream;
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16, minimumReadSize: 1 << 14));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16));
         var writeLock = new SemaphoreSlim(1, 1);
@@ -117,6 +169,7 @@ public sealed class KvServer : IAsyncDisposable
             await SendAsync(0, 0, reply).ConfigureAwait(false);
             try
             {
+                if (stream is SslStream ssl) await ssl.ShutdownAsync().ConfigureAwait(false);
                 socket.Shutdown(SocketShutdown.Send);
                 using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(2));
                 long drained = 0;
@@ -135,6 +188,11 @@ public sealed class KvServer : IAsyncDisposable
 
         try
         {
+            if (refusal is not null)
+            {
+                await RefuseAsync(Reply.Error(ErrorCode.Unauthenticated, refusal)).ConfigureAwait(false);
+                return;
+            }
             while (!connectionClosed.IsCancellationRequested)
             {
                 var result = await reader.ReadAsync(connectionClosed.Token).ConfigureAwait(false);

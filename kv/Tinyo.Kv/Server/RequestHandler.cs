@@ -33,6 +33,7 @@ internal sealed class RequestHandler(KvNode node)
                 Op.LeaseList => LeaseList(body),
                 Op.MemberList => await MemberListAsync(body, token).ConfigureAwait(false),
                 Op.MemberAdd or Op.MemberRemove => await MembershipAsync(op, body, token).ConfigureAwait(false),
+                Op.MemberLeave => await LeaveAsync(body, token).ConfigureAwait(false),
                 Op.Status => await StatusAsync(body, token).ConfigureAwait(false),
                 Op.Snapshot => Snapshot(body),
                 Op.EnsureDurable => await EnsureDurableAsync(body, token).ConfigureAwait(false),
@@ -154,7 +155,10 @@ internal sealed class RequestHandler(KvNode node)
             cts.CancelAfter(WriteTimeout);
             await node.Cluster.ApplyReadBarrierAsync(cts.Token).ConfigureAwait(false);
         }
-        var resp = node.Store.Current.Range(req);
+        var current = node.Store.Current;
+        if (req.Revision > current.Revision)
+            throw new KvServerException(ErrorCode.FutureRevision, $"revision {req.Revision} is in the future (current: {current.Revision})");
+        var resp = req.Revision > 0 && req.Revision < current.Revision ? node.Watches.RangeAt(req, req.Revision) : current.Range(req);
         return Reply.Ok((ref w) => resp.Encode(ref w, req.KeysOnly));
     }
 
@@ -198,6 +202,7 @@ internal sealed class RequestHandler(KvNode node)
     {
         var r = new WireReader(body);
         var peer = Endpoints.Parse(r.String());
+        var standby = op == Op.MemberAdd && r.Remaining > 0 && r.Bool();
         r.End();
         if (!node.IsLeader) return await NotLeaderAsync(token).ConfigureAwait(false);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token, node.Lifetime);
@@ -205,6 +210,26 @@ internal sealed class RequestHandler(KvNode node)
         bool ok;
         try
         {
+            if (op == Op.MemberAdd)
+            {
+                // Standby is how the member process runs (DotNext's setting is local), so it cannot be imposed
+                // here: check that it matches what was asked before the configuration changes.
+                bool runsStandby;
+                try
+                {
+                    runsStandby = await PeerTransport.ProbeStandbyAsync(peer, node.Options.Token, node.Options.PeerTls, cts.Token).ConfigureAwait(false);
+                }
+                catch (KvException e) when (e is not KvServerException)
+                {
+                    throw new KvServerException(ErrorCode.MembershipFailed, $"could not add {Endpoints.Format(peer)}: {e.Message}");
+                }
+                if (runsStandby != standby)
+                {
+                    throw new KvServerException(ErrorCode.MembershipFailed, runsStandby
+                        ? $"{Endpoints.Format(peer)} runs as a standby (serve --standby): add it with --standby"
+                        : $"{Endpoints.Format(peer)} runs as a voter: to add it as a standby, restart it with serve --standby");
+                }
+            }
             ok = op == Op.MemberAdd
                 ? await node.Cluster.AddMemberAsync(peer, cts.Token).ConfigureAwait(false)
                 : await node.Cluster.RemoveMemberAsync(peer, cts.Token).ConfigureAwait(false);
@@ -219,6 +244,13 @@ internal sealed class RequestHandler(KvNode node)
                 ? $"could not add {Endpoints.Format(peer)}: is it running with an empty data dir and reachable, and not a member already?"
                 : $"could not remove {Endpoints.Format(peer)}: not a member?");
         }
+        return Reply.Ok(static (ref w) => { });
+    }
+
+    private async Task<byte[]> LeaveAsync(byte[] body, CancellationToken token)
+    {
+        new WireReader(body).End();
+        await node.LeaveAsync(token).ConfigureAwait(false);
         return Reply.Ok(static (ref w) => { });
     }
 

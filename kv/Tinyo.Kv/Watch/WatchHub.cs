@@ -12,7 +12,7 @@ namespace Tinyo.Kv.Watch;
 /// thread without blocking it: a watcher that falls more than <see cref="MaxQueued"/> batches behind is ended
 /// with an error telling it where to resume.
 /// </summary>
-public sealed class WatchHub
+public sealed partial class WatchHub
 {
     /// <summary>Batches a watcher may have queued before it is cut off.</summary>
     public const int MaxQueued = 10_000;
@@ -24,6 +24,7 @@ public sealed class WatchHub
     private readonly long maxEvents, maxBytes;
     private long heldEvents, heldBytes;
     private long firstRevision;
+    private StoreView latest; // the view the newest held events lead to (the store's may be one entry ahead)
 
     /// <summary>Attaches to a store; history starts at the store's next revision.</summary>
     public WatchHub(KeyValueStore store, long maxEvents = 100_000, long maxBytes = 256L << 20)
@@ -32,6 +33,7 @@ public sealed class WatchHub
         this.maxEvents = maxEvents;
         this.maxBytes = maxBytes;
         firstRevision = store.Current.Revision + 1;
+        latest = store.Current;
         store.Changed += OnChanged;
         store.Restored += OnRestored;
     }
@@ -53,6 +55,7 @@ public sealed class WatchHub
             history.Clear();
             heldEvents = heldBytes = 0;
             firstRevision = revision + 1;
+            latest = store.Current;
             foreach (var w in watchers) w.Channel.Writer.TryComplete(new KvServerException(ErrorCode.Compacted,
                 $"the member installed a snapshot at revision {revision}; re-read the keys and watch from {revision + 1}"));
             watchers.Clear();
@@ -66,6 +69,7 @@ public sealed class WatchHub
             long bytes = 0;
             foreach (var e in events) bytes += e.Kv.Key.Length + e.Kv.Value.Length + (e.PrevKv?.Value.Length ?? 0) + 64;
             history.AddLast((revision, events, bytes));
+            latest = store.Current; // on the applier thread, before the next entry: the view of `revision`
             heldEvents += events.Count;
             heldBytes += bytes;
             var compact = store.Current.CompactRevision;

@@ -53,6 +53,30 @@ public sealed class Member : IDisposable
         });
     }
 
+    /// <summary>SIGTERM (a clean stop), by PID.</summary>
+    public void Terminate()
+    {
+        if (process is not { HasExited: false } p) return;
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", p.Id.ToString()]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>Waits for the process to exit on its own; its exit code, or null on timeout.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        if (process is null) return null;
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+            return process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, as in a crash.</summary>
     public void Kill()
     {
@@ -153,6 +177,9 @@ public sealed class TestCluster : IAsyncDisposable
 
     public List<Member> Members { get; } = [];
 
+    /// <summary>TLS for the test's own clients when the members serve TLS.</summary>
+    public KvClientTls? Tls { get; private init; }
+
     public static int FreePort()
     {
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -169,9 +196,12 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     /// <summary>Starts a bootstrapped first member and joins the others one at a time.</summary>
-    public static async Task<TestCluster> StartAsync(int size, params string[] extra)
+    public static Task<TestCluster> StartAsync(int size, params string[] extra) => StartAsync(size, null, extra);
+
+    /// <summary>As <see cref="StartAsync(int, string[])"/>, with members serving TLS that clients reach with <paramref name="tls"/>.</summary>
+    public static async Task<TestCluster> StartAsync(int size, KvClientTls? tls, params string[] extra)
     {
-        var c = new TestCluster();
+        var c = new TestCluster { Tls = tls };
         try
         {
             var first = c.NewMember();
@@ -200,6 +230,7 @@ public sealed class TestCluster : IAsyncDisposable
             Endpoints = list.Select(m => Endpoints.Parse(m.ClientAddress)).ToList(),
             Token = Token,
             RequestTimeout = TimeSpan.FromSeconds(20),
+            Tls = Tls,
         });
         clients.Add(client);
         return client;
@@ -222,6 +253,7 @@ public sealed class TestCluster : IAsyncDisposable
                         Token = Token,
                         RequestTimeout = TimeSpan.FromSeconds(1),
                         ConnectTimeout = TimeSpan.FromMilliseconds(300),
+                        Tls = Tls,
                     });
                     var list = await client.MemberListAsync();
                     last = string.Join("; ", list);
@@ -249,7 +281,7 @@ public sealed class TestCluster : IAsyncDisposable
                 {
                     await using var client = new KvClient(new KvClientOptions
                     {
-                        Endpoints = [Endpoints.Parse(m.ClientAddress)], Token = Token, RequestTimeout = TimeSpan.FromSeconds(1),
+                        Endpoints = [Endpoints.Parse(m.ClientAddress)], Token = Token, RequestTimeout = TimeSpan.FromSeconds(1), Tls = Tls,
                     });
                     var s = await client.StatusAsync();
                     if (s.Role == "leader") return m;

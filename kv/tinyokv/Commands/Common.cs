@@ -42,6 +42,27 @@ internal static class Common
         Recursive = true,
     };
 
+    public static readonly Option<string?> CaCert = new("--cacert")
+    {
+        Description = "TLS: CA bundle (PEM) that signs the members' certificates (default: $TINYOKV_CACERT); enables TLS",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TINYOKV_CACERT"),
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Cert = new("--cert")
+    {
+        Description = "TLS: client certificate (PEM) for members with client-cert-auth (default: $TINYOKV_CERT)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TINYOKV_CERT"),
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Key = new("--key")
+    {
+        Description = "TLS: the client certificate's private key (PEM) (default: $TINYOKV_KEY)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TINYOKV_KEY"),
+        Recursive = true,
+    };
+
     static Common()
     {
         Output.AcceptOnlyFromAmong("simple", "json");
@@ -72,7 +93,15 @@ internal static class Common
         Endpoints = Protocol.Endpoints.ParseList(pr.GetValue(Endpoints)!),
         Token = ResolveToken(pr),
         RequestTimeout = TimeSpan.FromSeconds(pr.GetValue(Timeout)),
+        Tls = ClientTls(pr),
     });
+
+    /// <summary>TLS when any of --cacert, --cert, --key is given (as etcdctl).</summary>
+    public static KvClientTls? ClientTls(ParseResult pr)
+    {
+        var (ca, cert, key) = (pr.GetValue(CaCert), pr.GetValue(Cert), pr.GetValue(Key));
+        return ca is null && cert is null && key is null ? null : KvClientTls.Load(ca, cert, key);
+    }
 
     public static bool Json(ParseResult pr) => pr.GetValue(Output) == "json";
 

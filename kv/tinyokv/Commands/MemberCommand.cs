@@ -16,22 +16,23 @@ internal static class MemberCommand
             if (Common.Json(pr)) Common.PrintJson(members, CliJson.Default.ListMemberInfo);
             else
                 foreach (var m in members)
-                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}");
+                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}{(m.Standby ? ", standby" : "")}");
             return 0;
         });
 
         var peer = new Argument<string>("peer-address") { Description = "The member's Raft address (ip:port)" };
-        var add = new Command("add", "Add a running member started without --bootstrap") { peer };
+        var addStandby = new Option<bool>("--standby") { Description = "The member runs as a standby (serve --standby): never leader" };
+        var add = new Command("add", "Add a running member started without --bootstrap") { peer, addStandby };
         Common.Run(add, async (pr, ct) =>
         {
             Protocol.Endpoints.Parse(pr.GetValue(peer)!);
             await using var client = Common.Client(pr);
-            await client.MemberAddAsync(pr.GetValue(peer)!, ct);
-            Console.WriteLine($"member {pr.GetValue(peer)} added");
+            await client.MemberAddAsync(pr.GetValue(peer)!, pr.GetValue(addStandby), ct);
+            Console.WriteLine($"member {pr.GetValue(peer)} added{(pr.GetValue(addStandby) ? " as a standby" : "")}");
             return 0;
         });
 
-        var remove = new Command("remove", "Remove a member (graceful leave: remove it, then stop it)") { peer };
+        var remove = new Command("remove", "Remove a member (for a running member prefer `member leave`)") { peer };
         Common.Run(remove, async (pr, ct) =>
         {
             Protocol.Endpoints.Parse(pr.GetValue(peer)!);
@@ -40,7 +41,17 @@ internal static class MemberCommand
             Console.WriteLine($"member {pr.GetValue(peer)} removed");
             return 0;
         });
+        var leave = new Command("leave",
+            "Graceful leave of the member at --endpoints (one address): it steps down if it leads, is removed by the new leader, and stops");
+        Common.Run(leave, async (pr, ct) =>
+        {
+            await using var client = Common.Client(pr);
+            await client.MemberLeaveAsync(ct);
+            Console.WriteLine($"member {pr.GetValue(Common.Endpoints)} left the group");
+            return 0;
+        });
         cmd.Subcommands.Add(list);
+        cmd.Subcommands.Add(leave);
         cmd.Subcommands.Add(add);
         cmd.Subcommands.Add(remove);
         return cmd;

@@ -18,16 +18,26 @@ internal static class ServeCommand
         var client = new Option<string>("--listen-client") { Description = "Client address ip:port", DefaultValueFactory = _ => "127.0.0.1:2379" };
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new one-member group if the data dir is empty" };
         var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member" };
-        var standby = new Option<bool>("--standby") { Description = "Never stand for election" };
+        var standby = new Option<bool>("--standby") { Description = "Never stand for election (still votes and counts in the quorum: see README)" };
         var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Log entries between snapshots", DefaultValueFactory = _ => 50_000 };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
         var election = new Option<int>("--election-timeout") { Description = "Election timeout (ms, lower bound; upper is twice)", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Log Raft events" };
+        var leaveOnStop = new Option<bool>("--leave-on-stop") { Description = "On SIGTERM/SIGINT, leave the group (step down, get removed) before stopping" };
+        var certFile = new Option<string?>("--cert-file") { Description = "Client port TLS: this member's certificate (PEM)" };
+        var keyFile = new Option<string?>("--key-file") { Description = "Client port TLS: its private key (PEM)" };
+        var caFile = new Option<string?>("--trusted-ca-file") { Description = "Client port TLS: CA bundle (PEM) that signs client certificates" };
+        var clientCertAuth = new Option<bool>("--client-cert-auth") { Description = "Refuse clients without a certificate signed by --trusted-ca-file" };
+        var peerCertFile = new Option<string?>("--peer-cert-file") { Description = "Peer TLS: this member's certificate (PEM), presented to and by peers" };
+        var peerKeyFile = new Option<string?>("--peer-key-file") { Description = "Peer TLS: its private key (PEM)" };
+        var peerCaFile = new Option<string?>("--peer-trusted-ca-file") { Description = "Peer TLS: CA bundle (PEM) that signs the members' certificates" };
+        var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose,
+            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
+            certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
         {
@@ -47,7 +57,14 @@ internal static class ServeCommand
                 WalChunkSize = (int)Positive(pr.GetValue(chunk), "--wal-chunk-size"),
                 ElectionTimeoutMs = (int)Positive(pr.GetValue(election), "--election-timeout"),
                 Verbose = pr.GetValue(verbose),
+                ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
+                PeerTls = PeerTls(pr.GetValue(peerCertFile), pr.GetValue(peerKeyFile), pr.GetValue(peerCaFile), pr.GetValue(peerClientCertAuth)),
             };
+            // Members also dial each other's client port (joining, durability checks) and must be able to verify
+            // the certificates there: with a private CA, name it.
+            if (options.ClientTls is { TrustedCa: null } ct1 && options.PeerTls?.TrustedCa is null && !ct1.ChainsToSystemRoots())
+                throw new KvException("--cert-file is not signed by a CA this system trusts: give its CA with --trusted-ca-file " +
+                                      "(members connect to each other's client port and verify it)");
             var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop(stop); });
@@ -68,12 +85,26 @@ internal static class ServeCommand
             Console.WriteLine($"tinyokv: {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(options.PeerAddress)}");
             if (fresh && !options.Bootstrap && options.Join.Count > 0)
                 await AnnounceAsync(options, stop.Token);
-            try
+            // Runs until a signal, or until the member has left the group (`tinyokv member leave`).
+            await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), node.Left);
+            if (node.Left.IsCompleted)
             {
-                await Task.Delay(Timeout.Infinite, stop.Token);
+                Console.WriteLine($"tinyokv: {options.Name} left the group; stopping (its data dir no longer belongs to the group)");
+                await Task.Delay(200, CancellationToken.None); // let the answer to `member leave` reach the client
+                return 0;
             }
-            catch (OperationCanceledException)
+            if (pr.GetValue(leaveOnStop))
             {
+                try
+                {
+                    using var leaveTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await node.LeaveAsync(leaveTimeout.Token);
+                    Console.WriteLine($"tinyokv: {options.Name} left the group");
+                }
+                catch (Exception e) when (e is KvException or OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException)
+                {
+                    Console.Error.WriteLine($"tinyokv: {options.Name} could not leave the group: {e.Message}");
+                }
             }
             Console.WriteLine($"tinyokv: {options.Name} stopping");
             return 0;
@@ -93,18 +124,26 @@ internal static class ServeCommand
         }
     }
 
+    /// <summary>Peer TLS checks the other member's certificate in both directions, so it needs the peer CA.</summary>
+    private static KvServerTls? PeerTls(string? cert, string? key, string? ca, bool clientCertAuth)
+    {
+        var tls = KvServerTls.Load(cert, key, ca, clientCertAuth, "peer-");
+        if (tls is not null && ca is null) throw new KvException("--peer-cert-file needs --peer-trusted-ca-file (members verify each other's certificates)");
+        return tls;
+    }
+
     private static long Positive(long v, string flag) => v > 0 ? v : throw new KvException($"{flag} must be positive");
 
     /// <summary>Asks the running group to add this (empty, started) member; retries while the group is busy.</summary>
     private static async Task AnnounceAsync(NodeOptions options, CancellationToken ct)
     {
-        await using var client = new KvClient(new KvClientOptions { Endpoints = options.Join, Token = options.Token });
+        await using var client = new KvClient(new KvClientOptions { Endpoints = options.Join, Token = options.Token, Tls = options.MemberClientTls });
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
             try
             {
-                await client.MemberAddAsync(Endpoints.Format(options.PeerAddress), ct);
+                await client.MemberAddAsync(Endpoints.Format(options.PeerAddress), options.Standby, ct);
                 Console.WriteLine($"tinyokv: {options.Name} joined the group");
                 return;
             }
