@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/bpf.h>
@@ -212,6 +213,60 @@ static void filecap(void)
     else printf("filecap: blocked (exec'd without the capability)\n");
 }
 
+/* CVE-2019-5736 from inside: for SECS seconds, grab /proc/PID/exe (O_PATH) of every other process that shows up
+   in the container (e.g. the runtime re-executed through a "#!/proc/self/exe" script given to `exec`), then keep
+   trying to reopen each for writing (it is busy while it runs; the attack waits for the runtime to exit). Never
+   writes. Prints one line per distinct executable: "exe: DEV:INO LINK: blocked (ERRNO)" or "...: ESCAPED (...)". */
+static void exewatch(int secs)
+{
+    struct { dev_t dev; ino_t ino; int fd, writable, err; char link[256]; } seen[32];
+    int n = 0;
+    struct stat self;
+    stat("/proc/self/exe", &self);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+    {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+        {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == getpid()) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/%s/exe", e->d_name);
+            int fd = open(p, O_PATH | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            int known = fstat(fd, &st) != 0 || (st.st_dev == self.st_dev && st.st_ino == self.st_ino);
+            for (int i = 0; i < n && !known; i++) known = seen[i].dev == st.st_dev && seen[i].ino == st.st_ino;
+            if (known || n == 32) { close(fd); continue; }
+            seen[n].dev = st.st_dev; seen[n].ino = st.st_ino; seen[n].fd = fd; seen[n].writable = 0; seen[n].err = 0;
+            ssize_t l = readlink(p, seen[n].link, sizeof seen[n].link - 1);
+            seen[n].link[l < 0 ? 0 : l] = 0;
+            n++;
+        }
+        if (d) closedir(d);
+        for (int i = 0; i < n; i++)
+        {
+            if (seen[i].writable) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/self/fd/%d", seen[i].fd);
+            int w = open(p, O_WRONLY | O_CLOEXEC);
+            if (w >= 0) { close(w); seen[i].writable = 1; } else seen[i].err = errno;
+        }
+        usleep(2000);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - t0.tv_sec < secs);
+    for (int i = 0; i < n; i++)
+    {
+        printf("exe: %lu:%lu %s: ", (unsigned long)seen[i].dev, (unsigned long)seen[i].ino, seen[i].link);
+        if (seen[i].writable) printf("ESCAPED (opened for writing)\n");
+        else printf("blocked (%s)\n", strerrorname_np(seen[i].err) ? strerrorname_np(seen[i].err) : "?");
+        close(seen[i].fd);
+    }
+    printf("exewatch: done (%d)\n", n);
+}
+
 static void fds(void)
 {
     /* Every descriptor above stdio is a leak from the runtime (CVE-2024-21626 class). */
@@ -370,6 +425,7 @@ int main(int argc, char **argv)
         else if (!strcmp(name, "bpf_prog")) bpf_prog();
         else if (!strcmp(name, "pidfd")) pidfd(atoi(param));
         else if (!strcmp(name, "filecap")) filecap();
+        else if (!strcmp(name, "exewatch")) exewatch(atoi(param));
         else if (!strcmp(name, "capcheck")) return has_sys_admin() ? 0 : 1;
         /* Controls and single calls for the seccomp tests. */
         else if (!strcmp(name, "personality"))
