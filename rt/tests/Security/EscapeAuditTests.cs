@@ -194,6 +194,42 @@ public sealed class EscapeAuditTests : IDisposable
         Assert.Equal(hostBin.Mtime.Sec, Tinyo.Rt.Tests.Layers.Fs.Lstat(bin).Mtime.Sec);
     }
 
+    [Fact]
+    public void ExecWorkingDirectorySwappedForALeakedFdLinkStaysInside()
+    {
+        // CVE-2024-21626 through exec: the runtime checks the working directory inside the container, then the child
+        // enters it; meanwhile the container keeps swapping that directory for a symlink to /proc/self/fd/7 — and fd 7
+        // is a host directory the runtime inherited from its caller (a leaked descriptor). Entering it would give the
+        // exec'd process a working directory on the host.
+        var (bin, _) = ContainerHarness.Binary;
+        using var b = new TestBundle("/bin/probe", "swapper=/w,/proc/self/fd/7");
+        Probe.InstallInto(b);
+        var id = ContainerHarness.NewId("cwdrace");
+        var results = new List<string>();
+        _h.Run(b, id, started: _ =>
+        {
+            var rt = _h.Runtime();
+            try
+            {
+                Thread.Sleep(300);
+                for (int i = 0; i < 30; i++)
+                {
+                    var psi = new ProcessStartInfo("bash", ["-c", "exec 7<\"$0\"; exec \"$1\" --root \"$2\" exec -w /w \"$3\" /bin/probe cwd fds",
+                        _hostDir, bin, _h.Root.Path, id]) { RedirectStandardOutput = true, RedirectStandardError = true };
+                    using var p = Process.Start(psi)!;
+                    var err = p.StandardError.ReadToEndAsync();
+                    var outp = p.StandardOutput.ReadToEnd();
+                    Assert.True(p.WaitForExit(20_000), "tinyort exec did not finish");
+                    results.Add($"exit {p.ExitCode}: {outp.Trim()} {err.Result.Trim()}");
+                }
+            }
+            finally { rt.Kill(id, 9); }
+        });
+        var ran = results.Where(r => r.Contains("cwd: ")).ToList();
+        Assert.All(results, r => Assert.DoesNotContain("ESCAPED", r));
+        Assert.True(ran.Count > 0, "no exec ran: " + string.Join(" | ", results));
+    }
+
     // glibc's encoding of st_dev (what the probe prints).
     private static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);

@@ -267,6 +267,22 @@ static void exewatch(int secs)
     printf("exewatch: done (%d)\n", n);
 }
 
+/* TOCTOU helper (never returns): keeps exchanging DIR (a directory) with a symlink to LINK, atomically, so that a
+   runtime that checks DIR and then uses it by path may meet the symlink. */
+static void swapper(char *spec)
+{
+    char *dir = spec, *link = strchr(spec, ',');
+    if (!link) { printf("swapper: bad parameter\n"); return; }
+    *link++ = 0;
+    char spare[4096];
+    snprintf(spare, sizeof spare, "%s.spare", dir);
+    mkdir(dir, 0755);
+    unlink(spare);
+    if (symlink(link, spare) != 0) { printf("swapper: symlink: %s\n", strerrorname_np(errno)); return; }
+    printf("swapper: running\n");
+    for (;;) syscall(SYS_renameat2, AT_FDCWD, spare, AT_FDCWD, dir, 2 /* RENAME_EXCHANGE */);
+}
+
 static void fds(void)
 {
     /* Every descriptor above stdio is a leak from the runtime (CVE-2024-21626 class). */
@@ -426,6 +442,7 @@ int main(int argc, char **argv)
         else if (!strcmp(name, "pidfd")) pidfd(atoi(param));
         else if (!strcmp(name, "filecap")) filecap();
         else if (!strcmp(name, "exewatch")) exewatch(atoi(param));
+        else if (!strcmp(name, "swapper")) swapper(param);
         else if (!strcmp(name, "capcheck")) return has_sys_admin() ? 0 : 1;
         /* Controls and single calls for the seccomp tests. */
         else if (!strcmp(name, "personality"))
