@@ -22,6 +22,8 @@ public static class Replay
 {
     public static int Run(Target target, ReadOnlySpan<string> paths)
     {
+        // FUZZ_VERBOSE=1: print each input's answer (accepted, or our error's message), to check seeds reach deep.
+        bool verbose = Environment.GetEnvironmentVariable("FUZZ_VERBOSE") == "1";
         int runs = 0, escapes = 0;
         foreach (var p in paths)
         {
@@ -31,7 +33,11 @@ public static class Replay
             foreach (var f in files)
             {
                 runs++;
-                try { target.Run(File.ReadAllBytes(f)); }
+                try
+                {
+                    var answer = target.Answer(File.ReadAllBytes(f));
+                    if (verbose) Console.WriteLine($"{target.Name}: {f}: {answer ?? "accepted"}");
+                }
                 catch (Exception e)
                 {
                     escapes++;

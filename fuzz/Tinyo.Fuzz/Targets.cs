@@ -16,13 +16,17 @@ namespace Tinyo.Fuzz;
 public sealed record Target(string Name, Action<byte[]> Body)
 {
     /// <summary>Runs one input; the project's own errors are expected answers to bad input, anything else escapes.</summary>
-    public void Run(byte[] input)
+    public void Run(byte[] input) => Answer(input);
+
+    /// <summary>Runs one input and returns null if it was accepted, else the message of the project's error.</summary>
+    public string? Answer(byte[] input)
     {
-        try { Body(input); }
-        catch (RtException) { }
-        catch (KvException) { }
-        catch (CtlException) { }
-        catch (HttpParseException) { }
+        try { Body(input); return null; }
+        catch (RtException e) { return e.Message; }
+        catch (KvException e) { return e.Message; }
+        catch (CtlException e) { return e.Message; }
+        catch (HttpParseException e) { return e.Message; }
+        catch (Tinyo.Node.NodeException e) { return e.Message; }
     }
 }
 
@@ -80,6 +84,10 @@ public static class Targets
             if (HttpParser.TryParseHead(new ReadOnlySequence<byte>(b), limits, out var req, out _) && req is not null)
                 HttpParser.ContentLength(req, limits);
         }),
+        // The node API's JSON bodies (init, login, users, nets, secrets, apps), alone or as whole HTTP requests.
+        new("node-api", NodeApiTarget.Run),
+        // The container init's configuration message: bytes from the sync socket, decoded before anything else.
+        new("init-config", InitConfigTarget.Run),
     ];
 
     public static bool TryFind(string name, out Target target)

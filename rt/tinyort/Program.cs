@@ -35,6 +35,8 @@ root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(StopCommand.Create());
 root.Subcommands.Add(RmCommand.Create());
 int execAt = ExecCommand.ContainerIndex(args);
+// exec enters a container from this very process: run it from a sealed copy of the binary (CVE-2019-5736).
+if (execAt >= 0) Tinyo.Rt.Processes.SealedReexec.IfNeeded(args);
 root.Subcommands.Add(ExecCommand.Create(execAt >= 0 ? args[(execAt + 1)..] : []));
 if (execAt >= 0) parsed = args[..(execAt + 1)];
 return await root.Parse(parsed).InvokeAsync();

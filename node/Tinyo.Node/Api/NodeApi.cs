@@ -73,7 +73,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
                 _ => Err(404, $"no such route: {req.Method} {req.Path}", "not_found"),
             };
         }
-        catch (BadRequest e)
+        catch (ApiRequestException e)
         {
             return Err(e.Status, e.Message, e.Code);
         }
@@ -89,31 +89,12 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
         }
     }
 
-    private sealed class BadRequest(int status, string message, string code = "bad_request") : Exception(message)
-    {
-        public int Status { get; } = status;
-        public string Code { get; } = code;
-    }
+    private sealed class BadRequest(int status, string message, string code = "bad_request") : ApiRequestException(status, message, code);
 
-    private static T Body<T>(HttpRequest req, JsonTypeInfo<T> info)
-    {
-        if (req.Body.Length == 0) throw new BadRequest(400, "a JSON body is required");
-        try
-        {
-            return JsonSerializer.Deserialize(req.Body, info) ?? throw new BadRequest(400, "a JSON body is required");
-        }
-        catch (JsonException e)
-        {
-            throw new BadRequest(400, $"invalid JSON body: {e.Message}");
-        }
-    }
+    // Parsing and validation live in ApiRequests (pure, fuzzed); these keep the handlers short.
+    private static T Body<T>(HttpRequest req, JsonTypeInfo<T> info) => ApiRequests.Body(req.Body, info);
 
-    private static string ValidName(string? name, string what)
-    {
-        if (name is null || !Statefile.IsValidName(name))
-            throw new BadRequest(400, $"invalid {what} name '{name}': 1-63 of a-z, 0-9 and '-', not starting or ending with '-'");
-        return name;
-    }
+    private static string ValidName(string? name, string what) => ApiRequests.ValidName(name, what);
 
     private static HttpResponse Ok<T>(T value, JsonTypeInfo<T> info, int status = 200) => new(status, JsonSerializer.SerializeToUtf8Bytes(value, info));
 
@@ -135,10 +116,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
     private async Task<HttpResponse> InitAsync(HttpRequest req, CancellationToken ct)
     {
         if (!req.Local) return Err(403, "init is only accepted on the node's unix socket", "forbidden");
-        var r = Body(req, J.InitRequest);
-        ValidName(r.Net, "net");
-        ValidName(r.User, "user");
-        CheckPassword(r.Password);
+        var r = ApiRequests.Init(req.Body);
         var existing = await store.Kv.GetAsync(Keys.Of(Keys.Init), ct: ct);
         if (existing is not null)
             return Err(409, $"already initialised: net {System.Text.Encoding.UTF8.GetString(existing.Value)}", "exists");
@@ -157,12 +135,6 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
         return Ok(new NetInfo(r.Net, now), J.NetInfo, 201);
     }
 
-    private static void CheckPassword(string? p)
-    {
-        if (p is null || p.Length < Passwords.MinLength) throw new BadRequest(400, $"password too short (at least {Passwords.MinLength} characters)");
-        if (p.Length > 1024) throw new BadRequest(400, "password too long (at most 1024 characters)");
-    }
-
     private async Task<StoredUser> HashAsync(string user, string password, CancellationToken ct)
     {
         await hashing.WaitAsync(ct);
@@ -178,7 +150,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
 
     private async Task<HttpResponse> LoginAsync(HttpRequest req, CancellationToken ct)
     {
-        var r = Body(req, J.LoginRequest);
+        var r = ApiRequests.Login(req.Body);
         var name = r.User ?? "";
         if (throttle.RetryAfter(name, req.Peer) is { } wait)
             return Err(429, $"too many failed logins: try again in {Math.Ceiling(wait.TotalSeconds)}s", "throttled");
@@ -228,8 +200,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
 
     private async Task<HttpResponse> NetCreateAsync(HttpRequest req, CancellationToken ct)
     {
-        var r = Body(req, J.NetRequest);
-        ValidName(r.Name, "net");
+        var r = ApiRequests.Net(req.Body);
         var net = new NetInfo(r.Name, DateTimeOffset.UtcNow);
         if (!await store.CreateAsync(Keys.Nets + r.Name, net, J.NetInfo, ct)) return Err(409, $"net {r.Name} already exists", "exists");
         options.Log($"net {r.Name} created");
@@ -246,9 +217,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
 
     private async Task<HttpResponse> UserAddAsync(HttpRequest req, CancellationToken ct)
     {
-        var r = Body(req, J.UserRequest);
-        ValidName(r.Name, "user");
-        CheckPassword(r.Password);
+        var r = ApiRequests.User(req.Body);
         if (await store.GetAsync(Keys.Users + r.Name, StoreJson.Default.StoredUser, ct) is not null)
             return Err(409, $"user {r.Name} already exists", "exists");
         var u = await HashAsync(r.Name, r.Password, ct);
@@ -268,18 +237,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
 
     private async Task<HttpResponse> SecretPutAsync(HttpRequest req, string name, string by, CancellationToken ct)
     {
-        ValidName(name, "secret");
-        var r = Body(req, J.SecretRequest);
-        byte[] value;
-        try
-        {
-            value = Convert.FromBase64String(r.Value ?? "");
-        }
-        catch (FormatException)
-        {
-            throw new BadRequest(400, "secret value must be base64");
-        }
-        if (value.Length > 1 << 20) throw new BadRequest(413, "secret larger than 1 MiB");
+        var value = ApiRequests.Secret(name, req.Body);
         var sealedSecret = secrets.Seal(name, value);
         CryptographicZero(value);
         if (!await store.CreateAsync(Keys.Secrets + name, sealedSecret, StoreJson.Default.StoredSecret, ct))
@@ -300,10 +258,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
 
     private async Task<HttpResponse> ApplyAsync(HttpRequest req, string by, CancellationToken ct)
     {
-        var r = Body(req, J.ApplyRequest);
-        var file = string.IsNullOrEmpty(r.File) ? "statefile.yml" : Path.GetFileName(r.File);
-        if (r.BaseDir is { } bd && !Path.IsPathRooted(bd)) throw new BadRequest(400, "base_dir must be an absolute path");
-        var specs = Statefile.Parse(r.Yaml ?? "", file, r.BaseDir); // throws StatefileException → 422 with the position
+        var (file, specs) = ApiRequests.Apply(req.Body); // StatefileException → 422 with the position
         // Referenced secrets must exist: an app that can never start is refused now, not discovered later.
         foreach (var s in specs)
             foreach (var sec in s.Secrets)

@@ -71,6 +71,27 @@ public static class ContainerInit
         }
     }
 
+    /// <summary>
+    /// Enters (creating when missing) the working directory resolved inside the root without magic links, by fd: a
+    /// cwd of <c>/proc/self/fd/N</c> would otherwise enter — or create directories in — a host directory leaked to us
+    /// as fd N by whoever started the runtime (CVE-2024-21626 class).
+    /// </summary>
+    private static void EnterCwd(string cwd)
+    {
+        int root = SysOpen("/", OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
+        if (root < 0) throw Error("opening /");
+        try
+        {
+            int fd = Rootfs.SafePath.OpenOrCreate(root, cwd, false, "cwd");
+            try
+            {
+                if (SysFchdir(fd) != 0) throw Error("chdir", cwd);
+            }
+            finally { SysClose(fd); }
+        }
+        finally { SysClose(root); }
+    }
+
     private static bool Send(int fd, string msg) => SysWriteAll(fd, Encoding.UTF8.GetBytes(msg));
 
     private static void WaitForStart(int syncFd, InitConfig c)
@@ -141,9 +162,7 @@ public static class ContainerInit
 
         var env = proc.Env ?? [];
         path = ResolveExecutable(proc.Args![0], env);
-        try { if (!Directory.Exists(proc.Cwd)) Directory.CreateDirectory(proc.Cwd!); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new RtException($"creating cwd {proc.Cwd}: {e.Message}"); }
-        if (SysChdir(proc.Cwd!) != 0) throw Error("chdir", proc.Cwd);
+        EnterCwd(proc.Cwd!);
 
         // No descriptor of the runtime reaches the process: everything above stdio becomes close-on-exec.
         if (CloseRange(3, uint.MaxValue, CLOSE_RANGE_CLOEXEC) != 0) throw Error("close_range");

@@ -80,7 +80,8 @@ public static unsafe class Exec
         {
             // The pid is the one we checked, not a recycled one: check again now that the pidfd pins it.
             if (!ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) throw new RtException($"container {id} is not running");
-            var path = ResolveInside(rec.Pid, o.Command[0], env, cwd);
+            var path = ResolveInside(rec.Pid, o.Command[0], env, cwd, out int cwdFd);
+            fds.Add(cwdFd);
             int nsFlags = 0;
             foreach (var (type, flag) in Joinable)
                 if (NsId("/proc/self/ns/" + type) != NsId($"/proc/{rec.Pid}/ns/{type}")) nsFlags |= flag;
@@ -117,7 +118,10 @@ public static unsafe class Exec
                 rows.Add(new(SYS_write, fd, zero, 1));
             }
             if (nsFlags != 0) rows.Add(new(SYS_setns, pidfd, nsFlags));
-            rows.Add(new(SYS_chdir, Str(cwd)));
+            // By the fd checked inside the root, not by path: the container could swap the directory for a symlink
+            // to /proc/self/fd/N in between, and a host directory leaked to us as fd N would become the cwd
+            // (CVE-2024-21626 class).
+            rows.Add(new(SYS_fchdir, cwdFd));
             foreach (var r in p.Rlimits ?? [])
             {
                 var lim = (ulong*)Block(16);
@@ -227,8 +231,11 @@ public static unsafe class Exec
         catch (IOException) { return ""; }
     }
 
-    /// <summary>Resolves the command as the container would (its PATH), inside its root, and checks the cwd.</summary>
-    private static string ResolveInside(int pid, string name, List<string> env, string cwd)
+    private const long SYS_fchdir = 81;
+
+    /// <summary>Resolves the command as the container would (its PATH), inside its root, and opens the cwd there
+    /// (<paramref name="cwdFd"/>, O_PATH, for the child's fchdir; the caller closes it).</summary>
+    private static string ResolveInside(int pid, string name, List<string> env, string cwd, out int cwdFd)
     {
         int root = SysOpen($"/proc/{pid}/root", OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
         if (root < 0) throw Error("opening the container's root");
@@ -237,23 +244,29 @@ public static unsafe class Exec
             int c = SysOpenAt2(root, cwd.TrimStart('/') is { Length: > 0 } cw ? cw : ".", OFlag.Path | OFlag.Directory | OFlag.Cloexec,
                 Linux.Libc.Resolve.InRoot | Linux.Libc.Resolve.NoMagicLinks);
             if (c < 0) throw new RtException($"exec: working directory {cwd} does not exist in the container");
-            SysClose(c);
-            if (name.Contains('/'))
-            {
-                var abs = name.StartsWith('/') ? name : cwd.TrimEnd('/') + "/" + name;
-                if (!IsExecutable(root, abs)) throw new RtException($"exec: {name}: no such executable in the container");
-                return name;
-            }
-            string pathVar = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-            foreach (var e in env) if (e.StartsWith("PATH=", StringComparison.Ordinal)) pathVar = e[5..];
-            foreach (var d in pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries))
-            {
-                var cand = d.TrimEnd('/') + "/" + name;
-                if (cand.StartsWith('/') && IsExecutable(root, cand)) return cand;
-            }
-            throw new RtException($"exec: executable \"{name}\" not found in the container's PATH {pathVar}");
+            cwdFd = c; // the child enters exactly this directory (fchdir)
+            try { return ResolveCommand(root, name, env, cwd); }
+            catch { SysClose(c); throw; }
         }
         finally { SysClose(root); }
+    }
+
+    private static string ResolveCommand(int root, string name, List<string> env, string cwd)
+    {
+        if (name.Contains('/'))
+        {
+            var abs = name.StartsWith('/') ? name : cwd.TrimEnd('/') + "/" + name;
+            if (!IsExecutable(root, abs)) throw new RtException($"exec: {name}: no such executable in the container");
+            return name;
+        }
+        string pathVar = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        foreach (var e in env) if (e.StartsWith("PATH=", StringComparison.Ordinal)) pathVar = e[5..];
+        foreach (var d in pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var cand = d.TrimEnd('/') + "/" + name;
+            if (cand.StartsWith('/') && IsExecutable(root, cand)) return cand;
+        }
+        throw new RtException($"exec: executable \"{name}\" not found in the container's PATH {pathVar}");
     }
 
     private static bool IsExecutable(int root, string path)

@@ -54,37 +54,37 @@ internal static class InitConfigCodec
     public static InitConfig Decode(ReadOnlySpan<byte> data)
     {
         var r = new Reader(data);
-        var c = new InitConfig { Id = r.Str()!, Rootfs = r.Str()!, ExecFifo = r.Str(), CgroupV2 = r.Bool(), CgroupV1Hierarchies = r.Strs()! };
+        var c = new InitConfig { Id = r.Req(), Rootfs = r.Req(), ExecFifo = r.Str(), CgroupV2 = r.Bool(), CgroupV1Hierarchies = r.Strs() ?? [] };
         c.OverlayLower = r.Strs(); c.OverlayUpper = r.Str(); c.OverlayWork = r.Str();
         var p = new SpecProcess { Args = r.Strs(), Env = r.Strs(), Cwd = r.Str() };
         var u = new SpecUser { Uid = (uint)r.U64(), Gid = (uint)r.U64() };
         var umask = r.U64();
         u.Umask = umask == uint.MaxValue ? null : (uint)umask;
-        int ng = r.I32();
+        int ng = r.Count(8);
         if (ng > 0) { u.AdditionalGids = new List<uint>(ng); for (int i = 0; i < ng; i++) u.AdditionalGids.Add((uint)r.U64()); }
         p.User = u;
         if (r.Bool())
             p.Capabilities = new SpecCapabilities { Bounding = r.Strs(), Effective = r.Strs(), Inheritable = r.Strs(), Permitted = r.Strs(), Ambient = r.Strs() };
-        int nr = r.I32();
-        if (nr > 0) { p.Rlimits = []; for (int i = 0; i < nr; i++) p.Rlimits.Add(new SpecRlimit { Type = r.Str()!, Soft = r.U64(), Hard = r.U64() }); }
+        int nr = r.Count(20);
+        if (nr > 0) { p.Rlimits = []; for (int i = 0; i < nr; i++) p.Rlimits.Add(new SpecRlimit { Type = r.Req(), Soft = r.U64(), Hard = r.U64() }); }
         p.NoNewPrivileges = r.Bool();
         bool hasOom = r.Bool(); int oom = r.I32();
         p.OomScoreAdj = hasOom ? oom : null;
         var s = new Spec { Process = p, Root = new SpecRoot { Path = c.Rootfs, Readonly = r.Bool() }, Hostname = r.Str(), Domainname = r.Str() };
-        int nm = r.I32();
+        int nm = r.Count(16);
         s.Mounts = new List<SpecMount>(nm);
-        for (int i = 0; i < nm; i++) s.Mounts.Add(new SpecMount { Destination = r.Str()!, Type = r.Str(), Source = r.Str(), Options = r.Strs() });
+        for (int i = 0; i < nm; i++) s.Mounts.Add(new SpecMount { Destination = r.Req(), Type = r.Str(), Source = r.Str(), Options = r.Strs() });
         var l = new SpecLinux();
-        int nn = r.I32();
+        int nn = r.Count(8);
         l.Namespaces = new List<SpecNamespace>(nn);
-        for (int i = 0; i < nn; i++) l.Namespaces.Add(new SpecNamespace { Type = r.Str()!, Path = r.Str() });
-        int nd = r.I32();
+        for (int i = 0; i < nn; i++) l.Namespaces.Add(new SpecNamespace { Type = r.Req(), Path = r.Str() });
+        int nd = r.Count(48);
         if (nd > 0)
         {
             l.Devices = [];
             for (int i = 0; i < nd; i++)
             {
-                var d = new SpecDevice { Type = r.Str()!, Path = r.Str()!, Major = (long)r.U64(), Minor = (long)r.U64() };
+                var d = new SpecDevice { Type = r.Req(), Path = r.Req(), Major = (long)r.U64(), Minor = (long)r.U64() };
                 ulong fm = r.U64(), uid = r.U64(), gid = r.U64();
                 d.FileMode = fm == uint.MaxValue ? null : (uint)fm;
                 d.Uid = uid == uint.MaxValue ? null : (uint)uid;
@@ -93,8 +93,8 @@ internal static class InitConfigCodec
             }
         }
         l.RootfsPropagation = r.Str(); l.MaskedPaths = r.Strs(); l.ReadonlyPaths = r.Strs();
-        int ns = r.I32();
-        if (ns > 0) { l.Sysctl = []; for (int i = 0; i < ns; i++) l.Sysctl[r.Str()!] = r.Str()!; }
+        int ns = r.Count(8);
+        if (ns > 0) { l.Sysctl = []; for (int i = 0; i < ns; i++) l.Sysctl[r.Req()] = r.Req(); }
         c.SeccompProgram = r.Bytes(); c.SeccompFlags = (uint)r.I32();
         s.Linux = l;
         c.Spec = s;
@@ -147,6 +147,16 @@ internal static class InitConfigCodec
         public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
         public bool Bool() => Take(1)[0] != 0;
         public string? Str() { int n = I32(); return n < 0 ? null : Encoding.UTF8.GetString(Take(n)); }
+        /// <summary>A string the encoder never writes as null (ids, paths, types, keys).</summary>
+        public string Req() => Str() ?? throw new RtException("init: malformed configuration message");
+        /// <summary>An item count, checked against what is left (each item takes at least <paramref name="minItemBytes"/>)
+        /// before anything is allocated for it: a hostile count must not become a huge or negative capacity.</summary>
+        public int Count(int minItemBytes)
+        {
+            int n = I32();
+            if (n < 0 || n > _d.Length / minItemBytes) throw new RtException("init: truncated configuration message");
+            return n;
+        }
         public byte[]? Bytes() { int n = I32(); return n < 0 ? null : Take(n).ToArray(); }
         public List<string>? Strs()
         {

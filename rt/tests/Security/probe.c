@@ -27,6 +27,8 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/bpf.h>
@@ -104,6 +106,181 @@ static void bpf_map(void)
     a.map_type = BPF_MAP_TYPE_ARRAY; a.key_size = 4; a.value_size = 4; a.max_entries = 1;
     long fd = syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof a);
     expect_fail("bpf", fd, "created a BPF map");
+}
+
+/* The new mount API (Linux 5.2+): a second way to mount, which a filter that only knows mount(2) would let by. */
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+static void newmount(void)
+{
+    long r = syscall(SYS_fsopen, "tmpfs", 1 /* FSOPEN_CLOEXEC */);
+    if (r >= 0) { close((int)r); escaped("newmount", "fsopen(tmpfs)"); return; }
+    int err = errno;
+    r = syscall(SYS_open_tree, AT_FDCWD, "/", 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC);
+    if (r >= 0) { close((int)r); escaped("newmount", "open_tree(OPEN_TREE_CLONE)"); return; }
+    r = syscall(SYS_move_mount, AT_FDCWD, "/proc", AT_FDCWD, "/mnt", 0);
+    if (r >= 0) { escaped("newmount", "move_mount"); return; }
+    blocked("newmount", err);
+}
+
+static void keyctl_calls(void)
+{
+    /* keyctl(2) itself and request_key(2), besides add_key: the kernel keyring is not namespaced. */
+    long r = syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, "tinyo");
+    if (r >= 0) { escaped("keyctl_call", "joined a session keyring"); return; }
+    int err = errno;
+    r = syscall(SYS_request_key, "user", "tinyo", NULL, 0);
+    if (r >= 0) { escaped("keyctl_call", "request_key found a key"); return; }
+    if (errno != EPERM) { escaped("keyctl_call", "request_key reached the kernel"); return; }
+    blocked("keyctl_call", err);
+}
+
+static void bpf_prog(void)
+{
+    /* A trivial socket filter program (r0 = 0; exit): loading any program is the verifier's attack surface. */
+    struct bpf_insn insns[2];
+    memset(insns, 0, sizeof insns);
+    insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; insns[0].dst_reg = 0; insns[0].imm = 0;
+    insns[1].code = BPF_JMP | BPF_EXIT;
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER; a.insn_cnt = 2; a.insns = (unsigned long)insns; a.license = (unsigned long)"GPL";
+    long fd = syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof a);
+    expect_fail("bpf_prog", fd, "loaded a BPF program");
+}
+
+static void pidfd(int pid)
+{
+    long r = syscall(SYS_pidfd_open, pid, 0);
+    if (r >= 0) { close((int)r); escaped("pidfd", "opened a pidfd of a host process"); return; }
+    blocked("pidfd", errno);
+}
+
+/* Exits 0 when this process holds CAP_SYS_ADMIN (bit 21) in its effective or permitted set. */
+static int has_sys_admin(void)
+{
+    char line[256];
+    unsigned long long eff = 0, prm = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+    {
+        sscanf(line, "CapEff: %llx", &eff);
+        sscanf(line, "CapPrm: %llx", &prm);
+    }
+    if (f) fclose(f);
+    return ((eff | prm) >> 21) & 1;
+}
+
+static void filecap(void)
+{
+    /* Raise capabilities through a file: CAP_SETFCAP is one of Docker's defaults, so root in the container can give
+       a copy of this program file capabilities (CAP_SYS_ADMIN, effective) and exec it. The bounding set (and
+       no_new_privs) must keep the exec'd program from getting it. */
+    int in = open("/bin/probe", O_RDONLY | O_CLOEXEC);
+    int out = open("/tmp/capprobe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    char buf[65536];
+    ssize_t n;
+    while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0) write(out, buf, n);
+    close(in); close(out);
+    struct { unsigned magic; struct { unsigned permitted, inheritable; } data[2]; } cap;
+    memset(&cap, 0, sizeof cap);
+    cap.magic = 0x02000000 /* VFS_CAP_REVISION_2 */ | 1 /* VFS_CAP_FLAGS_EFFECTIVE */;
+    cap.data[0].permitted = 1u << 21; /* CAP_SYS_ADMIN */
+    if (setxattr("/tmp/capprobe", "security.capability", &cap, sizeof cap, 0) != 0)
+    {
+        printf("filecap: blocked (setxattr %s)\n", strerrorname_np(errno));
+        unlink("/tmp/capprobe");
+        return;
+    }
+    pid_t c = fork();
+    if (c == 0)
+    {
+        char *argv[] = { "/tmp/capprobe", "capcheck", NULL };
+        execv(argv[0], argv);
+        _exit(100 + errno);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    unlink("/tmp/capprobe");
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) escaped("filecap", "exec'd a file capability to CAP_SYS_ADMIN");
+    else if (WIFEXITED(st) && WEXITSTATUS(st) >= 100) printf("filecap: blocked (exec %s)\n", strerrorname_np(WEXITSTATUS(st) - 100));
+    else printf("filecap: blocked (exec'd without the capability)\n");
+}
+
+/* CVE-2019-5736 from inside: for SECS seconds, grab /proc/PID/exe (O_PATH) of every other process that shows up
+   in the container (e.g. the runtime re-executed through a "#!/proc/self/exe" script given to `exec`), then keep
+   trying to reopen each for writing (it is busy while it runs; the attack waits for the runtime to exit). Never
+   writes. Prints one line per distinct executable: "exe: DEV:INO LINK: blocked (ERRNO)" or "...: ESCAPED (...)". */
+static void exewatch(int secs)
+{
+    struct { dev_t dev; ino_t ino; int fd, writable, err; char link[256]; } seen[32];
+    int n = 0;
+    struct stat self;
+    stat("/proc/self/exe", &self);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+    {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+        {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == getpid()) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/%s/exe", e->d_name);
+            int fd = open(p, O_PATH | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            int known = fstat(fd, &st) != 0 || (st.st_dev == self.st_dev && st.st_ino == self.st_ino);
+            for (int i = 0; i < n && !known; i++) known = seen[i].dev == st.st_dev && seen[i].ino == st.st_ino;
+            if (known || n == 32) { close(fd); continue; }
+            seen[n].dev = st.st_dev; seen[n].ino = st.st_ino; seen[n].fd = fd; seen[n].writable = 0; seen[n].err = 0;
+            ssize_t l = readlink(p, seen[n].link, sizeof seen[n].link - 1);
+            seen[n].link[l < 0 ? 0 : l] = 0;
+            n++;
+        }
+        if (d) closedir(d);
+        for (int i = 0; i < n; i++)
+        {
+            if (seen[i].writable) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/self/fd/%d", seen[i].fd);
+            int w = open(p, O_WRONLY | O_CLOEXEC);
+            if (w >= 0) { close(w); seen[i].writable = 1; } else seen[i].err = errno;
+        }
+        usleep(2000);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - t0.tv_sec < secs);
+    for (int i = 0; i < n; i++)
+    {
+        printf("exe: %lu:%lu %s: ", (unsigned long)seen[i].dev, (unsigned long)seen[i].ino, seen[i].link);
+        if (seen[i].writable) printf("ESCAPED (opened for writing)\n");
+        else printf("blocked (%s)\n", strerrorname_np(seen[i].err) ? strerrorname_np(seen[i].err) : "?");
+        close(seen[i].fd);
+    }
+    printf("exewatch: done (%d)\n", n);
+}
+
+/* TOCTOU helper (never returns): keeps exchanging DIR (a directory) with a symlink to LINK, atomically, so that a
+   runtime that checks DIR and then uses it by path may meet the symlink. */
+static void swapper(char *spec)
+{
+    char *dir = spec, *link = strchr(spec, ',');
+    if (!link) { printf("swapper: bad parameter\n"); return; }
+    *link++ = 0;
+    char spare[4096];
+    snprintf(spare, sizeof spare, "%s.spare", dir);
+    mkdir(dir, 0755);
+    unlink(spare);
+    if (symlink(link, spare) != 0) { printf("swapper: symlink: %s\n", strerrorname_np(errno)); return; }
+    printf("swapper: running\n");
+    for (;;) syscall(SYS_renameat2, AT_FDCWD, spare, AT_FDCWD, dir, 2 /* RENAME_EXCHANGE */);
 }
 
 static void fds(void)
@@ -258,6 +435,15 @@ int main(int argc, char **argv)
         else if (!strcmp(name, "kcore")) kcore();
         else if (!strcmp(name, "forkbomb")) forkbomb();
         else if (!strcmp(name, "membomb")) membomb(atol(param));
+        else if (!strcmp(name, "sysrq_sysctl")) try_open_write(name, "/proc/sys/kernel/sysrq");
+        else if (!strcmp(name, "newmount")) newmount();
+        else if (!strcmp(name, "keyctl_call")) keyctl_calls();
+        else if (!strcmp(name, "bpf_prog")) bpf_prog();
+        else if (!strcmp(name, "pidfd")) pidfd(atoi(param));
+        else if (!strcmp(name, "filecap")) filecap();
+        else if (!strcmp(name, "exewatch")) exewatch(atoi(param));
+        else if (!strcmp(name, "swapper")) swapper(param);
+        else if (!strcmp(name, "capcheck")) return has_sys_admin() ? 0 : 1;
         /* Controls and single calls for the seccomp tests. */
         else if (!strcmp(name, "personality"))
         {
