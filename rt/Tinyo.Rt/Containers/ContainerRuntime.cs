@@ -317,13 +317,18 @@ public sealed class ContainerRuntime
                 // cgroup: unshared by init once it is inside its cgroup, so that cgroup becomes the namespace's root.
                 if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
                     flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
-            pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+            // The cgroup exists before the child does, and the child moves itself into it as its first act (see
+            // CgroupJoin: far cheaper than the parent moving it), so everything init does is accounted and limited.
+            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
+            int[]? join = null;
+            try
+            {
+                join = CgroupJoin.Open(cg);
+                pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
+            }
+            finally { CgroupJoin.Close(join); }
             SysClose(sv[1]);
             sv[1] = -1;
-            // The cgroup is made while init's runtime boots (it does nothing before reading its configuration), and
-            // init joins it before it receives that configuration, so everything it does is accounted and limited.
-            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
-            cg.AddProcess(pid);
             var config = new InitConfig
             {
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
