@@ -32,6 +32,12 @@ public sealed class RuntimeOptions
     public Action<string>? Warn { get; set; }
     /// <summary>The host's cgroup layout (default: detected).</summary>
     public CgroupHost? Cgroups { get; set; }
+    /// <summary>
+    /// Start containers without exec'ing <c>tinyort init</c> into them when the spec allows (see
+    /// <c>Processes/DirectStart</c>): the clone child builds the container from a syscall script prepared here and
+    /// execs the process itself. Default true; false (or TINYO_INIT=1 in the environment) always takes the init path.
+    /// </summary>
+    public bool DirectStart { get; set; } = Environment.GetEnvironmentVariable("TINYO_INIT") != "1";
 }
 
 /// <summary>
@@ -311,24 +317,11 @@ public sealed class ContainerRuntime
                 fifo = Path.Combine(dir, ContainerRecord.FifoName);
                 if (SysMkfifo(fifo, 0x180 /* 0600 */) != 0) throw Error("mkfifo", fifo);
             }
-            if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
             int flags = 0;
             foreach (var ns in spec.Linux!.Namespaces ?? [])
-                // cgroup: unshared by init once it is inside its cgroup, so that cgroup becomes the namespace's root.
+                // cgroup: unshared by the child once it is inside its cgroup, so that cgroup becomes the namespace's root.
                 if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
                     flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
-            // The cgroup exists before the child does, and the child moves itself into it as its first act (see
-            // CgroupJoin: far cheaper than the parent moving it), so everything init does is accounted and limited.
-            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
-            int[]? join = null;
-            try
-            {
-                join = CgroupJoin.Open(cg);
-                pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
-            }
-            finally { CgroupJoin.Close(join); }
-            SysClose(sv[1]);
-            sv[1] = -1;
             var config = new InitConfig
             {
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
@@ -336,9 +329,35 @@ public sealed class ContainerRuntime
                 OverlayLower = overlay is null ? null : [.. overlay.LowerTopFirst], OverlayUpper = overlay?.Upper, OverlayWork = overlay?.Work,
                 SeccompProgram = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
             };
-            if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
-                throw InitFailure(pid, "sending the configuration to init failed");
-            Expect(sv[0], pid, 'R');
+            // The cgroup exists before the child does, and the child moves itself into it as its first act (see
+            // CgroupJoin: far cheaper than the parent moving it), so everything it does is accounted and limited.
+            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
+            int[]? join = null;
+            bool direct = _o.DirectStart && DirectStart.Declines(config) is null;
+            try
+            {
+                join = CgroupJoin.Open(cg);
+                if (direct)
+                {
+                    // The fast path: the clone child builds the container from a syscall script and execs the
+                    // process itself; when this returns, the process runs (or the start failed and the child is gone).
+                    pid = DirectStart.Start(config, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+                }
+                else
+                {
+                    if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
+                    pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
+                }
+            }
+            finally { CgroupJoin.Close(join); }
+            if (!direct)
+            {
+                SysClose(sv[1]);
+                sv[1] = -1;
+                if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
+                    throw InitFailure(pid, "sending the configuration to init failed");
+                Expect(sv[0], pid, 'R');
+            }
             var rec = new ContainerRecord
             {
                 Id = id, Bundle = bundle.Directory, Rootfs = bundle.Rootfs, Pid = pid,
@@ -347,7 +366,7 @@ public sealed class ContainerRuntime
                 Annotations = spec.Annotations, CgroupDirs = [.. cg.Directories], CgroupV2 = cg.IsV2,
             };
             rec.Save(dir);
-            if (!detached)
+            if (!detached && !direct)
             {
                 if (!SysWriteAll(sv[0], "G"u8)) throw InitFailure(pid, "starting the process failed");
                 Expect(sv[0], pid, '\0');

@@ -24,9 +24,9 @@ internal static class RunCommand
             var cid = r.GetValue(id)!;
             if (r.GetValue(detach))
             {
-                int p = rt.Create(cid, r.GetValue(bundle)!);
-                if (r.GetValue(pidFile) is { } pf) CreateCommand.WritePidFile(pf, p);
-                rt.Start(cid);
+                // Started at once (no exec FIFO to wait on), so it can take the fast path; nobody waits for it here.
+                var d = rt.Launch(cid, r.GetValue(bundle)!, detached: false);
+                if (r.GetValue(pidFile) is { } pf) CreateCommand.WritePidFile(pf, d.Pid);
                 return 0;
             }
             var c = rt.Launch(cid, r.GetValue(bundle)!, detached: false);
