@@ -47,18 +47,20 @@ public sealed class RuntimeOptions
 /// </summary>
 /// <remarks>
 /// <para><b>Process model.</b> A .NET process is multithreaded from its first instruction, so it never forks to run
-/// code in the child. <see cref="Launch(string, string, bool)"/> clones a child with <c>CLONE_VM|CLONE_VFORK</c> and the spec's new
-/// namespaces (mount, pid, uts, ipc, network; cgroup is unshared later by init, once it sits in its cgroup). The
-/// child runs only a table of raw syscalls (<see cref="Processes.CloneTrampoline"/>: stdio onto 0-2, the sync socket
-/// made inheritable, <c>execveat</c>) and becomes <c>tinyort init</c>, a fresh image of this binary exec'd from a
-/// read-only sealed view of it (<see cref="Processes.SealedExecutable"/>, CVE-2019-5736). Init is pid 1 of the new pid
-/// namespace; it builds the rootfs, applies hostname, sysctls, rlimits, user, capabilities and no_new_privs on its
-/// main thread (those are per-thread) and execs the container's process on that same thread, which therefore stays
-/// pid 1. Measured here: the whole <c>tinyort run</c> of <c>/bin/true</c> takes 6-8 ms on an idle machine.</para>
-/// <para><b>Handshake.</b> A SOCK_SEQPACKET socketpair: the parent joins init to the cgroup (created while init's
-/// runtime boots), sends the <see cref="InitConfig"/>, and waits for <c>R</c> (ready) or <c>E</c>+message. Then it
-/// records the state and either sends <c>G</c> (run) or returns (create: init blocks on <c>exec.fifo</c> until
-/// <see cref="Start"/> writes a byte). The socket is close-on-exec, so EOF after <c>G</c> means the process runs.</para>
+/// code in the child. <see cref="Launch(string, string, bool)"/> creates the cgroup, then clones a child with
+/// <c>CLONE_VM|CLONE_VFORK</c> and the spec's new namespaces (cgroup is unshared by the child once it sits in its
+/// cgroup). The child runs only a table of raw syscalls; its first rows move it into the cgroup
+/// (<see cref="Processes.CgroupJoin"/>). On the <b>direct start</b> (<see cref="Processes.DirectStart"/>, the default
+/// whenever the spec allows) the rest of the table builds the container — rootfs, mounts, pivot_root, masked paths,
+/// hostname, rlimits, credentials, capabilities, no_new_privs, seccomp — and execs the container's process, pid 1 of
+/// its pid namespace; clone returns once it runs, or with the failing step's error. On the <b>init path</b> (specs
+/// with features the script lacks, and <see cref="Create"/>, which waits for <see cref="Start"/>) the table execs
+/// <c>tinyort init</c> from a read-only sealed view of this binary (<see cref="Processes.SealedExecutable"/>,
+/// CVE-2019-5736), which does the same work on its main thread and execs the process on that thread.</para>
+/// <para><b>Handshake (init path).</b> A SOCK_SEQPACKET socketpair: the parent sends the <see cref="InitConfig"/>
+/// and waits for <c>R</c> (ready) or <c>E</c>+message. Then it records the state and either sends <c>G</c> (run) or
+/// returns (create: init blocks on <c>exec.fifo</c> until <see cref="Start"/> writes a byte). The socket is
+/// close-on-exec, so EOF after <c>G</c> means the process runs.</para>
 /// <para><b>No per-container daemon; who reaps.</b> For <see cref="Run"/> the caller is init's parent: it waits,
 /// returns the exit code (and an OOM kill, from the cgroup's oom_kill counter) and removes the container. After
 /// <see cref="Create"/> the creating process may exit; the container then belongs to the nearest subreaper
