@@ -196,6 +196,10 @@ internal static unsafe class DirectStart
         s.Add("making / rslave", SYS_mount, 0, s.Str("/"), 0, (long)(MS_SLAVE | MS_REC), 0);
         if (c.OverlayLower is { Count: > 0 } lower)
         {
+            // As Overlay.Mount: the option string is comma- and colon-separated, so odd paths are refused.
+            foreach (var l in lower) Overlay.CheckPath(l);
+            Overlay.CheckPath(c.OverlayUpper!);
+            Overlay.CheckPath(c.OverlayWork!);
             s.Add("mounting the overlay rootfs on " + c.Rootfs, SYS_mount, s.Str("overlay"), s.Str(c.Rootfs), s.Str("overlay"), (long)MS_NODEV,
                 s.Str(Overlay.Options(lower, c.OverlayUpper!, c.OverlayWork!)));
         }
