@@ -115,7 +115,7 @@ internal sealed unsafe class SyscallScript : IDisposable
         _what.Add(what);
     }
 
-    /// <summary>Marks fds the child holds from the start (after <see cref="Adopt"/>ing them).</summary>
+    /// <summary>Marks an fd the child holds once its descriptors are in place (stdio and the moved ones).</summary>
     public void Adopt(int fd) => _open.Add(fd);
 
     /// <summary>
