@@ -32,6 +32,12 @@ public sealed class RuntimeOptions
     public Action<string>? Warn { get; set; }
     /// <summary>The host's cgroup layout (default: detected).</summary>
     public CgroupHost? Cgroups { get; set; }
+    /// <summary>
+    /// Start containers without exec'ing <c>tinyort init</c> into them when the spec allows (see
+    /// <c>Processes/DirectStart</c>): the clone child builds the container from a syscall script prepared here and
+    /// execs the process itself. Default true; false (or TINYO_INIT=1 in the environment) always takes the init path.
+    /// </summary>
+    public bool DirectStart { get; set; } = Environment.GetEnvironmentVariable("TINYO_INIT") != "1";
 }
 
 /// <summary>
@@ -41,18 +47,20 @@ public sealed class RuntimeOptions
 /// </summary>
 /// <remarks>
 /// <para><b>Process model.</b> A .NET process is multithreaded from its first instruction, so it never forks to run
-/// code in the child. <see cref="Launch(string, string, bool)"/> clones a child with <c>CLONE_VM|CLONE_VFORK</c> and the spec's new
-/// namespaces (mount, pid, uts, ipc, network; cgroup is unshared later by init, once it sits in its cgroup). The
-/// child runs only a table of raw syscalls (<see cref="Processes.CloneTrampoline"/>: stdio onto 0-2, the sync socket
-/// made inheritable, <c>execveat</c>) and becomes <c>tinyort init</c>, a fresh image of this binary exec'd from a
-/// read-only sealed view of it (<see cref="Processes.SealedExecutable"/>, CVE-2019-5736). Init is pid 1 of the new pid
-/// namespace; it builds the rootfs, applies hostname, sysctls, rlimits, user, capabilities and no_new_privs on its
-/// main thread (those are per-thread) and execs the container's process on that same thread, which therefore stays
-/// pid 1. Measured here: the whole <c>tinyort run</c> of <c>/bin/true</c> takes 6-8 ms on an idle machine.</para>
-/// <para><b>Handshake.</b> A SOCK_SEQPACKET socketpair: the parent joins init to the cgroup (created while init's
-/// runtime boots), sends the <see cref="InitConfig"/>, and waits for <c>R</c> (ready) or <c>E</c>+message. Then it
-/// records the state and either sends <c>G</c> (run) or returns (create: init blocks on <c>exec.fifo</c> until
-/// <see cref="Start"/> writes a byte). The socket is close-on-exec, so EOF after <c>G</c> means the process runs.</para>
+/// code in the child. <see cref="Launch(string, string, bool)"/> creates the cgroup, then clones a child with
+/// <c>CLONE_VM|CLONE_VFORK</c> and the spec's new namespaces (cgroup is unshared by the child once it sits in its
+/// cgroup). The child runs only a table of raw syscalls; its first rows move it into the cgroup
+/// (<see cref="Processes.CgroupJoin"/>). On the <b>direct start</b> (<see cref="Processes.DirectStart"/>, the default
+/// whenever the spec allows) the rest of the table builds the container — rootfs, mounts, pivot_root, masked paths,
+/// hostname, rlimits, credentials, capabilities, no_new_privs, seccomp — and execs the container's process, pid 1 of
+/// its pid namespace; clone returns once it runs, or with the failing step's error. On the <b>init path</b> (specs
+/// with features the script lacks, and <see cref="Create"/>, which waits for <see cref="Start"/>) the table execs
+/// <c>tinyort init</c> from a read-only sealed view of this binary (<see cref="Processes.SealedExecutable"/>,
+/// CVE-2019-5736), which does the same work on its main thread and execs the process on that thread.</para>
+/// <para><b>Handshake (init path).</b> A SOCK_SEQPACKET socketpair: the parent sends the <see cref="InitConfig"/>
+/// and waits for <c>R</c> (ready) or <c>E</c>+message. Then it records the state and either sends <c>G</c> (run) or
+/// returns (create: init blocks on <c>exec.fifo</c> until <see cref="Start"/> writes a byte). The socket is
+/// close-on-exec, so EOF after <c>G</c> means the process runs.</para>
 /// <para><b>No per-container daemon; who reaps.</b> For <see cref="Run"/> the caller is init's parent: it waits,
 /// returns the exit code (and an OOM kill, from the cgroup's oom_kill counter) and removes the container. After
 /// <see cref="Create"/> the creating process may exit; the container then belongs to the nearest subreaper
@@ -311,19 +319,11 @@ public sealed class ContainerRuntime
                 fifo = Path.Combine(dir, ContainerRecord.FifoName);
                 if (SysMkfifo(fifo, 0x180 /* 0600 */) != 0) throw Error("mkfifo", fifo);
             }
-            if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
             int flags = 0;
             foreach (var ns in spec.Linux!.Namespaces ?? [])
-                // cgroup: unshared by init once it is inside its cgroup, so that cgroup becomes the namespace's root.
+                // cgroup: unshared by the child once it is inside its cgroup, so that cgroup becomes the namespace's root.
                 if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
                     flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
-            pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags);
-            SysClose(sv[1]);
-            sv[1] = -1;
-            // The cgroup is made while init's runtime boots (it does nothing before reading its configuration), and
-            // init joins it before it receives that configuration, so everything it does is accounted and limited.
-            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
-            cg.AddProcess(pid);
             var config = new InitConfig
             {
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
@@ -331,9 +331,35 @@ public sealed class ContainerRuntime
                 OverlayLower = overlay is null ? null : [.. overlay.LowerTopFirst], OverlayUpper = overlay?.Upper, OverlayWork = overlay?.Work,
                 SeccompProgram = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
             };
-            if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
-                throw InitFailure(pid, "sending the configuration to init failed");
-            Expect(sv[0], pid, 'R');
+            // The cgroup exists before the child does, and the child moves itself into it as its first act (see
+            // CgroupJoin: far cheaper than the parent moving it), so everything it does is accounted and limited.
+            cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
+            int[]? join = null;
+            bool direct = _o.DirectStart && DirectStart.Declines(config) is null;
+            try
+            {
+                join = CgroupJoin.Open(cg);
+                if (direct)
+                {
+                    // The fast path: the clone child builds the container from a syscall script and execs the
+                    // process itself; when this returns, the process runs (or the start failed and the child is gone).
+                    pid = DirectStart.Start(config, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+                }
+                else
+                {
+                    if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
+                    pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
+                }
+            }
+            finally { CgroupJoin.Close(join); }
+            if (!direct)
+            {
+                SysClose(sv[1]);
+                sv[1] = -1;
+                if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
+                    throw InitFailure(pid, "sending the configuration to init failed");
+                Expect(sv[0], pid, 'R');
+            }
             var rec = new ContainerRecord
             {
                 Id = id, Bundle = bundle.Directory, Rootfs = bundle.Rootfs, Pid = pid,
@@ -342,7 +368,7 @@ public sealed class ContainerRuntime
                 Annotations = spec.Annotations, CgroupDirs = [.. cg.Directories], CgroupV2 = cg.IsV2,
             };
             rec.Save(dir);
-            if (!detached)
+            if (!detached && !direct)
             {
                 if (!SysWriteAll(sv[0], "G"u8)) throw InitFailure(pid, "starting the process failed");
                 Expect(sv[0], pid, '\0');

@@ -19,8 +19,9 @@ namespace Tinyo.Rt.Processes;
 /// </remarks>
 internal static unsafe class InitLauncher
 {
-    /// <summary>Clones and execs init; returns its pid. <paramref name="stdio"/> are fds for 0, 1, 2 in the child.</summary>
-    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags)
+    /// <summary>Clones and execs init; returns its pid. <paramref name="stdio"/> are fds for 0, 1, 2 in the child;
+    /// the child first writes "0" to each of <paramref name="cgroupJoin"/> (see CgroupJoin).</summary>
+    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags, ReadOnlySpan<int> cgroupJoin = default)
     {
         if (initCommand.Length == 0) throw new RtException("no init command configured");
         // Unsealed, init is exec'd by path: a framework-dependent build must see its real path to find its files.
@@ -37,6 +38,8 @@ internal static unsafe class InitLauncher
             byte** av = Strings(argv, mem), ev = Strings(env, mem);
             byte* target = Str(seal ? "" : initCommand[0], mem);
             var rows = new List<CloneTrampoline.Row>();
+            byte* zero = Str("0", mem);
+            foreach (var fd in cgroupJoin) rows.Add(new(SYS_write, fd, (long)zero, 1));
             // Duplicate the stdio sources high first, so that moving them onto 0..2 cannot clobber one another.
             for (int i = 0; i < 3; i++)
             {

@@ -68,7 +68,7 @@ internal static class Overlay
 
     // The option string is comma- and colon-separated: a path containing either (or a backslash) cannot be expressed.
     // Our paths come from the runtime root and layer digests, so this only rejects an odd --root.
-    private static void CheckPath(string p)
+    internal static void CheckPath(string p)
     {
         if (!p.StartsWith('/') || p.AsSpan().IndexOfAny(",:\\") >= 0)
             throw new RtException($"overlay path \"{p}\" must be absolute and contain no ',', ':' or '\\'");

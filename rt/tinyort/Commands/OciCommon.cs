@@ -8,8 +8,11 @@ namespace Tinyo.Rt.Cli.Commands;
 internal static class OciCommon
 {
     /// <summary>A runtime over the root named by <c>--root</c>, <c>TINYO_ROOT</c> or the default.</summary>
-    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root) =>
-        new(RuntimeRoot.Resolve(r.GetValue(root)), new RuntimeOptions
+    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root) => Runtime(r.GetValue(root));
+
+    /// <summary>A runtime over <paramref name="root"/> (null: <c>TINYO_ROOT</c> or the default).</summary>
+    public static ContainerRuntime Runtime(string? root) =>
+        new(RuntimeRoot.Resolve(root), new RuntimeOptions
         {
             Warn = w => Console.Error.WriteLine("tinyort: warning: " + w),
             // A framework-dependent (dotnet) build finds its files next to its path: it cannot run sealed.
