@@ -358,6 +358,7 @@ public sealed class Reconciler : IAsyncDisposable
             default: // stopped: found after the node was down (tio down stops containers), or it died meanwhile
                 rt.ReapExited();
                 var exit = ExitOf(id);
+                ReleaseCgroup(id);
                 r.ExitCode = exit;
                 if (RestartPolicy.ShouldRestart(spec.Restart, exit))
                 {
@@ -410,6 +411,7 @@ public sealed class Reconciler : IAsyncDisposable
         r.Probe = null;
         rt.ReapExited();
         var code = ExitOf(id);
+        ReleaseCgroup(id);
         var ran = r.Started is { } s ? DateTimeOffset.UtcNow - s : TimeSpan.Zero;
         r.ExitCode = code;
         r.Pid = 0;
@@ -510,6 +512,7 @@ public sealed class Reconciler : IAsyncDisposable
             if (!await Task.Run(() => ic.WaitStopped(id, o.StopGrace)).ConfigureAwait(false)) rt.Kill(id, 9, all: true);
             await Task.Run(() => ic.WaitStopped(id, TimeSpan.FromSeconds(5))).ConfigureAwait(false);
             rt.ReapExited();
+            ReleaseCgroup(id);
         }
         catch (RtException)
         {
@@ -549,6 +552,18 @@ public sealed class Reconciler : IAsyncDisposable
         catch (RtException)
         {
             return null;
+        }
+    }
+
+    private void ReleaseCgroup(string id)
+    {
+        try
+        {
+            rt.ReleaseCgroup(id);
+        }
+        catch (RtException e)
+        {
+            o.Log($"reconcile: container {id}: {e.Message}");
         }
     }
 

@@ -79,9 +79,16 @@ internal static class ServeCommand
     /// </summary>
     private static (string[]? Command, bool Seal) InitBinary()
     {
-        if (!System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported) return (null, true);
+        // Not RuntimeFeature.IsDynamicCodeSupported: the AOT feature switches are in the JIT build's runtimeconfig too.
         var exe = Environment.ProcessPath ?? throw new NodeException("cannot find the tinyonode executable");
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet") return ([exe, Path.Combine(AppContext.BaseDirectory, "tinyonode.dll")], false);
+        var dll = Path.Combine(AppContext.BaseDirectory, "tinyonode.dll");
+        if (!File.Exists(dll)) return (null, true); // NativeAOT: a single file
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+        {
+            // The apphost beside the dll when there is one (as the rt tests start tinyort's), else the muxer.
+            var apphost = Path.Combine(AppContext.BaseDirectory, "tinyonode");
+            return (File.Exists(apphost) ? [apphost] : [exe, dll], false);
+        }
         return ([exe], false);
     }
 
