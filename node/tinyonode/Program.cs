@@ -10,4 +10,6 @@ var root = new RootCommand("tinyonode — the Tinyo node daemon: API, users, sec
     ServeCommand.Create(),
     VersionCommand.Create(),
 };
-return root.Parse(args).Invoke();
+// No ProcessTerminationTimeout: serve handles SIGTERM/SIGINT itself and needs longer than System.CommandLine's
+// default 2 s to stop its containers cleanly (that default ended the process mid-shutdown).
+return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });

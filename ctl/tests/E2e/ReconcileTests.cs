@@ -194,8 +194,10 @@ public class ReconcileTests(MirrorRegistry registry) : IClassFixture<MirrorRegis
         // tio down stops the containers (kept); tio ++ brings them back per policy (always), same containers.
         var down = await n.Tio("down", "--grace", "10");
         Assert.True(down.Code == 0, down.Err);
-        Assert.All(new[] { "keep-1", "keep-2" }, c => Assert.Equal("exited", n.Summary(c).Status));
-        Assert.All(new[] { "keep-1", "keep-2" }, c => Assert.Empty(ReconcileNode.CgroupsOf(n.IdOf(c)!)));
+        foreach (var c in new[] { "keep-1", "keep-2" })
+            Assert.True(n.Summary(c).Status == "exited", $"{c} still {n.Summary(c).Status} after down: {down.Out}\n{n.Node.Log("tinyonode")}");
+        foreach (var c in new[] { "keep-1", "keep-2" })
+            Assert.True(ReconcileNode.CgroupsOf(n.IdOf(c)!).Count == 0, $"{c}: cgroup left after down\n{n.Node.Log("tinyonode")}");
         await n.UpAgainAsync();
         app = await n.WaitAppAsync("keep", a => a.State == "running" && a.Containers!.Count == 2, "back after down/up");
         Assert.Equal(ids, app.Containers!.Select(c => c.Id).Order().ToList());
