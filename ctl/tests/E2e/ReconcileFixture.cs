@@ -50,6 +50,9 @@ public sealed class ReconcileNode : IAsyncDisposable
     {
         Node = node;
         env = new Dictionary<string, string> { ["TINYO_REGISTRY_MIRRORS"] = mirror };
+        // TINYO_TEST_NODE_BIN: run these tests against another tinyonode (e.g. the NativeAOT one, whose container
+        // inits are exec'd from a sealed copy) while tio and tinyokv stay the JIT builds.
+        if (Environment.GetEnvironmentVariable("TINYO_TEST_NODE_BIN") is { Length: > 0 } bin) env["TINYO_NODE_BIN"] = bin;
         Rt = new RuntimeRoot(Path.Combine(node.Root, "rt"));
         Containers = new ImageContainers(Rt, new RuntimeOptions());
     }
