@@ -38,6 +38,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             RuntimeOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log },
             SecretsDir = Path.Combine(options.Root, "run", "secrets"),
             RegistryMirrors = options.RegistryMirrors,
+            Offline = options.Offline,
             StopGrace = options.StopGrace,
             Ports = options.Ports ?? new NoPorts(),
             // TODO(merge): EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, cap) once node/Tinyo.Node/Logs lands.

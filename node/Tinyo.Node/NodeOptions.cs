@@ -32,6 +32,9 @@ public sealed class NodeOptions
     /// <summary>Registry mirrors for docker.io images (<c>--registry-mirrors</c>, env TINYO_REGISTRY_MIRRORS).</summary>
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
 
+    /// <summary>Pull only from registry mirrors and loopback registries (<c>--offline</c>, env TINYO_OFFLINE=1).</summary>
+    public bool Offline { get; init; }
+
     /// <summary>
     /// How container inits are started: this binary with the hidden <c>init</c> verb. Null: the process's own
     /// executable (the NativeAOT tinyonode), sealed. A JIT build (tests) passes <c>dotnet tinyonode.dll</c>.

@@ -56,8 +56,6 @@ public class ReconcileUnitTests
         Assert.Equal("h", ep.Annotations[ContainerSpec.SpecLabel]);
         Assert.Equal("2", ep.Annotations[ContainerSpec.ReplicaLabel]);
 
-        var cleared = ContainerSpec.For(Spec("container: alpine\nentrypoint: []\n"), 1, "h", null, []);
-        Assert.Equal("", cleared.Entrypoint);
     }
 
     [Fact]

@@ -10,7 +10,9 @@ namespace Tinyo.Node.Reconcile;
 /// image's own name, so <c>alpine:latest</c> is found next time without any network. Images are pulled only when
 /// missing (no re-pull of <c>:latest</c>).
 /// </summary>
-internal sealed class ImageSource(ImageStore store, Func<CancellationToken, Task<IReadOnlyList<string>>> mirrors, Action<string> log)
+/// <remarks>Offline (<c>--offline</c>): only mirrors and loopback registries are contacted — for hosts without a way
+/// out, and for tests, which must not send traffic beyond 127.0.0.0/8.</remarks>
+internal sealed class ImageSource(ImageStore store, Func<CancellationToken, Task<IReadOnlyList<string>>> mirrors, bool offline, Action<string> log)
 {
     /// <summary>How long one pull may take before the app reports an error (and is retried later).</summary>
     public static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(5);
@@ -58,6 +60,11 @@ internal sealed class ImageSource(ImageStore store, Func<CancellationToken, Task
                     errors.Add($"mirror {host}: {e.Message}");
                 }
             }
+        }
+        if (offline && !r.IsLoopback)
+        {
+            errors.Add(r.Domain == ImageReference.DockerHubDomain ? "offline: docker.io is not contacted (no registry mirror has it)" : $"offline: registry {r.Domain} is not contacted");
+            throw new RtException($"image {r} could not be pulled: {string.Join("; ", errors)}");
         }
         try
         {

@@ -60,7 +60,7 @@ public sealed class Reconciler : IAsyncDisposable
         this.box = box;
         rt = new ContainerRuntime(o.Runtime, o.RuntimeOptions);
         ic = new ImageContainers(o.Runtime, o.RuntimeOptions);
-        images = new ImageSource(new ImageStore(o.Runtime), MirrorsAsync, o.Log);
+        images = new ImageSource(new ImageStore(o.Runtime), MirrorsAsync, o.Offline, o.Log);
         secrets = new SecretFiles(o.SecretsDir);
         status = new StatusWriter(store, StatusPrefix, o.Log);
     }

@@ -21,6 +21,9 @@ public sealed class ReconcilerOptions
     /// <summary>Registry mirrors from the command line / environment (the KV key <c>/tinyo/settings/registry.mirrors</c> adds more).</summary>
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
 
+    /// <summary>Pull only from the mirrors and loopback registries (<c>--offline</c>, env TINYO_OFFLINE=1).</summary>
+    public bool Offline { get; init; }
+
     /// <summary>How long a container may take to stop after SIGTERM before SIGKILL.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(2);
 

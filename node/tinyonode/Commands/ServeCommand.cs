@@ -18,8 +18,9 @@ internal static class ServeCommand
         var ttl = new Option<double>("--token-ttl") { Description = "Login token lifetime, seconds", DefaultValueFactory = _ => 86400 };
         var iters = new Option<int>("--pbkdf2-iterations") { Description = "PBKDF2-SHA256 iterations for new passwords", DefaultValueFactory = _ => Security.Passwords.DefaultIterations };
         var mirrors = new Option<string?>("--registry-mirrors") { Description = "Registry mirrors for docker.io images, comma-separated (http://127.0.0.1:5000); env TINYO_REGISTRY_MIRRORS; the KV key /tinyo/settings/registry.mirrors adds more", DefaultValueFactory = _ => Env("TINYO_REGISTRY_MIRRORS") };
+        var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters, mirrors, grace };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters, mirrors, offline, grace };
         cmd.SetAction(async (pr, ct) =>
         {
             try
@@ -42,6 +43,7 @@ internal static class ServeCommand
                     TokenTtl = TimeSpan.FromSeconds(t),
                     Pbkdf2Iterations = pr.GetValue(iters),
                     RegistryMirrors = mirrorList,
+                    Offline = pr.GetValue(offline),
                     InitCommand = init,
                     SealInit = seal,
                     StopGrace = TimeSpan.FromSeconds(g),
