@@ -472,8 +472,8 @@ public sealed class Reconciler : IAsyncDisposable
                 r.Probe?.Dispose();
             }
         }
-        foreach (var (id, a) in Labelled())
-            if (a == name) await StopAndRemoveAsync(id, null).ConfigureAwait(false);
+        // Replicas stop in parallel (each may take the whole grace), then go one by one.
+        await Task.WhenAll(Labelled().Where(x => x.App == name).Select(x => StopAndRemoveAsync(x.Id, null))).ConfigureAwait(false);
         foreach (var c in secrets.Containers().ToList())
             if (IsReplicaName(c, name)) secrets.Remove(c);
         o.Log($"app {name}: removed");
