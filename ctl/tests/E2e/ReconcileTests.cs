@@ -135,6 +135,25 @@ public class ReconcileTests(MirrorRegistry registry) : IClassFixture<MirrorRegis
     }
 
     [Fact]
+    public async Task UnhealthyContainerIsKilledAndRestarted()
+    {
+        await using var n = await ReconcileNode.UpAsync(registry);
+        // Healthy while /tmp/ok exists; the container removes it after 2 s, so checks fail from then on.
+        await n.ApplyAsync("hc", App("hc", """["sh", "-c", "touch /tmp/ok; sleep 2; rm /tmp/ok; exec sleep 1000"]""", """
+            healthcheck:
+              command: ["test", "-f", "/tmp/ok"]
+              interval: 300ms
+              retries: 2
+            """));
+        var healthy = await n.WaitAppAsync("hc", a => a.Containers is [{ Health: "healthy" }], "healthy first");
+        var firstPid = healthy.Containers![0].Pid;
+        var app = await n.WaitAppAsync("hc", a => a.Restarts >= 1, "unhealthy → killed → restarted", 30_000);
+        Assert.False(Alive(firstPid));
+        Assert.Contains("hc-1 is unhealthy", n.Node.Log("tinyonode"));
+        Assert.Single(n.AllContainerIds()); // restarted in place
+    }
+
+    [Fact]
     public async Task SecretsAreFilesInsideAndNowhereElse()
     {
         await using var n = await ReconcileNode.UpAsync(registry);

@@ -18,7 +18,8 @@ internal sealed class HealthProbe : IDisposable
     /// <summary>starting, healthy or unhealthy.</summary>
     public string Status => status;
 
-    public HealthProbe(RuntimeRoot root, string id, HealthcheckSpec check, Action unhealthy)
+    /// <summary>Starts probing; <paramref name="changed"/> is called when <see cref="Status"/> changes (to publish it).</summary>
+    public HealthProbe(RuntimeRoot root, string id, HealthcheckSpec check, Action unhealthy, Action changed)
     {
         var ct = stop.Token;
         _ = Task.Run(async () =>
@@ -49,12 +50,17 @@ internal sealed class HealthProbe : IDisposable
                 if (code == 0)
                 {
                     failures = 0;
-                    status = "healthy";
+                    if (status != "healthy")
+                    {
+                        status = "healthy";
+                        changed();
+                    }
                     continue;
                 }
                 if (++failures >= Math.Max(1, check.Retries))
                 {
                     status = "unhealthy";
+                    changed();
                     unhealthy();
                     return;
                 }

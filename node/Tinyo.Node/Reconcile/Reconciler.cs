@@ -400,6 +400,9 @@ public sealed class Reconciler : IAsyncDisposable
                 o.Log($"app {app.Name}: {r.Name} is unhealthy ({hc.Retries} failed checks); killing it");
                 r.LastError = "unhealthy";
                 try { rt.Kill(id, 9, all: true); } catch (RtException) { }
+            }), () => Post(() =>
+            {
+                if (r.Id == id && r.Generation == gen) Publish(app);
             }));
         Publish(app);
     }
