@@ -1,20 +1,23 @@
 using Tinyo.Kv.Client;
 using Tinyo.Node.Api;
 using Tinyo.Node.Http;
+using Tinyo.Node.Linux;
+using Tinyo.Node.Reconcile;
 using Tinyo.Node.Security;
 using Tinyo.Node.Store;
 
 namespace Tinyo.Node;
 
 /// <summary>
-/// The node daemon: opens the node key, connects to tinyokv, serves the API. The reconciler (desired state →
-/// runtime) will be started here too; its seam is <see cref="StateStore"/> (watch /tinyo/apps/) and the
-/// runtime library.
+/// The node daemon: opens the node key, connects to tinyokv, serves the API and runs the <see cref="Reconciler"/>
+/// (desired state in /tinyo/apps/ → containers through Tinyo.Rt, runtime root <c>ROOT/rt</c>). It is the
+/// containers' parent and a child subreaper (PR_SET_CHILD_SUBREAPER), so exits of the processes below it reach it.
 /// </summary>
 public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
 {
     private KvClient? kv;
     private HttpServer? server;
+    private Reconciler? reconciler;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -26,6 +29,22 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         var box = SecretBox.Open(Path.Combine(options.Root, "node.key"));
         kv = new KvClient(new KvClientOptions { Endpoints = options.KvEndpoints, Token = options.KvToken, RequestTimeout = TimeSpan.FromSeconds(10) });
         var api = new NodeApi(options, new StateStore(kv), box);
+        if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) options.Log($"cannot become a child subreaper: {Libc.Describe(Libc.Errno)}");
+        var rtRoot = new Rt.RuntimeRoot(Path.Combine(options.Root, "rt"));
+        reconciler = new Reconciler(new ReconcilerOptions
+        {
+            Node = options.Name,
+            Runtime = rtRoot,
+            RuntimeOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log },
+            SecretsDir = Path.Combine(options.Root, "run", "secrets"),
+            RegistryMirrors = options.RegistryMirrors,
+            Offline = options.Offline,
+            StopGrace = options.StopGrace,
+            Ports = options.Ports ?? new NoPorts(),
+            // TODO(merge): EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, cap) once node/Tinyo.Node/Logs lands.
+            Log = options.Log,
+        }, new StateStore(kv), box);
+        reconciler.Start();
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
@@ -35,6 +54,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
+        if (reconciler is not null) await reconciler.DisposeAsync();
         if (server is not null) await server.DisposeAsync();
         if (kv is not null) await kv.DisposeAsync();
         try

@@ -29,6 +29,27 @@ public sealed class NodeOptions
     /// <summary>PBKDF2 iterations for new passwords.</summary>
     public int Pbkdf2Iterations { get; init; } = Security.Passwords.DefaultIterations;
 
+    /// <summary>Registry mirrors for docker.io images (<c>--registry-mirrors</c>, env TINYO_REGISTRY_MIRRORS).</summary>
+    public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
+
+    /// <summary>Pull only from registry mirrors and loopback registries (<c>--offline</c>, env TINYO_OFFLINE=1).</summary>
+    public bool Offline { get; init; }
+
+    /// <summary>
+    /// How container inits are started: this binary with the hidden <c>init</c> verb. Null: the process's own
+    /// executable (the NativeAOT tinyonode), sealed. A JIT build (tests) passes <c>dotnet tinyonode.dll</c>.
+    /// </summary>
+    public string[]? InitCommand { get; init; }
+
+    /// <summary>Exec inits from a sealed copy of the binary (false only for a JIT build, whose dll needs its directory).</summary>
+    public bool SealInit { get; init; } = true;
+
+    /// <summary>How long a container may take to stop after SIGTERM before SIGKILL.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Publishes ports for the reconciler (default none).</summary>
+    public Reconcile.IPortPublisher? Ports { get; init; }
+
     /// <summary>Where log lines go (stderr by default). Secrets are never passed here.</summary>
     public Action<string> Log { get; init; } = s => Console.Error.WriteLine($"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} tinyonode: {s}");
 }

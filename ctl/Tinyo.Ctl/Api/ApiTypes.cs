@@ -48,8 +48,22 @@ public sealed record ApplyRequest(string File, string Yaml, string? BaseDir = nu
 /// <summary>The outcome of an apply, per app.</summary>
 public sealed record ApplyResult(string Name, string Action);
 
-/// <summary>An app's desired and observed state.</summary>
-public sealed record AppInfo(string Name, string Image, string State, IReadOnlyList<string> Ports, int Replicas, int Restarts, DateTimeOffset Created, DateTimeOffset Updated);
+/// <summary>
+/// An app's desired and observed state. <see cref="State"/>: <c>pending</c> (no node reported yet), <c>pulling</c>,
+/// <c>running</c>, <c>starting</c>, <c>restarting</c>, <c>exited</c> or <c>error</c> (then <see cref="Error"/> says why).
+/// </summary>
+public sealed record AppInfo(string Name, string Image, string State, IReadOnlyList<string> Ports, int Replicas, int Restarts, DateTimeOffset Created, DateTimeOffset Updated,
+    string? Error = null, IReadOnlyList<ContainerStatus>? Containers = null);
+
+/// <summary>
+/// One container as its node observed it. <see cref="ExitCode"/> is null while running or when unknown (a container
+/// re-adopted from an earlier tinyonode process exits without telling anyone its status).
+/// </summary>
+public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
+    string? LastError = null, string? Health = null);
+
+/// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
+public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);
 
 /// <summary>An app as stored under /tinyo/apps/NAME.</summary>
 public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created, DateTimeOffset Updated);
@@ -75,4 +89,5 @@ public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created
 [JsonSerializable(typeof(List<AppInfo>))]
 [JsonSerializable(typeof(AppRecord))]
 [JsonSerializable(typeof(AppSpec))]
+[JsonSerializable(typeof(AppStatus))]
 public sealed partial class ApiJson : JsonSerializerContext;

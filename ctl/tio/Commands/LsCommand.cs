@@ -21,9 +21,20 @@ internal static class LsCommand
                 return Exit.Ok;
             }
             Common.Table(["NAME", "IMAGE", "STATE", "PORTS", "RESTARTS", "AGE"],
-                apps.Select(a => new[] { a.Name, a.Image, a.State == "running" ? Common.Green(a.State) : Common.Yellow(a.State), string.Join(',', a.Ports), a.Restarts.ToString(), Common.Age(a.Created) }));
+                apps.Select(a => new[] { a.Name, a.Image, StateText(a), string.Join(',', a.Ports), a.Restarts.ToString(), Common.Age(a.Created) }));
+            // Problems in full below the table (the column stays narrow): "image not found", "mount source missing"...
+            foreach (var a in apps)
+                if (a.Error is { } e) Console.WriteLine($"{a.Name}: {e}");
             return Exit.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>running (green), error (red), the rest yellow; several replicas show how many run, e.g. "running 2/3".</summary>
+    private static string StateText(AppInfo a)
+    {
+        var text = a.State;
+        if (a.Containers is { Count: > 1 } cs) text += $" {cs.Count(c => c.State == "running")}/{a.Replicas}";
+        return a.State switch { "running" => Common.Green(text), "error" => Common.Color ? $"\e[31m{text}\e[0m" : text, _ => Common.Yellow(text) };
     }
 }

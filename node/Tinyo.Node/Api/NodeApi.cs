@@ -251,9 +251,8 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
     private async Task<List<AppInfo>> AppsAsync(CancellationToken ct)
     {
         var apps = await store.ListAsync(Keys.Apps, J.AppRecord, ct);
-        // Until the reconciler exists every app is "pending": desired state stored, nothing started.
-        return apps.Select(a => new AppInfo(a.Name, a.Value.Spec.Image, "pending",
-            a.Value.Spec.Ports.Select(p => p.ToString()).ToList(), a.Value.Spec.Replicas, 0, a.Value.Created, a.Value.Updated)).ToList();
+        var status = await store.ListAsync(Keys.Status, J.AppStatus, ct); // NODE/APP → observed state
+        return apps.Select(a => Reconcile.AppView.Merge(a.Name, a.Value, status)).ToList();
     }
 
     private async Task<HttpResponse> ApplyAsync(HttpRequest req, string by, CancellationToken ct)

@@ -12,8 +12,9 @@ namespace Tinyo.Node.Store;
 /// so expired tokens disappear on their own; the token itself is never stored</description></item>
 /// <item><term>/tinyo/secrets/NAME</term><description><c>StoredSecret</c>: AES-256-GCM nonce, ciphertext and tag under the node key, AAD = name</description></item>
 /// <item><term>/tinyo/apps/NAME</term><description><c>AppRecord</c>: the validated statefile document (desired state)</description></item>
+/// <item><term>/tinyo/status/NODE/APP</term><description><c>AppStatus</c>: what the reconciler of NODE observes (containers, restarts, errors)</description></item>
+/// <item><term>/tinyo/settings/registry.mirrors</term><description>plain text: registry mirrors for docker.io images, comma-separated</description></item>
 /// </list>
-/// Observed state (containers, restarts) will live under /tinyo/status/NODE/APP once the reconciler exists.
 /// </summary>
 public static class Keys
 {
@@ -37,6 +38,12 @@ public static class Keys
 
     /// <summary>Apps (desired state).</summary>
     public const string Apps = "/tinyo/apps/";
+
+    /// <summary>Observed state, per node then app.</summary>
+    public const string Status = "/tinyo/status/";
+
+    /// <summary>Registry mirrors for docker.io images (plain text, comma-separated), in addition to the node's flag.</summary>
+    public const string RegistryMirrors = "/tinyo/settings/registry.mirrors";
 
     /// <summary>UTF-8 bytes of a key.</summary>
     public static byte[] Of(string prefix, string name) => Encoding.UTF8.GetBytes(prefix + name);

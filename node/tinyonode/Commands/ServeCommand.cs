@@ -17,7 +17,10 @@ internal static class ServeCommand
         var name = new Option<string>("--name") { Description = "Node name", DefaultValueFactory = _ => Environment.MachineName };
         var ttl = new Option<double>("--token-ttl") { Description = "Login token lifetime, seconds", DefaultValueFactory = _ => 86400 };
         var iters = new Option<int>("--pbkdf2-iterations") { Description = "PBKDF2-SHA256 iterations for new passwords", DefaultValueFactory = _ => Security.Passwords.DefaultIterations };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters };
+        var mirrors = new Option<string?>("--registry-mirrors") { Description = "Registry mirrors for docker.io images, comma-separated (http://127.0.0.1:5000); env TINYO_REGISTRY_MIRRORS; the KV key /tinyo/settings/registry.mirrors adds more", DefaultValueFactory = _ => Env("TINYO_REGISTRY_MIRRORS") };
+        var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
+        var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters, mirrors, offline, grace };
         cmd.SetAction(async (pr, ct) =>
         {
             try
@@ -26,6 +29,9 @@ internal static class ServeCommand
                 var token = Env("TINYOKV_TOKEN") ?? ReadToken(pr.GetValue(kvToken) ?? Path.Combine(rootDir, "kv.token"));
                 if (pr.GetValue(ttl) is var t && t <= 0) throw new NodeException("--token-ttl must be positive");
                 if (pr.GetValue(iters) < 1000) throw new NodeException("--pbkdf2-iterations must be at least 1000");
+                if (pr.GetValue(grace) is var g && (g < 0 || g > 300)) throw new NodeException("--stop-grace must be between 0 and 300 seconds");
+                var mirrorList = Reconcile.RegistryMirrors.Parse(pr.GetValue(mirrors));
+                var (init, seal) = InitBinary();
                 var options = new NodeOptions
                 {
                     Root = rootDir,
@@ -36,6 +42,11 @@ internal static class ServeCommand
                     Name = pr.GetValue(name)!,
                     TokenTtl = TimeSpan.FromSeconds(t),
                     Pbkdf2Iterations = pr.GetValue(iters),
+                    RegistryMirrors = mirrorList,
+                    Offline = pr.GetValue(offline),
+                    InitCommand = init,
+                    SealInit = seal,
+                    StopGrace = TimeSpan.FromSeconds(g),
                 };
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -61,6 +72,26 @@ internal static class ServeCommand
             }
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The command that runs this binary's <c>init</c> verb. NativeAOT (the real tinyonode): its own executable, exec'd
+    /// from a sealed copy. A JIT build (tests run <c>dotnet tinyonode.dll</c>): the host and the dll, unsealed (the
+    /// dll needs the files beside it).
+    /// </summary>
+    private static (string[]? Command, bool Seal) InitBinary()
+    {
+        // Not RuntimeFeature.IsDynamicCodeSupported: the AOT feature switches are in the JIT build's runtimeconfig too.
+        var exe = Environment.ProcessPath ?? throw new NodeException("cannot find the tinyonode executable");
+        var dll = Path.Combine(AppContext.BaseDirectory, "tinyonode.dll");
+        if (!File.Exists(dll)) return (null, true); // NativeAOT: a single file
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+        {
+            // The apphost beside the dll when there is one (as the rt tests start tinyort's), else the muxer.
+            var apphost = Path.Combine(AppContext.BaseDirectory, "tinyonode");
+            return (File.Exists(apphost) ? [apphost] : [exe, dll], false);
+        }
+        return ([exe], false);
     }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;

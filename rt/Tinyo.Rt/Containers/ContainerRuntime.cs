@@ -176,6 +176,22 @@ public sealed class ContainerRuntime
         return n;
     }
 
+    /// <summary>
+    /// Removes the cgroup of a stopped container that is kept (an orchestrator's exited container waiting for its
+    /// restart or removal), as <see cref="Launched.Wait"/> does for its own: no empty cgroups stay behind on the
+    /// host. Nothing to do when the container runs, is gone, or has no cgroup left.
+    /// </summary>
+    public void ReleaseCgroup(string id)
+    {
+        Bundle.ValidateId(id);
+        var dir = Dir(id);
+        ContainerRecord rec;
+        try { rec = ContainerRecord.Load(dir, id); }
+        catch (RtException) { return; }
+        if (rec.Status(dir) != "stopped") return;
+        Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).Destroy();
+    }
+
     /// <summary>The recorded exit of a stopped container, or null when no reaper recorded one.</summary>
     public ExitStatus? ExitOf(string id)
     {

@@ -159,7 +159,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             case "host": spec.Linux.Namespaces!.RemoveAll(n => n.Type == "network"); break;
             default: throw new RtException($"invalid --network \"{o.Network}\": only none and host are supported");
         }
-        spec.Annotations = new Dictionary<string, string> { ["org.opencontainers.image.ref.name"] = img.Record.Name };
+        spec.Annotations = new Dictionary<string, string>(o.Annotations) { ["org.opencontainers.image.ref.name"] = img.Record.Name };
         return spec;
     }
 
@@ -213,7 +213,15 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             Directory.CreateDirectory(upper);
             Directory.CreateDirectory(work);
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
-            File.WriteAllBytes(Path.Combine(dir, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, OciJson.Default.Spec));
+            // 0600: the environment may carry secrets an orchestrator injected (tinyonode's `secrets: env:`).
+            var cfgPath = Path.Combine(dir, "config.json");
+            int cfg = SysOpen(cfgPath, OFlag.WrOnly | OFlag.Creat | OFlag.Excl | OFlag.Cloexec, 0x180 /* 0600 */);
+            if (cfg < 0) throw Error("creating", cfgPath);
+            try
+            {
+                if (!SysWriteAll(cfg, JsonSerializer.SerializeToUtf8Bytes(spec, OciJson.Default.Spec))) throw Error("writing", cfgPath);
+            }
+            finally { SysClose(cfg); }
             var info = new ImageContainerInfo
             {
                 Id = id, Name = name, Image = img.Record.Name, ImageId = img.ConfigDigest.ToString(), Manifest = img.Record.Manifest,
@@ -263,6 +271,64 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
                 try { if (Directory.Exists(dir)) ImageGc.DeleteTree(dir); } catch (IOException) { }
                 if (claimed) ContainerNames.Release(Root, name, id);
             }
+        }
+    }
+
+    /// <summary>
+    /// Starts a stopped detached image container again, in place: same id, name, upper layer (its files survive, as
+    /// with <c>docker restart</c>) and log file (appended to). The old cgroup is removed and a new one made. A failure
+    /// removes the container entirely (the runtime's create cleanup), so the caller creates a fresh one.
+    /// </summary>
+    public void Restart(string id)
+    {
+        Bundle.ValidateId(id);
+        var dir = Path.Combine(Root.Containers, id);
+        var rec = ContainerRecord.Load(dir, id);
+        var status = rec.Status(dir);
+        if (status != "stopped") throw new RtException($"container {id} is {status}, not stopped");
+        var info = Info(id) ?? throw new RtException($"container {id} was not made from an image");
+        if (!info.Detached) throw new RtException($"container {id} is not a detached container");
+        var layersTopFirst = new List<string>(info.Layers.Count);
+        for (int i = info.Layers.Count - 1; i >= 0; i--)
+        {
+            var layer = Path.Combine(Root.Layers, info.Layers[i]);
+            if (!Directory.Exists(layer)) throw new RtException($"container {id}: layer {info.Layers[i]} is missing from the store");
+            layersTopFirst.Add(layer);
+        }
+        Cgroups.Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).Destroy();
+        File.Delete(Path.Combine(dir, ContainerRecord.FifoName));
+        int log = SysOpen(LogFile(id), OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x1A0 /* 0640 */);
+        if (log < 0) throw Error("opening log file", LogFile(id));
+        int devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
+        try
+        {
+            var ro = new RuntimeOptions
+            {
+                InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Warn, Cgroups = options.Cgroups,
+                Stdin = devnull, Stdout = log, Stderr = log,
+            };
+            var rt = new ContainerRuntime(Root, ro);
+            bool ok = false;
+            try
+            {
+                rt.Launch(id, dir, detached: true, new OverlayLayers(layersTopFirst, Path.Combine(dir, "upper"), Path.Combine(dir, "work")));
+                rt.Start(id);
+                ok = true;
+            }
+            finally
+            {
+                // Launch deletes the state directory when it fails; release the name and what is left with it.
+                if (!ok)
+                {
+                    try { if (Directory.Exists(dir)) ImageGc.DeleteTree(dir); } catch (IOException) { }
+                    ContainerNames.Release(Root, info.Name, id);
+                }
+            }
+        }
+        finally
+        {
+            SysClose(log);
+            if (devnull >= 0) SysClose(devnull);
         }
     }
 

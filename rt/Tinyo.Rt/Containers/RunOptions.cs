@@ -35,6 +35,9 @@ public sealed class RunOptions
     public bool Detach { get; set; }
     /// <summary><c>--rm</c>: remove the container when it exits.</summary>
     public bool Remove { get; set; }
+    /// <summary>Extra annotations recorded in the spec and the container's state (an embedding orchestrator labels
+    /// its containers with them, e.g. the app and a hash of its spec).</summary>
+    public Dictionary<string, string> Annotations { get; set; } = [];
 
     /// <summary>Parses docker's memory sizes: a number with an optional b, k, m or g suffix (1024-based).</summary>
     public static long ParseMemory(string s)

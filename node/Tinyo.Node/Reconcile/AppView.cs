@@ -1,0 +1,27 @@
+using Tinyo.Ctl.Api;
+
+namespace Tinyo.Node.Reconcile;
+
+/// <summary>What <c>GET /v1/apps</c> shows of an app: its desired state merged with what the nodes observed.</summary>
+internal static class AppView
+{
+    /// <summary>
+    /// Merges the stored record with the status entries (<c>NODE/APP</c> → status) of every node: containers of all
+    /// nodes, restarts summed, the state of the one node (single-node clusters) or the worst of several. A status
+    /// written for an older spec still shows (the reconciler is replacing containers); no status at all is
+    /// <c>pending</c>.
+    /// </summary>
+    public static AppInfo Merge(string name, AppRecord rec, List<(string Name, AppStatus Value)> statuses)
+    {
+        var spec = rec.Spec;
+        var mine = statuses.Where(s => s.Value.App == name && s.Name.EndsWith("/" + name, StringComparison.Ordinal)).Select(s => s.Value).ToList();
+        var ports = spec.Ports.Select(p => p.ToString()).ToList();
+        if (mine.Count == 0) return new AppInfo(name, spec.Image, "pending", ports, spec.Replicas, 0, rec.Created, rec.Updated);
+        var containers = mine.SelectMany(s => s.Containers).ToList();
+        string[] worstFirst = ["error", "restarting", "pulling", "starting", "pending", "exited", "running"];
+        var state = worstFirst.FirstOrDefault(w => mine.Exists(s => s.State == w)) ?? mine[0].State;
+        var error = mine.Select(s => s.Error).FirstOrDefault(e => e is not null)
+                    ?? (state == "error" ? containers.Select(c => c.LastError).FirstOrDefault(e => e is not null) : null);
+        return new AppInfo(name, spec.Image, state, ports, spec.Replicas, containers.Sum(c => c.Restarts), rec.Created, rec.Updated, error, containers);
+    }
+}

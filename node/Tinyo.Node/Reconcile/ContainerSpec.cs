@@ -1,0 +1,64 @@
+using System.Globalization;
+using Tinyo.Ctl.Statefile;
+using Tinyo.Rt.Containers;
+
+namespace Tinyo.Node.Reconcile;
+
+/// <summary>
+/// Turns an app's spec into the runtime's <see cref="RunOptions"/> for replica i, named <c>APP-i</c>, with Compose's
+/// command semantics: <c>command</c> replaces the image's Cmd; <c>entrypoint</c> replaces its Entrypoint and drops
+/// its Cmd (unless <c>command</c> is given too). Every container gets its own network namespace (loopback only);
+/// published ports reach it through the node's proxy.
+/// </summary>
+internal static class ContainerSpec
+{
+    /// <summary>Annotation keys the node labels its containers with.</summary>
+    public const string AppLabel = "tinyo.app", SpecLabel = "tinyo.spec", ReplicaLabel = "tinyo.replica";
+
+    /// <summary>The rt container name of replica <paramref name="index"/> (1-based) of <paramref name="app"/>.</summary>
+    public static string Name(string app, int index) => app + "-" + index.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The run options. Mount sources must exist (a clear error otherwise); <paramref name="secretsDir"/> is bound
+    /// read-only at /run/secrets; <paramref name="secretEnv"/> adds <c>KEY=VALUE</c> for secrets injected as variables.
+    /// </summary>
+    public static RunOptions For(AppSpec spec, int index, string hash, string? secretsDir, IReadOnlyList<string> secretEnv)
+    {
+        var o = new RunOptions
+        {
+            Image = spec.Image,
+            Name = Name(spec.Name, index),
+            Hostname = Name(spec.Name, index),
+            Network = "none",
+            Detach = true,
+            Annotations = new Dictionary<string, string>
+            {
+                [AppLabel] = spec.Name, [SpecLabel] = hash, [ReplicaLabel] = index.ToString(CultureInfo.InvariantCulture),
+            },
+        };
+        if (spec.Entrypoint is { } ep)
+        {
+            o.Entrypoint = ep.Count == 0 ? "" : ep[0];
+            o.Command = [.. ep.Skip(1), .. spec.Command ?? []];
+        }
+        else if (spec.Command is { } cmd) o.Command = [.. cmd];
+        foreach (var (k, v) in spec.Env) o.Env.Add(k + "=" + v);
+        o.Env.AddRange(secretEnv);
+        foreach (var m in spec.Mounts)
+        {
+            if (!File.Exists(m.Source) && !Directory.Exists(m.Source))
+                throw new NodeException($"mount source {m.Source} does not exist (target {m.Target})");
+            if (m.Source.Contains(':') || m.Target.Contains(':'))
+                throw new NodeException($"mount {m.Source} → {m.Target}: paths with ':' are not supported");
+            o.Volumes.Add(m.Source + ":" + m.Target + (m.ReadOnly ? ":ro" : ""));
+        }
+        if (secretsDir is not null) o.Volumes.Add(secretsDir + ":/run/secrets:ro");
+        if (spec.Resources is { } r)
+        {
+            if (r.MemoryBytes > 0) o.Memory = r.MemoryBytes;
+            if (r.Cpus > 0) o.Cpus = r.Cpus;
+            if (r.Pids > 0) o.Pids = r.Pids;
+        }
+        return o;
+    }
+}

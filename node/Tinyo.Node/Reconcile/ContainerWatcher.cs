@@ -1,0 +1,126 @@
+using static Tinyo.Node.Linux.Libc;
+
+namespace Tinyo.Node.Reconcile;
+
+/// <summary>
+/// Learns when container processes end, without polling and without waitpid(-1): one thread poll(2)s a pidfd per
+/// watched process plus an eventfd that wakes it when the set changes. A pidfd works for any process — our own
+/// children (containers this node started) and re-adopted ones whose parent was a previous, killed tinyonode — and
+/// does not reap: the exit status of a child is collected afterwards by the runtime
+/// (<see cref="Rt.Containers.ContainerRuntime.ReapExited"/>), so exec'd processes other code waits for by pid are
+/// never stolen.
+/// </summary>
+internal sealed unsafe class ContainerWatcher : IDisposable
+{
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, (int Pidfd, Action Exited)> watched = [];
+    private readonly int wake;
+    private readonly Thread thread;
+    private volatile bool stopping;
+
+    public ContainerWatcher()
+    {
+        wake = EventFd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wake < 0) throw new NodeException($"eventfd: {Describe(Errno)}");
+        thread = new Thread(Loop) { IsBackground = true, Name = "tinyo container watcher" };
+        thread.Start();
+    }
+
+    /// <summary>
+    /// Calls <paramref name="exited"/> (on the thread pool) once <paramref name="pid"/> has ended; at once when it is
+    /// gone already. Replaces an earlier watch under the same key.
+    /// </summary>
+    public void Watch(string key, int pid, Action exited)
+    {
+        int fd = PidfdOpen(pid);
+        if (fd < 0)
+        {
+            ThreadPool.QueueUserWorkItem(_ => exited());
+            return;
+        }
+        lock (gate)
+        {
+            if (watched.Remove(key, out var old)) Close(old.Pidfd);
+            watched[key] = (fd, exited);
+        }
+        Wake();
+    }
+
+    /// <summary>Stops watching <paramref name="key"/> (no callback).</summary>
+    public void Unwatch(string key)
+    {
+        lock (gate)
+            if (watched.Remove(key, out var old)) Close(old.Pidfd);
+        Wake();
+    }
+
+    private void Wake()
+    {
+        ulong one = 1;
+        Write(wake, &one, 8);
+    }
+
+    private void Loop()
+    {
+        var fired = new List<Action>();
+        while (!stopping)
+        {
+            PollFd[] fds;
+            string[] keys;
+            lock (gate)
+            {
+                fds = new PollFd[watched.Count + 1];
+                keys = new string[watched.Count];
+                fds[0] = new PollFd { Fd = wake, Events = POLLIN };
+                int i = 1;
+                foreach (var (k, v) in watched)
+                {
+                    keys[i - 1] = k;
+                    fds[i++] = new PollFd { Fd = v.Pidfd, Events = POLLIN };
+                }
+            }
+            int n;
+            fixed (PollFd* p = fds) n = Poll(p, (nuint)fds.Length, -1);
+            if (n < 0)
+            {
+                if (Errno == EINTR) continue;
+                Thread.Sleep(100); // EBADF from a race with Unwatch: rebuild the set
+                continue;
+            }
+            if ((fds[0].Revents & POLLIN) != 0)
+            {
+                ulong v;
+                Read(wake, &v, 8);
+            }
+            lock (gate)
+            {
+                for (int i = 1; i < fds.Length; i++)
+                {
+                    if (fds[i].Revents == 0) continue;
+                    var k = keys[i - 1];
+                    if (watched.TryGetValue(k, out var w) && w.Pidfd == fds[i].Fd)
+                    {
+                        watched.Remove(k);
+                        Close(w.Pidfd);
+                        fired.Add(w.Exited);
+                    }
+                }
+            }
+            foreach (var f in fired) ThreadPool.QueueUserWorkItem(static a => ((Action)a!)(), f);
+            fired.Clear();
+        }
+    }
+
+    public void Dispose()
+    {
+        stopping = true;
+        Wake();
+        thread.Join(2000);
+        lock (gate)
+        {
+            foreach (var (_, v) in watched) Close(v.Pidfd);
+            watched.Clear();
+        }
+        Close(wake);
+    }
+}

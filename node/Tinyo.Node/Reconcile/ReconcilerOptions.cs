@@ -1,0 +1,38 @@
+using Tinyo.Rt;
+using Tinyo.Rt.Containers;
+
+namespace Tinyo.Node.Reconcile;
+
+/// <summary>Settings of a <see cref="Reconciler"/>.</summary>
+public sealed class ReconcilerOptions
+{
+    /// <summary>This node's name: status goes to <c>/tinyo/status/NODE/APP</c>.</summary>
+    public required string Node { get; init; }
+
+    /// <summary>The runtime root of the node's containers and images (<c>ROOT/rt</c>).</summary>
+    public required RuntimeRoot Runtime { get; init; }
+
+    /// <summary>How the runtime starts container inits (tinyonode's hidden <c>init</c> verb).</summary>
+    public required RuntimeOptions RuntimeOptions { get; init; }
+
+    /// <summary>Where secrets tmpfs mounts live (<c>ROOT/run/secrets</c>).</summary>
+    public required string SecretsDir { get; init; }
+
+    /// <summary>Registry mirrors from the command line / environment (the KV key <c>/tinyo/settings/registry.mirrors</c> adds more).</summary>
+    public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
+
+    /// <summary>Pull only from the mirrors and loopback registries (<c>--offline</c>, env TINYO_OFFLINE=1).</summary>
+    public bool Offline { get; init; }
+
+    /// <summary>How long a container may take to stop after SIGTERM before SIGKILL.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Publishes ports (the node's proxy); default none.</summary>
+    public IPortPublisher Ports { get; init; } = new NoPorts();
+
+    /// <summary>Called every 30 s with each container's log file (the size cap); default none.</summary>
+    public Action<string>? EnforceLogCap { get; init; }
+
+    /// <summary>Log lines (never secrets).</summary>
+    public Action<string> Log { get; init; } = _ => { };
+}

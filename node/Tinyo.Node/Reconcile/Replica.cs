@@ -1,0 +1,45 @@
+using Tinyo.Ctl.Api;
+
+namespace Tinyo.Node.Reconcile;
+
+/// <summary>
+/// One replica slot of an app, <c>APP-i</c>, as this node observes it. The container behind it may change (an
+/// update replaces it; a restart keeps it, see <see cref="Rt.Containers.ImageContainers.Restart"/>). Touched only
+/// by the reconciler's loop, except <see cref="Pid"/> which the port proxy reads.
+/// </summary>
+internal sealed class Replica(string app, int index)
+{
+    public string App { get; } = app;
+    public int Index { get; } = index;
+    public string Name { get; } = ContainerSpec.Name(app, index);
+
+    /// <summary>The rt container id, null when none exists.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>created, running, exited, restarting, error.</summary>
+    public string State { get; set; } = "created";
+
+    private volatile int pid;
+
+    /// <summary>Host pid while running, else 0.</summary>
+    public int Pid
+    {
+        get => pid;
+        set => pid = value;
+    }
+
+    public int Restarts { get; set; }
+    public int? ExitCode { get; set; }
+    public DateTimeOffset? Started { get; set; }
+    public string? LastError { get; set; }
+    public Backoff Backoff { get; } = new();
+
+    /// <summary>Bumped whenever a scheduled restart becomes stale (the container was replaced or removed).</summary>
+    public int Generation { get; set; }
+
+    /// <summary>The running health probe, if the app has a healthcheck.</summary>
+    public HealthProbe? Probe { get; set; }
+
+    public ContainerStatus ToStatus()
+        => new(Name, Id, State, Pid, Restarts, ExitCode, Started, LastError, Probe?.Status);
+}
