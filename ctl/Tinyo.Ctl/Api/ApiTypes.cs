@@ -75,4 +75,5 @@ public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created
 [JsonSerializable(typeof(List<AppInfo>))]
 [JsonSerializable(typeof(AppRecord))]
 [JsonSerializable(typeof(AppSpec))]
+[JsonSerializable(typeof(ExecRequest))]
 public sealed partial class ApiJson : JsonSerializerContext;

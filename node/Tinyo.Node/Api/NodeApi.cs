@@ -19,9 +19,10 @@ namespace Tinyo.Node.Api;
 /// GET    /v1/users                POST /v1/users           DELETE /v1/users/NAME
 /// GET    /v1/secrets              PUT  /v1/secrets/NAME    DELETE /v1/secrets/NAME
 /// GET    /v1/apps                 POST /v1/apps            DELETE /v1/apps/NAME
+/// GET    /v1/apps/NAME/logs       POST /v1/apps/NAME/exec  (NodeApi.Containers.cs)
 /// </code>
 /// </summary>
-public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
+public sealed partial class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
 {
     /// <summary>The API version string.</summary>
     public const string ApiVersion = "v1";
@@ -40,7 +41,8 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
         try
         {
             var parts = req.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 2 || parts[0] != ApiVersion || parts.Length > 3) return Err(404, $"no such route: {req.Path}", "not_found");
+            if (parts.Length < 2 || parts[0] != ApiVersion || parts.Length > 4 || (parts.Length == 4 && parts[1] != "apps"))
+                return Err(404, $"no such route: {req.Path}", "not_found");
             var resource = parts[1];
             var name = parts.Length == 3 ? parts[2] : null;
             switch (resource, req.Method, name)
@@ -54,6 +56,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
             }
             var user = await AuthenticateAsync(req, ct);
             if (user is null) return Err(401, "not logged in (or the token expired): run tio login", "unauthorized");
+            if (parts.Length == 4) return await ContainerRouteAsync(req, parts[2], parts[3], user, ct);
             return (resource, req.Method, name) switch
             {
                 ("logout", "POST", null) => await LogoutAsync(req, ct),
