@@ -71,6 +71,14 @@ public sealed class LogsExecTests
             var e2 = await Assert.ThrowsAsync<ApiException>(() => anon.ExecAsync("web", new ExecRequest(["true"]), Stream.Null, Stream.Null));
             Assert.Equal(401, e2.Status);
 
+            // A client that goes away takes its command along: the node kills (and reaps) it.
+            var sleeper = StartTio(n, ["exec", "web", "--", "sleep", "7777"]);
+            await WaitForAsync(() => Sleepers().Count > 0);
+            sleeper.Kill();
+            sleeper.WaitForExit();
+            sleeper.Dispose();
+            await WaitForAsync(() => Sleepers().Count == 0);
+
             // logs -f streams new lines, and ends by itself when the container stops.
             var follow = StartTio(n, ["logs", "-f", "--tail", "0", "web"]);
             var seen = new StringBuilder();
@@ -98,6 +106,23 @@ public sealed class LogsExecTests
         {
             Rt(rt, "rm", "-f", "web-1");
         }
+    }
+
+    /// <summary>Pids whose command line is exactly `sleep 7777` (the exec'd command, seen from the host).</summary>
+    private static List<int> Sleepers()
+    {
+        var pids = new List<int>();
+        foreach (var d in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(d), out var pid)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(d, "cmdline")) == "sleep\07777\0") pids.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return pids;
     }
 
     private static string LogOf(string rtRoot, string name)

@@ -247,7 +247,18 @@ public sealed class HttpServer : IAsyncDisposable
     {
         var head = $"HTTP/1.1 {r.Status} {Reason(r.Status)}\r\nContent-Type: {r.ContentType}\r\nTransfer-Encoding: chunked\r\n" +
                    "Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head), stop.Token).ConfigureAwait(false);
+        try
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head), stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+        {
+            // The client is gone already: run the streamer cancelled, so it releases what it holds (an exec's process).
+            using var gone = new CancellationTokenSource();
+            await gone.CancelAsync().ConfigureAwait(false);
+            try { await r.Streamer!(Stream.Null, gone.Token).ConfigureAwait(false); } catch (Exception) { }
+            return;
+        }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
         var watch = WatchClosedAsync(reader, cts);
         var body = new ChunkedBodyStream(stream);
