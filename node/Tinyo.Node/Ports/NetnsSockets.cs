@@ -5,7 +5,7 @@ using Tinyo.Node.Linux;
 namespace Tinyo.Node.Ports;
 
 /// <summary>
-/// Creates TCP sockets inside the network namespace of another process (a container's), from the host.
+/// Creates TCP and UDP sockets inside the network namespace of another process (a container's), from the host.
 /// </summary>
 /// <remarks>
 /// The network namespace is a property of the thread, and a socket belongs to the namespace its creating thread was
@@ -21,7 +21,7 @@ namespace Tinyo.Node.Ports;
 /// </remarks>
 internal static class NetnsSockets
 {
-    private sealed record Request(int Pid, AddressFamily Family, TaskCompletionSource<Socket> Done);
+    private sealed record Request(int Pid, AddressFamily Family, SocketType Type, ProtocolType Protocol, TaskCompletionSource<Socket> Done);
 
     private static readonly BlockingCollection<Request> Queue = new();
     private static readonly Lazy<Thread> Worker = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -29,9 +29,16 @@ internal static class NetnsSockets
     /// <summary>A new, unconnected TCP socket in the network namespace of <paramref name="pid"/>.</summary>
     /// <exception cref="IOException">The process is gone or its namespace cannot be entered.</exception>
     public static Task<Socket> CreateTcpAsync(int pid, AddressFamily family = AddressFamily.InterNetwork)
+        => CreateAsync(pid, family, SocketType.Stream, ProtocolType.Tcp);
+
+    /// <summary>A new UDP socket in the network namespace of <paramref name="pid"/>.</summary>
+    public static Task<Socket> CreateUdpAsync(int pid, AddressFamily family = AddressFamily.InterNetwork)
+        => CreateAsync(pid, family, SocketType.Dgram, ProtocolType.Udp);
+
+    private static Task<Socket> CreateAsync(int pid, AddressFamily family, SocketType type, ProtocolType protocol)
     {
         _ = Worker.Value;
-        var r = new Request(pid, family, new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var r = new Request(pid, family, type, protocol, new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously));
         Queue.Add(r);
         return r.Done.Task;
     }
@@ -67,7 +74,7 @@ internal static class NetnsSockets
                 Exception? error = null;
                 try
                 {
-                    s = new Socket(r.Family, SocketType.Stream, ProtocolType.Tcp);
+                    s = new Socket(r.Family, r.Type, r.Protocol);
                 }
                 catch (SocketException e)
                 {

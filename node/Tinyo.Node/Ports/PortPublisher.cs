@@ -16,14 +16,14 @@ namespace Tinyo.Node.Ports;
 /// <remarks>
 /// One publisher per node. A host port belongs to one app at a time; publishing it again for the same app (an
 /// update) re-targets the existing listeners without closing them — connections keep flowing — and the newest
-/// handle becomes the one whose disposal stops the listener (disposing an older handle is then a no-op). UDP is
-/// not yet supported: <see cref="Check"/> and <see cref="Publish"/> refuse it with a clear message.
+/// handle becomes the one whose disposal stops the listener (disposing an older handle is then a no-op). UDP ports
+/// (<c>53:53/udp</c>) are relayed per client address (<see cref="UdpPublication"/>).
 /// </remarks>
 public sealed class PortPublisher : IDisposable
 {
     private readonly Action<string> log;
     private readonly Lock gate = new();
-    private readonly Dictionary<int, Publication> tcp = [];
+    private readonly Dictionary<(int Port, bool Udp), Published> published = [];
     private bool disposed;
 
     /// <summary>Creates a publisher that reports problems (failed accepts, unreachable replicas) to <paramref name="log"/>.</summary>
@@ -35,35 +35,35 @@ public sealed class PortPublisher : IDisposable
     /// <summary>How long a connect to a replica may take before the next replica is tried.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The host ports published now, with the app holding each.</summary>
-    public IReadOnlyDictionary<int, string> Published
+    /// <summary>The host ports published now (<c>8080</c>, <c>53/udp</c>), with the app holding each.</summary>
+    public IReadOnlyDictionary<string, string> Ports
     {
         get
         {
-            lock (gate) return tcp.ToDictionary(kv => kv.Key, kv => kv.Value.App);
+            lock (gate) return published.ToDictionary(kv => kv.Key.Port + (kv.Key.Udp ? "/udp" : ""), kv => kv.Value.App);
         }
     }
 
     /// <summary>
     /// Checks that <paramref name="app"/> may publish <paramref name="ports"/>: each host port is free, or already
     /// published for this same app. Throws <see cref="PortInUseException"/> naming the holder otherwise, and a
-    /// <see cref="NodeException"/> for a port number out of range or UDP (not yet).
+    /// <see cref="NodeException"/> for a port number out of range or an unknown protocol.
     /// </summary>
     public void Check(string app, IEnumerable<PortSpec> ports)
     {
         foreach (var p in ports)
         {
-            Validate(p);
+            bool udp = Validate(p);
             lock (gate)
             {
-                if (tcp.TryGetValue(p.Host, out var pub))
+                if (published.TryGetValue((p.Host, udp), out var pub))
                 {
                     if (pub.App != app) throw new PortInUseException(p.Host, p.Protocol, pub.App);
                     continue;
                 }
             }
             // Binding (without listening) is the only reliable test: it sees every address and both families.
-            foreach (var l in Bind(p.Host, listen: false)) l.Dispose();
+            foreach (var l in Bind(p.Host, udp, listen: false)) l.Dispose();
         }
     }
 
@@ -74,40 +74,42 @@ public sealed class PortPublisher : IDisposable
     /// </summary>
     public IDisposable Publish(string app, PortSpec port, Func<IReadOnlyList<int>> runningPids)
     {
-        Validate(port);
+        bool udp = Validate(port);
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (tcp.TryGetValue(port.Host, out var pub))
+            if (published.TryGetValue((port.Host, udp), out var pub))
             {
                 if (pub.App != app) throw new PortInUseException(port.Host, port.Protocol, pub.App);
                 return new Handle(this, pub, pub.Retarget(port.Container, runningPids));
             }
-            pub = new Publication(app, port.Host, Bind(port.Host, listen: true), Mode, ConnectTimeout, log);
+            var sockets = Bind(port.Host, udp, listen: true);
+            pub = udp ? new UdpPublication(app, port.Host, sockets, log) : new Publication(app, port.Host, sockets, Mode, ConnectTimeout, log);
             int generation = pub.Retarget(port.Container, runningPids);
-            tcp[port.Host] = pub;
+            published[(port.Host, udp)] = pub;
             pub.Start();
-            log($"port {port.Host} published for app {app} (container port {port.Container})");
+            log($"port {port} published for app {app}");
             return new Handle(this, pub, generation);
         }
     }
 
-    private static void Validate(PortSpec p)
+    /// <summary>Checks the numbers and the protocol; true for UDP.</summary>
+    private static bool Validate(PortSpec p)
     {
         if (p.Host is < 1 or > 65535 || p.Container is < 1 or > 65535)
             throw new NodeException($"port {p}: port numbers must be between 1 and 65535");
-        if (p.Protocol == "udp") throw new NodeException($"port {p}: publishing UDP ports is not yet supported (tcp only)");
-        if (p.Protocol != "tcp") throw new NodeException($"port {p}: unknown protocol '{p.Protocol}' (tcp)");
+        if (p.Protocol is not ("tcp" or "udp")) throw new NodeException($"port {p}: unknown protocol '{p.Protocol}' (tcp or udp)");
+        return p.Protocol == "udp";
     }
 
-    /// <summary>Binds (and optionally listens on) <c>0.0.0.0:port</c> and <c>[::]:port</c> (IPv6 only when available).</summary>
-    private static List<Socket> Bind(int port, bool listen)
+    /// <summary>Binds (and for TCP optionally listens on) <c>0.0.0.0:port</c> and <c>[::]:port</c> (IPv6 only when available).</summary>
+    private static List<Socket> Bind(int port, bool udp, bool listen)
     {
         var sockets = new List<Socket>(2);
         try
         {
-            sockets.Add(BindOne(new IPEndPoint(IPAddress.Any, port), listen)!);
-            if (Socket.OSSupportsIPv6 && BindOne(new IPEndPoint(IPAddress.IPv6Any, port), listen) is { } v6) sockets.Add(v6);
+            sockets.Add(BindOne(new IPEndPoint(IPAddress.Any, port), udp, listen)!);
+            if (Socket.OSSupportsIPv6 && BindOne(new IPEndPoint(IPAddress.IPv6Any, port), udp, listen) is { } v6) sockets.Add(v6);
             return sockets;
         }
         catch
@@ -117,22 +119,23 @@ public sealed class PortPublisher : IDisposable
         }
     }
 
-    private static Socket? BindOne(IPEndPoint ep, bool listen)
+    private static Socket? BindOne(IPEndPoint ep, bool udp, bool listen)
     {
-        var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var s = udp ? new Socket(ep.AddressFamily, SocketType.Dgram, ProtocolType.Udp) : new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // SO_REUSEADDR: connections of a previous listener in TIME_WAIT must not block a re-publish.
-            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            if (ep.AddressFamily == AddressFamily.InterNetworkV6) s.DualMode = false; // IPv4 has its own listener
+            // TCP: SO_REUSEADDR, so connections of a previous listener in TIME_WAIT do not block a re-publish. Never for
+            // UDP: there it would let two sockets share the port, and a taken port would look free.
+            if (!udp) s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (ep.AddressFamily == AddressFamily.InterNetworkV6) s.DualMode = false; // IPv4 has its own socket
             s.Bind(ep);
-            if (listen) s.Listen(512);
+            if (listen && !udp) s.Listen(512);
             return s;
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
             s.Dispose();
-            throw new PortInUseException(ep.Port, "tcp", null);
+            throw new PortInUseException(ep.Port, udp ? "udp" : "tcp", null);
         }
         catch (SocketException e) when (ep.AddressFamily == AddressFamily.InterNetworkV6 &&
                                         e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported)
@@ -147,38 +150,38 @@ public sealed class PortPublisher : IDisposable
         }
     }
 
-    private void Release(Publication pub, int generation)
+    private void Release(Published pub, int generation)
     {
         lock (gate)
         {
-            if (pub.Generation != generation || !tcp.TryGetValue(pub.Port, out var cur) || cur != pub) return;
-            tcp.Remove(pub.Port);
+            if (pub.Generation != generation || !published.TryGetValue((pub.Port, pub.Udp), out var cur) || cur != pub) return;
+            published.Remove((pub.Port, pub.Udp));
         }
         pub.Stop();
-        log($"port {pub.Port} of app {pub.App} unpublished");
+        log($"port {pub.Port}{(pub.Udp ? "/udp" : "")} of app {pub.App} unpublished");
     }
 
     /// <summary>Stops every listener and closes every connection.</summary>
     public void Dispose()
     {
-        List<Publication> all;
+        List<Published> all;
         lock (gate)
         {
             if (disposed) return;
             disposed = true;
-            all = [.. tcp.Values];
-            tcp.Clear();
+            all = [.. published.Values];
+            published.Clear();
         }
         foreach (var p in all) p.Stop();
     }
 
-    /// <summary>Live proxied connections on <paramref name="hostPort"/> (for tests and status).</summary>
-    internal int Connections(int hostPort)
+    /// <summary>Live proxied connections (UDP: client sessions) on <paramref name="hostPort"/> (for tests and status).</summary>
+    internal int Connections(int hostPort, bool udp = false)
     {
-        lock (gate) return tcp.TryGetValue(hostPort, out var p) ? p.Live : 0;
+        lock (gate) return published.TryGetValue((hostPort, udp), out var p) ? p.Live : 0;
     }
 
-    private sealed class Handle(PortPublisher owner, Publication pub, int generation) : IDisposable
+    private sealed class Handle(PortPublisher owner, Published pub, int generation) : IDisposable
     {
         private int done;
 
@@ -188,33 +191,22 @@ public sealed class PortPublisher : IDisposable
         }
     }
 
-    /// <summary>One published host port: its listeners, where connections go, and the connections themselves.</summary>
+    /// <summary>One published TCP host port: its listeners, where connections go, and the connections themselves.</summary>
     private sealed class Publication(string app, int port, List<Socket> listeners, RelayMode mode, TimeSpan connectTimeout, Action<string> log)
+        : Published(app, port, udp: false)
     {
-        private sealed record Target(int ContainerPort, Func<IReadOnlyList<int>> Pids);
-
         private readonly CancellationTokenSource stop = new();
         private readonly ConcurrentDictionary<Socket, byte> live = new();
-        private volatile Target? target;
-        private int generation, next, connections;
+        private int next, connections;
 
-        public string App => app;
-        public int Port => port;
-        public int Generation => Volatile.Read(ref generation);
-        public int Live => Volatile.Read(ref connections);
+        public override int Live => Volatile.Read(ref connections);
 
-        public int Retarget(int containerPort, Func<IReadOnlyList<int>> pids)
-        {
-            target = new Target(containerPort, pids);
-            return Interlocked.Increment(ref generation);
-        }
-
-        public void Start()
+        public override void Start()
         {
             foreach (var l in listeners) _ = AcceptLoopAsync(l);
         }
 
-        public void Stop()
+        public override void Stop()
         {
             stop.Cancel();
             foreach (var l in listeners) l.Dispose();
@@ -237,7 +229,7 @@ public sealed class PortPublisher : IDisposable
                 catch (SocketException e)
                 {
                     // EMFILE and friends: say so, breathe, go on; the listener stays.
-                    log($"port {port}: accept: {e.Message}");
+                    log($"port {Port}: accept: {e.Message}");
                     await Task.Delay(100).ConfigureAwait(false);
                     continue;
                 }
@@ -262,7 +254,7 @@ public sealed class PortPublisher : IDisposable
             }
             catch (Exception e)
             {
-                log($"port {port}: connection failed: {e.GetType().Name}: {e.Message}");
+                log($"port {Port}: connection failed: {e.GetType().Name}: {e.Message}");
             }
             finally
             {
@@ -279,7 +271,7 @@ public sealed class PortPublisher : IDisposable
 
         private async Task<Socket?> ConnectUpstreamAsync()
         {
-            var t = target!;
+            var t = Current;
             IReadOnlyList<int> pids;
             try
             {
@@ -287,7 +279,7 @@ public sealed class PortPublisher : IDisposable
             }
             catch (Exception e)
             {
-                log($"port {port}: listing the replicas of {app}: {e.Message}");
+                log($"port {Port}: listing the replicas of {App}: {e.Message}");
                 return null;
             }
             if (pids.Count == 0) return null;
@@ -314,7 +306,7 @@ public sealed class PortPublisher : IDisposable
                     if (stop.IsCancellationRequested) return null;
                 }
             }
-            log($"port {port}: no replica of {app} accepted a connection on its port {t.ContainerPort}: {last?.Message}");
+            log($"port {Port}: no replica of {App} accepted a connection on its port {t.ContainerPort}: {last?.Message}");
             return null;
         }
     }

@@ -149,10 +149,11 @@ public sealed class PortPublisherTests : IDisposable
         Assert.Equal($"port {taken} is already in use by another process on this host", e.Message);
         e = Assert.Throws<PortInUseException>(() => publisher.Publish("api", Port(taken, 80), () => []));
         Assert.Null(e.ByApp);
-        Assert.DoesNotContain(taken, publisher.Published.Keys); // nothing half-published
+        Assert.DoesNotContain(taken.ToString(), publisher.Ports.Keys); // nothing half-published
 
-        var u = Assert.Throws<NodeException>(() => publisher.Check("api", [new PortSpec { Host = 5353, Container = 53, Protocol = "udp" }]));
-        Assert.Contains("UDP ports is not yet supported", u.Message);
+        var u = Assert.Throws<NodeException>(() => publisher.Check("api", [new PortSpec { Host = 5353, Container = 53, Protocol = "sctp" }]));
+        Assert.Contains("unknown protocol 'sctp'", u.Message);
+        Assert.Throws<NodeException>(() => publisher.Check("api", [Port(0, 80)]));
     }
 
     [Fact]
@@ -171,7 +172,7 @@ public sealed class PortPublisherTests : IDisposable
         try { Assert.Empty(await ReadToEndAsync(c, 5000)); } catch (SocketException) { }
         using var again = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         again.Bind(new IPEndPoint(IPAddress.Any, host));
-        Assert.Empty(publisher.Published);
+        Assert.Empty(publisher.Ports);
     }
 
     [Fact]
