@@ -35,6 +35,9 @@ public sealed class PortPublisher : IDisposable
     /// <summary>How long a connect to a replica may take before the next replica is tried.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a UDP client session lives without traffic either way (default 60 s).</summary>
+    public TimeSpan UdpIdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The host ports published now (<c>8080</c>, <c>53/udp</c>), with the app holding each.</summary>
     public IReadOnlyDictionary<string, string> Ports
     {
@@ -84,7 +87,7 @@ public sealed class PortPublisher : IDisposable
                 return new Handle(this, pub, pub.Retarget(port.Container, runningPids));
             }
             var sockets = Bind(port.Host, udp, listen: true);
-            pub = udp ? new UdpPublication(app, port.Host, sockets, log) : new Publication(app, port.Host, sockets, Mode, ConnectTimeout, log);
+            pub = udp ? new UdpPublication(app, port.Host, sockets, UdpIdleTimeout, log) : new Publication(app, port.Host, sockets, Mode, ConnectTimeout, log);
             int generation = pub.Retarget(port.Container, runningPids);
             published[(port.Host, udp)] = pub;
             pub.Start();

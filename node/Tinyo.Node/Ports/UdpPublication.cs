@@ -9,19 +9,16 @@ namespace Tinyo.Node.Ports;
 /// datagram from a client picks a replica (round robin) and gets an upstream UDP socket made in that replica's
 /// network namespace and connected to <c>127.0.0.1:CONTAINER</c>; the client's datagrams go out through it, and
 /// what comes back on it is sent to the client from the published port. A session idle for
-/// <see cref="IdleTimeout"/> is closed (a client that comes back later starts a new one, maybe on another replica).
+/// the publisher's <see cref="PortPublisher.UdpIdleTimeout"/> is closed (a client that comes back later starts a new one, maybe on another replica).
 /// Datagrams are forwarded one by one, never merged or split; one that cannot be delivered is dropped, as UDP does.
 /// </summary>
-internal sealed class UdpPublication(string app, int port, List<Socket> sockets, Action<string> log) : Published(app, port, udp: true)
+internal sealed class UdpPublication(string app, int port, List<Socket> sockets, TimeSpan idleTimeout, Action<string> log) : Published(app, port, udp: true)
 {
     private sealed class Session(Socket upstream)
     {
         public Socket Upstream { get; } = upstream;
         public long LastUsed = Environment.TickCount64;
     }
-
-    /// <summary>How long a client session lives without traffic either way.</summary>
-    public static TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     private readonly CancellationTokenSource stop = new();
     private readonly ConcurrentDictionary<EndPoint, Session> sessions = new();
@@ -156,7 +153,7 @@ internal sealed class UdpPublication(string app, int port, List<Socket> sockets,
         {
             try
             {
-                await Task.Delay(TimeSpan.FromTicks(Math.Max(IdleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 50)), stop.Token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromTicks(Math.Max(idleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 50)), stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -164,7 +161,7 @@ internal sealed class UdpPublication(string app, int port, List<Socket> sockets,
             }
             long now = Environment.TickCount64;
             foreach (var (client, s) in sessions)
-                if (now - Volatile.Read(ref s.LastUsed) > (long)IdleTimeout.TotalMilliseconds && sessions.TryRemove(client, out _))
+                if (now - Volatile.Read(ref s.LastUsed) > (long)idleTimeout.TotalMilliseconds && sessions.TryRemove(client, out _))
                     s.Upstream.Dispose();
         }
     }
