@@ -22,12 +22,23 @@ _tio() {
     --root|--from-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -o|--output) COMPREPLY=($(compgen -W "table json text" -- "$cur")); return ;;
+    --tail|-n|--replica|-r|--env|-e) return ;;  # a value of the user's
   esac
   case $verb in
     "") COMPREPLY=($(compgen -W "$verbs $globals" -- "$cur")) ;;
     ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --help" -- "$cur")) ;;
     +|apply) COMPREPLY=($(compgen -f -X '!*.@(yml|yaml)' -- "$cur") $(compgen -d -- "$cur")) ;;
-    -|rm|logs|exec)
+    logs|exec)
+      if [[ $cur == -* ]]; then
+        if [[ $verb == logs ]]; then COMPREPLY=($(compgen -W "-f --follow --tail -n -r --replica --help" -- "$cur"))
+        else COMPREPLY=($(compgen -W "-r --replica -e --env -- --help" -- "$cur")); fi
+        return
+      fi
+      [[ -n $sub ]] && return  # after the app name: the command (exec) is the user's
+      local apps
+      apps=$(tio ls -o json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4)
+      COMPREPLY=($(compgen -W "$apps" -- "$cur")) ;;
+    -|rm)
       local names
       names=$(tio ls -o json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4)
       COMPREPLY=($(compgen -W "$names" -- "$cur") $(compgen -f -X '!*.@(yml|yaml)' -- "$cur")) ;;

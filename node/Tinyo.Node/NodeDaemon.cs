@@ -18,6 +18,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private KvClient? kv;
     private HttpServer? server;
     private Reconciler? reconciler;
+    private IPortPublisher? ports;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -28,7 +29,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         Directory.CreateDirectory(options.Root);
         var box = SecretBox.Open(Path.Combine(options.Root, "node.key"));
         kv = new KvClient(new KvClientOptions { Endpoints = options.KvEndpoints, Token = options.KvToken, RequestTimeout = TimeSpan.FromSeconds(10) });
-        var api = new NodeApi(options, new StateStore(kv), box);
+        ports = options.Ports ?? new Ports.PortPublisher(options.Log);
+        var api = new NodeApi(options, new StateStore(kv), box) { Ports = ports };
         if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) options.Log($"cannot become a child subreaper: {Libc.Describe(Libc.Errno)}");
         var rtRoot = new Rt.RuntimeRoot(Path.Combine(options.Root, "rt"));
         reconciler = new Reconciler(new ReconcilerOptions
@@ -40,8 +42,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             RegistryMirrors = options.RegistryMirrors,
             Offline = options.Offline,
             StopGrace = options.StopGrace,
-            Ports = options.Ports ?? new NoPorts(),
-            // TODO(merge): EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, cap) once node/Tinyo.Node/Logs lands.
+            Ports = ports,
+            EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
@@ -56,6 +58,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
+        if (ports is IDisposable d && options.Ports is null) d.Dispose();
         if (server is not null) await server.DisposeAsync();
         if (kv is not null) await kv.DisposeAsync();
         try

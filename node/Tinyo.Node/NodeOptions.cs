@@ -47,7 +47,10 @@ public sealed class NodeOptions
     /// <summary>How long a container may take to stop after SIGTERM before SIGKILL.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Publishes ports for the reconciler (default none).</summary>
+    /// <summary>A container log is rotated (copied to <c>.1</c>, then truncated) once it is larger than this; default 10 MiB.</summary>
+    public long LogMaxBytes { get; init; } = 10 << 20;
+
+    /// <summary>Publishes ports for the reconciler (default: the node's own proxy, <see cref="Ports.PortPublisher"/>).</summary>
     public Reconcile.IPortPublisher? Ports { get; init; }
 
     /// <summary>Where log lines go (stderr by default). Secrets are never passed here.</summary>

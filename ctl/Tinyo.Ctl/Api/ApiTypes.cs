@@ -90,4 +90,5 @@ public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created
 [JsonSerializable(typeof(AppRecord))]
 [JsonSerializable(typeof(AppSpec))]
 [JsonSerializable(typeof(AppStatus))]
+[JsonSerializable(typeof(ExecRequest))]
 public sealed partial class ApiJson : JsonSerializerContext;

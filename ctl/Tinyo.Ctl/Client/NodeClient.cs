@@ -76,6 +76,143 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     /// <summary>DELETE /v1/apps/NAME.</summary>
     public Task AppRemoveAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/apps/" + Uri.EscapeDataString(name), null, ct);
 
+    /// <summary>
+    /// GET /v1/apps/NAME/logs: writes replica <paramref name="replica"/>'s output to <paramref name="output"/> as it
+    /// arrives (the last <paramref name="tail"/> lines, all when null); with <paramref name="follow"/> it goes on until
+    /// the container stops or <paramref name="ct"/> is cancelled.
+    /// </summary>
+    public Task LogsAsync(string app, int replica, int? tail, bool follow, Stream output, CancellationToken ct = default)
+    {
+        var path = $"/v1/apps/{Uri.EscapeDataString(app)}/logs?replica={replica}" + (tail is { } t ? $"&tail={t}" : "") + (follow ? "&follow=1" : "");
+        return StreamAsync("GET", path, null, async (data, c) =>
+        {
+            await output.WriteAsync(data, c).ConfigureAwait(false);
+            await output.FlushAsync(c).ConfigureAwait(false);
+        }, ct);
+    }
+
+    /// <summary>
+    /// POST /v1/apps/NAME/exec: runs a command in a replica, writing its stdout and stderr to the given streams as
+    /// they arrive; returns its exit code.
+    /// </summary>
+    public async Task<int> ExecAsync(string app, ExecRequest request, Stream stdout, Stream stderr, CancellationToken ct = default)
+    {
+        int? exit = null;
+        var pending = new MemoryStream();
+        await StreamAsync("POST", $"/v1/apps/{Uri.EscapeDataString(app)}/exec", Json(request, J.ExecRequest), async (data, c) =>
+        {
+            // Frames: [kind:1][length:4 BE][payload]; a frame may span pieces of the body.
+            pending.Write(data.Span);
+            var b = pending.GetBuffer().AsMemory(0, (int)pending.Length);
+            int pos = 0;
+            while (b.Length - pos >= 5)
+            {
+                int len = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.Span[(pos + 1)..]);
+                if (len < 0 || len > 1 << 24) throw new CtlException("malformed exec stream from the node");
+                if (b.Length - pos - 5 < len) break;
+                var payload = b.Slice(pos + 5, len);
+                switch (b.Span[pos])
+                {
+                    case ExecFrames.Stdout:
+                        await stdout.WriteAsync(payload, c).ConfigureAwait(false);
+                        await stdout.FlushAsync(c).ConfigureAwait(false);
+                        break;
+                    case ExecFrames.Stderr:
+                        await stderr.WriteAsync(payload, c).ConfigureAwait(false);
+                        await stderr.FlushAsync(c).ConfigureAwait(false);
+                        break;
+                    case ExecFrames.Exit when len == 4:
+                        exit = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(payload.Span);
+                        break;
+                    default:
+                        throw new CtlException("malformed exec stream from the node");
+                }
+                pos += 5 + len;
+            }
+            var rest = b[pos..].ToArray();
+            pending.SetLength(0);
+            pending.Write(rest);
+        }, ct).ConfigureAwait(false);
+        return exit ?? throw new CtlException("the node's exec stream ended without the command's exit code");
+    }
+
+    /// <summary>
+    /// Sends one request whose answer is streamed: <paramref name="onData"/> gets each piece of a 2xx body as it
+    /// arrives; an error answer throws <see cref="ApiException"/>. Only connecting and the answer's head are bound
+    /// by <see cref="Timeout"/> (a followed log may run for hours).
+    /// </summary>
+    public async Task StreamAsync(string method, string path, byte[]? body, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> onData, CancellationToken ct = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Timeout);
+        using var socket = await ConnectAsync(timeout.Token, ct).ConfigureAwait(false);
+        try
+        {
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await stream.WriteAsync(Request(method, path, body), timeout.Token).ConfigureAwait(false);
+            var reader = new ResponseReader(stream);
+            await reader.ReadHeadAsync(timeout.Token).ConfigureAwait(false);
+            if (reader.Status is < 200 or >= 300)
+            {
+                Check(reader.Status, await reader.ReadAllAsync(MaxResponseBytes, timeout.Token).ConfigureAwait(false));
+                return;
+            }
+            timeout.CancelAfter(System.Threading.Timeout.InfiniteTimeSpan);
+            await reader.ReadBodyAsync(onData, timeout.Token).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            throw new NodeUnreachableException($"connection to the node at {address} failed: {e.Message}", e);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new NodeUnreachableException($"the node at {address} did not answer within {Timeout.TotalSeconds:0}s");
+        }
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken timeout, CancellationToken ct)
+    {
+        Socket? socket = null;
+        try
+        {
+            if (address.SocketPath is { } p)
+            {
+                socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(p), timeout).ConfigureAwait(false);
+            }
+            else
+            {
+                socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(address.Tcp!, timeout).ConfigureAwait(false);
+            }
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            socket?.Dispose();
+            throw new NodeUnreachableException($"cannot reach the node at {address}: {e.Message} (is it running? tio ++ starts one)", e);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            socket?.Dispose();
+            throw new NodeUnreachableException($"cannot reach the node at {address}: timed out");
+        }
+    }
+
+    private byte[] Request(string method, string path, byte[]? body)
+    {
+        var head = new StringBuilder();
+        head.Append(method).Append(' ').Append(path).Append(" HTTP/1.1\r\nHost: tinyo\r\nConnection: close\r\n");
+        if (token is not null) head.Append("Authorization: Bearer ").Append(token).Append("\r\n");
+        if (body is not null) head.Append("Content-Type: application/json\r\n");
+        head.Append("Content-Length: ").Append(body?.Length ?? 0).Append("\r\n\r\n");
+        var h = Encoding.ASCII.GetBytes(head.ToString());
+        var all = new byte[h.Length + (body?.Length ?? 0)];
+        h.CopyTo(all, 0);
+        body?.CopyTo(all, h.Length);
+        return all;
+    }
+
     private static byte[] Json<T>(T v, JsonTypeInfo<T> info) => JsonSerializer.SerializeToUtf8Bytes(v, info);
 
     private async Task<T> CallAsync<T>(string method, string path, byte[]? body, JsonTypeInfo<T> info, CancellationToken ct)

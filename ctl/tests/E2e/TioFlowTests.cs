@@ -117,8 +117,12 @@ public class TioFlowTests
         Ok(await n.Tio(["secret", "-", "api-key"]), "secret -");
         Assert.DoesNotContain("api-key", (await n.Tio(["secret", "ls"])).Out);
 
-        Assert.Contains("not yet", (await n.Tio(["logs", "uses-secret"])).Err);
-        Assert.Contains("not yet", (await n.Tio(["exec", "uses-secret", "sh"])).Err);
+        // No container runs without the reconciler: a clear 404, exit 4.
+        var logs = await n.Tio(["logs", "uses-secret"]);
+        Assert.Equal(4, logs.Code);
+        Assert.Contains("replica 1 of app uses-secret has no container", logs.Err);
+        Assert.Equal(4, (await n.Tio(["exec", "uses-secret", "--", "sh"])).Code);
+        Assert.Contains("no such app: nope", (await n.Tio(["logs", "nope"])).Err);
 
         // The value is nowhere in clear: not in the logs, not in the KV's files (encrypted at rest).
         Assert.Contains("secret db-pass added", n.Log("tinyonode"));

@@ -19,10 +19,14 @@ namespace Tinyo.Node.Api;
 /// GET    /v1/users                POST /v1/users           DELETE /v1/users/NAME
 /// GET    /v1/secrets              PUT  /v1/secrets/NAME    DELETE /v1/secrets/NAME
 /// GET    /v1/apps                 POST /v1/apps            DELETE /v1/apps/NAME
+/// GET    /v1/apps/NAME/logs       POST /v1/apps/NAME/exec  (NodeApi.Containers.cs)
 /// </code>
 /// </summary>
-public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
+public sealed partial class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
 {
+    /// <summary>The node's port publisher: apply refuses host ports it says are taken (null: not checked).</summary>
+    public Reconcile.IPortPublisher? Ports { get; init; }
+
     /// <summary>The API version string.</summary>
     public const string ApiVersion = "v1";
 
@@ -40,7 +44,8 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
         try
         {
             var parts = req.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 2 || parts[0] != ApiVersion || parts.Length > 3) return Err(404, $"no such route: {req.Path}", "not_found");
+            if (parts.Length < 2 || parts[0] != ApiVersion || parts.Length > 4 || (parts.Length == 4 && parts[1] != "apps"))
+                return Err(404, $"no such route: {req.Path}", "not_found");
             var resource = parts[1];
             var name = parts.Length == 3 ? parts[2] : null;
             switch (resource, req.Method, name)
@@ -54,6 +59,7 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
             }
             var user = await AuthenticateAsync(req, ct);
             if (user is null) return Err(401, "not logged in (or the token expired): run tio login", "unauthorized");
+            if (parts.Length == 4) return await ContainerRouteAsync(req, parts[2], parts[3], user, ct);
             return (resource, req.Method, name) switch
             {
                 ("logout", "POST", null) => await LogoutAsync(req, ct),
@@ -263,6 +269,22 @@ public sealed class NodeApi(NodeOptions options, StateStore store, SecretBox sec
             foreach (var sec in s.Secrets)
                 if (await store.Kv.GetAsync(Keys.Of(Keys.Secrets, sec.Name), ct: ct) is null)
                     throw new BadRequest(422, $"{file}: app {s.Name}: secret '{sec.Name}' does not exist (tio secret + {sec.Name})", "missing_secret");
+        // Published host ports must be free (or this same app's): a taken port is refused now, not discovered later.
+        var taken = new Dictionary<string, string>();
+        foreach (var s in specs)
+        {
+            foreach (var p in s.Ports)
+                if (!taken.TryAdd(p.Host + "/" + p.Protocol, s.Name) && taken[p.Host + "/" + p.Protocol] != s.Name)
+                    throw new BadRequest(409, $"{file}: apps {taken[p.Host + "/" + p.Protocol]} and {s.Name} both publish port {p.Host}", "port_in_use");
+            try
+            {
+                Ports?.Check(s.Name, s.Ports);
+            }
+            catch (NodeException e)
+            {
+                throw new BadRequest(e is Ports.PortInUseException ? 409 : 422, $"{file}: app {s.Name}: {e.Message}", "port_in_use");
+            }
+        }
         var results = new List<ApplyResult>();
         var now = DateTimeOffset.UtcNow;
         var ops = new List<Kv.Protocol.TxnOp>();

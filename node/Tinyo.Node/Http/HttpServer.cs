@@ -5,8 +5,16 @@ using System.Text;
 
 namespace Tinyo.Node.Http;
 
-/// <summary>An answer: status and a JSON body.</summary>
-public sealed record HttpResponse(int Status, byte[] Body, string ContentType = "application/json");
+/// <summary>An answer: status and a JSON body, or a streamed body.</summary>
+public sealed record HttpResponse(int Status, byte[] Body, string ContentType = "application/json")
+{
+    /// <summary>
+    /// When set, the body is whatever this writes (<see cref="Body"/> is ignored), sent with
+    /// <c>Transfer-Encoding: chunked</c> as it is written; then the connection closes. The token is cancelled when
+    /// the client goes away or the server stops — a streamer that waits (log follow) must watch it.
+    /// </summary>
+    public Func<Stream, CancellationToken, Task>? Streamer { get; init; }
+}
 
 /// <summary>
 /// A small HTTP/1.1 server on System.IO.Pipelines: request line, headers, Content-Length bodies, keep-alive,
@@ -155,6 +163,11 @@ public sealed class HttpServer : IAsyncDisposable
                     log($"internal error on {request.Method} {request.Path}: {e.GetType().Name}: {e.Message}");
                     response = Error(500, "internal error", "internal");
                 }
+                if (response.Streamer is not null)
+                {
+                    await StreamAsync(stream, reader, response).ConfigureAwait(false);
+                    return;
+                }
                 var keep = request.KeepAlive;
                 await WriteAsync(stream, response, keep).ConfigureAwait(false);
                 if (!keep) return;
@@ -223,6 +236,68 @@ public sealed class HttpServer : IAsyncDisposable
             }
         }
         return request;
+    }
+
+    /// <summary>
+    /// Sends a streamed answer: the head, then chunks as the streamer writes them, then the last chunk. Meanwhile
+    /// the connection is read: end of stream from the client (it went away) cancels the streamer. A streamer that
+    /// fails leaves the body without its last chunk, so the client sees a broken answer, not a short one.
+    /// </summary>
+    private async Task StreamAsync(Stream stream, PipeReader reader, HttpResponse r)
+    {
+        var head = $"HTTP/1.1 {r.Status} {Reason(r.Status)}\r\nContent-Type: {r.ContentType}\r\nTransfer-Encoding: chunked\r\n" +
+                   "Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n";
+        try
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head), stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+        {
+            // The client is gone already: run the streamer cancelled, so it releases what it holds (an exec's process).
+            using var gone = new CancellationTokenSource();
+            await gone.CancelAsync().ConfigureAwait(false);
+            try { await r.Streamer!(Stream.Null, gone.Token).ConfigureAwait(false); } catch (Exception) { }
+            return;
+        }
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+        var watch = WatchClosedAsync(reader, cts);
+        var body = new ChunkedBodyStream(stream);
+        try
+        {
+            await r.Streamer!(body, cts.Token).ConfigureAwait(false);
+            await body.CompleteAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // client gone or server stopping
+        }
+        catch (Exception e) when (e is not IOException and not SocketException)
+        {
+            log($"streamed answer failed: {e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            await cts.CancelAsync().ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WatchClosedAsync(PipeReader reader, CancellationTokenSource cts)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(cts.Token).ConfigureAwait(false);
+                reader.AdvanceTo(result.Buffer.End); // anything sent after the request is ignored: the connection closes
+                if (result.IsCompleted) break;
+            }
+        }
+        catch (Exception)
+        {
+            // cancelled (the answer is complete) or the connection failed
+        }
+        try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
     }
 
     private static async Task WriteAsync(Stream stream, HttpResponse r, bool keepAlive)

@@ -16,6 +16,12 @@ public sealed class ExecOptions
     public List<string> Env { get; set; } = [];
     /// <summary>Working directory (default: the container's).</summary>
     public string? WorkingDir { get; set; }
+    /// <summary>A descriptor of this process that becomes the command's stdin; -1 (default): our own stdin.</summary>
+    public int Stdin { get; set; } = -1;
+    /// <summary>Like <see cref="Stdin"/>, for stdout (a daemon captures the output through a pipe).</summary>
+    public int Stdout { get; set; } = -1;
+    /// <summary>Like <see cref="Stdin"/>, for stderr.</summary>
+    public int Stderr { get; set; } = -1;
 }
 
 /// <summary>
@@ -171,6 +177,9 @@ public static unsafe class Exec
             }
             if (p.NoNewPrivileges) rows.Add(new(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1));
             rows.Add(new(SYS_rt_sigaction, SIGPIPE, Block(32), 0, 8)); // .NET ignores SIGPIPE; the command must not inherit that
+            // The caller's descriptors onto 0-2 (dup3 without flags: inherited across execve).
+            foreach (var (fd, target) in (ReadOnlySpan<(int, int)>)[(o.Stdin, 0), (o.Stdout, 1), (o.Stderr, 2)])
+                if (fd >= 0 && fd != target) rows.Add(new(SYS_dup3, fd, target, 0));
             rows.Add(new(SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC));
             rows.Add(new(SYS_rt_sigprocmask, SIG_SETMASK, Block(8), 0, 8)); // the trampoline starts with all signals blocked
             // Last before execve (which the filter must allow, as for init), so it constrains only the command.

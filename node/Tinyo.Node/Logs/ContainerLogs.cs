@@ -1,0 +1,206 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
+namespace Tinyo.Node.Logs;
+
+/// <summary>
+/// A container's log file (<c>ROOT/containers/ID/container.log</c>): size cap and reading (tail, follow).
+/// </summary>
+/// <remarks>
+/// <para>The container writes the file itself: its stdout and stderr are one descriptor opened with
+/// <c>O_APPEND</c>, no process of ours sits in between. So the file cannot be renamed away (the container would go
+/// on writing to the renamed file) — rotation is copy-then-truncate: the content is copied to <c>container.log.1</c>
+/// (replacing the previous one), then the file is truncated to 0. O_APPEND makes the container's next write land at
+/// the new end (offset 0), not at its old offset, so no hole appears. The window: bytes written between the end of
+/// the copy and the truncate are lost (microseconds for a file of a few MiB; a chatty container may lose a line).
+/// At most twice the cap is kept per container.</para>
+/// <para>A follower notices a truncation when the file becomes shorter than its position, and starts again at 0.</para>
+/// </remarks>
+public static class ContainerLogs
+{
+    /// <summary>The default per-container cap: 10 MiB (plus one rotated file of the same size).</summary>
+    public const long DefaultMaxBytes = 10L << 20;
+
+    /// <summary>The rotated file next to <paramref name="logPath"/>.</summary>
+    public static string Rotated(string logPath) => logPath + ".1";
+
+    /// <summary>
+    /// Rotates <paramref name="logPath"/> when it is larger than <paramref name="maxBytes"/>: copies it to
+    /// <c>.1</c>, then truncates it to 0. Returns true when it rotated. A missing file is fine (false).
+    /// </summary>
+    public static bool EnforceCap(string logPath, long maxBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxBytes);
+        FileStream src;
+        try
+        {
+            src = new FileStream(logPath, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+        using (src)
+        {
+            if (src.Length <= maxBytes) return false;
+            var rotated = Rotated(logPath);
+            var tmp = rotated + ".tmp";
+            using (var dst = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                // Only what is there now; the container keeps appending meanwhile (that tail is the window above).
+                long n = src.Length;
+                var buf = ArrayPool<byte>.Shared.Rent(1 << 16);
+                try
+                {
+                    while (n > 0)
+                    {
+                        int r = src.Read(buf, 0, (int)Math.Min(buf.Length, n));
+                        if (r <= 0) break;
+                        dst.Write(buf, 0, r);
+                        n -= r;
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buf);
+                }
+            }
+            if (OperatingSystem.IsLinux()) File.SetUnixFileMode(tmp, (UnixFileMode)0x1A0); // 0640, as the log
+            File.Move(tmp, rotated, overwrite: true);
+            src.SetLength(0);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// The last <paramref name="lines"/> lines of <paramref name="logPath"/> (all of it when null), and the offset
+    /// just after them, where a follower continues. Reads backwards in blocks: a large file costs only its tail.
+    /// When the current file holds fewer lines than asked, the rotated <c>.1</c> file supplies the rest.
+    /// </summary>
+    public static (byte[] Data, long Offset) Tail(string logPath, int? lines)
+    {
+        if (lines is < 0) throw new ArgumentOutOfRangeException(nameof(lines));
+        using var f = OpenRead(logPath);
+        long end = f?.Length ?? 0;
+        if (lines is null)
+        {
+            var all = new byte[end];
+            if (f is not null) f.ReadExactly(all);
+            return (all, end);
+        }
+        var (start, found) = f is null ? (0L, 0) : FindTailStart(f, end, lines.Value);
+        var data = new byte[end - start];
+        if (f is not null)
+        {
+            f.Position = start;
+            f.ReadExactly(data);
+        }
+        if (found < lines.Value && start == 0)
+        {
+            // Not enough lines since the last rotation: take the rest from the rotated file.
+            using var old = OpenRead(Rotated(logPath));
+            if (old is not null && old.Length > 0)
+            {
+                var (s2, _) = FindTailStart(old, old.Length, lines.Value - found);
+                var prev = new byte[old.Length - s2];
+                old.Position = s2;
+                old.ReadExactly(prev);
+                if (prev.Length > 0 && prev[^1] != (byte)'\n') prev = [.. prev, (byte)'\n'];
+                data = [.. prev, .. data];
+            }
+        }
+        return (data, end);
+    }
+
+    /// <summary>Where the last <paramref name="lines"/> lines of the first <paramref name="end"/> bytes start, and how many lines that is.</summary>
+    private static (long Start, int Found) FindTailStart(FileStream f, long end, int lines)
+    {
+        if (lines == 0) return (end, 0);
+        var buf = ArrayPool<byte>.Shared.Rent(8192);
+        try
+        {
+            // A final line without its newline counts as a line; the newline that ends the last line does not start one.
+            long pos = end;
+            int newlines = 0;
+            bool skipLast = true;
+            while (pos > 0)
+            {
+                int n = (int)Math.Min(buf.Length, pos);
+                pos -= n;
+                f.Position = pos;
+                f.ReadExactly(buf, 0, n);
+                for (int i = n - 1; i >= 0; i--)
+                {
+                    if (buf[i] != (byte)'\n') { skipLast = false; continue; }
+                    if (skipLast && pos + i == end - 1) { skipLast = false; continue; }
+                    if (++newlines == lines) return (pos + i + 1, lines);
+                }
+            }
+            return (0, end == 0 ? 0 : newlines + 1);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+        }
+    }
+
+    /// <summary>
+    /// Follows <paramref name="logPath"/> from <paramref name="offset"/>: yields new bytes as they are appended,
+    /// polling every <paramref name="poll"/> (logs are human-speed; inotify would save little and adds a watch per
+    /// follower). A truncation (the file shorter than the position: <see cref="EnforceCap"/> rotated it) restarts
+    /// at 0; a file that disappears (container removed) ends the stream once <paramref name="stillThere"/> says so.
+    /// </summary>
+    public static async IAsyncEnumerable<ReadOnlyMemory<byte>> FollowAsync(string logPath, long offset, TimeSpan poll,
+        Func<bool>? stillThere = null, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var buf = new byte[64 * 1024];
+        long pos = offset;
+        while (!ct.IsCancellationRequested)
+        {
+            bool any = false;
+            using (var f = OpenRead(logPath))
+            {
+                if (f is null)
+                {
+                    if (stillThere is null || !stillThere()) yield break;
+                }
+                else
+                {
+                    if (f.Length < pos) pos = 0; // truncated by a rotation: the new content starts at 0
+                    f.Position = pos;
+                    int n;
+                    while ((n = await f.ReadAsync(buf, ct).ConfigureAwait(false)) > 0)
+                    {
+                        pos += n;
+                        any = true;
+                        yield return buf.AsMemory(0, n);
+                    }
+                }
+            }
+            if (!any)
+            {
+                if (stillThere is not null && !stillThere()) yield break;
+                try
+                {
+                    await Task.Delay(poll, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    yield break;
+                }
+            }
+        }
+    }
+
+    private static FileStream? OpenRead(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+}
