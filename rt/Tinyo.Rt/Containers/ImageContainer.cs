@@ -127,14 +127,15 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             if (!e.Contains('=')) { if (Environment.GetEnvironmentVariable(e) is { } v) Set(e + "=" + v); continue; }
             Set(e);
         }
-        if (!env.Exists(e => e.StartsWith("HOME=", StringComparison.Ordinal))) env.Add("HOME=/root");
         p.Env = env;
 
         var cwd = o.WorkingDir ?? (string.IsNullOrEmpty(c?.WorkingDir) ? "/" : c!.WorkingDir!);
         if (!cwd.StartsWith('/') || cwd.Contains('\0')) throw new RtException($"working directory \"{cwd}\" is not an absolute path");
         p.Cwd = cwd;
 
-        var (uid, gid, groups) = UserDb.Resolve(o.User ?? c?.User, layersTopFirst);
+        var (uid, gid, groups, home) = UserDb.ResolveWithHome(o.User ?? c?.User, layersTopFirst);
+        // docker (runc's setupUser): HOME from the user's passwd entry unless the image or -e set it.
+        if (!env.Exists(e => e.StartsWith("HOME=", StringComparison.Ordinal))) env.Add("HOME=" + home);
         p.User = new SpecUser { Uid = uid, Gid = gid, AdditionalGids = groups.Count > 0 ? groups : null };
         if (uid != 0)
         {
@@ -213,6 +214,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             Directory.CreateDirectory(upper);
             Directory.CreateDirectory(work);
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
+            EtcFiles.Write(dir, spec, spec.Hostname!, o.Network == "host");
             File.WriteAllBytes(Path.Combine(dir, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, OciJson.Default.Spec));
             var info = new ImageContainerInfo
             {
