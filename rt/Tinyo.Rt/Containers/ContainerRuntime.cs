@@ -32,6 +32,11 @@ public sealed class RuntimeOptions
     public Action<string>? Warn { get; set; }
     /// <summary>The host's cgroup layout (default: detected).</summary>
     public CgroupHost? Cgroups { get; set; }
+    /// <summary>runc's <c>--console-socket</c>: where the pty master of a <c>process.terminal</c> container is sent.</summary>
+    public string? ConsoleSocket { get; set; }
+    /// <summary>Receives the pty master of a <c>process.terminal</c> container when there is no console socket
+    /// (foreground <c>run -t</c>); the callee owns the descriptor.</summary>
+    public Action<int>? OnTerminal { get; set; }
 }
 
 /// <summary>
@@ -65,7 +70,7 @@ public sealed class RuntimeOptions
 /// cgroup directories and the state directory are removed by <see cref="Delete"/> (or by <see cref="Run"/>), and by
 /// any failed create before the error is reported, so bad input leaves nothing behind.</para>
 /// </remarks>
-public sealed class ContainerRuntime
+public sealed partial class ContainerRuntime
 {
     private readonly RuntimeRoot _root;
     private readonly RuntimeOptions _o;
@@ -107,6 +112,7 @@ public sealed class ContainerRuntime
         }
         finally { SysClose(fd); }
         File.Delete(fifo);
+        RunPoststart(rec);
     }
 
     /// <summary>Runs a container in the foreground: create, start, wait; returns how it ended, having removed the
@@ -210,7 +216,9 @@ public sealed class ContainerRuntime
         var rec = ContainerRecord.Load(dir, id);
         var status = rec.Status(dir);
         if (status == "running" && !force) throw new RtException($"container {id} is running: stop it first or use --force");
+        var hooks = ReadHooks(rec.Bundle);
         Destroy(dir, rec);
+        RunPoststop(hooks, id, rec.Bundle, rec.Annotations, _o.Warn);
     }
 
     private static void Destroy(string dir, ContainerRecord rec)
@@ -237,6 +245,8 @@ public sealed class ContainerRuntime
     public sealed class Launched
     {
         internal Launched(string dir, ContainerRecord rec, Cgroup cg) { _dir = dir; Record = rec; _cg = cg; }
+        internal SpecHooks? Hooks;
+        internal Action<string>? Warn;
         private readonly string _dir;
         private readonly Cgroup _cg;
         internal ContainerRecord Record { get; }
@@ -270,6 +280,7 @@ public sealed class ContainerRuntime
                 return new ExitStatus(code, sig, oom);
             }
             Destroy(_dir, Record);
+            RunPoststop(Hooks, Record.Id, Record.Bundle, Record.Annotations, Warn);
             return new ExitStatus(code, sig, oom);
         }
     }
@@ -289,6 +300,7 @@ public sealed class ContainerRuntime
         foreach (var w in bundle.Warnings) _o.Warn?.Invoke(w);
         var spec = bundle.Spec;
         var host = _o.Cgroups ?? CgroupHost.Current;
+        using var compat = PrepareCompat(id, bundle);
         Directory.CreateDirectory(_root.Containers);
         var dir = Dir(id);
         if (overlay is not null)
@@ -331,9 +343,10 @@ public sealed class ContainerRuntime
                 OverlayLower = overlay is null ? null : [.. overlay.LowerTopFirst], OverlayUpper = overlay?.Upper, OverlayWork = overlay?.Work,
                 SeccompProgram = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
             };
+            ConfigureCompat(config, spec, compat, pid);
             if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                 throw InitFailure(pid, "sending the configuration to init failed");
-            Expect(sv[0], pid, 'R');
+            AwaitReady(sv[0], pid, compat);
             var rec = new ContainerRecord
             {
                 Id = id, Bundle = bundle.Directory, Rootfs = bundle.Rootfs, Pid = pid,
@@ -342,12 +355,14 @@ public sealed class ContainerRuntime
                 Annotations = spec.Annotations, CgroupDirs = [.. cg.Directories], CgroupV2 = cg.IsV2,
             };
             rec.Save(dir);
+            HandOffTerminal(compat);
             if (!detached)
             {
                 if (!SysWriteAll(sv[0], "G"u8)) throw InitFailure(pid, "starting the process failed");
                 Expect(sv[0], pid, '\0');
+                RunPoststart(compat, pid);
             }
-            return new Launched(dir, rec, cg);
+            return new Launched(dir, rec, cg) { Hooks = spec.Hooks, Warn = _o.Warn };
         }
         catch
         {

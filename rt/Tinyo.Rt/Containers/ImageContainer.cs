@@ -129,6 +129,9 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         }
         p.Env = env;
 
+        if (o.Tty && o.Detach) throw new RtException("-t with -d is not supported yet (there is no attach): run -t in the foreground");
+        p.Terminal = o.Tty;
+
         var cwd = o.WorkingDir ?? (string.IsNullOrEmpty(c?.WorkingDir) ? "/" : c!.WorkingDir!);
         if (!cwd.StartsWith('/') || cwd.Contains('\0')) throw new RtException($"working directory \"{cwd}\" is not an absolute path");
         p.Cwd = cwd;
@@ -227,6 +230,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             {
                 InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Warn, Cgroups = options.Cgroups,
                 Stdin = options.Stdin, Stdout = options.Stdout, Stderr = options.Stderr,
+                ConsoleSocket = options.ConsoleSocket, OnTerminal = options.OnTerminal,
             };
             if (o.Detach)
             {

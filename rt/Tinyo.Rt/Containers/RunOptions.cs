@@ -35,6 +35,8 @@ public sealed class RunOptions
     public bool Detach { get; set; }
     /// <summary><c>--rm</c>: remove the container when it exits.</summary>
     public bool Remove { get; set; }
+    /// <summary><c>-t</c>: the process gets a pseudo-terminal (<c>process.terminal</c>); foreground only.</summary>
+    public bool Tty { get; set; }
 
     /// <summary>Parses docker's memory sizes: a number with an optional b, k, m or g suffix (1024-based).</summary>
     public static long ParseMemory(string s)

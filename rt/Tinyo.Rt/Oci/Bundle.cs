@@ -68,7 +68,6 @@ public sealed class Bundle
         if (!System.IO.Directory.Exists(rootfs)) throw new RtException($"{where}: root filesystem {rootfs} does not exist");
         var p = spec.Process ?? throw new RtException($"{where}: process is missing");
         if (p.Args is null || p.Args.Count == 0 || string.IsNullOrEmpty(p.Args[0])) throw new RtException($"{where}: process.args is empty");
-        if (p.Terminal) throw new RtException($"{where}: process.terminal=true is not supported yet");
         if (string.IsNullOrEmpty(p.Cwd)) p.Cwd = "/";
         if (!p.Cwd.StartsWith('/')) throw new RtException($"{where}: process.cwd \"{p.Cwd}\" is not absolute");
         CapabilitySets.FromSpec(p.Capabilities);
@@ -101,8 +100,7 @@ public sealed class Bundle
             try { seccomp = SeccompCompiler.Compile(sc); }
             catch (RtException e) { throw new RtException($"{where}: {e.Message}"); }
         }
-        if (spec.Hooks is { } h && (h.Prestart?.Count > 0 || h.CreateRuntime?.Count > 0 || h.CreateContainer?.Count > 0 || h.StartContainer?.Count > 0 || h.Poststart?.Count > 0 || h.Poststop?.Count > 0))
-            warnings.Add("hooks are not run yet");
+        Hooks.Validate(spec.Hooks, where);
         switch (linux.RootfsPropagation)
         {
             case null or "" or "private" or "rprivate" or "slave" or "rslave" or "shared" or "rshared" or "unbindable" or "runbindable": break;

@@ -21,7 +21,7 @@ internal static class RootfsBuilder
     private static readonly (string Name, uint Major, uint Minor)[] DefaultDevices =
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
-    public static void Build(InitConfig c)
+    public static void Build(InitConfig c, Action? beforePivot = null)
     {
         var spec = c.Spec;
         var linux = spec.Linux!;
@@ -41,6 +41,7 @@ internal static class RootfsBuilder
             if (devTmpfs) CreateDefaultDevices(root);
             foreach (var d in linux.Devices ?? []) CreateDevice(root, d);
 
+            beforePivot?.Invoke(); // OCI hooks that must run before pivot_root (prestart, createRuntime, createContainer)
             if (SysFchdir(root) != 0) throw Error("chdir to the rootfs");
             // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, with no
             // need for a put_old directory inside the (possibly read-only) rootfs.

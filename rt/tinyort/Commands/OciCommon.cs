@@ -8,13 +8,17 @@ namespace Tinyo.Rt.Cli.Commands;
 internal static class OciCommon
 {
     /// <summary>A runtime over the root named by <c>--root</c>, <c>TINYO_ROOT</c> or the default.</summary>
-    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root) =>
-        new(RuntimeRoot.Resolve(r.GetValue(root)), new RuntimeOptions
+    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root, Action<RuntimeOptions>? configure = null)
+    {
+        var o = new RuntimeOptions
         {
             Warn = w => Console.Error.WriteLine("tinyort: warning: " + w),
             // A framework-dependent (dotnet) build finds its files next to its path: it cannot run sealed.
             SealInit = !File.Exists(Path.ChangeExtension(Environment.ProcessPath ?? "", ".dll")),
-        });
+        };
+        configure?.Invoke(o);
+        return new(RuntimeRoot.Resolve(r.GetValue(root)), o);
+    }
 
     /// <summary>runc's global <c>--log FILE</c>: errors are appended there as JSON lines too (containerd reads them).</summary>
     public static readonly Option<string?> Log = new("--log") { Description = "Also append errors to this file (JSON lines, as runc)", Recursive = true };
