@@ -16,6 +16,14 @@ public sealed class ExecOptions
     public List<string> Env { get; set; } = [];
     /// <summary>Working directory (default: the container's).</summary>
     public string? WorkingDir { get; set; }
+    /// <summary><c>-u USER[:GROUP]</c>, names or numbers resolved in the container's /etc/passwd and /etc/group
+    /// (default: the container's process user). A non-root user gets no capabilities, as docker's exec.</summary>
+    public string? User { get; set; }
+    /// <summary><c>-t</c>: run the command on a new pty of the container's devpts; the master is handed to
+    /// <see cref="OnTerminal"/>, which then owns it.</summary>
+    public bool Tty { get; set; }
+    /// <summary>Receives the pty master when <see cref="Tty"/> is set.</summary>
+    public Action<int>? OnTerminal { get; set; }
 }
 
 /// <summary>
@@ -75,12 +83,27 @@ public static unsafe class Exec
         int pidfd = PidfdOpen(rec.Pid);
         if (pidfd < 0) throw Error($"pidfd_open of container {id}");
         var fds = new List<int> { pidfd };
+        int mastersToHandOff = -1;
         var mem = new List<nint>();
         try
         {
             // The pid is the one we checked, not a recycled one: check again now that the pidfd pins it.
             if (!ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) throw new RtException($"container {id} is not running");
             var path = ResolveInside(rec.Pid, o.Command[0], env, cwd);
+            var u = p.User ?? new SpecUser();
+            if (o.User is { } userSpec)
+            {
+                var (uid, gid, extra, _) = UserDb.ResolveWithHome(userSpec, ["/proc/" + rec.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/root"]);
+                u = new SpecUser { Uid = uid, Gid = gid, AdditionalGids = extra, Umask = u.Umask };
+            }
+            int slave = -1;
+            if (o.Tty)
+            {
+                slave = ExecTerminal.Open(rec.Pid, u.Uid, out int master);
+                fds.Add(slave);
+                fds.Add(master);
+                mastersToHandOff = master;
+            }
             int nsFlags = 0;
             foreach (var (type, flag) in Joinable)
                 if (NsId("/proc/self/ns/" + type) != NsId($"/proc/{rec.Pid}/ns/{type}")) nsFlags |= flag;
@@ -116,6 +139,13 @@ public static unsafe class Exec
                 fds.Add(fd);
                 rows.Add(new(SYS_write, fd, zero, 1));
             }
+            if (slave >= 0)
+            {
+                // A session of its own with the pty as stdio and controlling terminal (as init does for run -t).
+                rows.Add(new(SYS_setsid));
+                for (int i = 0; i < 3; i++) rows.Add(new(SYS_dup3, slave, i, 0));
+                rows.Add(new(SYS_ioctl, 0, (long)TIOCSCTTY, 0));
+            }
             if (nsFlags != 0) rows.Add(new(SYS_setns, pidfd, nsFlags));
             rows.Add(new(SYS_chdir, Str(cwd)));
             foreach (var r in p.Rlimits ?? [])
@@ -142,7 +172,6 @@ public static unsafe class Exec
             var seccomp = new CloneTrampoline.Row(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bundle.Seccomp?.Flags ?? 0, fprog);
             // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load it before the capabilities go.
             if (fprog != 0 && !p.NoNewPrivileges) rows.Add(seccomp);
-            var u = p.User ?? new SpecUser();
             var groups = u.AdditionalGids ?? [];
             var gids = (uint*)Block(groups.Count * 4);
             for (int i = 0; i < groups.Count; i++) gids[i] = groups[i];
@@ -200,6 +229,11 @@ public static unsafe class Exec
             t.Start();
             t.Join();
             if (failure is not null) throw failure;
+            if (mastersToHandOff >= 0 && o.OnTerminal is { } take)
+            {
+                fds.Remove(mastersToHandOff); // the caller owns it now
+                take(mastersToHandOff);
+            }
             return pid;
         }
         finally

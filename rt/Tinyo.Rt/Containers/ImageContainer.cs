@@ -131,6 +131,8 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
 
         if (o.Tty && o.Detach) throw new RtException("-t with -d is not supported yet (there is no attach): run -t in the foreground");
         p.Terminal = o.Tty;
+        // docker: a tty container gets TERM=xterm unless the image or -e says otherwise.
+        if (o.Tty && !env.Exists(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=xterm");
 
         var cwd = o.WorkingDir ?? (string.IsNullOrEmpty(c?.WorkingDir) ? "/" : c!.WorkingDir!);
         if (!cwd.StartsWith('/') || cwd.Contains('\0')) throw new RtException($"working directory \"{cwd}\" is not an absolute path");

@@ -87,3 +87,41 @@ public static class Terminal
         return fd;
     }
 }
+
+/// <summary><c>exec -t</c>: a pty of a running container's devpts instance, opened from the host.</summary>
+internal static class ExecTerminal
+{
+    /// <summary>
+    /// Opens <c>/dev/ptmx</c> inside container <paramref name="pid"/>'s root (resolved with RESOLVE_IN_ROOT: the
+    /// container's symlinks cannot lead out), unlocks it and opens its slave, owned by <paramref name="uid"/>.
+    /// Returns the slave; <paramref name="master"/> receives the master. Both are close-on-exec.
+    /// </summary>
+    public static unsafe int Open(int pid, uint uid, out int master)
+    {
+        master = -1;
+        int root = SysOpen("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/root", OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
+        if (root < 0) throw Error("exec -t: opening the container's root");
+        int m;
+        try { m = SysOpenAt2(root, "dev/ptmx", OFlag.RdWr | OFlag.NoCtty | OFlag.Cloexec, Libc.Resolve.InRoot | Libc.Resolve.NoMagicLinks); }
+        finally { SysClose(root); }
+        if (m < 0) throw Error("exec -t: opening /dev/ptmx in the container (is devpts mounted on /dev/pts?)");
+        int unlock = 0;
+        int slave = -1;
+        if (SysIoctl(m, TIOCSPTLCK, &unlock) != 0 || (slave = SysIoctlInt(m, TIOCGPTPEER, OFlag.RdWr | OFlag.NoCtty | OFlag.Cloexec)) < 0)
+        {
+            int e = Errno;
+            SysClose(m);
+            throw Error("exec -t: allocating a pty", errno: e);
+        }
+        // Created by us (root on the host): give it to the user the command runs as, as a login would.
+        if (uid != 0 && Fchown(slave, uid, uint.MaxValue) != 0)
+        {
+            int e = Errno;
+            SysClose(slave);
+            SysClose(m);
+            throw Error("exec -t: chown of the pty", errno: e);
+        }
+        master = m;
+        return slave;
+    }
+}
