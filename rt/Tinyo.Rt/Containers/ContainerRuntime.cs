@@ -201,6 +201,8 @@ public sealed partial class ContainerRuntime
     {
         Bundle.ValidateId(id);
         var dir = Dir(id);
+        // runc: `delete --force` of a container that does not exist succeeds (conmon and podman clean up with it).
+        if (force && !Directory.Exists(dir)) return;
         if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ContainerRecord.FileName)))
         {
             // A create that was killed before it recorded anything: its init died with it (the sync socket closed),

@@ -24,6 +24,14 @@ public sealed class ExecOptions
     public bool Tty { get; set; }
     /// <summary>Receives the pty master when <see cref="Tty"/> is set.</summary>
     public Action<int>? OnTerminal { get; set; }
+    /// <summary><see cref="Env"/> replaces the container's environment instead of extending it (runc's
+    /// <c>exec --process</c>).</summary>
+    public bool ReplaceEnv { get; set; }
+    /// <summary>runc's <c>--console-socket</c>: the pty master of a <see cref="Tty"/> exec goes there instead of to
+    /// <see cref="OnTerminal"/>.</summary>
+    public string? ConsoleSocket { get; set; }
+    /// <summary>Numeric user and groups (runc's <c>exec --process</c>); <see cref="User"/> wins when both are set.</summary>
+    public SpecUser? UserIds { get; set; }
 }
 
 /// <summary>
@@ -68,7 +76,7 @@ public static unsafe class Exec
         var bundle = Bundle.Load(rec.Bundle);
         var spec = bundle.Spec;
         var p = spec.Process!;
-        var env = new List<string>(p.Env ?? []);
+        var env = o.ReplaceEnv ? new List<string>() : new List<string>(p.Env ?? []);
         foreach (var e in o.Env)
         {
             int eq = e.IndexOf('=');
@@ -84,13 +92,26 @@ public static unsafe class Exec
         if (pidfd < 0) throw Error($"pidfd_open of container {id}");
         var fds = new List<int> { pidfd };
         int mastersToHandOff = -1;
+        if (o.ConsoleSocket is not null)
+        {
+            if (!o.Tty) { SysClose(pidfd); throw new RtException("--console-socket needs a terminal process (--tty or process.terminal)"); }
+            int cs;
+            try { cs = Terminal.ConnectConsoleSocket(o.ConsoleSocket); }
+            catch { SysClose(pidfd); throw; }
+            fds.Add(cs);
+            o.OnTerminal = m =>
+            {
+                try { Terminal.SendMaster(cs, m); }
+                finally { SysClose(m); }
+            };
+        }
         var mem = new List<nint>();
         try
         {
             // The pid is the one we checked, not a recycled one: check again now that the pidfd pins it.
             if (!ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) throw new RtException($"container {id} is not running");
             var path = ResolveInside(rec.Pid, o.Command[0], env, cwd);
-            var u = p.User ?? new SpecUser();
+            var u = o.UserIds ?? p.User ?? new SpecUser();
             if (o.User is { } userSpec)
             {
                 var (uid, gid, extra, _) = UserDb.ResolveWithHome(userSpec, ["/proc/" + rec.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/root"]);

@@ -144,8 +144,21 @@ public sealed class Bundle
         return new Bundle(dir, spec, rootfs, warnings, seccomp);
     }
 
+    /// <summary>Whether the container has a <paramref name="type"/> namespace of its own: a new one, or one it joins
+    /// by path that is not ours (podman and CNI create the network namespace first and pass its path).</summary>
     private static bool NewNamespace(SpecLinux l, string type) =>
-        l.Namespaces?.Exists(n => n.Type == type && string.IsNullOrEmpty(n.Path)) == true;
+        l.Namespaces?.Exists(n => n.Type == type && (string.IsNullOrEmpty(n.Path) || !SameNamespace(n.Path, type))) == true;
+
+    private static bool SameNamespace(string path, string type)
+    {
+        string proc = type switch { "network" => "net", "mount" => "mnt", _ => type };
+        // Namespaces are identified by the nsfs inode (and device) a namespace file or bind mount of it has.
+        static (ulong, uint, uint)? Id(string p) =>
+            Linux.Libc.StatxAt(Linux.Libc.AT_FDCWD_, System.Text.Encoding.UTF8.GetBytes(p + "\0"), 0, out var st) == 0
+                ? (st.Ino, st.DevMajor, st.DevMinor) : null;
+        var a = Id(path);
+        return a is null || a == Id("/proc/self/ns/" + proc);
+    }
 
     /// <summary>Validates a container id: letters, digits and <c>_ . + -</c>, not starting with a dot, at most 1024.</summary>
     public static void ValidateId(string id)

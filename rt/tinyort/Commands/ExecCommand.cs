@@ -11,7 +11,12 @@ namespace Tinyo.Rt.Cli.Commands;
 /// </summary>
 internal static class ExecCommand
 {
-    private static readonly HashSet<string> ValueOptions = ["-e", "--env", "-w", "--workdir", "-u", "--user", "--root", "--log", "--log-format"];
+    private static readonly HashSet<string> ValueOptions =
+    [
+        "-e", "--env", "-w", "--workdir", "--cwd", "-u", "--user", "--root", "--log", "--log-format",
+        // runc's exec (conmon, containerd): `exec --process FILE --pid-file F [--detach] [--console-socket S] ID`.
+        "-p", "--process", "--pid-file", "--console-socket", "--preserve-fds", "--process-label", "--apparmor", "--cap", "-c", "--cgroup",
+    ];
 
     /// <summary>Index of the container argument of an <c>exec</c> invocation (the command follows it), or -1.</summary>
     public static int ContainerIndex(string[] args)
@@ -36,17 +41,31 @@ internal static class ExecCommand
         var user = new Option<string?>("--user", "-u") { Description = "USER[:GROUP] (names or numbers from the container's /etc/passwd and /etc/group)" };
         var tty = new Option<bool>("--tty", "-t") { Description = "Run the command on a pseudo-terminal" };
         var interactive = new Option<bool>("--interactive", "-i") { Description = "Accepted for docker compatibility: stdin is always attached" };
-        var cmd = new Command("exec", "Run a command in a running container") { name, env, workdir, user, tty, interactive };
+        workdir.Aliases.Add("--cwd");
+        var process = new Option<string?>("--process", "-p") { Description = "runc: a JSON file with the OCI process to run (args, env, cwd, user, terminal)" };
+        var pidFile = new Option<string?>("--pid-file") { Description = "runc: write the process's host pid to this file" };
+        var detach = new Option<bool>("--detach", "-d") { Description = "runc: start the process and return (its parent becomes the nearest subreaper)" };
+        var console = new Option<string?>("--console-socket") { Description = "runc: unix socket that receives the pty master of a terminal process" };
+        var ignored = new Option<string[]>("--preserve-fds", "--process-label", "--apparmor", "--cap", "--cgroup")
+        { Description = "runc options accepted and ignored", Hidden = true };
+        var noNewPrivs = new Option<bool>("--no-new-privs") { Hidden = true, Description = "runc: accepted (the container's setting applies)" };
+        var cmd = new Command("exec", "Run a command in a running container")
+        { name, env, workdir, user, tty, interactive, process, pidFile, detach, console, ignored, noNewPrivs };
         cmd.SetAction((pr, ct) => Cli.Run(() =>
         {
             var root = Cli.ResolveRoot(pr);
             var id = ContainerNames.Resolve(root, pr.GetValue(name)!);
             Processes.TerminalProxy? proxy = null;
-            int pid = Exec.Start(root, id, new ExecOptions
+            var o = new ExecOptions
             {
                 Command = [.. command], Env = [.. pr.GetValue(env) ?? []], WorkingDir = pr.GetValue(workdir), User = pr.GetValue(user),
                 Tty = pr.GetValue(tty), OnTerminal = m => proxy = Processes.TerminalProxy.Start(m),
-            });
+            };
+            if (pr.GetValue(process) is { } pf) ExecProcessFile.Apply(o, pf, command.Length > 0);
+            o.ConsoleSocket = pr.GetValue(console);
+            int pid = Exec.Start(root, id, o);
+            if (pr.GetValue(pidFile) is { } pidPath) CreateCommand.WritePidFile(pidPath, pid);
+            if (pr.GetValue(detach)) return Task.FromResult(0);
             var regs = new List<PosixSignalRegistration>();
             foreach (var s in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT })
                 regs.Add(PosixSignalRegistration.Create(s, ctx =>
