@@ -13,8 +13,10 @@ internal static class CreateCommand
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the container's host pid to this file" };
         var console = new Option<string?>("--console-socket") { Description = "Unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is true" };
         var cmd = new Command("create", "Create a container from an OCI bundle; it waits for `start`") { id, bundle, pidFile, console };
+        var preserve = OciCommon.AddRuncCreateFlags(cmd);
         cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
+            OciCommon.CheckPreserveFds(r, preserve);
             int pid = OciCommon.Runtime(r, root, o => o.ConsoleSocket = r.GetValue(console)).Create(r.GetValue(id)!, r.GetValue(bundle)!);
             if (r.GetValue(pidFile) is { } f) WritePidFile(f, pid);
             return 0;

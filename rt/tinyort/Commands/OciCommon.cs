@@ -69,6 +69,26 @@ internal static class OciCommon
         return 1;
     }
 
+    /// <summary>
+    /// runc's create/run flags that engines pass and that need no action here: <c>--no-pivot</c> (tinyort always
+    /// pivots: its rootfs is a mount it made, never the initramfs), <c>--no-new-keyring</c> (tinyort never creates a
+    /// session keyring), <c>--preserve-fds 0</c>. Returned so the verb can check <c>--preserve-fds</c>.
+    /// </summary>
+    public static Option<int> AddRuncCreateFlags(Command cmd)
+    {
+        var preserve = new Option<int>("--preserve-fds") { Description = "runc: extra fds to pass (only 0 is supported)", Hidden = true };
+        cmd.Options.Add(new Option<bool>("--no-pivot") { Description = "runc: accepted; tinyort always uses pivot_root", Hidden = true });
+        cmd.Options.Add(new Option<bool>("--no-new-keyring") { Description = "runc: accepted; tinyort creates no session keyring", Hidden = true });
+        cmd.Options.Add(preserve);
+        return preserve;
+    }
+
+    /// <summary>Refuses <c>--preserve-fds N</c> for N &gt; 0 (not implemented: the fds would need to survive init's close_range).</summary>
+    public static void CheckPreserveFds(ParseResult r, Option<int> preserve)
+    {
+        if (r.GetValue(preserve) is var n && n != 0) throw new RtException($"--preserve-fds {n} is not supported yet (only 0)");
+    }
+
     /// <summary>The container id argument.</summary>
     public static Argument<string> IdArgument() => new("container-id") { Description = "Container id" };
 }

@@ -19,8 +19,10 @@ internal static class RunCommand
         var detach = new Option<bool>("--detach", "-d") { Description = "Start the container and return without waiting" };
         var console = new Option<string?>("--console-socket") { Description = "Unix socket that receives the pty master when process.terminal is true" };
         var cmd = new Command("run", "Create and start a container, wait for it, exit with its exit code") { id, bundle, pidFile, detach, console };
+        var preserve = OciCommon.AddRuncCreateFlags(cmd);
         cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
+            OciCommon.CheckPreserveFds(r, preserve);
             Processes.TerminalProxy? proxy = null;
             var socket = r.GetValue(console);
             // Foreground with process.terminal and no console socket: runc proxies its own stdio through the pty.
