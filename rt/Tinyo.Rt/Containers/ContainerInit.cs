@@ -116,7 +116,8 @@ public static class ContainerInit
         var proc = spec.Process!;
         Umask(0);
         // The FIFO lives in the host's state directory: open it before pivot_root hides that.
-        if (c.ExecFifo is not null)
+        if (c.ExecFifo is not null && c.UserNs) FifoFd = Processes.UserNamespace.ReceiveFifo(SyncFd);
+        else if (c.ExecFifo is not null)
         {
             FifoFd = SysOpen(c.ExecFifo, OFlag.RdWr | OFlag.Cloexec, 0);
             if (FifoFd < 0) throw Error("opening", c.ExecFifo);

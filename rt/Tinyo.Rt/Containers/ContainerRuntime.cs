@@ -331,7 +331,14 @@ public sealed partial class ContainerRuntime
                 // cgroup: unshared by init once it is inside its cgroup, so that cgroup becomes the namespace's root.
                 if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
                     flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
-            pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+            bool userNs = (flags & CLONE_NEWUSER) != 0;
+            if (userNs)
+            {
+                using var mapper = UserNamespace.Prepare(sv[0], sv[1], spec.Linux);
+                try { pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, mapper.Rows); }
+                finally { mapper.Finish(); }
+            }
+            else pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags);
             SysClose(sv[1]);
             sv[1] = -1;
             // The cgroup is made while init's runtime boots (it does nothing before reading its configuration), and
@@ -346,8 +353,10 @@ public sealed partial class ContainerRuntime
                 SeccompProgram = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
             };
             ConfigureCompat(config, spec, compat, pid);
+            config.UserNs = userNs;
             if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                 throw InitFailure(pid, "sending the configuration to init failed");
+            if (userNs && fifo is not null) UserNamespace.SendFifo(sv[0], fifo);
             AwaitReady(sv[0], pid, compat);
             var rec = new ContainerRecord
             {

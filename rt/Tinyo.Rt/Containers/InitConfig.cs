@@ -49,4 +49,7 @@ public sealed class InitConfig
     public List<SpecHook>? StartContainerHooks { get; set; }
     /// <summary>The state JSON the container-side hooks receive (status <c>creating</c>).</summary>
     public string? HookState { get; set; }
+    /// <summary>Init runs in a new user namespace (<see cref="Processes.UserNamespace"/>): the exec FIFO comes as
+    /// a descriptor on the sync socket and device nodes are bind mounts.</summary>
+    public bool UserNs { get; set; }
 }

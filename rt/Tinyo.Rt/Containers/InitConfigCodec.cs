@@ -50,7 +50,7 @@ internal static class InitConfigCodec
         w.Bytes(c.SeccompProgram); w.I32((int)c.SeccompFlags);
         // Terminal and hooks (appended: compat features, usually absent).
         w.Bool(c.Terminal); w.I32(c.ConsoleRows); w.I32(c.ConsoleCols); w.Bool(c.PauseBeforePivot);
-        Hooks(w, c.CreateContainerHooks); Hooks(w, c.StartContainerHooks); w.Str(c.HookState);
+        Hooks(w, c.CreateContainerHooks); Hooks(w, c.StartContainerHooks); w.Str(c.HookState); w.Bool(c.UserNs);
         return w.ToArray();
     }
 
@@ -100,7 +100,7 @@ internal static class InitConfigCodec
         if (ns > 0) { l.Sysctl = []; for (int i = 0; i < ns; i++) l.Sysctl[r.Str()!] = r.Str()!; }
         c.SeccompProgram = r.Bytes(); c.SeccompFlags = (uint)r.I32();
         c.Terminal = r.Bool(); c.ConsoleRows = (ushort)r.I32(); c.ConsoleCols = (ushort)r.I32(); c.PauseBeforePivot = r.Bool();
-        c.CreateContainerHooks = Hooks(ref r); c.StartContainerHooks = Hooks(ref r); c.HookState = r.Str();
+        c.CreateContainerHooks = Hooks(ref r); c.StartContainerHooks = Hooks(ref r); c.HookState = r.Str(); c.UserNs = r.Bool();
         s.Linux = l;
         c.Spec = s;
         if (!r.AtEnd) throw new RtException("init: malformed configuration message");

@@ -8,7 +8,38 @@ internal static unsafe partial class Libc
     public const ulong TIOCGPTN = 0x80045430, TIOCSPTLCK = 0x40045431, TIOCGPTPEER = 0x5441, TIOCSCTTY = 0x540E,
         TIOCSWINSZ = 0x5414, TIOCGWINSZ = 0x5413, TCGETS = 0x5401, TCSETS = 0x5402, TCSETSW = 0x5403;
     public const int SOCK_STREAM = 1, SOL_SOCKET = 1, SCM_RIGHTS = 1, MSG_CMSG_CLOEXEC = 0x40000000;
-    public const long SYS_setsid = 112, SYS_ioctl = 16;
+    public const long SYS_setsid = 112, SYS_ioctl = 16, SYS_read = 0;
+    public const int SO_PASSCRED = 16, SCM_CREDENTIALS = 2;
+
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int SysSetsockopt(int fd, int level, int name, void* value, uint len);
+
+    /// <summary>
+    /// Receives one message on a socket with SO_PASSCRED set and returns the sender's pid from its SCM_CREDENTIALS
+    /// (translated into our pid namespace by the kernel), or -1.
+    /// </summary>
+    public static int RecvCredPid(int sock)
+    {
+        byte* control = stackalloc byte[64];
+        new Span<byte>(control, 64).Clear();
+        byte b;
+        var iov = new IoVec { Base = &b, Len = 1 };
+        var msg = new MsgHdr { Iov = &iov, IovLen = 1, Control = control, ControlLen = 64 };
+        nint n;
+        do n = SysRecvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        while (n < 0 && Errno == Errno_.EINTR);
+        if (n <= 0) return -1;
+        nuint off = 0;
+        while (off + 16 <= msg.ControlLen)
+        {
+            ulong len = *(ulong*)(control + off);
+            if (len < 16) break;
+            int level = *(int*)(control + off + 8), type = *(int*)(control + off + 12);
+            if (level == SOL_SOCKET && type == SCM_CREDENTIALS && len >= 28) return *(int*)(control + off + 16); // struct ucred { pid, uid, gid }
+            off += (nuint)((len + 7) & ~7UL);
+        }
+        return -1;
+    }
 
     /// <summary>struct winsize.</summary>
     public struct WinSize { public ushort Rows, Cols, XPixel, YPixel; }

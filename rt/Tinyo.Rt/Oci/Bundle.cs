@@ -82,7 +82,16 @@ public sealed class Bundle
         {
             if (Array.FindIndex(NamespaceTypes, t => t.Type == ns.Type) < 0) throw new RtException($"{where}: unknown namespace type \"{ns.Type}\"");
             if (!seen.Add(ns.Type)) throw new RtException($"{where}: namespace \"{ns.Type}\" is listed twice");
-            if (ns.Type == "user") throw new RtException($"{where}: user namespaces are not supported yet");
+            if (ns.Type == "user")
+            {
+                if (!string.IsNullOrEmpty(ns.Path)) throw new RtException($"{where}: joining an existing user namespace is not supported yet");
+                if (linux.UidMappings is not { Count: > 0 } || linux.GidMappings is not { Count: > 0 })
+                    throw new RtException($"{where}: a user namespace needs linux.uidMappings and linux.gidMappings");
+                foreach (var m in linux.UidMappings.Concat(linux.GidMappings))
+                    if (m.Size == 0 || (ulong)m.ContainerID + m.Size > uint.MaxValue || (ulong)m.HostID + m.Size > uint.MaxValue)
+                        throw new RtException($"{where}: invalid id mapping {m.ContainerID} {m.HostID} {m.Size}");
+                if (linux.UidMappings.Count > 340 || linux.GidMappings.Count > 340) throw new RtException($"{where}: more than 340 id mappings");
+            }
             if (!string.IsNullOrEmpty(ns.Path))
             {
                 if (ns.Type == "pid") throw new RtException($"{where}: joining an existing pid namespace is not supported yet");
@@ -92,7 +101,8 @@ public sealed class Bundle
         }
         if (!seen.Contains("mount")) throw new RtException($"{where}: a mount namespace is required");
         if (!string.IsNullOrEmpty(spec.Hostname) && !seen.Contains("uts")) throw new RtException($"{where}: hostname needs a uts namespace");
-        if (linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) throw new RtException($"{where}: uid/gid mappings need user namespaces, not supported yet");
+        if ((linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) && !seen.Contains("user"))
+            throw new RtException($"{where}: uid/gid mappings need a user namespace in linux.namespaces");
         SeccompCompiler.Result? seccomp = null;
         if (linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } sc)
         {

@@ -20,7 +20,12 @@ namespace Tinyo.Rt.Processes;
 internal static unsafe class InitLauncher
 {
     /// <summary>Clones and execs init; returns its pid. <paramref name="stdio"/> are fds for 0, 1, 2 in the child.</summary>
-    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags)
+    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags) =>
+        Launch(initCommand, seal, syncFd, stdio, cloneFlags, []);
+
+    /// <summary>As above, with <paramref name="beforeExec"/> rows run by the child right before its execveat (the
+    /// user namespace handshake, <see cref="UserNamespace"/>).</summary>
+    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags, CloneTrampoline.Row[] beforeExec)
     {
         if (initCommand.Length == 0) throw new RtException("no init command configured");
         // Unsealed, init is exec'd by path: a framework-dependent build must see its real path to find its files.
@@ -46,6 +51,7 @@ internal static unsafe class InitLauncher
                 rows.Add(new(SYS_dup3, h, i, 0));
             }
             rows.Add(new(SYS_fcntl, syncFd, F_SETFD, 0));
+            rows.AddRange(beforeExec);
             rows.Add(new(SYS_execveat, exe, (long)target, (long)av, (long)ev, seal ? AT_EMPTY_PATH_ : 0));
             int pid = CloneTrampoline.Run(cloneFlags, CollectionsMarshal.AsSpan(rows));
             // vfork semantics: clone returned because the child exec'd or exited. Exited already means a row of the
