@@ -5,10 +5,11 @@ namespace Tinyo.Rt.Tests.Runtime;
 
 /// <summary>
 /// podman driving tinyort as its OCI runtime (podman → conmon → <c>tinyort create/start/state/exec/kill/delete</c>
-/// with runc's flags). Everything podman keeps is under a temp directory: storage (vfs), run root, tmpdir, and
-/// tinyort's own root (<c>TINYO_ROOT</c> in the environment, which conmon and podman's cleanup process inherit: podman
-/// 4.3 does not pass <c>--runtime-flag</c> to the cleanup it runs after a <c>--rm</c> container exits); networking is
-/// <c>none</c> so no host network state is made.
+/// with runc's flags). Everything podman keeps is under a temp directory: storage (vfs), run root and tmpdir;
+/// networking is <c>none</c> so no host network state is made. tinyort runs with its default root
+/// (/var/lib/tinyo), as it does under podman: podman passes no environment to the runtime, and 4.3 drops
+/// <c>--runtime-flag</c> on the cleanup it runs after a <c>--rm</c> container exits. The test checks that none of
+/// its containers remain there, and removes the root if it made it.
 /// </summary>
 /// <remarks>
 /// This machine's hard RLIMIT_NOFILE/NPROC are below podman's default (1048576) and raising them is refused, for
@@ -33,7 +34,13 @@ public sealed class PodmanTests : IDisposable
     private static readonly string? PodmanPath = new[] { "/usr/bin/podman", "/usr/local/bin/podman" }.FirstOrDefault(File.Exists);
 
     private (int Code, string Out, string Err) Podman(params string[] args) =>
-        TestPaths.Run(PodmanPath!, [.. _global, .. args], new Dictionary<string, string> { ["TINYO_ROOT"] = Path.Combine(_dir, "tinyo") }, timeoutMs: 120_000);
+        TestPaths.Run(PodmanPath!, [.. _global, .. args], timeoutMs: 120_000);
+
+    private const string DefaultRoot = "/var/lib/tinyo";
+    private readonly bool _rootExisted = Directory.Exists(DefaultRoot);
+
+    private static HashSet<string> TinyortContainers() =>
+        Directory.Exists(DefaultRoot + "/containers") ? [.. Directory.GetDirectories(DefaultRoot + "/containers").Select(Path.GetFileName).OfType<string>()] : [];
 
     private static readonly string[] Limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
@@ -45,6 +52,7 @@ public sealed class PodmanTests : IDisposable
             Console.WriteLine("podman is not installed: PodmanTests skipped");
             return;
         }
+        var before = TinyortContainers();
         var (code, o, e) = Podman("pull", "oci:" + BusyboxImage.Get().Layout);
         Assert.True(code == 0, e);
         var imageId = o.Trim().Split('\n')[^1];
@@ -68,9 +76,15 @@ public sealed class PodmanTests : IDisposable
         (code, o, e) = Podman("exec", "-u", "nobody", "bg", "sh", "-c", "id -u; exit 4");
         Assert.True(code == 4, e);
         Assert.Equal("65534\n", o);
+        var bgId = Podman("inspect", "--format", "{{.Id}}", "bg").Out.Trim();
+        Assert.Contains(bgId, TinyortContainers()); // tinyort holds the running container's state
         (code, _, e) = Podman("rm", "-f", "-t", "0", "bg");
         Assert.True(code == 0, e);
-        Assert.Empty(Directory.Exists(Path.Combine(_dir, "tinyo", "containers")) ? Directory.GetDirectories(Path.Combine(_dir, "tinyo", "containers")) : []);
+        // Every container podman ran through tinyort is gone from tinyort's root (the --rm ones are removed by
+        // podman's cleanup process shortly after they exit).
+        var end = Environment.TickCount64 + 10_000;
+        while (!TinyortContainers().IsSubsetOf(before) && Environment.TickCount64 < end) Thread.Sleep(100);
+        Assert.Empty(TinyortContainers().Except(before));
     }
 
     public void Dispose()
@@ -81,5 +95,9 @@ public sealed class PodmanTests : IDisposable
         }
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(_dir));
         Tinyo.Rt.Images.ImageGc.DeleteTree(_dir);
+        if (!_rootExisted && TinyortContainers().Count == 0)
+        {
+            try { Directory.Delete(DefaultRoot, recursive: true); } catch (IOException) { }
+        }
     }
 }
