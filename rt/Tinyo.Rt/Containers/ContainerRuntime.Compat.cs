@@ -113,12 +113,24 @@ public sealed partial class ContainerRuntime
     private static void RunPoststart(LaunchCompat x, int pid) =>
         Oci.Hooks.Run("poststart", x.Hooks?.Poststart, Oci.Hooks.State(x.Id, pid, "running", x.Bundle, x.Annotations), x.Warn ?? (_ => { }));
 
-    /// <summary>The poststart hooks of a created container, at <see cref="Start"/>.</summary>
-    private void RunPoststart(ContainerRecord rec)
+    /// <summary>
+    /// The poststart hooks of a created container, at <see cref="Start"/>. The spec runs them after the process is
+    /// executed: init reads the start byte, runs any startContainer hooks and execs, so wait until the pid's
+    /// executable is no longer init's (<paramref name="initExe"/>) — or the process is gone — first.
+    /// </summary>
+    private void RunPoststart(ContainerRecord rec, SpecHooks hooks, string initExe)
     {
-        var hooks = ReadHooks(rec.Bundle);
-        if (!Oci.Hooks.Any(hooks?.Poststart)) return;
-        Oci.Hooks.Run("poststart", hooks!.Poststart, Oci.Hooks.State(rec.Id, rec.Pid, "running", rec.Bundle, rec.Annotations), _o.Warn ?? (_ => { }));
+        var end = Environment.TickCount64 + 60_000;
+        while (initExe.Length > 0 && ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime) && ExeOf(rec.Pid) == initExe && Environment.TickCount64 < end)
+            Thread.Sleep(1);
+        Oci.Hooks.Run("poststart", hooks.Poststart, Oci.Hooks.State(rec.Id, rec.Pid, "running", rec.Bundle, rec.Annotations), _o.Warn ?? (_ => { }));
+    }
+
+    /// <summary>The target of <c>/proc/PID/exe</c>, or "" when unreadable.</summary>
+    private static string ExeOf(int pid)
+    {
+        try { return new FileInfo("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/exe").LinkTarget ?? ""; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
     }
 
     /// <summary>Poststop hooks after a delete (failures are warnings). The hooks are read from the bundle's
@@ -135,6 +147,8 @@ public sealed partial class ContainerRuntime
         try
         {
             var bytes = File.ReadAllBytes(Path.Combine(bundleDir, "config.json"));
+            // Most bundles have no hooks: skip parsing (a spec with Docker's seccomp profile is ~40 KB of JSON).
+            if (bytes.AsSpan().IndexOf("\"hooks\""u8) < 0) return null;
             return Oci.Bundle.Parse(bytes).Hooks;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }

@@ -100,6 +100,8 @@ public sealed partial class ContainerRuntime
         var status = rec.Status(dir);
         if (status != "created") throw new RtException($"container {id} is {status}, not created");
         var fifo = Path.Combine(dir, ContainerRecord.FifoName);
+        var hooks = ReadHooks(rec.Bundle);
+        var initExe = Oci.Hooks.Any(hooks?.Poststart) ? ExeOf(rec.Pid) : null;
         int fd = SysOpen(fifo, OFlag.WrOnly | OFlag.NonBlock | OFlag.Cloexec, 0);
         if (fd < 0)
         {
@@ -112,7 +114,7 @@ public sealed partial class ContainerRuntime
         }
         finally { SysClose(fd); }
         File.Delete(fifo);
-        RunPoststart(rec);
+        if (initExe is not null) RunPoststart(rec, hooks!, initExe);
     }
 
     /// <summary>Runs a container in the foreground: create, start, wait; returns how it ended, having removed the
