@@ -28,7 +28,8 @@ else
     if (run.Image >= 0) parsed = args[..(run.Image + 1)];
 }
 foreach (var verb in new[] { CreateCommand.Build(Cli.Root), StartCommand.Build(Cli.Root), StateCommand.Build(Cli.Root),
-             KillCommand.Build(Cli.Root), DeleteCommand.Build(Cli.Root), runVerb, ListCommand.Build(Cli.Root), SpecCommand.Build() })
+             KillCommand.Build(Cli.Root), DeleteCommand.Build(Cli.Root), runVerb, ListCommand.Build(Cli.Root), SpecCommand.Build(),
+             FeaturesCommand.Build() })
     root.Subcommands.Add(verb);
 // Containers from images (docker-like).
 root.Subcommands.Add(PsCommand.Create());

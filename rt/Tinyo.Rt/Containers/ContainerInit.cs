@@ -40,9 +40,13 @@ public static class ContainerInit
             if (n <= 0) return 1; // the parent went away before sending anything
             var c = InitConfigCodec.Decode(new ReadOnlySpan<byte>(buf, n));
             NativeMemory.Free(buf);
+            SyncFd = syncFd;
             Prepare(c, out var path, out var argv, out var envp);
+            if (c.Terminal) Processes.Terminal.SetUpInInit(syncFd, c);
             Send(syncFd, "R");
             WaitForStart(syncFd, c);
+            if (Hooks.Any(c.StartContainerHooks))
+                Hooks.Run("startContainer", c.StartContainerHooks, c.HookState!.Replace("\"status\":\"creating\"", "\"status\":\"created\""));
             // Ignored signals stay ignored across execve (the .NET runtime ignores SIGPIPE): give them back their
             // default. Handled ones reset by themselves at exec, and must stay until then (the runtime needs SIGSEGV).
             for (int s = 1; s < 32; s++)
@@ -111,6 +115,20 @@ public static class ContainerInit
     }
 
     private static int FifoFd = -1;
+    private static int SyncFd = -1;
+
+    /// <summary>Before pivot_root: let the parent run prestart/createRuntime hooks (<c>H</c> … <c>h</c>), then run the
+    /// createContainer hooks here, in the container's namespaces.</summary>
+    private static void BeforePivot(InitConfig c)
+    {
+        if (c.PauseBeforePivot)
+        {
+            if (!Send(SyncFd, "H")) throw Error("asking the runtime to run the createRuntime hooks");
+            Span<byte> b = stackalloc byte[1];
+            if (SysReadRetry(SyncFd, b) != 1 || b[0] != (byte)'h') Libc.Exit(1); // the parent gave up (a hook failed)
+        }
+        if (Hooks.Any(c.CreateContainerHooks)) Hooks.Run("createContainer", c.CreateContainerHooks, c.HookState!);
+    }
 
     private static unsafe void Prepare(InitConfig c, out string path, out nint argv, out nint envp)
     {
@@ -119,7 +137,8 @@ public static class ContainerInit
         var proc = spec.Process!;
         Umask(0);
         // The FIFO lives in the host's state directory: open it before pivot_root hides that.
-        if (c.ExecFifo is not null)
+        if (c.ExecFifo is not null && c.UserNs) FifoFd = Processes.UserNamespace.ReceiveFifo(SyncFd);
+        else if (c.ExecFifo is not null)
         {
             FifoFd = SysOpen(c.ExecFifo, OFlag.RdWr | OFlag.Cloexec, 0);
             if (FifoFd < 0) throw Error("opening", c.ExecFifo);
@@ -141,7 +160,7 @@ public static class ContainerInit
         // Not dumpable: other processes in the container cannot ptrace init or open its /proc files (its exe).
         Prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-        RootfsBuilder.Build(c);
+        RootfsBuilder.Build(c, c.PauseBeforePivot || Hooks.Any(c.CreateContainerHooks) ? () => BeforePivot(c) : null);
 
         if (!string.IsNullOrEmpty(spec.Hostname)) SetName(spec.Hostname, true);
         if (!string.IsNullOrEmpty(spec.Domainname)) SetName(spec.Domainname, false);

@@ -38,6 +38,11 @@ public sealed class RuntimeOptions
     /// execs the process itself. Default true; false (or TINYO_INIT=1 in the environment) always takes the init path.
     /// </summary>
     public bool DirectStart { get; set; } = Environment.GetEnvironmentVariable("TINYO_INIT") != "1";
+    /// <summary>runc's <c>--console-socket</c>: where the pty master of a <c>process.terminal</c> container is sent.</summary>
+    public string? ConsoleSocket { get; set; }
+    /// <summary>Receives the pty master of a <c>process.terminal</c> container when there is no console socket
+    /// (foreground <c>run -t</c>); the callee owns the descriptor.</summary>
+    public Action<int>? OnTerminal { get; set; }
 }
 
 /// <summary>
@@ -73,7 +78,7 @@ public sealed class RuntimeOptions
 /// cgroup directories and the state directory are removed by <see cref="Delete"/> (or by <see cref="Run"/>), and by
 /// any failed create before the error is reported, so bad input leaves nothing behind.</para>
 /// </remarks>
-public sealed class ContainerRuntime
+public sealed partial class ContainerRuntime
 {
     private readonly RuntimeRoot _root;
     private readonly RuntimeOptions _o;
@@ -103,6 +108,8 @@ public sealed class ContainerRuntime
         var status = rec.Status(dir);
         if (status != "created") throw new RtException($"container {id} is {status}, not created");
         var fifo = Path.Combine(dir, ContainerRecord.FifoName);
+        var hooks = ReadHooks(rec.Bundle);
+        var initExe = Oci.Hooks.Any(hooks?.Poststart) ? ExeOf(rec.Pid) : null;
         int fd = SysOpen(fifo, OFlag.WrOnly | OFlag.NonBlock | OFlag.Cloexec, 0);
         if (fd < 0)
         {
@@ -115,6 +122,7 @@ public sealed class ContainerRuntime
         }
         finally { SysClose(fd); }
         File.Delete(fifo);
+        if (initExe is not null) RunPoststart(rec, hooks!, initExe);
     }
 
     /// <summary>Runs a container in the foreground: create, start, wait; returns how it ended, having removed the
@@ -219,6 +227,8 @@ public sealed class ContainerRuntime
     {
         Bundle.ValidateId(id);
         var dir = Dir(id);
+        // runc: `delete --force` of a container that does not exist succeeds (conmon and podman clean up with it).
+        if (force && !Directory.Exists(dir)) return;
         if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ContainerRecord.FileName)))
         {
             // A create that was killed before it recorded anything: its init died with it (the sync socket closed),
@@ -234,7 +244,9 @@ public sealed class ContainerRuntime
         var rec = ContainerRecord.Load(dir, id);
         var status = rec.Status(dir);
         if (status == "running" && !force) throw new RtException($"container {id} is running: stop it first or use --force");
+        var hooks = ReadHooks(rec.Bundle);
         Destroy(dir, rec);
+        RunPoststop(hooks, id, rec.Bundle, rec.Annotations, _o.Warn);
     }
 
     private static void Destroy(string dir, ContainerRecord rec)
@@ -261,6 +273,8 @@ public sealed class ContainerRuntime
     public sealed class Launched
     {
         internal Launched(string dir, ContainerRecord rec, Cgroup cg) { _dir = dir; Record = rec; _cg = cg; }
+        internal SpecHooks? Hooks;
+        internal Action<string>? Warn;
         private readonly string _dir;
         private readonly Cgroup _cg;
         internal ContainerRecord Record { get; }
@@ -294,6 +308,7 @@ public sealed class ContainerRuntime
                 return new ExitStatus(code, sig, oom);
             }
             Destroy(_dir, Record);
+            RunPoststop(Hooks, Record.Id, Record.Bundle, Record.Annotations, Warn);
             return new ExitStatus(code, sig, oom);
         }
     }
@@ -313,6 +328,7 @@ public sealed class ContainerRuntime
         foreach (var w in bundle.Warnings) _o.Warn?.Invoke(w);
         var spec = bundle.Spec;
         var host = _o.Cgroups ?? CgroupHost.Current;
+        using var compat = PrepareCompat(id, bundle);
         Directory.CreateDirectory(_root.Containers);
         var dir = Dir(id);
         if (overlay is not null)
@@ -340,6 +356,7 @@ public sealed class ContainerRuntime
                 // cgroup: unshared by the child once it is inside its cgroup, so that cgroup becomes the namespace's root.
                 if (string.IsNullOrEmpty(ns.Path) && ns.Type != "cgroup")
                     flags |= Array.Find(Bundle.NamespaceTypes, t => t.Type == ns.Type).Flag;
+            bool userNs = (flags & CLONE_NEWUSER) != 0;
             var config = new InitConfig
             {
                 Id = id, Spec = spec, Rootfs = bundle.Rootfs, ExecFifo = fifo, CgroupV2 = host.IsV2,
@@ -349,22 +366,34 @@ public sealed class ContainerRuntime
             };
             // The cgroup exists before the child does, and the child moves itself into it as its first act (see
             // CgroupJoin: far cheaper than the parent moving it), so everything it does is accounted and limited.
+            // In a new user namespace the child is unprivileged until its maps are written: the parent moves it.
             cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
             int[]? join = null;
             bool direct = _o.DirectStart && DirectStart.Declines(config) is null;
             try
             {
-                join = CgroupJoin.Open(cg);
                 if (direct)
                 {
                     // The fast path: the clone child builds the container from a syscall script and execs the
                     // process itself; when this returns, the process runs (or the start failed and the child is gone).
+                    join = CgroupJoin.Open(cg);
                     pid = DirectStart.Start(config, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags);
                 }
                 else
                 {
                     if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
-                    pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
+                    if (userNs)
+                    {
+                        using var mapper = UserNamespace.Prepare(sv[0], sv[1], spec.Linux);
+                        try { pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, default, mapper.Rows); }
+                        finally { mapper.Finish(); }
+                        cg.AddProcess(pid);
+                    }
+                    else
+                    {
+                        join = CgroupJoin.Open(cg);
+                        pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
+                    }
                 }
             }
             finally { CgroupJoin.Close(join); }
@@ -372,9 +401,12 @@ public sealed class ContainerRuntime
             {
                 SysClose(sv[1]);
                 sv[1] = -1;
+                ConfigureCompat(config, spec, compat, pid);
+                config.UserNs = userNs;
                 if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                     throw InitFailure(pid, "sending the configuration to init failed");
-                Expect(sv[0], pid, 'R');
+                if (userNs && fifo is not null) UserNamespace.SendFifo(sv[0], fifo);
+                AwaitReady(sv[0], pid, compat);
             }
             var rec = new ContainerRecord
             {
@@ -384,12 +416,14 @@ public sealed class ContainerRuntime
                 Annotations = spec.Annotations, CgroupDirs = [.. cg.Directories], CgroupV2 = cg.IsV2,
             };
             rec.Save(dir);
+            if (!direct) HandOffTerminal(compat);
             if (!detached && !direct)
             {
                 if (!SysWriteAll(sv[0], "G"u8)) throw InitFailure(pid, "starting the process failed");
                 Expect(sv[0], pid, '\0');
+                RunPoststart(compat, pid);
             }
-            return new Launched(dir, rec, cg);
+            return new Launched(dir, rec, cg) { Hooks = spec.Hooks, Warn = _o.Warn };
         }
         catch
         {

@@ -22,6 +22,22 @@ public sealed class ExecOptions
     public int Stdout { get; set; } = -1;
     /// <summary>Like <see cref="Stdin"/>, for stderr.</summary>
     public int Stderr { get; set; } = -1;
+    /// <summary><c>-u USER[:GROUP]</c>, names or numbers resolved in the container's /etc/passwd and /etc/group
+    /// (default: the container's process user). A non-root user gets no capabilities, as docker's exec.</summary>
+    public string? User { get; set; }
+    /// <summary><c>-t</c>: run the command on a new pty of the container's devpts; the master is handed to
+    /// <see cref="OnTerminal"/>, which then owns it.</summary>
+    public bool Tty { get; set; }
+    /// <summary>Receives the pty master when <see cref="Tty"/> is set.</summary>
+    public Action<int>? OnTerminal { get; set; }
+    /// <summary><see cref="Env"/> replaces the container's environment instead of extending it (runc's
+    /// <c>exec --process</c>).</summary>
+    public bool ReplaceEnv { get; set; }
+    /// <summary>runc's <c>--console-socket</c>: the pty master of a <see cref="Tty"/> exec goes there instead of to
+    /// <see cref="OnTerminal"/>.</summary>
+    public string? ConsoleSocket { get; set; }
+    /// <summary>Numeric user and groups (runc's <c>exec --process</c>); <see cref="User"/> wins when both are set.</summary>
+    public SpecUser? UserIds { get; set; }
 }
 
 /// <summary>
@@ -66,7 +82,7 @@ public static unsafe class Exec
         var bundle = Bundle.Load(rec.Bundle);
         var spec = bundle.Spec;
         var p = spec.Process!;
-        var env = new List<string>(p.Env ?? []);
+        var env = o.ReplaceEnv ? new List<string>() : new List<string>(p.Env ?? []);
         foreach (var e in o.Env)
         {
             int eq = e.IndexOf('=');
@@ -81,6 +97,20 @@ public static unsafe class Exec
         int pidfd = PidfdOpen(rec.Pid);
         if (pidfd < 0) throw Error($"pidfd_open of container {id}");
         var fds = new List<int> { pidfd };
+        int mastersToHandOff = -1;
+        if (o.ConsoleSocket is not null)
+        {
+            if (!o.Tty) { SysClose(pidfd); throw new RtException("--console-socket needs a terminal process (--tty or process.terminal)"); }
+            int cs;
+            try { cs = Terminal.ConnectConsoleSocket(o.ConsoleSocket); }
+            catch { SysClose(pidfd); throw; }
+            fds.Add(cs);
+            o.OnTerminal = m =>
+            {
+                try { Terminal.SendMaster(cs, m); }
+                finally { SysClose(m); }
+            };
+        }
         var mem = new List<nint>();
         try
         {
@@ -88,6 +118,20 @@ public static unsafe class Exec
             if (!ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) throw new RtException($"container {id} is not running");
             var path = ResolveInside(rec.Pid, o.Command[0], env, cwd, out int cwdFd);
             fds.Add(cwdFd);
+            var u = o.UserIds ?? p.User ?? new SpecUser();
+            if (o.User is { } userSpec)
+            {
+                var (uid, gid, extra, _) = UserDb.ResolveWithHome(userSpec, ["/proc/" + rec.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/root"]);
+                u = new SpecUser { Uid = uid, Gid = gid, AdditionalGids = extra, Umask = u.Umask };
+            }
+            int slave = -1;
+            if (o.Tty)
+            {
+                slave = ExecTerminal.Open(rec.Pid, u.Uid, out int master);
+                fds.Add(slave);
+                fds.Add(master);
+                mastersToHandOff = master;
+            }
             int nsFlags = 0;
             foreach (var (type, flag) in Joinable)
                 if (NsId("/proc/self/ns/" + type) != NsId($"/proc/{rec.Pid}/ns/{type}")) nsFlags |= flag;
@@ -123,6 +167,13 @@ public static unsafe class Exec
                 fds.Add(fd);
                 rows.Add(new(SYS_write, fd, zero, 1));
             }
+            if (slave >= 0)
+            {
+                // A session of its own with the pty as stdio and controlling terminal (as init does for run -t).
+                rows.Add(new(SYS_setsid));
+                for (int i = 0; i < 3; i++) rows.Add(new(SYS_dup3, slave, i, 0));
+                rows.Add(new(SYS_ioctl, 0, (long)TIOCSCTTY, 0));
+            }
             if (nsFlags != 0) rows.Add(new(SYS_setns, pidfd, nsFlags));
             // By the fd checked inside the root, not by path: the container could swap the directory for a symlink
             // to /proc/self/fd/N in between, and a host directory leaked to us as fd N would become the cwd
@@ -152,7 +203,6 @@ public static unsafe class Exec
             var seccomp = new CloneTrampoline.Row(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bundle.Seccomp?.Flags ?? 0, fprog);
             // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load it before the capabilities go.
             if (fprog != 0 && !p.NoNewPrivileges) rows.Add(seccomp);
-            var u = p.User ?? new SpecUser();
             var groups = u.AdditionalGids ?? [];
             var gids = (uint*)Block(groups.Count * 4);
             for (int i = 0; i < groups.Count; i++) gids[i] = groups[i];
@@ -213,6 +263,11 @@ public static unsafe class Exec
             t.Start();
             t.Join();
             if (failure is not null) throw failure;
+            if (mastersToHandOff >= 0 && o.OnTerminal is { } take)
+            {
+                fds.Remove(mastersToHandOff); // the caller owns it now
+                take(mastersToHandOff);
+            }
             return pid;
         }
         finally

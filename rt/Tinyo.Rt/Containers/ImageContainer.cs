@@ -127,14 +127,20 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             if (!e.Contains('=')) { if (Environment.GetEnvironmentVariable(e) is { } v) Set(e + "=" + v); continue; }
             Set(e);
         }
-        if (!env.Exists(e => e.StartsWith("HOME=", StringComparison.Ordinal))) env.Add("HOME=/root");
         p.Env = env;
+
+        if (o.Tty && o.Detach) throw new RtException("-t with -d is not supported yet (there is no attach): run -t in the foreground");
+        p.Terminal = o.Tty;
+        // docker: a tty container gets TERM=xterm unless the image or -e says otherwise.
+        if (o.Tty && !env.Exists(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=xterm");
 
         var cwd = o.WorkingDir ?? (string.IsNullOrEmpty(c?.WorkingDir) ? "/" : c!.WorkingDir!);
         if (!cwd.StartsWith('/') || cwd.Contains('\0')) throw new RtException($"working directory \"{cwd}\" is not an absolute path");
         p.Cwd = cwd;
 
-        var (uid, gid, groups) = UserDb.Resolve(o.User ?? c?.User, layersTopFirst);
+        var (uid, gid, groups, home) = UserDb.ResolveWithHome(o.User ?? c?.User, layersTopFirst);
+        // docker (runc's setupUser): HOME from the user's passwd entry unless the image or -e set it.
+        if (!env.Exists(e => e.StartsWith("HOME=", StringComparison.Ordinal))) env.Add("HOME=" + home);
         p.User = new SpecUser { Uid = uid, Gid = gid, AdditionalGids = groups.Count > 0 ? groups : null };
         if (uid != 0)
         {
@@ -213,6 +219,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             Directory.CreateDirectory(upper);
             Directory.CreateDirectory(work);
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
+            EtcFiles.Write(dir, spec, spec.Hostname!, o.Network == "host");
             // 0600: the environment may carry secrets an orchestrator injected (tinyonode's `secrets: env:`).
             var cfgPath = Path.Combine(dir, "config.json");
             int cfg = SysOpen(cfgPath, OFlag.WrOnly | OFlag.Creat | OFlag.Excl | OFlag.Cloexec, 0x180 /* 0600 */);
@@ -233,6 +240,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             {
                 InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Warn, Cgroups = options.Cgroups,
                 Stdin = options.Stdin, Stdout = options.Stdout, Stderr = options.Stderr,
+                ConsoleSocket = options.ConsoleSocket, OnTerminal = options.OnTerminal,
             };
             if (o.Detach)
             {

@@ -33,4 +33,23 @@ public sealed class InitConfig
     public byte[]? SeccompProgram { get; set; }
     /// <summary>seccomp(2) flags for <see cref="SeccompProgram"/>.</summary>
     public uint SeccompFlags { get; set; }
+    /// <summary><c>process.terminal</c>: init allocates a pty in the container's devpts, makes its slave the process's
+    /// stdio and controlling terminal and hands the master to the parent (<see cref="Terminal"/>).</summary>
+    public bool Terminal { get; set; }
+    /// <summary><c>process.consoleSize</c> rows (0: leave the pty's default).</summary>
+    public ushort ConsoleRows { get; set; }
+    /// <summary><c>process.consoleSize</c> columns.</summary>
+    public ushort ConsoleCols { get; set; }
+    /// <summary>Init pauses before pivot_root (message <c>H</c>, answer <c>h</c>) so the parent can run the
+    /// prestart and createRuntime hooks.</summary>
+    public bool PauseBeforePivot { get; set; }
+    /// <summary>createContainer hooks, run by init before pivot_root.</summary>
+    public List<SpecHook>? CreateContainerHooks { get; set; }
+    /// <summary>startContainer hooks, run by init right before exec.</summary>
+    public List<SpecHook>? StartContainerHooks { get; set; }
+    /// <summary>The state JSON the container-side hooks receive (status <c>creating</c>).</summary>
+    public string? HookState { get; set; }
+    /// <summary>Init runs in a new user namespace (<see cref="Processes.UserNamespace"/>): the exec FIFO comes as
+    /// a descriptor on the sync socket and device nodes are bind mounts.</summary>
+    public bool UserNs { get; set; }
 }

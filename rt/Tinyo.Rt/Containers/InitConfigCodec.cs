@@ -48,6 +48,9 @@ internal static class InitConfigCodec
         w.I32(l.Sysctl?.Count ?? 0);
         foreach (var (k, v) in l.Sysctl ?? []) { w.Str(k); w.Str(v); }
         w.Bytes(c.SeccompProgram); w.I32((int)c.SeccompFlags);
+        // Terminal and hooks (appended: compat features, usually absent).
+        w.Bool(c.Terminal); w.I32(c.ConsoleRows); w.I32(c.ConsoleCols); w.Bool(c.PauseBeforePivot);
+        Hooks(w, c.CreateContainerHooks); Hooks(w, c.StartContainerHooks); w.Str(c.HookState); w.Bool(c.UserNs);
         return w.ToArray();
     }
 
@@ -96,10 +99,33 @@ internal static class InitConfigCodec
         int ns = r.Count(8);
         if (ns > 0) { l.Sysctl = []; for (int i = 0; i < ns; i++) l.Sysctl[r.Req()] = r.Req(); }
         c.SeccompProgram = r.Bytes(); c.SeccompFlags = (uint)r.I32();
+        c.Terminal = r.Bool(); c.ConsoleRows = (ushort)r.I32(); c.ConsoleCols = (ushort)r.I32(); c.PauseBeforePivot = r.Bool();
+        c.CreateContainerHooks = Hooks(ref r); c.StartContainerHooks = Hooks(ref r); c.HookState = r.Str(); c.UserNs = r.Bool();
         s.Linux = l;
         c.Spec = s;
         if (!r.AtEnd) throw new RtException("init: malformed configuration message");
         return c;
+    }
+
+    private static void Hooks(Writer w, List<SpecHook>? hooks)
+    {
+        w.I32(hooks?.Count ?? -1);
+        foreach (var h in hooks ?? []) { w.Str(h.Path); w.Strs(h.Args); w.Strs(h.Env); w.I32(h.Timeout ?? 0); }
+    }
+
+    private static List<SpecHook>? Hooks(ref Reader r)
+    {
+        int n = r.I32();
+        if (n < 0) return null;
+        var l = new List<SpecHook>();
+        for (int i = 0; i < n; i++)
+        {
+            var h = new SpecHook { Path = r.Str() ?? "", Args = r.Strs(), Env = r.Strs() };
+            int t = r.I32();
+            h.Timeout = t > 0 ? t : null;
+            l.Add(h);
+        }
+        return l;
     }
 
     private sealed class Writer

@@ -38,6 +38,8 @@ public sealed class RunOptions
     /// <summary>Extra annotations recorded in the spec and the container's state (an embedding orchestrator labels
     /// its containers with them, e.g. the app and a hash of its spec).</summary>
     public Dictionary<string, string> Annotations { get; set; } = [];
+    /// <summary><c>-t</c>: the process gets a pseudo-terminal (<c>process.terminal</c>); foreground only.</summary>
+    public bool Tty { get; set; }
 
     /// <summary>Parses docker's memory sizes: a number with an optional b, k, m or g suffix (1024-based).</summary>
     public static long ParseMemory(string s)

@@ -20,6 +20,16 @@ public static class UserDb
     /// <summary>The uid, gid and supplementary groups for <paramref name="spec"/> (empty/null: root).</summary>
     public static (uint Uid, uint Gid, List<uint> Groups) Resolve(string? spec, IReadOnlyList<string> layersTopFirst)
     {
+        var (uid, gid, groups, _) = ResolveWithHome(spec, layersTopFirst);
+        return (uid, gid, groups);
+    }
+
+    /// <summary>
+    /// Like <see cref="Resolve"/>, plus the user's home directory from <c>/etc/passwd</c> — <c>/</c> when the user
+    /// has no entry, as docker (runc's <c>GetExecUser</c>) defaults it.
+    /// </summary>
+    public static (uint Uid, uint Gid, List<uint> Groups, string Home) ResolveWithHome(string? spec, IReadOnlyList<string> layersTopFirst)
+    {
         if (string.IsNullOrEmpty(spec)) spec = "0";
         var parts = spec.Split(':', 2);
         string user = parts[0], group = parts.Length > 1 ? parts[1] : "";
@@ -27,12 +37,13 @@ public static class UserDb
         string? passwd = null, groups = null;
         uint uid, gid;
         string? userName = null;
+        string home = "/";
         if (uint.TryParse(user, NumberStyles.None, CultureInfo.InvariantCulture, out uid))
         {
             passwd = ReadFile(layersTopFirst, "etc/passwd");
             gid = 0;
             foreach (var f in Entries(passwd))
-                if (f.Length >= 4 && f[2] == user) { userName = f[0]; gid = Num(f[3], "passwd gid"); break; }
+                if (f.Length >= 4 && f[2] == user) { userName = f[0]; gid = Num(f[3], "passwd gid"); home = HomeOf(f); break; }
         }
         else
         {
@@ -43,6 +54,7 @@ public static class UserDb
             userName = user;
             uid = Num(hit[2], "passwd uid");
             gid = Num(hit[3], "passwd gid");
+            home = HomeOf(hit);
         }
         if (group.Length > 0)
         {
@@ -65,8 +77,11 @@ public static class UserDb
                     uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var g) && g != gid && !extra.Contains(g))
                     extra.Add(g);
         }
-        return (uid, gid, extra);
+        return (uid, gid, extra, home);
     }
+
+    private static string HomeOf(string[] passwdEntry) =>
+        passwdEntry.Length >= 6 && passwdEntry[5].StartsWith('/') && !passwdEntry[5].Contains('\0') ? passwdEntry[5] : "/";
 
     private static uint Num(string s, string what) =>
         uint.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : throw new RtException($"the image's {what} \"{s}\" is not a number");

@@ -68,7 +68,6 @@ public sealed class Bundle
         if (!System.IO.Directory.Exists(rootfs)) throw new RtException($"{where}: root filesystem {rootfs} does not exist");
         var p = spec.Process ?? throw new RtException($"{where}: process is missing");
         if (p.Args is null || p.Args.Count == 0 || string.IsNullOrEmpty(p.Args[0])) throw new RtException($"{where}: process.args is empty");
-        if (p.Terminal) throw new RtException($"{where}: process.terminal=true is not supported yet");
         if (string.IsNullOrEmpty(p.Cwd)) p.Cwd = "/";
         if (!p.Cwd.StartsWith('/')) throw new RtException($"{where}: process.cwd \"{p.Cwd}\" is not absolute");
         CapabilitySets.FromSpec(p.Capabilities);
@@ -83,7 +82,16 @@ public sealed class Bundle
         {
             if (Array.FindIndex(NamespaceTypes, t => t.Type == ns.Type) < 0) throw new RtException($"{where}: unknown namespace type \"{ns.Type}\"");
             if (!seen.Add(ns.Type)) throw new RtException($"{where}: namespace \"{ns.Type}\" is listed twice");
-            if (ns.Type == "user") throw new RtException($"{where}: user namespaces are not supported yet");
+            if (ns.Type == "user")
+            {
+                if (!string.IsNullOrEmpty(ns.Path)) throw new RtException($"{where}: joining an existing user namespace is not supported yet");
+                if (linux.UidMappings is not { Count: > 0 } || linux.GidMappings is not { Count: > 0 })
+                    throw new RtException($"{where}: a user namespace needs linux.uidMappings and linux.gidMappings");
+                foreach (var m in linux.UidMappings.Concat(linux.GidMappings))
+                    if (m.Size == 0 || (ulong)m.ContainerID + m.Size > uint.MaxValue || (ulong)m.HostID + m.Size > uint.MaxValue)
+                        throw new RtException($"{where}: invalid id mapping {m.ContainerID} {m.HostID} {m.Size}");
+                if (linux.UidMappings.Count > 340 || linux.GidMappings.Count > 340) throw new RtException($"{where}: more than 340 id mappings");
+            }
             if (!string.IsNullOrEmpty(ns.Path))
             {
                 if (ns.Type == "pid") throw new RtException($"{where}: joining an existing pid namespace is not supported yet");
@@ -93,7 +101,8 @@ public sealed class Bundle
         }
         if (!seen.Contains("mount")) throw new RtException($"{where}: a mount namespace is required");
         if (!string.IsNullOrEmpty(spec.Hostname) && !seen.Contains("uts")) throw new RtException($"{where}: hostname needs a uts namespace");
-        if (linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) throw new RtException($"{where}: uid/gid mappings need user namespaces, not supported yet");
+        if ((linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) && !seen.Contains("user"))
+            throw new RtException($"{where}: uid/gid mappings need a user namespace in linux.namespaces");
         SeccompCompiler.Result? seccomp = null;
         if (linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } sc)
         {
@@ -101,8 +110,7 @@ public sealed class Bundle
             try { seccomp = SeccompCompiler.Compile(sc); }
             catch (RtException e) { throw new RtException($"{where}: {e.Message}"); }
         }
-        if (spec.Hooks is { } h && (h.Prestart?.Count > 0 || h.CreateRuntime?.Count > 0 || h.CreateContainer?.Count > 0 || h.StartContainer?.Count > 0 || h.Poststart?.Count > 0 || h.Poststop?.Count > 0))
-            warnings.Add("hooks are not run yet");
+        Hooks.Validate(spec.Hooks, where);
         switch (linux.RootfsPropagation)
         {
             case null or "" or "private" or "rprivate" or "slave" or "rslave" or "shared" or "rshared" or "unbindable" or "runbindable": break;
@@ -146,8 +154,21 @@ public sealed class Bundle
         return new Bundle(dir, spec, rootfs, warnings, seccomp);
     }
 
+    /// <summary>Whether the container has a <paramref name="type"/> namespace of its own: a new one, or one it joins
+    /// by path that is not ours (podman and CNI create the network namespace first and pass its path).</summary>
     private static bool NewNamespace(SpecLinux l, string type) =>
-        l.Namespaces?.Exists(n => n.Type == type && string.IsNullOrEmpty(n.Path)) == true;
+        l.Namespaces?.Exists(n => n.Type == type && (string.IsNullOrEmpty(n.Path) || !SameNamespace(n.Path, type))) == true;
+
+    private static bool SameNamespace(string path, string type)
+    {
+        string proc = type switch { "network" => "net", "mount" => "mnt", _ => type };
+        // Namespaces are identified by the nsfs inode (and device) a namespace file or bind mount of it has.
+        static (ulong, uint, uint)? Id(string p) =>
+            Linux.Libc.StatxAt(Linux.Libc.AT_FDCWD_, System.Text.Encoding.UTF8.GetBytes(p + "\0"), 0, out var st) == 0
+                ? (st.Ino, st.DevMajor, st.DevMinor) : null;
+        var a = Id(path);
+        return a is null || a == Id("/proc/self/ns/" + proc);
+    }
 
     /// <summary>Validates a container id: letters, digits and <c>_ . + -</c>, not starting with a dot, at most 1024.</summary>
     public static void ValidateId(string id)

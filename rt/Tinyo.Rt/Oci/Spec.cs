@@ -22,7 +22,7 @@ public sealed class Spec
     public List<SpecMount>? Mounts { get; set; }
     /// <summary>Free-form annotations, copied to the state.</summary>
     public Dictionary<string, string>? Annotations { get; set; }
-    /// <summary>Lifecycle hooks (recognised, not run yet: their presence is reported).</summary>
+    /// <summary>Lifecycle hooks (<see cref="Oci.Hooks"/>).</summary>
     public SpecHooks? Hooks { get; set; }
     /// <summary>Linux-specific configuration.</summary>
     public SpecLinux? Linux { get; set; }
@@ -31,8 +31,10 @@ public sealed class Spec
 /// <summary><c>process</c>: what runs in the container and with which credentials.</summary>
 public sealed class SpecProcess
 {
-    /// <summary>Whether a pseudo-terminal is allocated (only <c>false</c> is supported yet).</summary>
+    /// <summary>Whether a pseudo-terminal is allocated for the process (its master goes to the console socket).</summary>
     public bool Terminal { get; set; }
+    /// <summary>Initial size of the terminal.</summary>
+    public SpecConsoleSize? ConsoleSize { get; set; }
     /// <summary>User and groups the process runs as.</summary>
     public SpecUser? User { get; set; }
     /// <summary>argv; <c>args[0]</c> is looked up in the container's PATH when it has no slash.</summary>
@@ -53,6 +55,15 @@ public sealed class SpecProcess
     public string? ApparmorProfile { get; set; }
     /// <summary>SELinux label (recognised, not applied).</summary>
     public string? SelinuxLabel { get; set; }
+}
+
+/// <summary><c>process.consoleSize</c>.</summary>
+public sealed class SpecConsoleSize
+{
+    /// <summary>Rows.</summary>
+    public uint Height { get; set; }
+    /// <summary>Columns.</summary>
+    public uint Width { get; set; }
 }
 
 /// <summary><c>process.user</c>.</summary>
@@ -116,7 +127,7 @@ public sealed class SpecMount
     public List<string>? Options { get; set; }
 }
 
-/// <summary><c>hooks</c> (recognised only).</summary>
+/// <summary><c>hooks</c>: see <see cref="Hooks"/> for where each kind runs.</summary>
 public sealed class SpecHooks
 {
     /// <summary>Prestart hooks.</summary>

@@ -220,6 +220,18 @@ internal ref struct SpecReader
                 case "oomScoreAdj": p.OomScoreAdj = _r.TokenType == JsonTokenType.Null ? null : Int("process.oomScoreAdj"); break;
                 case "apparmorProfile": p.ApparmorProfile = Str(n); break;
                 case "selinuxLabel": p.SelinuxLabel = Str(n); break;
+                case "consoleSize":
+                    if (_r.TokenType == JsonTokenType.Null) break;
+                    Object("process.consoleSize");
+                    p.ConsoleSize = new SpecConsoleSize();
+                    while (Member("process.consoleSize", out var m))
+                        switch (m)
+                        {
+                            case "height": p.ConsoleSize.Height = UInt("process.consoleSize.height"); break;
+                            case "width": p.ConsoleSize.Width = UInt("process.consoleSize.width"); break;
+                            default: Skip(); break;
+                        }
+                    break;
                 default: Skip(); break;
             }
         return p;

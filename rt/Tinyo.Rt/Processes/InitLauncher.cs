@@ -20,8 +20,9 @@ namespace Tinyo.Rt.Processes;
 internal static unsafe class InitLauncher
 {
     /// <summary>Clones and execs init; returns its pid. <paramref name="stdio"/> are fds for 0, 1, 2 in the child;
-    /// the child first writes "0" to each of <paramref name="cgroupJoin"/> (see CgroupJoin).</summary>
-    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags, ReadOnlySpan<int> cgroupJoin = default)
+    /// the child first writes "0" to each of <paramref name="cgroupJoin"/> (see CgroupJoin) and runs
+    /// <paramref name="beforeExec"/> rows right before its execveat (the user namespace handshake, <see cref="UserNamespace"/>).</summary>
+    public static int Launch(string[] initCommand, bool seal, int syncFd, ReadOnlySpan<int> stdio, int cloneFlags, ReadOnlySpan<int> cgroupJoin = default, CloneTrampoline.Row[]? beforeExec = null)
     {
         if (initCommand.Length == 0) throw new RtException("no init command configured");
         // Unsealed, init is exec'd by path: a framework-dependent build must see its real path to find its files.
@@ -49,6 +50,7 @@ internal static unsafe class InitLauncher
                 rows.Add(new(SYS_dup3, h, i, 0));
             }
             rows.Add(new(SYS_fcntl, syncFd, F_SETFD, 0));
+            if (beforeExec is not null) rows.AddRange(beforeExec);
             rows.Add(new(SYS_execveat, exe, (long)target, (long)av, (long)ev, seal ? AT_EMPTY_PATH_ : 0));
             int pid = CloneTrampoline.Run(cloneFlags, CollectionsMarshal.AsSpan(rows));
             // vfork semantics: clone returned because the child exec'd or exited. Exited already means a row of the

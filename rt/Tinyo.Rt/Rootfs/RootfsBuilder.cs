@@ -21,7 +21,7 @@ internal static class RootfsBuilder
     private static readonly (string Name, uint Major, uint Minor)[] DefaultDevices =
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
-    public static void Build(InitConfig c)
+    public static void Build(InitConfig c, Action? beforePivot = null)
     {
         var spec = c.Spec;
         var linux = spec.Linux!;
@@ -38,9 +38,11 @@ internal static class RootfsBuilder
                 MountOne(c, root, m);
                 if (m.Destination.TrimEnd('/') == "/dev" && m.Type is "tmpfs" or "devtmpfs") devTmpfs = true;
             }
+            _userNs = c.UserNs;
             if (devTmpfs) CreateDefaultDevices(root);
             foreach (var d in linux.Devices ?? []) CreateDevice(root, d);
 
+            beforePivot?.Invoke(); // OCI hooks that must run before pivot_root (prestart, createRuntime, createContainer)
             if (SysFchdir(root) != 0) throw Error("chdir to the rootfs");
             // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, with no
             // need for a put_old directory inside the (possibly read-only) rootfs.
@@ -154,6 +156,24 @@ internal static class RootfsBuilder
         if (o.ReadOnly) Remount(root, m.Destination, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
 
+    private static bool _userNs;
+
+    /// <summary>An empty file at <paramref name="name"/> in <paramref name="dir"/> with the host's
+    /// <paramref name="hostPath"/> bind-mounted on it.</summary>
+    private static void BindHostDevice(int dir, string name, string hostPath)
+    {
+        int f = SysOpenAt(dir, name, OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | OFlag.NoFollow, 0x1B6);
+        if (f < 0 && Errno != Errno_.EEXIST) throw Error("creating device mount point", hostPath);
+        if (f >= 0) SysClose(f);
+        int t = SysOpenAt(dir, name, OFlag.Path | OFlag.Cloexec | OFlag.NoFollow, 0);
+        if (t < 0) throw Error("opening device mount point", hostPath);
+        try
+        {
+            if (Mount(hostPath, SafePath.ProcFd(t), null, MS_BIND, null) != 0) throw Error("bind-mounting device", hostPath);
+        }
+        finally { SysClose(t); }
+    }
+
     private static void CreateDefaultDevices(int root)
     {
         int dev = SafePath.OpenOrCreate(root, "/dev", false, "/dev");
@@ -166,7 +186,11 @@ internal static class RootfsBuilder
             foreach (var (name, major, minor) in DefaultDevices)
             {
                 if (SysMknodAt(dir, name, 0x2000 /* S_IFCHR */ | 0x1B6 /* 0666 */, Makedev(major, minor)) != 0 && Errno != Errno_.EEXIST)
+                {
+                    // In a user namespace mknod is refused: bind the host's node instead (runc does the same).
+                    if (Errno == Errno_.EPERM && _userNs) { BindHostDevice(dir, name, "/dev/" + name); continue; }
                     throw Error("creating device", "/dev/" + name);
+                }
                 SysFchmodAt(dir, name, 0x1B6 /* 0666 */, 0);
             }
             foreach (var (link, target) in new[] { ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),

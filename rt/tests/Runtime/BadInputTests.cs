@@ -76,7 +76,7 @@ public sealed class BadInputTests : IDisposable
         using (var b = new TestBundle("true"))
         {
             b.Spec.Linux!.Namespaces!.Add(new SpecNamespace { Type = "user" });
-            Assert.Contains("user namespaces are not supported", Fails(b).Message);
+            Assert.Contains("a user namespace needs linux.uidMappings and linux.gidMappings", Fails(b).Message);
         }
         using (var b = new TestBundle("true"))
         {

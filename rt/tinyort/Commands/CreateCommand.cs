@@ -2,7 +2,8 @@ using System.CommandLine;
 
 namespace Tinyo.Rt.Cli.Commands;
 
-/// <summary><c>tinyort create --bundle DIR [--pid-file F] ID</c>: creates a container that waits for <c>start</c>.</summary>
+/// <summary><c>tinyort create --bundle DIR [--pid-file F] [--console-socket S] ID</c>: creates a container that waits
+/// for <c>start</c>; with <c>process.terminal</c> its pty master is sent to the console socket (runc's protocol).</summary>
 internal static class CreateCommand
 {
     public static Command Build(Option<string?> root)
@@ -10,11 +11,13 @@ internal static class CreateCommand
         var id = OciCommon.IdArgument();
         var bundle = new Option<string>("--bundle", "-b") { Description = "Bundle directory (default: current directory)", DefaultValueFactory = _ => "." };
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the container's host pid to this file" };
-        var console = new Option<string?>("--console-socket") { Description = "Accepted for runc compatibility; terminals are not supported yet" };
+        var console = new Option<string?>("--console-socket") { Description = "Unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is true" };
         var cmd = new Command("create", "Create a container from an OCI bundle; it waits for `start`") { id, bundle, pidFile, console };
+        var preserve = OciCommon.AddRuncCreateFlags(cmd);
         cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
-            int pid = OciCommon.Runtime(r, root).Create(r.GetValue(id)!, r.GetValue(bundle)!);
+            OciCommon.CheckPreserveFds(r, preserve);
+            int pid = OciCommon.Runtime(r, root, o => o.ConsoleSocket = r.GetValue(console)).Create(r.GetValue(id)!, r.GetValue(bundle)!);
             if (r.GetValue(pidFile) is { } f) WritePidFile(f, pid);
             return 0;
         }));

@@ -8,16 +8,21 @@ namespace Tinyo.Rt.Cli.Commands;
 internal static class OciCommon
 {
     /// <summary>A runtime over the root named by <c>--root</c>, <c>TINYO_ROOT</c> or the default.</summary>
-    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root) => Runtime(r.GetValue(root));
+    public static ContainerRuntime Runtime(ParseResult r, Option<string?> root, Action<RuntimeOptions>? configure = null) =>
+        Runtime(r.GetValue(root), configure);
 
     /// <summary>A runtime over <paramref name="root"/> (null: <c>TINYO_ROOT</c> or the default).</summary>
-    public static ContainerRuntime Runtime(string? root) =>
-        new(RuntimeRoot.Resolve(root), new RuntimeOptions
+    public static ContainerRuntime Runtime(string? root, Action<RuntimeOptions>? configure = null)
+    {
+        var o = new RuntimeOptions
         {
             Warn = w => Console.Error.WriteLine("tinyort: warning: " + w),
             // A framework-dependent (dotnet) build finds its files next to its path: it cannot run sealed.
             SealInit = !File.Exists(Path.ChangeExtension(Environment.ProcessPath ?? "", ".dll")),
-        });
+        };
+        configure?.Invoke(o);
+        return new(RuntimeRoot.Resolve(root), o);
+    }
 
     /// <summary>runc's global <c>--log FILE</c>: errors are appended there as JSON lines too (containerd reads them).</summary>
     public static readonly Option<string?> Log = new("--log") { Description = "Also append errors to this file (JSON lines, as runc)", Recursive = true };
@@ -66,6 +71,26 @@ internal static class OciCommon
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
         return 1;
+    }
+
+    /// <summary>
+    /// runc's create/run flags that engines pass and that need no action here: <c>--no-pivot</c> (tinyort always
+    /// pivots: its rootfs is a mount it made, never the initramfs), <c>--no-new-keyring</c> (tinyort never creates a
+    /// session keyring), <c>--preserve-fds 0</c>. Returned so the verb can check <c>--preserve-fds</c>.
+    /// </summary>
+    public static Option<int> AddRuncCreateFlags(Command cmd)
+    {
+        var preserve = new Option<int>("--preserve-fds") { Description = "runc: extra fds to pass (only 0 is supported)", Hidden = true };
+        cmd.Options.Add(new Option<bool>("--no-pivot") { Description = "runc: accepted; tinyort always uses pivot_root", Hidden = true });
+        cmd.Options.Add(new Option<bool>("--no-new-keyring") { Description = "runc: accepted; tinyort creates no session keyring", Hidden = true });
+        cmd.Options.Add(preserve);
+        return preserve;
+    }
+
+    /// <summary>Refuses <c>--preserve-fds N</c> for N &gt; 0 (not implemented: the fds would need to survive init's close_range).</summary>
+    public static void CheckPreserveFds(ParseResult r, Option<int> preserve)
+    {
+        if (r.GetValue(preserve) is var n && n != 0) throw new RtException($"--preserve-fds {n} is not supported yet (only 0)");
     }
 
     /// <summary>The container id argument.</summary>

@@ -17,9 +17,22 @@ internal static class RunCommand
         var bundle = new Option<string>("--bundle", "-b") { Description = "Bundle directory (default: current directory)", DefaultValueFactory = _ => "." };
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the container's host pid to this file" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Start the container and return without waiting" };
-        var cmd = new Command("run", "Create and start a container, wait for it, exit with its exit code") { id, bundle, pidFile, detach };
+        var console = new Option<string?>("--console-socket") { Description = "Unix socket that receives the pty master when process.terminal is true" };
+        var cmd = new Command("run", "Create and start a container, wait for it, exit with its exit code") { id, bundle, pidFile, detach, console };
+        var preserve = OciCommon.AddRuncCreateFlags(cmd);
         cmd.SetAction(r => OciCommon.Guard(r, () =>
-            Execute(OciCommon.Runtime(r, root), r.GetValue(id)!, r.GetValue(bundle)!, r.GetValue(pidFile), r.GetValue(detach))));
+        {
+            OciCommon.CheckPreserveFds(r, preserve);
+            Processes.TerminalProxy? proxy = null;
+            var socket = r.GetValue(console);
+            // Foreground with process.terminal and no console socket: runc proxies its own stdio through the pty.
+            var rt = OciCommon.Runtime(r, root, o =>
+            {
+                o.ConsoleSocket = socket;
+                if (socket is null && !r.GetValue(detach)) o.OnTerminal = m => proxy = Processes.TerminalProxy.Start(m);
+            });
+            return Execute(rt, r.GetValue(id)!, r.GetValue(bundle)!, r.GetValue(pidFile), r.GetValue(detach), () => proxy);
+        }));
         return cmd;
     }
 
@@ -57,7 +70,7 @@ internal static class RunCommand
         return true;
     }
 
-    private static int Execute(ContainerRuntime rt, string cid, string bundle, string? pidFile, bool detach)
+    private static int Execute(ContainerRuntime rt, string cid, string bundle, string? pidFile, bool detach, Func<Processes.TerminalProxy?>? proxy = null)
     {
         if (detach)
         {
@@ -79,9 +92,14 @@ internal static class RunCommand
         try
         {
             var st = c.Wait();
+            proxy?.Invoke()?.Finish();
             if (st.OomKilled) Console.Error.WriteLine($"tinyort: container {cid} was OOM-killed (memory limit reached)");
             return st.Code;
         }
-        finally { foreach (var g in regs) g.Dispose(); }
+        finally
+        {
+            foreach (var g in regs) g.Dispose();
+            proxy?.Invoke()?.Dispose();
+        }
     }
 }

@@ -64,9 +64,11 @@ internal static class RunImageCommand
         var network = new Option<string>("--network", "--net") { Description = "none (own namespace, loopback only) or host", DefaultValueFactory = _ => "none" };
         var entrypoint = new Option<string?>("--entrypoint") { Description = "Override the image's entrypoint" };
         var pull = new Option<string>("--pull") { Description = "missing (default) or never", DefaultValueFactory = _ => "missing" };
+        var tty = new Option<bool>("--tty", "-t") { Description = "Give the process a pseudo-terminal (foreground only)" };
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "Accepted for docker compatibility: stdin is always attached in the foreground" };
         var cmd = new Command("run", "Run a command in a new container from an image (with --bundle: the OCI runtime's run)")
         {
-            image, rm, detach, name, env, vol, memory, cpus, pids, hostname, workdir, user, network, entrypoint, pull,
+            image, rm, detach, name, env, vol, memory, cpus, pids, hostname, workdir, user, network, entrypoint, pull, tty, interactive,
         };
         cmd.SetAction((pr, ct) => Cli.Run(async () =>
         {
@@ -76,6 +78,7 @@ internal static class RunImageCommand
                 Name = pr.GetValue(name), Env = [.. pr.GetValue(env) ?? []], Volumes = [.. pr.GetValue(vol) ?? []],
                 Pids = pr.GetValue(pids), Hostname = pr.GetValue(hostname), WorkingDir = pr.GetValue(workdir),
                 User = pr.GetValue(user), Network = pr.GetValue(network)!, Detach = pr.GetValue(detach), Remove = pr.GetValue(rm),
+                Tty = pr.GetValue(tty),
             };
             if (pr.GetValue(memory) is { } m) o.Memory = RunOptions.ParseMemory(m);
             if (pr.GetValue(cpus) is { } c) o.Cpus = RunOptions.ParseCpus(c);
@@ -94,7 +97,10 @@ internal static class RunImageCommand
                 rec = await new Puller(store).PullAsync(reference, new PullOptions(), ct).ConfigureAwait(false);
             }
             var img = store.Load(rec);
-            var ic = new ImageContainers(root, ContainerCli.Options());
+            var ro = ContainerCli.Options();
+            Processes.TerminalProxy? proxy = null;
+            if (o.Tty) ro.OnTerminal = m => proxy = Processes.TerminalProxy.Start(m);
+            var ic = new ImageContainers(root, ro);
             var started = ic.Run(o, img);
             if (started.Launched is not { } launched)
             {
@@ -111,11 +117,16 @@ internal static class RunImageCommand
             try
             {
                 var st = launched.Wait(remove: false);
+                proxy?.Finish();
                 if (st.OomKilled) Console.Error.WriteLine($"tinyort: container {started.Name} was OOM-killed (memory limit reached)");
                 if (o.Remove) ic.Remove(started.Id, force: true);
                 return st.Code;
             }
-            finally { foreach (var g in regs) g.Dispose(); }
+            finally
+            {
+                foreach (var g in regs) g.Dispose();
+                proxy?.Dispose();
+            }
         }));
         return cmd;
     }

@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Tinyo.Rt.Linux;
+using Tinyo.Rt.Oci;
+using static Tinyo.Rt.Linux.Libc;
+
+namespace Tinyo.Rt.Processes;
+
+/// <summary>
+/// A new user namespace (<c>linux.namespaces</c> type <c>user</c> with <c>uidMappings</c>/<c>gidMappings</c>).
+/// </summary>
+/// <remarks>
+/// <para>Init is cloned straight into the new user namespace (with the others, which the new user namespace then
+/// owns). Its credentials are still the host's root, which the mapping leaves unmapped, and an exec in that state
+/// would drop every capability. So the child's syscall table (before its execveat) writes one byte on the sync
+/// socket and blocks reading the answer. The parent set SO_PASSCRED on its end, so that byte arrives with the
+/// child's host pid (SCM_CREDENTIALS: the clone(CLONE_VFORK) caller itself is suspended, a helper thread receives
+/// it); being root on the host it writes <c>/proc/PID/uid_map</c> and <c>gid_map</c> itself (no newuidmap) and
+/// answers <c>U</c>. The child then switches to uid/gid 0 of the namespace — the mapped root — and execs init,
+/// which therefore holds every capability inside the namespace and carries on as any init.</para>
+/// <para>Inside, init cannot create device nodes (mknod needs the initial user namespace): /dev's nodes are bind
+/// mounts of the host's. It also may not traverse host directories its mapped root does not own: the exec FIFO is
+/// passed to it as an open descriptor on the sync socket (<c>F</c> + SCM_RIGHTS) instead of by path, and the bundle
+/// must be reachable by the mapped root (runc's rule too). Image containers do not use user namespaces yet.</para>
+/// </remarks>
+internal static class UserNamespace
+{
+    /// <summary>
+    /// Parent, before the clone: the rows the child runs before exec (announce, wait for the mappings, become the
+    /// namespace's root) and a helper that serves them; dispose the helper once the clone returned.
+    /// </summary>
+    public static unsafe Mapper Prepare(int parentSock, int childSock, SpecLinux linux)
+    {
+        int on = 1;
+        if (SysSetsockopt(parentSock, SOL_SOCKET, SO_PASSCRED, &on, 4) != 0) throw Error("setsockopt(SO_PASSCRED)");
+        var m = new Mapper(parentSock, linux);
+        byte* buf = (byte*)NativeMemory.AllocZeroed(8);
+        buf[0] = (byte)'W';
+        m.Buffer = (nint)buf;
+        m.Rows =
+        [
+            new(SYS_write, childSock, (long)buf, 1),
+            new(SYS_read, childSock, (long)(buf + 1), 1),
+            new(SYS_setresgid, 0, 0, 0),
+            new(SYS_setresuid, 0, 0, 0),
+        ];
+        m.Start();
+        return m;
+    }
+
+    /// <summary>The parent's side of the mapping handshake (see the remarks of <see cref="UserNamespace"/>).</summary>
+    internal sealed unsafe class Mapper : IDisposable
+    {
+        private readonly int _sock;
+        private readonly SpecLinux _linux;
+        private readonly Thread _thread;
+        private volatile bool _stop;
+        private Exception? _failure;
+        internal nint Buffer;
+        /// <summary>Rows for the child's table, before its execveat.</summary>
+        public CloneTrampoline.Row[] Rows { get; internal set; } = [];
+
+        internal Mapper(int sock, SpecLinux linux)
+        {
+            _sock = sock;
+            _linux = linux;
+            _thread = new Thread(Serve, 128 * 1024) { IsBackground = true, Name = "userns-map" };
+        }
+
+        internal void Start() => _thread.Start();
+
+        private void Serve()
+        {
+            try
+            {
+                var pfd = new PollFd { Fd = _sock, Events = POLLIN };
+                while (!_stop)
+                {
+                    pfd.Revents = 0;
+                    if (SysPoll(&pfd, 1, 50) > 0) break;
+                }
+                if (_stop) return;
+                int pid = RecvCredPid(_sock);
+                if (pid <= 0) throw new RtException("init did not announce itself for its user namespace mappings");
+                var p = "/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/";
+                Write(p + "uid_map", _linux.UidMappings!);
+                Write(p + "gid_map", _linux.GidMappings!);
+                if (!SysWriteAll(_sock, "U"u8)) throw Error("resuming init after writing its id mappings");
+            }
+            catch (Exception e)
+            {
+                _failure = e;
+                SysWriteAll(_sock, "X"u8); // unblocks the child, whose switch to the (unmapped) root then fails
+            }
+        }
+
+        /// <summary>Waits for the helper (after the clone returned) and rethrows its failure.</summary>
+        public void Finish()
+        {
+            _stop = true;
+            _thread.Join();
+            if (_failure is not null) throw _failure;
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            _thread.Join();
+            if (Buffer != 0) NativeMemory.Free((void*)Buffer);
+            Buffer = 0;
+            int off = 0;
+            SysSetsockopt(_sock, SOL_SOCKET, SO_PASSCRED, &off, 4);
+        }
+    }
+
+    private static void Write(string file, List<SpecIdMapping> maps)
+    {
+        var sb = new StringBuilder();
+        foreach (var m in maps) sb.Append(CultureInfo.InvariantCulture, $"{m.ContainerID} {m.HostID} {m.Size}\n");
+        // One write(2): the kernel accepts a mapping file only whole, and only once.
+        int fd = SysOpen(file, OFlag.WrOnly | OFlag.Cloexec, 0);
+        if (fd < 0) throw Error("opening", file);
+        try
+        {
+            if (!SysWriteAll(fd, Encoding.ASCII.GetBytes(sb.ToString()))) throw Error("writing", file);
+        }
+        finally { SysClose(fd); }
+    }
+
+    /// <summary>Parent: hands init the exec FIFO as an open descriptor (see the remarks).</summary>
+    public static void SendFifo(int sock, string fifo)
+    {
+        int fd = SysOpen(fifo, OFlag.RdWr | OFlag.Cloexec, 0);
+        if (fd < 0) throw Error("opening", fifo);
+        try
+        {
+            if (!SendFd(sock, fd, "F"u8)) throw Error("passing the exec FIFO to init");
+        }
+        finally { SysClose(fd); }
+    }
+
+    /// <summary>Init: receives the exec FIFO sent by <see cref="SendFifo"/>.</summary>
+    public static int ReceiveFifo(int sock)
+    {
+        Span<byte> b = stackalloc byte[8];
+        int n = RecvFd(sock, b, out int fd);
+        if (n != 1 || b[0] != (byte)'F' || fd < 0)
+        {
+            if (fd >= 0) SysClose(fd);
+            throw new RtException("init: expected the exec FIFO from the runtime");
+        }
+        return fd;
+    }
+}
