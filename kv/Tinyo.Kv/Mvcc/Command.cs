@@ -3,7 +3,7 @@ using Tinyo.Kv.Protocol;
 
 namespace Tinyo.Kv.Mvcc;
 
-/// <summary>The replicated commands: each is one Raft log entry.</summary>
+/// <summary>The replicated commands: each is one Raft log entry, or one item of a <see cref="Batch"/> entry.</summary>
 public enum CommandKind : byte
 {
     /// <summary>A <see cref="PutRequest"/>.</summary>
@@ -18,6 +18,11 @@ public enum CommandKind : byte
     LeaseRevoke = 5,
     /// <summary>Compaction: revision.</summary>
     Compact = 6,
+    /// <summary>
+    /// Several commands in one log entry (count, then each as a length-prefixed command); applied in order, each
+    /// as if it were its own entry at this index. Written by the leader's proposal batcher.
+    /// </summary>
+    Batch = 7,
 }
 
 /// <summary>

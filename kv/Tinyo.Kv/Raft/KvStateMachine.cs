@@ -106,19 +106,17 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
         lastTerm = entry.Term;
         if (entry.TryGetPayload(out var payload) && !payload.IsEmpty && !entry.IsConfiguration)
         {
-            byte[] reply;
             if (payload.IsSingleSegment)
             {
-                reply = Store.Apply(payload.FirstSpan, entry.Index);
+                Apply(payload.FirstSpan, entry.Index, entry.Context);
             }
             else
             {
                 var copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
                 payload.CopyTo(copy);
-                reply = Store.Apply(copy.AsSpan(0, (int)payload.Length), entry.Index);
+                Apply(copy.AsSpan(0, (int)payload.Length), entry.Index, entry.Context);
                 ArrayPool<byte>.Shared.Return(copy);
             }
-            (entry.Context as Proposal)?.Complete(reply, entry.Index);
         }
         else
         {
@@ -133,6 +131,32 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
             snapshotting = Task.Run(() => Write(capture, term), CancellationToken.None);
         }
         return entry.Index;
+    }
+
+    /// <summary>
+    /// Called on the applier thread when an entry this member proposed (so, as leader) was applied, with its index:
+    /// the durability round for it starts here rather than after the waiting request has been resumed.
+    /// </summary>
+    internal Action<long>? ProposedApplied { get; set; }
+
+    /// <summary>Applies one entry's payload: a command, or each command of a batch in order.</summary>
+    private void Apply(ReadOnlySpan<byte> payload, long index, object? context)
+    {
+        if (context is not null) ProposedApplied?.Invoke(index);
+        if (payload[0] != (byte)CommandKind.Batch)
+        {
+            var reply = Store.Apply(payload, index);
+            (context as Proposal)?.Complete(reply, index);
+            return;
+        }
+        var proposals = (context as BatchProposal)?.Proposals;
+        var r = new Protocol.WireReader(payload[1..]);
+        var count = (int)r.UVar();
+        for (var i = 0; i < count; i++)
+        {
+            var reply = Store.Apply(r.BytesSpan(), index);
+            if (proposals is not null && i < proposals.Length) proposals[i].Complete(reply, index);
+        }
     }
 
     private void Write(StoreSnapshot capture, long term)
@@ -228,4 +252,6 @@ public sealed class Proposal
     public Task<(byte[] Reply, long Index)> Reply => done.Task;
 
     internal void Complete(byte[] reply, long index) => done.TrySetResult((reply, index));
+
+    internal void Fail(Exception e) => done.TrySetException(e);
 }
