@@ -16,7 +16,7 @@ namespace Tinyo.Kv.Raft;
 internal sealed class ProposalBatcher(Func<RaftCluster> cluster, CancellationToken lifetime)
 {
     /// <summary>Entries in flight at once: lets the next batch fill while earlier ones replicate.</summary>
-    private const int MaxPumps = 4;
+    private const int MaxPumps = 4; // 4, 12 and 32 measured alike at 32 clients; 4 was best at 256
     /// <summary>A batch stops growing here; a command at least this big always goes alone (64 MiB values).</summary>
     private const int MaxBatchBytes = 1 << 20, MaxBatchCommands = 1024;
     private static readonly TimeSpan EntryTimeout = TimeSpan.FromSeconds(10);
