@@ -104,17 +104,18 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
             return Store.Current.AppliedIndex; // already in the restored snapshot
 
         lastTerm = entry.Term;
+        var commands = 1;
         if (entry.TryGetPayload(out var payload) && !payload.IsEmpty && !entry.IsConfiguration)
         {
             if (payload.IsSingleSegment)
             {
-                Apply(payload.FirstSpan, entry.Index, entry.Context);
+                commands = Apply(payload.FirstSpan, entry.Index, entry.Context);
             }
             else
             {
                 var copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
                 payload.CopyTo(copy);
-                Apply(copy.AsSpan(0, (int)payload.Length), entry.Index, entry.Context);
+                commands = Apply(copy.AsSpan(0, (int)payload.Length), entry.Index, entry.Context);
                 ArrayPool<byte>.Shared.Return(copy);
             }
         }
@@ -123,7 +124,10 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
             Store.Skip(entry.Index);
         }
 
-        if (++sinceSnapshot >= SnapshotEvery && snapshotting.IsCompleted)
+        // Counted in commands, not entries: a batch of 100 writes grows the WAL like 100 entries did before batching,
+        // and the WAL's chunks (mapped, so in RSS too) are dropped only behind a snapshot.
+        sinceSnapshot += commands;
+        if (sinceSnapshot >= SnapshotEvery && snapshotting.IsCompleted)
         {
             sinceSnapshot = 0;
             var capture = Store.Capture();
@@ -139,15 +143,15 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
     /// </summary>
     internal Action<long>? ProposedApplied { get; set; }
 
-    /// <summary>Applies one entry's payload: a command, or each command of a batch in order.</summary>
-    private void Apply(ReadOnlySpan<byte> payload, long index, object? context)
+    /// <summary>Applies one entry's payload: a command, or each command of a batch in order. Returns the count.</summary>
+    private int Apply(ReadOnlySpan<byte> payload, long index, object? context)
     {
         if (context is not null) ProposedApplied?.Invoke(index);
         if (payload[0] != (byte)CommandKind.Batch)
         {
             var reply = Store.Apply(payload, index);
             (context as Proposal)?.Complete(reply, index);
-            return;
+            return 1;
         }
         var proposals = (context as BatchProposal)?.Proposals;
         var r = new Protocol.WireReader(payload[1..]);
@@ -157,6 +161,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
             var reply = Store.Apply(r.BytesSpan(), index);
             if (proposals is not null && i < proposals.Length) proposals[i].Complete(reply, index);
         }
+        return Math.Max(1, count);
     }
 
     private void Write(StoreSnapshot capture, long term)
