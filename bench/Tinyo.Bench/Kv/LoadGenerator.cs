@@ -10,12 +10,14 @@ public sealed record LoadResult(int Clients, long Ops, long Errors, double Secon
 
 /// <summary>
 /// The one load shape used for both stores: CLIENTS concurrent callers, each issuing its next request as soon as the
-/// previous one answered (closed loop), over one shared client (one connection) for a fixed duration. Keys cycle
-/// through a fixed key space; every completed request's latency is recorded (no sampling).
+/// previous one answered (closed loop), over one shared client (one connection), for a fixed duration or until a
+/// fixed number of requests was sent. Keys cycle through a fixed key space; every completed request's latency is
+/// recorded (no sampling).
 /// </summary>
 public static class LoadGenerator
 {
-    public static async Task<LoadResult> RunAsync(Func<int, CancellationToken, Task> op, int clients, TimeSpan duration, CancellationToken token)
+    public static async Task<LoadResult> RunAsync(Func<int, CancellationToken, Task> op, int clients, TimeSpan duration, CancellationToken token,
+        long maxOps = long.MaxValue)
     {
         var latencies = new List<double>[clients];
         long next = -1, errors = 0;
@@ -27,9 +29,10 @@ public static class LoadGenerator
             var mine = latencies[w] = new List<double>(4096);
             workers[w] = Task.Run(async () =>
             {
-                while (Stopwatch.GetTimestamp() < end && !token.IsCancellationRequested)
+                long n;
+                while (Stopwatch.GetTimestamp() < end && !token.IsCancellationRequested && (n = Interlocked.Increment(ref next)) < maxOps)
                 {
-                    var i = (int)(Interlocked.Increment(ref next) & int.MaxValue);
+                    var i = (int)(n & int.MaxValue);
                     var t0 = Stopwatch.GetTimestamp();
                     try
                     {
