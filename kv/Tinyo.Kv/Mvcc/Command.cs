@@ -45,6 +45,19 @@ public static class Command
         return buf.WrittenSpan.ToArray();
     }
 
+    /// <summary>Builds one <see cref="CommandKind.Batch"/> entry from several commands (each built by <c>Encode</c>).</summary>
+    public static byte[] EncodeBatch(IReadOnlyList<byte[]> commands)
+    {
+        var size = 8;
+        foreach (var c in commands) size += c.Length + 5;
+        var buf = new ArrayBufferWriter<byte>(size);
+        var w = new WireWriter(buf);
+        w.Byte((byte)CommandKind.Batch);
+        w.UVar((ulong)commands.Count);
+        foreach (var c in commands) w.Bytes(c);
+        return buf.WrittenSpan.ToArray();
+    }
+
     /// <summary>Builds a log entry by encoding a body with <paramref name="encode"/>.</summary>
     public static byte[] Encode(CommandKind kind, ulong clientId, ulong seq, ulong ackedBelow, BodyEncoder encode)
     {

@@ -147,21 +147,16 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
     private int Apply(ReadOnlySpan<byte> payload, long index, object? context)
     {
         if (context is not null) ProposedApplied?.Invoke(index);
-        if (payload[0] != (byte)CommandKind.Batch)
+        var replies = Store.ApplyEntry(payload, index);
+        if (context is Proposal single)
         {
-            var reply = Store.Apply(payload, index);
-            (context as Proposal)?.Complete(reply, index);
-            return 1;
+            single.Complete(replies[0], index);
         }
-        var proposals = (context as BatchProposal)?.Proposals;
-        var r = new Protocol.WireReader(payload[1..]);
-        var count = (int)r.UVar();
-        for (var i = 0; i < count; i++)
+        else if (context is BatchProposal { Proposals: var proposals })
         {
-            var reply = Store.Apply(r.BytesSpan(), index);
-            if (proposals is not null && i < proposals.Length) proposals[i].Complete(reply, index);
+            for (var i = 0; i < replies.Length && i < proposals.Length; i++) proposals[i].Complete(replies[i], index);
         }
-        return Math.Max(1, count);
+        return Math.Max(1, replies.Length);
     }
 
     private void Write(StoreSnapshot capture, long term)

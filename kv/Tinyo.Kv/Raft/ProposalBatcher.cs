@@ -1,7 +1,5 @@
-using System.Buffers;
 using DotNext.Net.Cluster.Consensus.Raft;
 using Tinyo.Kv.Mvcc;
-using Tinyo.Kv.Protocol;
 
 namespace Tinyo.Kv.Raft;
 
@@ -69,7 +67,8 @@ internal sealed class ProposalBatcher(Func<RaftCluster> cluster, CancellationTok
                 if (batch.Count == 1)
                     await cluster().ReplicateAsync(batch[0].Command, batch[0].Proposal, cts.Token).ConfigureAwait(false);
                 else
-                    await cluster().ReplicateAsync(EncodeBatch(batch), new BatchProposal([.. batch.Select(static b => b.Proposal)]), cts.Token).ConfigureAwait(false);
+                    await cluster().ReplicateAsync(Command.EncodeBatch([.. batch.Select(static b => b.Command)]),
+                        new BatchProposal([.. batch.Select(static b => b.Proposal)]), cts.Token).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -77,21 +76,6 @@ internal sealed class ProposalBatcher(Func<RaftCluster> cluster, CancellationTok
                 foreach (var (_, p) in batch) p.Fail(e);
             }
         }
-    }
-
-    private static byte[] EncodeBatch(List<(byte[] Command, Proposal Proposal)> batch)
-    {
-        var size = 8;
-        foreach (var (c, _) in batch) size += c.Length + 5;
-        var buf = new ArrayBufferWriter<byte>(size);
-        var w = new WireWriter(buf);
-        w.Byte((byte)CommandKind.Batch);
-        w.UVar((ulong)batch.Count);
-        foreach (var (c, _) in batch)
-        {
-            w.Bytes(c);
-        }
-        return buf.WrittenSpan.ToArray();
     }
 }
 
