@@ -27,20 +27,6 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
 
     internal void Start() => loop = Task.Run(() => RunAsync(node.Lifetime));
 
-    /// <summary>
-    /// Starts a confirmation round for <paramref name="index"/> now (the leader just applied an entry it proposed),
-    /// before its request asks: the round overlaps the hop back to the waiting request.
-    /// </summary>
-    internal void Kick(long index)
-    {
-        lock (sync)
-        {
-            if (index <= wanted) return;
-            wanted = index;
-        }
-        wake.Release();
-    }
-
     /// <summary>Waits until the entry at <paramref name="index"/> is durable on a majority.</summary>
     public Task WaitAsync(long index, CancellationToken token)
     {

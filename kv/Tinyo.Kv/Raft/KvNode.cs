@@ -34,7 +34,6 @@ public sealed class KvNode : IAsyncDisposable
         StateMachine = new KvStateMachine(Path.Combine(options.DataDir, "snapshots"), options.SnapshotEvery);
         Leases = new LeaseKeeper(this);
         Durability = new DurabilityTracker(this);
-        StateMachine.ProposedApplied = Durability.Kick;
     }
 
     /// <summary>The member's settings.</summary>

@@ -137,16 +137,9 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
         return entry.Index;
     }
 
-    /// <summary>
-    /// Called on the applier thread when an entry this member proposed (so, as leader) was applied, with its index:
-    /// the durability round for it starts here rather than after the waiting request has been resumed.
-    /// </summary>
-    internal Action<long>? ProposedApplied { get; set; }
-
     /// <summary>Applies one entry's payload: a command, or each command of a batch in order. Returns the count.</summary>
     private int Apply(ReadOnlySpan<byte> payload, long index, object? context)
     {
-        if (context is not null) ProposedApplied?.Invoke(index);
         var replies = Store.ApplyEntry(payload, index);
         if (context is Proposal single)
         {
