@@ -3,19 +3,39 @@
 # summaries in artifacts/bench/. Needs root, `make deps` and the AOT binaries (`make build`; `make bench` does both).
 #   BENCH_FILTER='*Start*'   only these BenchmarkDotNet suites (default: all: Pull, Unpack, Start)
 #   SCALE_COUNT=1000         containers for the scale run (0 skips it); SCALE_CONCURRENCY (default: the cores)
+#   KV_RUNS=3 KV_SECONDS=5   the kv section: 3-member tinyokv vs 3-member etcd, runs and seconds per phase (KV_RUNS=0 skips it)
+# `scripts/bench.sh kv` runs only the kv section (needs out/bin/tinyokv and Debian's etcd, not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TINYO_BIN=${TINYO_BIN:-$PWD/out/bin}
+out=artifacts/bench
+exe=artifacts/bin/Tinyo.Bench/release/Tinyo.Bench
+
+kv_section() {
+  [ -x "$TINYO_BIN/tinyokv" ] || { echo "bench: $TINYO_BIN/tinyokv is missing: run make build" >&2; exit 1; }
+  command -v etcd >/dev/null || { echo "bench: etcd is missing: run make deps" >&2; exit 1; }
+  echo "load average before the kv run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+  "$exe" kv --runs "${KV_RUNS:-3}" --seconds "${KV_SECONDS:-5}" >"$out/kv.md" 2> >(tee "$out/kv.log" >&2)
+  echo "load average after the kv run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+}
+
+if [ "${1:-}" = kv ]; then
+  mkdir -p "$out"
+  dotnet build -c Release bench/Tinyo.Bench -v q -nologo >/dev/null
+  { echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"; echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')";
+    echo "cpu: $(nproc) cores"; echo "peer: $(etcd --version | head -1)"; } >"$out/environment.txt"
+  kv_section
+  cat "$out/kv.md"
+  exit 0
+fi
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (containers, cgroups, podman stores)" >&2; exit 1; }
 [ -x "$TINYO_BIN/tinyort" ] || { echo "bench: $TINYO_BIN/tinyort is missing: run make build" >&2; exit 1; }
 for tool in docker-registry skopeo podman crun runc unshare tar gzip jq; do
   command -v $tool >/dev/null || { echo "bench: $tool is missing: run make deps" >&2; exit 1; }
 done
-out=artifacts/bench
 results=$out/BenchmarkDotNet.Artifacts/results
 rm -rf "$results"; mkdir -p "$out"
 dotnet build -c Release bench/Tinyo.Bench -v q -nologo >/dev/null
-exe=artifacts/bin/Tinyo.Bench/release/Tinyo.Bench
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -24,7 +44,7 @@ exe=artifacts/bin/Tinyo.Bench/release/Tinyo.Bench
   echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "peers: $(crun --version | head -1); $(runc --version | head -1); $(podman --version); $(skopeo --version); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null); $(tar --version | head -1)"
+  echo "peers: $(crun --version | head -1); $(runc --version | head -1); $(podman --version); $(skopeo --version); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null); $(tar --version | head -1); $(etcd --version 2>/dev/null | head -1)"
 } >"$out/environment.txt"
 
 "$exe" --filter "${BENCH_FILTER:-*}" 2>&1 | tee "$out/benchmarkdotnet.log" | grep -E '^(// \*|\| |Run time|Global total)' || true
@@ -34,6 +54,7 @@ if [ "${SCALE_COUNT:-1000}" != 0 ]; then
   "$exe" scale "${SCALE_COUNT:-1000}" ${SCALE_CONCURRENCY:-} >"$out/scale.md"
   echo "load average after the scale run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
 fi
+[ "${KV_RUNS:-3}" = 0 ] || kv_section
 "$exe" sizes >"$out/sizes.md"
 
 for f in "$results"/*-report-github.md; do

@@ -3,7 +3,7 @@ using Tinyo.Kv.Protocol;
 
 namespace Tinyo.Kv.Mvcc;
 
-/// <summary>The replicated commands: each is one Raft log entry.</summary>
+/// <summary>The replicated commands: each is one Raft log entry, or one item of a <see cref="Batch"/> entry.</summary>
 public enum CommandKind : byte
 {
     /// <summary>A <see cref="PutRequest"/>.</summary>
@@ -18,6 +18,11 @@ public enum CommandKind : byte
     LeaseRevoke = 5,
     /// <summary>Compaction: revision.</summary>
     Compact = 6,
+    /// <summary>
+    /// Several commands in one log entry (count, then each as a length-prefixed command); applied in order, each
+    /// as if it were its own entry at this index. Written by the leader's proposal batcher.
+    /// </summary>
+    Batch = 7,
 }
 
 /// <summary>
@@ -37,6 +42,19 @@ public static class Command
         w.UVar(seq);
         w.UVar(ackedBelow);
         w.Raw(body);
+        return buf.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Builds one <see cref="CommandKind.Batch"/> entry from several commands (each built by <c>Encode</c>).</summary>
+    public static byte[] EncodeBatch(IReadOnlyList<byte[]> commands)
+    {
+        var size = 8;
+        foreach (var c in commands) size += c.Length + 5;
+        var buf = new ArrayBufferWriter<byte>(size);
+        var w = new WireWriter(buf);
+        w.Byte((byte)CommandKind.Batch);
+        w.UVar((ulong)commands.Count);
+        foreach (var c in commands) w.Bytes(c);
         return buf.WrittenSpan.ToArray();
     }
 

@@ -116,6 +116,19 @@ public sealed partial class KeyValueStore
         return reply;
     }
 
+    /// <summary>
+    /// Applies a log entry that may be a <see cref="CommandKind.Batch"/>: each command in order, exactly as if each
+    /// were its own entry at <paramref name="index"/>. Returns one answer per command.
+    /// </summary>
+    public byte[][] ApplyEntry(ReadOnlySpan<byte> entry, long index)
+    {
+        if (entry.IsEmpty || entry[0] != (byte)CommandKind.Batch) return [Apply(entry, index)];
+        var r = new WireReader(entry[1..]);
+        var replies = new byte[(int)r.UVar()][];
+        for (var i = 0; i < replies.Length; i++) replies[i] = Apply(r.BytesSpan(), index);
+        return replies;
+    }
+
     /// <summary>Records that a log index was applied without a command (configuration or empty entries).</summary>
     public void Skip(long index)
     {

@@ -22,7 +22,7 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
     private readonly SemaphoreSlim wake = new(0);
     private readonly object sync = new();
     private readonly List<(long Index, TaskCompletionSource Done)> waiters = [];
-    private long durableIndex;
+    private long durableIndex, wanted;
     private Task loop = Task.CompletedTask;
 
     internal void Start() => loop = Task.Run(() => RunAsync(node.Lifetime));
@@ -31,13 +31,16 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
     public Task WaitAsync(long index, CancellationToken token)
     {
         TaskCompletionSource done;
+        bool release;
         lock (sync)
         {
             if (index <= durableIndex) return Task.CompletedTask;
             done = new(TaskCreationOptions.RunContinuationsAsynchronously);
             waiters.Add((index, done));
+            release = index > wanted;
+            if (release) wanted = index;
         }
-        wake.Release();
+        if (release) wake.Release();
         return done.Task.WaitAsync(token);
     }
 
@@ -53,8 +56,11 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
                     long highest;
                     lock (sync)
                     {
-                        if (waiters.Count == 0) break;
-                        highest = waiters.Max(static w => w.Index);
+                        // Nothing asked beyond what is confirmed: drop kicks of entries nobody waits for any more.
+                        if (wanted <= durableIndex && waiters.Count == 0) break;
+                        if (wanted <= durableIndex) wanted = 0;
+                        highest = wanted;
+                        foreach (var w in waiters) highest = Math.Max(highest, w.Index);
                     }
                     var target = Math.Max(highest, node.Wal.LastCommittedEntryIndex);
                     if (await ConfirmAsync(target, token).ConfigureAwait(false))
@@ -77,7 +83,8 @@ public sealed class DurabilityTracker(KvNode node) : IAsyncDisposable
                         await Task.Delay(50, token).ConfigureAwait(false);
                     }
                 }
-                while (wake.CurrentCount > 0) await wake.WaitAsync(token).ConfigureAwait(false);
+                // No draining of extra wake-ups here: one released between the check above and a drain would be
+                // lost, leaving its waiter stuck; a spare wake-up only costs one empty pass.
             }
         }
         catch (OperationCanceledException)

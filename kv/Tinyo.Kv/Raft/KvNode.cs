@@ -26,6 +26,7 @@ public sealed class KvNode : IAsyncDisposable
     private WriteAheadLog? wal;
     private MemberStorage? members;
     private Watch.WatchHub? watches;
+    private ProposalBatcher? batcher;
 
     /// <summary>Creates a member; <see cref="StartAsync"/> starts it.</summary>
     public KvNode(NodeOptions options)
@@ -100,6 +101,7 @@ public sealed class KvNode : IAsyncDisposable
         config.Metadata[NameKey] = Options.Name;
         if (Options.Standby) config.Metadata[StandbyKey] = "true";
         cluster = new RaftCluster(config) { AuditTrail = wal };
+        batcher = new ProposalBatcher(() => Cluster, Lifetime);
         cluster.LeaderChanged += (_, leader) => Leases.OnLeaderChanged(leader is { IsRemote: false });
         await cluster.StartAsync(token).ConfigureAwait(false);
         Leases.Start();
@@ -112,8 +114,7 @@ public sealed class KvNode : IAsyncDisposable
     /// </summary>
     public async Task<byte[]> ProposeAsync(byte[] command, CancellationToken token)
     {
-        var proposal = new Proposal();
-        await Cluster.ReplicateAsync(command, proposal, token).ConfigureAwait(false);
+        var proposal = (batcher ?? throw new InvalidOperationException("not started")).Propose(command);
         var (reply, index) = await proposal.Reply.WaitAsync(token).ConfigureAwait(false);
         await Durability.WaitAsync(index, token).ConfigureAwait(false);
         return reply;

@@ -35,6 +35,27 @@ public class KeyValueStoreTests
     }
 
     [Fact]
+    public void BatchEntryAppliesEachCommandAsItsOwnEntryWould()
+    {
+        static byte[] PutCmd(string k, string v, ulong client, ulong seq) =>
+            Command.Encode(CommandKind.Put, client, seq, 0, (ref w) => new PutRequest(B(k), B(v), 0, true).Encode(ref w));
+        // The same four commands, once as separate entries and once as one batch entry (a retry of seq 1 included).
+        byte[][] commands = [PutCmd("a", "1", 7, 1), PutCmd("b", "1", 7, 2), PutCmd("a", "2", 9, 1), PutCmd("a", "1", 7, 1)];
+        var separate = new KeyValueStore();
+        var expected = commands.Select((c, i) => separate.Apply(c, i + 1)).ToArray();
+        var replies = store.ApplyEntry(Command.EncodeBatch(commands), 1);
+
+        Assert.Equal(expected.Length, replies.Length);
+        for (var i = 0; i < replies.Length; i++) Assert.Equal(expected[i], replies[i]);
+        Assert.Equal(replies[0], replies[3]); // the retried write was answered from the session, not applied again
+        Assert.Equal(3, store.Current.Revision);
+        Assert.Equal(1, store.Current.AppliedIndex);
+        var a = store.Current.Get(B("a"))!;
+        Assert.Equal((1L, 3L, 2L, "2"), (a.CreateRevision, a.ModRevision, a.Version, Encoding.UTF8.GetString(a.Value)));
+        Assert.Single(store.ApplyEntry(PutCmd("c", "1", 7, 3), 2)); // a plain entry still answers once
+    }
+
+    [Fact]
     public void PutBumpsRevisionAndTracksCreateModVersion()
     {
         Assert.Equal(1, Put("a", "1").Revision);

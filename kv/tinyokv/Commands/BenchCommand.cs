@@ -8,7 +8,7 @@ namespace Tinyo.Kv.Cli.Commands;
 
 /// <summary>
 /// tinyokv bench put|get: a bounded load generator printing throughput and latency percentiles.
-/// (The etcd comparison lives in kv/bench, so HttpClient stays out of this binary.)
+/// (The etcd comparison is bench/Tinyo.Bench's `kv` runner, so no gRPC/HTTP client lands in this binary.)
 /// </summary>
 internal static class BenchCommand
 {

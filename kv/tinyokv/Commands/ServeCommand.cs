@@ -19,7 +19,7 @@ internal static class ServeCommand
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new one-member group if the data dir is empty" };
         var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member" };
         var standby = new Option<bool>("--standby") { Description = "Never stand for election (still votes and counts in the quorum: see README)" };
-        var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Log entries between snapshots", DefaultValueFactory = _ => 50_000 };
+        var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Writes applied between snapshots (log entries; each write of a batched entry counts)", DefaultValueFactory = _ => 50_000 };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
