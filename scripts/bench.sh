@@ -4,7 +4,9 @@
 #   BENCH_FILTER='*Start*'   only these BenchmarkDotNet suites (default: all: Pull, Unpack, Start)
 #   SCALE_COUNT=1000         containers for the scale run (0 skips it); SCALE_CONCURRENCY (default: the cores)
 #   KV_RUNS=3 KV_SECONDS=5   the kv section: 3-member tinyokv vs 3-member etcd, runs and seconds per phase (KV_RUNS=0 skips it)
-# `scripts/bench.sh kv` runs only the kv section (needs out/bin/tinyokv and Debian's etcd, not root).
+#   FIRSTBYTE_RUNS=15        the first-byte section: `tio +` vs `docker run -d -p` vs `podman run -d -p` (0 skips it)
+# `scripts/bench.sh kv` runs only the kv section (needs out/bin/tinyokv and Debian's etcd, not root);
+# `scripts/bench.sh firstbyte` only the first-byte section (root; bench/first-byte.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TINYO_BIN=${TINYO_BIN:-$PWD/out/bin}
@@ -18,6 +20,20 @@ kv_section() {
   "$exe" kv --runs "${KV_RUNS:-3}" --seconds "${KV_SECONDS:-5}" >"$out/kv.md" 2> >(tee "$out/kv.log" >&2)
   echo "load average after the kv run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
 }
+
+firstbyte_section() {
+  echo "load average before the first-byte run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+  bench/first-byte.sh "${FIRSTBYTE_RUNS:-15}" >"$out/first-byte.md"
+  echo "load average after the first-byte run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+}
+
+if [ "${1:-}" = firstbyte ]; then
+  mkdir -p "$out"
+  { echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"; echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"; } >"$out/environment.txt"
+  firstbyte_section
+  cat "$out/first-byte.md"
+  exit 0
+fi
 
 if [ "${1:-}" = kv ]; then
   mkdir -p "$out"
@@ -55,6 +71,7 @@ if [ "${SCALE_COUNT:-1000}" != 0 ]; then
   echo "load average after the scale run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
 fi
 [ "${KV_RUNS:-3}" = 0 ] || kv_section
+[ "${FIRSTBYTE_RUNS:-15}" = 0 ] || firstbyte_section
 "$exe" sizes >"$out/sizes.md"
 
 for f in "$results"/*-report-github.md; do
