@@ -14,6 +14,8 @@ n=${1:-15}
 bin=${TINYO_BIN:-$PWD/out/bin}
 tmp=$(mktemp -d /tmp/tinyo-firstbyte.XXXXXX)
 reg_pid=""; tio_up=""; dk_up=""; pm_up=""; cg="tinyo-firstbyte-$$"
+# podman's cgroupfs manager puts conmon under libpod_parent/ whatever --cgroup-parent says: removed at the end if new.
+libpod_new=""; [ -d /sys/fs/cgroup/memory/libpod_parent ] || libpod_new=1
 export HOME="$tmp/home"; mkdir -p "$HOME"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
@@ -21,7 +23,7 @@ cleanup() {
   [ -n "$tio_up" ] && "$bin/tio" down --root "$tmp/node" --socket "$tmp/node.sock" >/dev/null 2>&1
   [ -n "$pm_up" ] && podman $PM rm -af -t 0 >/dev/null 2>&1 && podman $PM system reset -f >/dev/null 2>&1
   [ -n "$dk_up" ] && scripts/peer-dockerd.sh stop "$tmp/dockerd"
-  for c in /sys/fs/cgroup/*/"$cg"; do [ -d "$c" ] && { find "$c" -mindepth 1 -depth -type d -exec rmdir {} \; ; rmdir "$c"; }; done
+  for c in /sys/fs/cgroup/*/"$cg" ${libpod_new:+/sys/fs/cgroup/*/libpod_parent}; do [ -d "$c" ] && { find "$c" -mindepth 1 -depth -type d -exec rmdir {} \; ; rmdir "$c"; }; done
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
   grep -F " $tmp/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$tmp"
@@ -29,6 +31,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+# `tio -` returns once the removal is stored; the node then stops the container (SIGTERM, grace, SIGKILL: busybox
+# httpd as pid 1 ignores SIGTERM) on its work queue. Wait until the app is gone, so that no iteration's apply queues
+# behind the previous removal (docker rm -f and podman rm -f are synchronous).
+wait_removed() {
+  for _ in $(seq 1 1000); do [ -z "$(ls -A "$tmp/node/rt/containers" 2>/dev/null)" ] && return 0; sleep 0.02; done
+  echo "first-byte: the app's container still exists 20 s after tio -" >&2; return 1
+}
 # Polls the port until the page answers; prints the elapsed ms since $1.
 wait_page() {
   local t0=$1 port=$2
@@ -73,8 +82,8 @@ mounts:
     readonly: true
 EOF
 t=$(date +%s%N); tio + "$tmp/web.yml" >/dev/null; cold=$(wait_page "$t" "$p_tio")
-tio - web >/dev/null
-for _ in $(seq 1 200); do curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$p_tio/" || break; sleep 0.02; done
+tio - web >/dev/null; wait_removed
+idle_node=$(( $(rss_kb "$(cat "$tmp/node/run/tinyonode.pid")") + $(rss_kb "$(cat "$tmp/node/run/tinyokv.pid")") ))
 
 # docker
 eval "$(scripts/peer-dockerd.sh start "$tmp/dockerd")"; export DOCKER_HOST; dk_up=1
@@ -91,15 +100,13 @@ podman $PM load -q -i "$tmp/bb.tar" >/dev/null
 declare -a T D P
 for i in $(seq 1 "$n"); do
   t=$(date +%s%N); tio + "$tmp/web.yml" >/dev/null; T+=("$(wait_page "$t" "$p_tio")")
-  tio - web >/dev/null
+  tio - web >/dev/null; wait_removed
   t=$(date +%s%N); docker run -d --name web -p "$p_dk:8080" -v "$tmp/www:/www:ro" busybox:latest httpd -f -p 8080 -h /www >/dev/null
   D+=("$(wait_page "$t" "$p_dk")")
   [ "$i" = "$n" ] || docker rm -f web >/dev/null
   t=$(date +%s%N); podman $PM run -d $PMRUN --name web --network slirp4netns:port_handler=slirp4netns -p "$p_pm:8080" -v "$tmp/www:/www:ro" busybox:latest httpd -f -p 8080 -h /www >/dev/null
   P+=("$(wait_page "$t" "$p_pm")")
   [ "$i" = "$n" ] || podman $PM rm -f -t 0 web >/dev/null
-  # tio's port must be free again before the next apply (its proxy closes when the app is removed).
-  for _ in $(seq 1 200); do curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$p_tio/" || break; sleep 0.02; done
 done
 # Leave one tio app running for the RSS figure.
 tio + "$tmp/web.yml" >/dev/null; wait_page "$(date +%s%N)" "$p_tio" >/dev/null
@@ -118,10 +125,11 @@ peers: docker $(dpkg-query -W -f='${Version}' docker.io) (docker-proxy, no iptab
 | \`podman run -d -p\` | $mp | $(awk "BEGIN {printf \"%.2f×\", $mt/$mp}") |
 | \`tio + web.yml\` first time (pull from the loopback mirror included) | $cold | |
 
-| idle daemons, one web app running | RSS |
+| daemons' RSS | MiB |
 | --- | --- |
-| tinyonode + tinyokv | $((node_rss / 1024)) MiB |
-| dockerd + containerd | $((dk_rss / 1024)) MiB |
+| tinyonode + tinyokv, no app (after one was applied and removed) | $((idle_node / 1024)) |
+| tinyonode + tinyokv, one web app running | $((node_rss / 1024)) |
+| dockerd + containerd, one web container running | $((dk_rss / 1024)) |
 
 tio runs: ${T[*]}
 docker runs: ${D[*]}
