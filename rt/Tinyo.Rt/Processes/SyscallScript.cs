@@ -75,7 +75,7 @@ internal sealed unsafe class SyscallScript : IDisposable
     private readonly SortedSet<int> _open = [];
 
     /// <summary>Syscall numbers (x86-64) used by scripts beyond those in <see cref="Libc"/>.</summary>
-    public const long SYS_close = 3, SYS_ioctl = 16, SYS_socket = 41, SYS_umask = 95, SYS_setsid = 112,
+    public const long SYS_close = 3, SYS_socket = 41, SYS_umask = 95,
         SYS_mount = 165, SYS_umount2 = 166, SYS_sethostname = 170, SYS_setdomainname = 171, SYS_unshare = 272,
         SYS_mkdirat = 258, SYS_mknodat = 259, SYS_fchmodat = 268, SYS_symlinkat = 266, SYS_fchdir = 81, SYS_openat = 257;
 
