@@ -40,7 +40,8 @@ public sealed class OciCliTests : IDisposable
     [Fact]
     public void CreateStartStateKillDelete()
     {
-        using var b = new TestBundle("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done");
+        // The marker says the trap is installed: a TERM sent to a pid 1 without a handler is dropped by the kernel.
+        using var b = new TestBundle("sh", "-c", "trap 'exit 0' TERM; touch /tmp/trapped; while true; do sleep 0.1; done");
         var id = ContainerHarness.NewId("cli");
         _h.Track(id);
         var pidFile = Path.Combine(_h.Root.Path, "pid");
@@ -72,8 +73,12 @@ public sealed class OciCliTests : IDisposable
         Assert.Equal(1, dcode);
         Assert.Equal($"tinyort: container {id} is running: stop it first or use --force\n", derr);
 
-        Assert.Equal(0, Cli("kill", id, "TERM").Code);
+        var trapped = Path.Combine(b.Rootfs, "tmp", "trapped");
         var sw = Stopwatch.StartNew();
+        while (!File.Exists(trapped) && sw.ElapsedMilliseconds < 10_000) Thread.Sleep(20);
+        Assert.True(File.Exists(trapped), "the container's sh did not install its TERM trap within 10 s");
+        Assert.Equal(0, Cli("kill", id, "TERM").Code);
+        sw.Restart();
         while (Status(id) != "stopped" && sw.ElapsedMilliseconds < 10_000) Thread.Sleep(50);
         Assert.Equal("stopped", Status(id));
         var (_, json, _) = Cli("list", "--format", "json");

@@ -61,7 +61,10 @@ internal static class RunCommand
             else return false;
         }
         if (bundle is null || cid is null || bundle.Length == 0 || bundle[0] == '-' || pidFile is { Length: 0 }) return false;
-        try { code = Execute(OciCommon.Runtime(root), cid, bundle, pidFile, detach); }
+        Processes.TerminalProxy? proxy = null;
+        // Same as the full parser: a foreground run with process.terminal proxies its own stdio through the pty.
+        var rt = detach ? OciCommon.Runtime(root) : OciCommon.Runtime(root, o => o.OnTerminal = m => proxy = Processes.TerminalProxy.Start(m));
+        try { code = Execute(rt, cid, bundle, pidFile, detach, () => proxy); }
         catch (Exception e) when (e is RtException or IOException)
         {
             Console.Error.WriteLine("tinyort: " + e.Message);
