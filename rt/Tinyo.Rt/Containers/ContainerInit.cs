@@ -47,14 +47,10 @@ public static class ContainerInit
             WaitForStart(syncFd, c);
             if (Hooks.Any(c.StartContainerHooks))
                 Hooks.Run("startContainer", c.StartContainerHooks, c.HookState!.Replace("\"status\":\"creating\"", "\"status\":\"created\""));
-            // Ignored signals stay ignored across execve (the .NET runtime ignores SIGPIPE): give them back their
-            // default. Handled ones reset by themselves at exec, and must stay until then (the runtime needs SIGSEGV).
-            for (int s = 1; s < 32; s++)
-            {
-                if (s is SIGKILL or 19) continue;
-                nint old = Signal(s, 0);
-                if (old != 1) Signal(s, old);
-            }
+            // Ignored signals stay ignored across execve (the .NET runtime ignores SIGPIPE; the launching process may
+            // have ignored real-time ones, which init inherits): give them back their default — all 64, as the direct
+            // start does. Handled ones reset by themselves at exec, and must stay until then (the runtime needs SIGSEGV).
+            ResetIgnoredSignals();
             // With no_new_privs the filter goes on as late as possible, so it constrains only the process (runc's
             // order); without it, loading needs CAP_SYS_ADMIN and happened in Prepare before the capabilities drop.
             if (c.Spec.Process!.NoNewPrivileges) LoadSeccomp(c);

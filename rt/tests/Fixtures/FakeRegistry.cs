@@ -224,6 +224,11 @@ public sealed class FakeRegistry : IDisposable
         catch (ObjectDisposedException)
         {
         }
+        catch (HttpListenerException)
+        {
+            // Managed HttpListener: Close after Stop looks the endpoint up again and may try to bind its port, which
+            // another test can hold by then ("Address already in use"). The listener is stopped either way.
+        }
         try
         {
             _loop.Wait(2000);
