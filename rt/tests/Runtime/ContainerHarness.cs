@@ -84,4 +84,27 @@ public sealed class ContainerHarness : IDisposable
             try { rt.Delete(id, force: true); } catch (RtException) { }
         try { Directory.Delete(Root.Path, recursive: true); } catch (IOException) { }
     }
+
+    /// <summary>
+    /// Runs the tinyort binary (with <c>--root</c> this root unless <paramref name="withRoot"/> is false), stdout and
+    /// stderr to files: a created container keeps its stdio open, so pipes would never reach EOF.
+    /// </summary>
+    public (int Code, string Out, string Err) Cli(string[] args, bool withRoot = true, int timeoutMs = 60_000)
+    {
+        var outFile = System.IO.Path.Combine(Root.Path, "cli.out");
+        var errFile = System.IO.Path.Combine(Root.Path, "cli.err");
+        var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(withRoot
+            ? "exec \"$0\" --root \"$ROOT\" \"$@\" >\"$OUT\" 2>\"$ERR\" </dev/null"
+            : "exec \"$0\" \"$@\" >\"$OUT\" 2>\"$ERR\" </dev/null");
+        psi.ArgumentList.Add(Binary.Path);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["ROOT"] = Root.Path;
+        psi.Environment["OUT"] = outFile;
+        psi.Environment["ERR"] = errFile;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Assert.True(p.WaitForExit(timeoutMs), "tinyort " + string.Join(' ', args) + " timed out");
+        return (p.ExitCode, File.ReadAllText(outFile), File.ReadAllText(errFile));
+    }
 }

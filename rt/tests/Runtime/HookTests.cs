@@ -23,22 +23,7 @@ public sealed class HookTests : IDisposable
     private static void MakeExecutable(string path) =>
         Assert.Equal(0, Linux.Libc.SysFchmodAt(Linux.Libc.AT_FDCWD_, path, 0x1ED /* 0755 */, 0));
 
-    private (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var outFile = Path.Combine(_h.Root.Path, "cli.out");
-        var errFile = Path.Combine(_h.Root.Path, "cli.err");
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("exec \"$0\" --root \"$ROOT\" \"$@\" >\"$OUT\" 2>\"$ERR\" </dev/null");
-        psi.ArgumentList.Add(ContainerHarness.Binary.Path);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["ROOT"] = _h.Root.Path;
-        psi.Environment["OUT"] = outFile;
-        psi.Environment["ERR"] = errFile;
-        using var p = Process.Start(psi)!;
-        Assert.True(p.WaitForExit(60_000), "tinyort " + string.Join(' ', args) + " timed out");
-        return (p.ExitCode, File.ReadAllText(outFile), File.ReadAllText(errFile));
-    }
+    private (int Code, string Out, string Err) Cli(params string[] args) => _h.Cli(args);
 
     /// <summary>A host hook script recording its stdin, argument, environment and network namespace, and appending
     /// its kind to a shared order log. <paramref name="dir"/> is where it writes (as the hook sees the filesystem).</summary>

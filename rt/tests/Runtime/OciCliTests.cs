@@ -10,23 +10,7 @@ public sealed class OciCliTests : IDisposable
     private readonly ContainerHarness _h = new();
     public void Dispose() => _h.Dispose();
 
-    /// <summary>Runs tinyort with stdout/stderr to files (a created container keeps its stdio open, so no pipes).</summary>
-    private (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var outFile = Path.Combine(_h.Root.Path, "cli.out");
-        var errFile = Path.Combine(_h.Root.Path, "cli.err");
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("exec \"$0\" --root \"$ROOT\" \"$@\" >\"$OUT\" 2>\"$ERR\" </dev/null");
-        psi.ArgumentList.Add(ContainerHarness.Binary.Path);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["ROOT"] = _h.Root.Path;
-        psi.Environment["OUT"] = outFile;
-        psi.Environment["ERR"] = errFile;
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        Assert.True(p.WaitForExit(30_000), "tinyort " + string.Join(' ', args) + " timed out");
-        return (p.ExitCode, File.ReadAllText(outFile), File.ReadAllText(errFile));
-    }
+    private (int Code, string Out, string Err) Cli(params string[] args) => _h.Cli(args);
 
     private string Status(string id)
     {
