@@ -2,7 +2,7 @@ using System.CommandLine;
 using Tinyo.Rt.Cli.Commands;
 
 // tinyort: the Tinyo container runtime. Verbs live in Commands/, one file per verb; this file only wires them.
-if (InitCommand.Matches(args)) return InitCommand.Run(args); // hidden: a container's init, before any parsing
+if (Tinyo.Rt.Containers.ContainerInit.TryRunVerb(args, out var initCode)) return initCode; // hidden: a container's init, before any parsing
 if (RunCommand.TryFast(args, out var fastCode)) return fastCode; // `run --bundle B ID`, hand-parsed (hot path)
 
 var root = new RootCommand("tinyort — the Tinyo container runtime: pull images, run containers, OCI runtime CLI.");

@@ -23,6 +23,21 @@ namespace Tinyo.Rt.Containers;
 /// </remarks>
 public static class ContainerInit
 {
+    /// <summary>
+    /// The hidden <c>init FD</c> verb of every binary that embeds the runtime (<c>tinyort</c>, <c>tinyonode</c>):
+    /// when <paramref name="args"/> are exactly that, runs init (returning only on failure, with the exit code) and
+    /// returns true. Checked first thing in <c>Main</c>, before any command-line parsing, to keep init's start minimal.
+    /// </summary>
+    public static bool TryRunVerb(string[] args, out int code)
+    {
+        code = 0;
+        if (args.Length != 2 || args[0] != "init") return false;
+        code = int.TryParse(args[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fd)
+            ? Run(fd)
+            : 2;
+        return true;
+    }
+
     /// <summary>Runs init. Returns only on failure, with the process's exit code.</summary>
     public static unsafe int Run(int syncFd)
     {
