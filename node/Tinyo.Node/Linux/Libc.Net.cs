@@ -25,4 +25,12 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "splice", SetLastError = true)]
     internal static partial nint Splice(int fdIn, nint offIn, int fdOut, nint offOut, nuint len, uint flags);
+
+    /// <summary>A pipe with both ends close-on-exec: (read end, write end) — an exec'd command's output.</summary>
+    internal static unsafe (int Read, int Write) Pipe()
+    {
+        int* fds = stackalloc int[2];
+        if (Pipe2(fds, O_CLOEXEC) != 0) throw new IOException($"pipe2: errno {Errno}");
+        return (fds[0], fds[1]);
+    }
 }
