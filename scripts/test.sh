@@ -23,6 +23,17 @@ for f in "$results"/*.trx; do
   nx=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$c")
   passed=$((passed + ${p:-0})); failed=$((failed + ${fl:-0})); skipped=$((skipped + ${nx:-0}))
 done
+# CI keeps only the tail of the output: name each failed test (and the first line of its message) right here.
+if [ "$failed" -gt 0 ]; then
+  for f in "$results"/*.trx; do
+    # One <UnitTestResult ... outcome="Failed"> element per failure; its <Message> follows it.
+    awk 'BEGIN { RS = "<UnitTestResult " }
+         /outcome="Failed"/ {
+           match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11)
+           msg = ""; if (match($0, /<Message>[^\n<]*/)) msg = substr($0, RSTART + 9, RLENGTH - 9)
+           printf "FAILED %s: %s\n", name, substr(msg, 1, 300) }' "$f"
+  done
+fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] || rc=1
 exit $rc
