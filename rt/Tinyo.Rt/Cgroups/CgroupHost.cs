@@ -21,6 +21,13 @@ public sealed class CgroupHost
     /// <summary>The layout of this host (cached: it does not change under a running process in practice).</summary>
     public static CgroupHost Current => s_current ??= Detect(File.ReadAllLines("/proc/self/mountinfo"));
 
+    /// <summary>
+    /// A unified-hierarchy layout rooted at <paramref name="root"/>, whatever the host's mounts say. For tests of the
+    /// v2 code on hybrid hosts (their cgroup2 tree is real but has no memory/cpu/pids controllers) and for hosts that
+    /// mount cgroup2 somewhere other than <c>/sys/fs/cgroup</c>.
+    /// </summary>
+    public static CgroupHost Unified(string root) => new() { V2Root = root };
+
     /// <summary>Parses mountinfo lines.</summary>
     public static CgroupHost Detect(IEnumerable<string> mountinfo)
     {
