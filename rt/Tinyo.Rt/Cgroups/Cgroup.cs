@@ -59,7 +59,12 @@ public sealed class Cgroup
         }
         catch
         {
-            for (int i = created.Count - 1; i >= 0; i--) try { Directory.Delete(created[i]); } catch (IOException) { }
+            for (int i = created.Count - 1; i >= 0; i--)
+            {
+                try { Directory.Delete(created[i]); } catch (IOException) { }
+                // A failed first container must not leave the shared parent behind either.
+                RemoveDefaultParentIfEmpty(created[i]);
+            }
             throw;
         }
     }

@@ -77,6 +77,8 @@ public sealed class CgroupV2Tests : IDisposable
         Assert.Contains("memory.max", e.Message);
         _h.AssertGone(id, b);
         Assert.False(Directory.Exists(Path.Combine(UnifiedRoot, "tinyo", id)), "the unified cgroup was left behind");
+        // Only this class uses the unified tree here: the shared parent goes with the last container, also on failure.
+        Assert.False(Directory.Exists(Path.Combine(UnifiedRoot, "tinyo")), "the shared tinyo/ parent was left behind");
     }
 
     [Fact]
