@@ -26,10 +26,12 @@ done
 # CI keeps only the tail of the output: name each failed test (and the first line of its message) right here.
 if [ "$failed" -gt 0 ]; then
   for f in "$results"/*.trx; do
-    # One <UnitTestResult ... outcome="Failed"> element per failure; its <Message> follows it.
+    # One <UnitTestResult ... outcome="Failed"> element per failure; its <Message> follows it. Only the element's own
+    # attributes are matched: the last record runs on to <ResultSummary outcome="Failed">, which is no test.
     awk 'BEGIN { RS = "<UnitTestResult " }
-         /outcome="Failed"/ {
-           match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11)
+         { head = substr($0, 1, index($0, ">")) }
+         head ~ /outcome="Failed"/ {
+           match(head, /testName="[^"]*"/); name = substr(head, RSTART + 10, RLENGTH - 11)
            msg = ""; if (match($0, /<Message>[^\n<]*/)) msg = substr($0, RSTART + 9, RLENGTH - 9)
            printf "FAILED %s: %s\n", name, substr(msg, 1, 300) }' "$f"
   done
