@@ -18,20 +18,7 @@ public sealed class FakeRegistry : IDisposable
     public FakeRegistry(string layout)
     {
         _layout = layout;
-        for (var attempt = 0; ; attempt++)
-        {
-            Port = TestPaths.FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            try
-            {
-                _listener.Start();
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-            }
-        }
+        Port = LoopbackListener.Start(_listener);
         _loop = Task.Run(Loop);
     }
 
@@ -216,19 +203,7 @@ public sealed class FakeRegistry : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (HttpListenerException)
-        {
-            // Managed HttpListener: Close after Stop looks the endpoint up again and may try to bind its port, which
-            // another test can hold by then ("Address already in use"). The listener is stopped either way.
-        }
+        LoopbackListener.Close(_listener);
         try
         {
             _loop.Wait(2000);

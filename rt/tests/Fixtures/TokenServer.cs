@@ -29,9 +29,7 @@ public sealed class TokenServer : IDisposable
         _cert = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
         CertPath = Path.Combine(dir, "token-root.pem");
         File.WriteAllText(CertPath, _cert.ExportCertificatePem());
-        Port = TestPaths.FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
+        Port = LoopbackListener.Start(_listener);
         _loop = Task.Run(Loop);
     }
 
@@ -126,14 +124,7 @@ public sealed class TokenServer : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        LoopbackListener.Close(_listener);
         try
         {
             _loop.Wait(2000);
