@@ -145,6 +145,7 @@ public sealed class KvClient : IAsyncDisposable
         var r = Reply.Open(reply);
         var list = new List<MemberInfo>();
         for (int i = 0, n = r.Int(); i < n; i++) list.Add(MemberInfo.Decode(ref r));
+        if (r.Remaining > 0) list.AddRange(Learner.LearnerRegistry.Decode(ref r));
         return list;
     }
 

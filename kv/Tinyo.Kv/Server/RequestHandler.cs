@@ -12,7 +12,7 @@ namespace Tinyo.Kv.Server;
 /// and the client retries there with the same sequence number. Reads go through DotNext's read barrier
 /// (linearizable, also on followers) unless the request asks for a serializable read of local state.
 /// </summary>
-internal sealed class RequestHandler(KvNode node)
+internal sealed class RequestHandler(KvNode node) : IRequestHandler
 {
     private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
 
@@ -191,10 +191,12 @@ internal sealed class RequestHandler(KvNode node)
     {
         new WireReader(body).End();
         var list = await node.MembersAsync(token).ConfigureAwait(false);
+        var learners = Learner.LearnerRegistry.List(node.Store.Current);
         return Reply.Ok((ref w) =>
         {
             w.Var(list.Count);
             foreach (var m in list) m.Encode(ref w);
+            Learner.LearnerRegistry.Encode(ref w, learners);
         });
     }
 

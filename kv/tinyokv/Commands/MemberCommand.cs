@@ -8,7 +8,7 @@ internal static class MemberCommand
     public static Command Create()
     {
         var cmd = new Command("member", "List, add or remove members");
-        var list = new Command("list", "List members");
+        var list = new Command("list", "List members, then learners (serve --learner: not Raft members)");
         Common.Run(list, async (pr, ct) =>
         {
             await using var client = Common.Client(pr);
@@ -16,7 +16,7 @@ internal static class MemberCommand
             if (Common.Json(pr)) Common.PrintJson(members, CliJson.Default.ListMemberInfo);
             else
                 foreach (var m in members)
-                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}{(m.Standby ? ", standby" : "")}");
+                    Console.WriteLine($"{m.Name}, {(m.Learner ? "-" : m.PeerAddress)}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}{(m.Standby ? ", standby" : "")}{(m.Learner ? ", learner" : "")}");
             return 0;
         });
 

@@ -19,6 +19,7 @@ internal static class ServeCommand
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new one-member group if the data dir is empty" };
         var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member" };
         var standby = new Option<bool>("--standby") { Description = "Never stand for election (still votes and counts in the quorum: see README)" };
+        var learner = new Option<bool>("--learner") { Description = "Run a learner: a read-only copy of the group at --join, not a Raft member (no vote, not in the quorum)" };
         var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Writes applied between snapshots (log entries; each write of a batched entry counts)", DefaultValueFactory = _ => 50_000 };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
@@ -36,11 +37,35 @@ internal static class ServeCommand
         var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
+            name, dataDir, peer, client, bootstrap, join, standby, learner, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
             certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
         {
+            if (pr.GetValue(learner))
+            {
+                foreach (var (flag, given) in new (string, bool)[]
+                {
+                    ("--bootstrap", pr.GetValue(bootstrap)), ("--standby", pr.GetValue(standby)), ("--leave-on-stop", pr.GetValue(leaveOnStop)),
+                    ("--listen-peer", pr.GetResult(peer) is { Implicit: false }), ("--peer-cert-file", pr.GetValue(peerCertFile) is not null),
+                    ("--quota-bytes", pr.GetValue(quota) != 0),
+                })
+                {
+                    if (given) throw new KvException($"--learner does not take {flag}: a learner is not a Raft member (it has no peer port and takes no writes)");
+                }
+                if (pr.GetValue(join) is not { } learnerJoin) throw new KvException("--learner needs --join with the client addresses of the group's members");
+                return await LearnerServe.RunAsync(new Tinyo.Kv.Learner.LearnerOptions
+                {
+                    Name = pr.GetValue(name)!,
+                    DataDir = pr.GetValue(dataDir)!,
+                    ClientAddress = Endpoints.Parse(pr.GetValue(client)!),
+                    Token = Common.ResolveToken(pr),
+                    Join = Endpoints.ParseList(learnerJoin),
+                    SnapshotEvery = Positive(pr.GetValue(snapshotEvery), "--snapshot-every"),
+                    MaxRequestBytes = Positive(pr.GetValue(maxRequest), "--max-request-bytes"),
+                    ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
+                }, ct);
+            }
             var options = new NodeOptions
             {
                 Name = pr.GetValue(name)!,
