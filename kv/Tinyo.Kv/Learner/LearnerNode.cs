@@ -30,7 +30,10 @@ public sealed class LearnerNode : IAsyncDisposable
     private WatchHub? watches;
     private Task following = Task.CompletedTask, registering = Task.CompletedTask, saving = Task.CompletedTask;
     private long sinceSave, fetched, lease;
+    private int disposed;
     private (DateTime At, StatusInfo? Status) clusterStatus;
+    private readonly SemaphoreSlim promoting = new(1, 1);
+    private readonly TaskCompletionSource<Raft.KvNode> promoted = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates a learner; <see cref="StartAsync"/> starts it.</summary>
     public LearnerNode(LearnerOptions options)
@@ -258,6 +261,98 @@ public sealed class LearnerNode : IAsyncDisposable
         }
     }
 
+    /// <summary>Completes with the member this learner became (<see cref="PromoteAsync"/>): the process serves as it from then on.</summary>
+    public Task<Raft.KvNode> Promoted => promoted.Task;
+
+    /// <summary>The member being started by a promotion, until it takes over the client port.</summary>
+    public Raft.KvNode? PromotingNode { get; private set; }
+
+    /// <summary>
+    /// Promotion to a voting member, once caught up: the learner checks it has applied the group's current revision,
+    /// starts a Raft member on <see cref="LearnerOptions.PromoteAs"/> (an empty data directory), asks the leader to
+    /// add it, and waits until that member has applied the revision the group had then. <see cref="Promoted"/>
+    /// then completes; the caller stops the learner (deregistering it) and serves the member on the same client
+    /// address. A member added but not caught up in time is removed again and the learner goes on as before.
+    /// The Raft member copies the group through Raft itself (DotNext's log and snapshots): the learner's copy
+    /// only proves it was caught up, it cannot seed a Raft log.
+    /// </summary>
+    public async Task PromoteAsync(CancellationToken token)
+    {
+        if (Options.PromoteAs is not { } member)
+            throw new KvServerException(ErrorCode.MembershipFailed, $"learner {Options.Name} was started without --listen-peer: restart it with --listen-peer ADDRESS to promote it");
+        await promoting.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            if (promoted.Task.IsCompleted) return;
+            using (var caughtUp = CancellationTokenSource.CreateLinkedTokenSource(token))
+            {
+                caughtUp.CancelAfter(TimeSpan.FromSeconds(10));
+                try
+                {
+                    await ReadIndexAsync(caughtUp.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                {
+                    throw new KvServerException(ErrorCode.MembershipFailed, $"learner {Options.Name} has not caught up with the group within 10 s (at revision {Store.Current.Revision})");
+                }
+            }
+            if (Directory.Exists(member.DataDir)) Directory.Delete(member.DataDir, recursive: true); // a failed earlier attempt
+            var node = new Raft.KvNode(member);
+            var peer = Endpoints.Format(member.PeerAddress);
+            var added = false;
+            try
+            {
+                await node.StartAsync(token).ConfigureAwait(false);
+                PromotingNode = node;
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (!added)
+                {
+                    try
+                    {
+                        await Cluster.MemberAddAsync(peer, standby: false, token).ConfigureAwait(false);
+                        added = true;
+                    }
+                    catch (KvServerException e) when (e.Message.Contains("in progress", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+                    {
+                        await Task.Delay(500, token).ConfigureAwait(false);
+                    }
+                }
+                var target = (await Cluster.RangeAsync(new RangeRequest(LearnerRegistry.Key(Options.Name), CountOnly: true), token).ConfigureAwait(false)).Revision;
+                deadline = DateTime.UtcNow.AddSeconds(60);
+                while (node.Store.Current.Revision < target)
+                {
+                    if (DateTime.UtcNow > deadline)
+                        throw new KvServerException(ErrorCode.MembershipFailed, $"the new member {peer} did not catch up within 60 s (revision {node.Store.Current.Revision} of {target})");
+                    await Task.Delay(50, token).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                PromotingNode = null;
+                if (added)
+                {
+                    try
+                    {
+                        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                        await Cluster.MemberRemoveAsync(peer, cts.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is KvException or OperationCanceledException)
+                    {
+                        Console.Error.WriteLine($"tinyokv: learner {Options.Name}: could not remove the half-promoted member {peer}: {e.Message}; remove it with member remove");
+                    }
+                }
+                await node.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            Console.WriteLine($"tinyokv: learner {Options.Name}: promoted: member {peer} added and caught up");
+            promoted.TrySetResult(node);
+        }
+        finally
+        {
+            promoting.Release();
+        }
+    }
+
     /// <summary>Completes once the copy has applied <paramref name="revision"/>.</summary>
     public async Task WaitForRevisionAsync(long revision, CancellationToken token)
     {
@@ -324,6 +419,7 @@ public sealed class LearnerNode : IAsyncDisposable
     /// <summary>Stops following, deregisters (revokes the lease), saves the copy and closes the connections.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) != 0) return;
         await lifetime.CancelAsync().ConfigureAwait(false);
         await following.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await registering.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -345,5 +441,6 @@ public sealed class LearnerNode : IAsyncDisposable
         if (follower is not null) await follower.DisposeAsync().ConfigureAwait(false);
         if (cluster is not null) await cluster.DisposeAsync().ConfigureAwait(false);
         lifetime.Dispose();
+        promoting.Dispose();
     }
 }

@@ -31,6 +31,13 @@ public sealed class LearnerOptions
     /// <summary>TLS on the learner's client port; null for plain TCP.</summary>
     public KvServerTls? ClientTls { get; init; }
 
+    /// <summary>
+    /// How this learner runs once promoted to a voting member (<c>member promote</c>): a member with its own data
+    /// directory (<c>DATA/member</c>) and peer address. Null when the learner was started without
+    /// <c>--listen-peer</c>: it cannot be promoted then.
+    /// </summary>
+    public Raft.NodeOptions? PromoteAs { get; init; }
+
     /// <summary>TLS for the learner's connections to the members (trusts the client CA, presents the client-port certificate).</summary>
     public KvClientTls? ClusterTls { get => field ??= ClientTls?.AsClient(null); }
 }

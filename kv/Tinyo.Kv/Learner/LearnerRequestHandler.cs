@@ -9,7 +9,8 @@ namespace Tinyo.Kv.Learner;
 /// (<see cref="LearnerNode.ReadIndexAsync"/>) and waits for the copy to reach it, so it fails like a member's
 /// read when the cluster has no quorum. Writes, leases, compaction and membership changes are answered
 /// <see cref="ErrorCode.NotLeader"/> with the leader's client address, exactly as a follower does: the client
-/// retries there with the same sequence number (exactly once). Watches are served by the server from
+/// retries there with the same sequence number (exactly once). So is <c>snapshot save</c>: the learner does not
+/// follow leases and client sessions (they are not in the watch stream), which a restorable snapshot needs. Watches are served by the server from
 /// <see cref="LearnerNode.Watches"/>.
 /// </summary>
 internal sealed class LearnerRequestHandler(LearnerNode learner) : IRequestHandler
@@ -24,13 +25,13 @@ internal sealed class LearnerRequestHandler(LearnerNode learner) : IRequestHandl
             {
                 Op.Range => await RangeAsync(body, token).ConfigureAwait(false),
                 Op.Put or Op.DeleteRange or Op.Txn or Op.LeaseGrant or Op.LeaseRevoke or Op.LeaseKeepAlive or Op.LeaseList
-                    or Op.Compact or Op.MemberAdd or Op.MemberRemove => await NotLeaderAsync(token).ConfigureAwait(false),
+                    or Op.Compact or Op.MemberAdd or Op.MemberRemove or Op.Snapshot => await NotLeaderAsync(token).ConfigureAwait(false),
                 Op.MemberList => await MemberListAsync(body, token).ConfigureAwait(false),
                 Op.Status => await StatusAsync(body, token).ConfigureAwait(false),
-                Op.Snapshot => Snapshot(body),
                 Op.MemberLeave => Reply.Error(ErrorCode.BadRequest,
                     "this is a learner, not a Raft member: stop it (SIGTERM) and it deregisters itself"),
-                Op.EnsureDurable => Reply.Error(ErrorCode.BadRequest, "this is a learner, not a Raft member"),
+                Op.EnsureDurable => await EnsureDurableAsync(body, token).ConfigureAwait(false),
+                Op.MemberPromote => await PromoteAsync(body, token).ConfigureAwait(false),
                 Op.Hello => Reply.Error(ErrorCode.BadRequest, "already authenticated"),
                 _ => Reply.Error(ErrorCode.BadRequest, $"unknown operation {(byte)op}"),
             };
@@ -109,12 +110,27 @@ internal sealed class LearnerRequestHandler(LearnerNode learner) : IRequestHandl
         return Reply.Ok((ref w) => status.Encode(ref w));
     }
 
-    private byte[] Snapshot(byte[] body)
+    private async Task<byte[]> PromoteAsync(byte[] body, CancellationToken token)
     {
-        new WireReader(body).End();
-        using var ms = new MemoryStream();
-        learner.Store.Capture().WriteTo(ms);
-        var bytes = ms.ToArray();
-        return Reply.Ok((ref w) => w.Bytes(bytes));
+        var r = new WireReader(body);
+        var name = r.String();
+        r.End();
+        if (name != learner.Options.Name)
+            throw new KvServerException(ErrorCode.BadRequest, $"this is learner {learner.Options.Name}, not {name}");
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
+        cts.CancelAfter(TimeSpan.FromSeconds(120));
+        await learner.PromoteAsync(cts.Token).ConfigureAwait(false);
+        return Reply.Ok(static (ref w) => { });
+    }
+
+    /// <summary>While a promotion starts the member, the leader's durability checks reach it here (its client address).</summary>
+    private async Task<byte[]> EnsureDurableAsync(byte[] body, CancellationToken token)
+    {
+        var r = new WireReader(body);
+        var index = r.Var();
+        r.End();
+        if (learner.PromotingNode is not { } node) return Reply.Error(ErrorCode.BadRequest, "this is a learner, not a Raft member");
+        await Raft.DurabilityTracker.EnsureLocalAsync(node, index, token).ConfigureAwait(false);
+        return Reply.Ok(static (ref w) => { });
     }
 }

@@ -37,6 +37,8 @@ internal sealed class RequestHandler(KvNode node) : IRequestHandler
                 Op.Status => await StatusAsync(body, token).ConfigureAwait(false),
                 Op.Snapshot => Snapshot(body),
                 Op.EnsureDurable => await EnsureDurableAsync(body, token).ConfigureAwait(false),
+                Op.MemberPromote => Reply.Error(ErrorCode.BadRequest,
+                    "this is a member already: member promote is sent to the learner (tinyokv member promote NAME finds it)"),
                 Op.Hello => Reply.Error(ErrorCode.BadRequest, "already authenticated"),
                 _ => Reply.Error(ErrorCode.BadRequest, $"unknown operation {(byte)op}"),
             };

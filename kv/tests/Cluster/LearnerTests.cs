@@ -237,6 +237,56 @@ public class LearnerTests
     }
 
     [Fact]
+    public async Task PromotedLearnerBecomesAVotingMember()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var client = cluster.Client(cluster.Members.ToArray());
+        for (var i = 0; i < 10; i++) await client.PutAsync(B($"p/{i}"), B("v"));
+        var learner = cluster.NewLearner(promotable: true);
+        string[] flags = ["--listen-peer", learner.PeerAddress];
+        learner.StartLearner(TestCluster.Token, cluster.MemberEndpoints, flags);
+        await ServingAsync(cluster, learner);
+        await WaitForListAsync(client, l => l.Any(m => m.Learner), "showed the learner");
+        string[] cli = ["--endpoints", cluster.Members[0].ClientAddress, "--token", TestCluster.Token];
+
+        var r = await Binary.RunAsync([.. cli, "member", "promote", "nobody"]);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("no running learner named nobody", r.Err);
+        r = await Binary.RunAsync([.. cli, "member", "promote", "l1"]);
+        Assert.True(r.Code == 0, r.Err + "\n" + cluster.Logs());
+        Assert.Contains("learner l1 promoted", r.Out);
+
+        // Now a Raft member under the same name and client address, and no longer a learner.
+        var list = await WaitForListAsync(client, l => l.Count == 4 && !l.Any(m => m.Learner) && l.All(m => m.Status == "available"), "showed four members");
+        var promoted = Assert.Single(list, m => m.Name == "l1");
+        Assert.Equal((learner.PeerAddress, learner.ClientAddress), (promoted.PeerAddress, promoted.ClientAddress));
+        var onPromoted = cluster.Client(learner);
+        Assert.NotEqual("learner", (await onPromoted.StatusAsync()).Role);
+        await ConvergedAsync(cluster, client, onPromoted);
+
+        // It votes and counts: with the leader killed, the two other original members need its vote (3 of 4) to
+        // elect a leader and its acknowledgement to commit.
+        var leader = await cluster.LeaderAsync();
+        leader.Kill();
+        await using var rest = new KvClient(new KvClientOptions
+        {
+            Endpoints = [.. cluster.Members.Where(m => m.Running).Select(m => Endpoints.Parse(m.ClientAddress)), Endpoints.Parse(learner.ClientAddress)],
+            Token = TestCluster.Token,
+            RequestTimeout = TimeSpan.FromSeconds(20),
+        });
+        await rest.PutAsync(B("p/after-kill"), B("v"));
+
+        // Restarted with the same flags, it runs as the member it became.
+        learner.Kill();
+        learner.StartLearner(TestCluster.Token, cluster.MemberEndpoints, flags);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!learner.Log.Contains("was promoted from a learner") && DateTime.UtcNow < deadline) await Task.Delay(100);
+        Assert.Contains("was promoted from a learner", learner.Log);
+        await rest.PutAsync(B("p/after-restart"), B("v"));
+        Assert.NotNull(await cluster.Client(learner).GetAsync(B("p/after-restart")));
+    }
+
+    [Fact]
     public async Task LearnerFlagsAreChecked()
     {
         string[] serve = ["serve", "--learner", "--data-dir", Path.Combine(Path.GetTempPath(), "tinyokv-never-created"), "--token", "t"];
@@ -246,9 +296,9 @@ public class LearnerTests
         r = await Binary.RunAsync([.. serve, "--join", "127.0.0.1:1", "--bootstrap"]);
         Assert.Equal(1, r.Code);
         Assert.Contains("--learner does not take --bootstrap", r.Err);
-        r = await Binary.RunAsync([.. serve, "--join", "127.0.0.1:1", "--listen-peer", "127.0.0.1:2"]);
+        r = await Binary.RunAsync([.. serve, "--join", "127.0.0.1:1", "--standby"]);
         Assert.Equal(1, r.Code);
-        Assert.Contains("--learner does not take --listen-peer", r.Err);
+        Assert.Contains("--learner does not take --standby", r.Err);
         Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), "tinyokv-never-created")));
     }
 }

@@ -194,11 +194,11 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Learner processes (serve --learner): not Raft members, so kept apart from <see cref="Members"/>.</summary>
     public List<Member> Learners { get; } = [];
 
-    /// <summary>A learner process (not started) with its own data directory and client port.</summary>
-    public Member NewLearner()
+    /// <summary>A learner process (not started) with its own data directory and client port (and a peer port if promotable).</summary>
+    public Member NewLearner(bool promotable = false)
     {
         var i = Learners.Count + 1;
-        var l = new Member($"l{i}", Path.Combine(root, $"l{i}"), 0, FreePort());
+        var l = new Member($"l{i}", Path.Combine(root, $"l{i}"), promotable ? FreePort() : 0, FreePort());
         Learners.Add(l);
         return l;
     }

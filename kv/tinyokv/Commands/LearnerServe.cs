@@ -21,23 +21,44 @@ internal static class LearnerServe
         {
             throw new KvException($"cannot create data directory {options.DataDir}");
         }
-        await using var learner = new LearnerNode(options);
+        var learner = new LearnerNode(options);
+        KvServer? server = null;
         try
         {
-            // Serves only once it holds a copy (saved, or copied from the group).
-            await learner.StartAsync(stop.Token);
+            try
+            {
+                // Serves only once it holds a copy (saved, or copied from the group).
+                await learner.StartAsync(stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return 0;
+            }
+            server = new KvServer(learner);
+            server.Start();
+            Console.WriteLine($"tinyokv: learner {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)} " +
+                              $"at revision {learner.Store.Current.Revision}");
+            await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), learner.Promoted);
+            if (!learner.Promoted.IsCompletedSuccessfully)
+            {
+                Console.WriteLine($"tinyokv: learner {options.Name} stopping");
+                return 0;
+            }
+            await Task.Delay(300, CancellationToken.None); // let the answer to `member promote` reach the client
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        finally
         {
-            return 0;
+            if (server is not null) await server.DisposeAsync();
+            await learner.DisposeAsync();
         }
-        await using var server = new KvServer(learner);
-        server.Start();
-        Console.WriteLine($"tinyokv: learner {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)} " +
-                          $"at revision {learner.Store.Current.Revision}");
-        await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        Console.WriteLine($"tinyokv: learner {options.Name} stopping");
-        return 0;
+
+        // Promoted (`member promote`): the learner is stopped and deregistered; its member takes over the client port.
+        await using var node = await learner.Promoted;
+        File.Delete(Path.Combine(options.DataDir, "learner.snap")); // from now on the process runs the member in DATA/member
+        await using var memberServer = new KvServer(node);
+        memberServer.Start();
+        Console.WriteLine($"tinyokv: {options.Name} now serves as a member on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(node.Options.PeerAddress)}");
+        return await ServeCommand.ServeUntilStoppedAsync(node, leaveOnStop: false, stop.Token);
     }
 
     private static void Stop(CancellationTokenSource stop)
