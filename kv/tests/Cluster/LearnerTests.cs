@@ -55,10 +55,12 @@ public class LearnerTests
     /// <summary>Waits until the learner's local state equals the group's (linearizable read on a member); returns it.</summary>
     private static async Task<string> ConvergedAsync(TestCluster cluster, KvClient member, KvClient learner)
     {
-        var want = Dump(await member.RangeAsync(Everything with { Serializable = false }));
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        string got;
-        while ((got = Dump(await learner.RangeAsync(Everything))) != want && DateTime.UtcNow < deadline) await Task.Delay(50);
+        string want, got;
+        // The group may move on meanwhile (the learner's own registration is a write): compare fresh reads each time.
+        while ((want = Dump(await member.RangeAsync(Everything with { Serializable = false }))) != (got = Dump(await learner.RangeAsync(Everything)))
+               && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
         Assert.True(want == got, $"learner did not converge\nwant {want}\ngot  {got}\n{cluster.Logs()}");
         return got;
     }
@@ -209,6 +211,9 @@ public class LearnerTests
         await client.CompactAsync(now);
         learner.StartLearner(TestCluster.Token, cluster.MemberEndpoints, flags);
         await ServingAsync(cluster, learner);
+        // Its registration (a write) comes after it serves: let it land before recording the state to compare with.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (((await client.GetAsync(B("/tinyokv/learners/l1")))?.ModRevision ?? 0) <= now && DateTime.UtcNow < deadline) await Task.Delay(100);
         var before = await ConvergedAsync(cluster, client, onLearner);
         Assert.Equal(1, (await onLearner.StatusAsync()).SnapshotsInstalled);
         Assert.Contains("no longer held", learner.Log);
