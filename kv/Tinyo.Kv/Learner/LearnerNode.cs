@@ -221,6 +221,11 @@ public sealed class LearnerNode : IAsyncDisposable
         {
             try
             {
+                if (putRevision == 0 && Store.Current.Get(key) is { } other && !other.Value.AsSpan().SequenceEqual(value))
+                {
+                    Console.Error.WriteLine($"tinyokv: learner {Options.Name}: the name is registered by a learner at {Encoding.UTF8.GetString(other.Value)}; " +
+                                            "learner names must be unique (taking the entry over)");
+                }
                 if (Interlocked.Read(ref lease) == 0)
                 {
                     var (id, _) = await Cluster.LeaseGrantAsync(LearnerRegistry.LeaseTtlSeconds, ct: token).ConfigureAwait(false);

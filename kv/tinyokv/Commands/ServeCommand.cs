@@ -14,13 +14,13 @@ internal static class ServeCommand
     {
         var name = new Option<string>("--name") { Description = "Member name", DefaultValueFactory = _ => Environment.MachineName };
         var dataDir = new Option<string>("--data-dir") { Description = "Data directory (WAL, snapshots, membership)", Required = true };
-        var peer = new Option<string>("--listen-peer") { Description = "Raft address ip:port (the member's identity)", DefaultValueFactory = _ => "127.0.0.1:2380" };
+        var peer = new Option<string>("--listen-peer") { Description = "Raft address ip:port (the member's identity; a learner's once promoted, which it needs to be promotable)", DefaultValueFactory = _ => "127.0.0.1:2380" };
         var client = new Option<string>("--listen-client") { Description = "Client address ip:port", DefaultValueFactory = _ => "127.0.0.1:2379" };
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new one-member group if the data dir is empty" };
-        var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member" };
+        var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member (a learner: the members it copies and follows)" };
         var standby = new Option<bool>("--standby") { Description = "Never stand for election (still votes and counts in the quorum: see README)" };
         var learner = new Option<bool>("--learner") { Description = "Run a learner: a read-only copy of the group at --join, not a Raft member (no vote, not in the quorum)" };
-        var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Writes applied between snapshots (log entries; each write of a batched entry counts)", DefaultValueFactory = _ => 50_000 };
+        var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Writes applied between snapshots (log entries; each write of a batched entry counts); a learner: revisions between saves of its copy", DefaultValueFactory = _ => 50_000 };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
