@@ -418,7 +418,7 @@ public sealed class LearnerNode : IAsyncDisposable
         var s = await ClusterStatusAsync(token).ConfigureAwait(false);
         var view = Store.Current;
         return new StatusInfo(Options.Name, "", Endpoints.Format(Options.ClientAddress), "learner", s?.Leader ?? "", s?.Term ?? 0,
-            view.Revision, view.CompactRevision, view.AppliedIndex, 0, 0, view.Count, false, SnapshotsFetched);
+            view.Revision, view.CompactRevision, 0, 0, 0, view.Count, false, SnapshotsFetched); // no Raft log here: no indexes
     }
 
     /// <summary>Stops following, deregisters (revokes the lease), saves the copy and closes the connections.</summary>

@@ -284,7 +284,7 @@ public sealed class TestCluster : IAsyncDisposable
                         ConnectTimeout = TimeSpan.FromMilliseconds(300),
                         Tls = Tls,
                     });
-                    var list = await client.MemberListAsync();
+                    var list = (await client.MemberListAsync()).Where(x => !x.Learner).ToList(); // Raft members only
                     last = string.Join("; ", list);
                     if (list.Count == count && list.All(x => x.Status == "available") && list.Any(x => x.IsLeader)) return;
                 }
