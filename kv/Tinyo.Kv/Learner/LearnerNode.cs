@@ -59,7 +59,7 @@ public sealed class LearnerNode : IAsyncDisposable
 
     /// <summary>
     /// Loads the saved copy (if any), else copies the store from the cluster (retrying until a member answers or
-    /// <paramref name="token"/> ends), then starts following and registering in the background.
+    /// <paramref name="token"/> ends), then starts following in the background (<see cref="Announce"/> registers).
     /// </summary>
     public async Task StartAsync(CancellationToken token)
     {
@@ -93,7 +93,15 @@ public sealed class LearnerNode : IAsyncDisposable
             }
         }
         following = Task.Run(() => FollowAsync(lifetime.Token));
-        registering = Task.Run(() => RegisterAsync(lifetime.Token));
+    }
+
+    /// <summary>
+    /// Starts keeping the registration (<see cref="LearnerRegistry"/>); call once the learner's server listens, so a
+    /// client that finds it in a member list can reach it.
+    /// </summary>
+    public void Announce()
+    {
+        if (registering.IsCompleted) registering = Task.Run(() => RegisterAsync(lifetime.Token));
     }
 
     private bool RestoreLocal()
@@ -127,6 +135,7 @@ public sealed class LearnerNode : IAsyncDisposable
         Console.WriteLine($"tinyokv: learner {Options.Name}: copied the store at revision {revision} ({Store.Current.Count} keys)");
         Signal(revision);
         sinceSave = 0;
+        await saving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // one writer of the temp file at a time
         await SaveAsync(Store.Capture()).ConfigureAwait(false);
     }
 

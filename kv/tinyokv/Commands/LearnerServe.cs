@@ -36,6 +36,7 @@ internal static class LearnerServe
             }
             server = new KvServer(learner);
             server.Start();
+            learner.Announce();
             Console.WriteLine($"tinyokv: learner {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)} " +
                               $"at revision {learner.Store.Current.Revision}");
             await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), learner.Promoted);
