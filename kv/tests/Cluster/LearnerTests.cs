@@ -162,6 +162,14 @@ public class LearnerTests
         await client.DeleteAsync(new DeleteRangeRequest(B("/tinyokv/learners/"), RangeRequest.PrefixEnd(B("/tinyokv/learners/"))));
         await WaitForListAsync(client, l => l.Any(m => m.Learner), "showed the learner again");
 
+        // Started without --listen-peer, it cannot be promoted; status says what it is.
+        cli = await Binary.RunAsync(["--endpoints", cluster.Members[0].ClientAddress, "--token", TestCluster.Token, "member", "promote", "l1"]);
+        Assert.Equal(1, cli.Code);
+        Assert.Contains("started without --listen-peer", cli.Err);
+        cli = await Binary.RunAsync(["--endpoints", learner.ClientAddress, "--token", TestCluster.Token, "status"]);
+        Assert.Contains("role=learner", cli.Out);
+        Assert.Contains("copies=1", cli.Out);
+
         // A clean stop revokes its lease: it leaves the list at once.
         learner.Terminate();
         Assert.Equal(0, await learner.WaitForExitAsync(TimeSpan.FromSeconds(15)));
