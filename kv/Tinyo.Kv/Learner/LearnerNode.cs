@@ -177,7 +177,7 @@ public sealed class LearnerNode : IAsyncDisposable
                     await FetchSnapshotAsync(token).ConfigureAwait(false);
                     compactedAt = -1;
                 }
-                catch (Exception f) when (f is KvException or IOException)
+                catch (Exception f) when (f is not OutOfMemoryException && !token.IsCancellationRequested)
                 {
                     Console.Error.WriteLine($"tinyokv: learner {Options.Name}: copy failed: {f.Message}");
                     await Delay(1000, token).ConfigureAwait(false);
@@ -187,8 +187,9 @@ public sealed class LearnerNode : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is KvException or IOException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // Whatever it was, the loop must go on: a learner that stopped following would serve stale reads forever.
                 Console.Error.WriteLine($"tinyokv: learner {Options.Name}: following: {e.Message}");
                 await Delay(500, token).ConfigureAwait(false);
             }
@@ -254,7 +255,7 @@ public sealed class LearnerNode : IAsyncDisposable
             {
                 return;
             }
-            catch (KvException e)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Console.Error.WriteLine($"tinyokv: learner {Options.Name}: registration: {e.Message}; retrying");
                 await Delay(1000, token).ConfigureAwait(false);
