@@ -145,6 +145,7 @@ public sealed class KvClient : IAsyncDisposable
         var r = Reply.Open(reply);
         var list = new List<MemberInfo>();
         for (int i = 0, n = r.Int(); i < n; i++) list.Add(MemberInfo.Decode(ref r));
+        if (r.Remaining > 0) list.AddRange(Learner.LearnerRegistry.Decode(ref r));
         return list;
     }
 
@@ -158,6 +159,25 @@ public sealed class KvClient : IAsyncDisposable
     /// <summary>Removes a member by its peer (Raft) address.</summary>
     public async Task MemberRemoveAsync(string peerAddress, CancellationToken ct = default)
         => Reply.Open(await CallAsync(Op.MemberRemove, (ref w) => w.String(peerAddress), write: false, ct, leaderOnly: true).ConfigureAwait(false));
+
+    /// <summary>
+    /// Promotes learner <paramref name="name"/> to a voting member: finds its client address in the member list and
+    /// asks it directly; it answers once it has been added and has caught up (see <see cref="Learner.LearnerNode.PromoteAsync"/>).
+    /// </summary>
+    public async Task MemberPromoteAsync(string name, CancellationToken ct = default)
+    {
+        var learner = (await MemberListAsync(ct).ConfigureAwait(false)).FirstOrDefault(m => m.Learner && m.Name == name)
+            ?? throw new KvServerException(ErrorCode.MembershipFailed, $"no running learner named {name} (member list shows the learners)");
+        await using var direct = new KvClient(new KvClientOptions
+        {
+            Endpoints = [Protocol.Endpoints.Parse(learner.ClientAddress)],
+            Token = options.Token,
+            Tls = options.Tls,
+            RequestTimeout = options.RequestTimeout > TimeSpan.FromSeconds(120) ? options.RequestTimeout : TimeSpan.FromSeconds(120),
+            ConnectTimeout = options.ConnectTimeout,
+        });
+        Reply.Open(await direct.CallAsync(Op.MemberPromote, (ref w) => w.String(name), write: false, ct).ConfigureAwait(false));
+    }
 
     /// <summary>
     /// Graceful leave of the member this client is connected to (give it as the only endpoint): it steps down if

@@ -44,6 +44,8 @@ public enum Op : byte
     WatchCancel = 18,
     /// <summary>Graceful leave of the member that receives it (not forwarded): step down, get removed, stop.</summary>
     MemberLeave = 19,
+    /// <summary>Promote the learner that receives it (not forwarded; body: its name) to a voting member.</summary>
+    MemberPromote = 20,
 }
 
 /// <summary>

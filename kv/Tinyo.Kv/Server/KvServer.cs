@@ -23,8 +23,10 @@ public sealed class KvServer : IAsyncDisposable
     /// <summary>Requests of one connection handled at once; more wait in the socket (back-pressure).</summary>
     public const int MaxInFlight = 256;
 
-    private readonly KvNode node;
-    private readonly RequestHandler handler;
+    private readonly IRequestHandler handler;
+    private readonly Func<Watch.WatchHub> watches;
+    private readonly System.Net.IPEndPoint address;
+    private readonly long maxRequestBytes;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     private readonly byte[] token;
     private readonly KvServerTls? tls;
@@ -35,12 +37,26 @@ public sealed class KvServer : IAsyncDisposable
 
     /// <summary>Creates the server for a member.</summary>
     public KvServer(KvNode node)
+        : this(new RequestHandler(node), () => node.Watches, node.Options.ClientAddress, node.Options.Token, node.Options.ClientTls, node.Options.MaxRequestBytes)
     {
-        this.node = node;
-        handler = new RequestHandler(node);
-        token = Encoding.UTF8.GetBytes(node.Options.Token);
-        tls = node.Options.ClientTls;
-        listener = new Socket(node.Options.ClientAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+    }
+
+    /// <summary>Creates the server for a learner (a non-voting copy of the cluster: see <see cref="Learner.LearnerNode"/>).</summary>
+    public KvServer(Learner.LearnerNode learner)
+        : this(new Learner.LearnerRequestHandler(learner), () => learner.Watches, learner.Options.ClientAddress, learner.Options.Token,
+            learner.Options.ClientTls, learner.Options.MaxRequestBytes)
+    {
+    }
+
+    private KvServer(IRequestHandler handler, Func<Watch.WatchHub> watches, System.Net.IPEndPoint address, string token, KvServerTls? tls, long maxRequestBytes)
+    {
+        this.handler = handler;
+        this.watches = watches;
+        this.address = address;
+        this.maxRequestBytes = maxRequestBytes;
+        this.token = Encoding.UTF8.GetBytes(token);
+        this.tls = tls;
+        listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
     }
 
     /// <summary>Binds and starts accepting.</summary>
@@ -51,11 +67,11 @@ public sealed class KvServer : IAsyncDisposable
         listener.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
         try
         {
-            listener.Bind(node.Options.ClientAddress);
+            listener.Bind(address);
         }
         catch (SocketException e)
         {
-            throw new KvException($"cannot listen on {Endpoints.Format(node.Options.ClientAddress)}: {e.Message}");
+            throw new KvException($"cannot listen on {Endpoints.Format(address)}: {e.Message}");
         }
         listener.Listen(512);
         acceptLoop = Task.Run(AcceptAsync);
@@ -142,7 +158,7 @@ public sealed class KvServer : IAsyncDisposable
         var inFlight = new SemaphoreSlim(MaxInFlight, MaxInFlight);
         using var connectionClosed = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
         var session = new Session();
-        var maxFrame = node.Options.MaxRequestBytes + 64; // body limit plus room for the request's own fields
+        var maxFrame = maxRequestBytes + 64; // body limit plus room for the request's own fields
 
         async Task SendAsync(Op op, uint id, byte[] reply)
         {
@@ -260,7 +276,7 @@ public sealed class KvServer : IAsyncDisposable
             await connectionClosed.CancelAsync().ConfigureAwait(false);
             lock (session.Watches)
             {
-                foreach (var w in session.Watches.Values) node.Watches.Cancel(w);
+                foreach (var w in session.Watches.Values) watches().Cancel(w);
                 session.Watches.Clear();
             }
             // Let running handlers finish their writes before the pipe goes away.
@@ -311,7 +327,7 @@ public sealed class KvServer : IAsyncDisposable
             var r = new WireReader(body);
             var req = WatchRequest.Decode(ref r);
             r.End();
-            watcher = node.Watches.Watch(req.Key, req.RangeEnd, req.StartRevision, req.PrevKv);
+            watcher = watches().Watch(req.Key, req.RangeEnd, req.StartRevision, req.PrevKv);
         }
         catch (KvException e)
         {
@@ -345,7 +361,7 @@ public sealed class KvServer : IAsyncDisposable
         finally
         {
             lock (session.Watches) session.Watches.Remove(id);
-            node.Watches.Cancel(watcher);
+            watches().Cancel(watcher);
         }
     }
 
@@ -358,7 +374,7 @@ public sealed class KvServer : IAsyncDisposable
             r.End();
             Watch.Watcher? w;
             lock (session.Watches) session.Watches.TryGetValue(watchId, out w);
-            if (w is not null) node.Watches.Cancel(w);
+            if (w is not null) watches().Cancel(w);
             return Reply.Ok(static (ref w) => { });
         }
         catch (ProtocolException e)

@@ -12,7 +12,7 @@ namespace Tinyo.Kv.Server;
 /// and the client retries there with the same sequence number. Reads go through DotNext's read barrier
 /// (linearizable, also on followers) unless the request asks for a serializable read of local state.
 /// </summary>
-internal sealed class RequestHandler(KvNode node)
+internal sealed class RequestHandler(KvNode node) : IRequestHandler
 {
     private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
 
@@ -37,6 +37,8 @@ internal sealed class RequestHandler(KvNode node)
                 Op.Status => await StatusAsync(body, token).ConfigureAwait(false),
                 Op.Snapshot => Snapshot(body),
                 Op.EnsureDurable => await EnsureDurableAsync(body, token).ConfigureAwait(false),
+                Op.MemberPromote => Reply.Error(ErrorCode.BadRequest,
+                    "this is a member already: member promote is sent to the learner (tinyokv member promote NAME finds it)"),
                 Op.Hello => Reply.Error(ErrorCode.BadRequest, "already authenticated"),
                 _ => Reply.Error(ErrorCode.BadRequest, $"unknown operation {(byte)op}"),
             };
@@ -191,10 +193,12 @@ internal sealed class RequestHandler(KvNode node)
     {
         new WireReader(body).End();
         var list = await node.MembersAsync(token).ConfigureAwait(false);
+        var learners = Learner.LearnerRegistry.List(node.Store.Current);
         return Reply.Ok((ref w) =>
         {
             w.Var(list.Count);
             foreach (var m in list) m.Encode(ref w);
+            Learner.LearnerRegistry.Encode(ref w, learners);
         });
     }
 

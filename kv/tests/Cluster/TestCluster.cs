@@ -39,6 +39,20 @@ public sealed class Member : IDisposable
         }
     }
 
+    /// <summary>Starts this process as a learner of the members at <paramref name="join"/> (no peer port).</summary>
+    public void StartLearner(string token, string join, params string[] extra)
+    {
+        var args = new List<string>
+        {
+            "serve", "--learner", "--name", Name, "--data-dir", DataDir, "--listen-client", ClientAddress, "--join", join, "--token", token,
+        };
+        args.AddRange(extra);
+        process = Binary.Start(args, line =>
+        {
+            lock (log) log.AppendLine(line);
+        });
+    }
+
     public void Start(string token, params string[] extra)
     {
         var args = new List<string>
@@ -177,6 +191,21 @@ public sealed class TestCluster : IAsyncDisposable
 
     public List<Member> Members { get; } = [];
 
+    /// <summary>Learner processes (serve --learner): not Raft members, so kept apart from <see cref="Members"/>.</summary>
+    public List<Member> Learners { get; } = [];
+
+    /// <summary>A learner process (not started) with its own data directory and client port (and a peer port if promotable).</summary>
+    public Member NewLearner(bool promotable = false)
+    {
+        var i = Learners.Count + 1;
+        var l = new Member($"l{i}", Path.Combine(root, $"l{i}"), promotable ? FreePort() : 0, FreePort());
+        Learners.Add(l);
+        return l;
+    }
+
+    /// <summary>The client addresses of every member, comma-separated (a learner's --join).</summary>
+    public string MemberEndpoints => string.Join(",", Members.Select(m => m.ClientAddress));
+
     /// <summary>TLS for the test's own clients when the members serve TLS.</summary>
     public KvClientTls? Tls { get; private init; }
 
@@ -255,7 +284,7 @@ public sealed class TestCluster : IAsyncDisposable
                         ConnectTimeout = TimeSpan.FromMilliseconds(300),
                         Tls = Tls,
                     });
-                    var list = await client.MemberListAsync();
+                    var list = (await client.MemberListAsync()).Where(x => !x.Learner).ToList(); // Raft members only
                     last = string.Join("; ", list);
                     if (list.Count == count && list.All(x => x.Status == "available") && list.Any(x => x.IsLeader)) return;
                 }
@@ -295,12 +324,13 @@ public sealed class TestCluster : IAsyncDisposable
         throw new TimeoutException("no leader\n" + Logs());
     }
 
-    public string Logs() => string.Join("\n", Members.Select(m => $"--- {m.Name}\n{m.Log}"));
+    public string Logs() => string.Join("\n", Members.Concat(Learners).Select(m => $"--- {m.Name}\n{m.Log}"));
 
     public async ValueTask DisposeAsync()
     {
         // Processes first: nothing below may keep a member alive if it throws.
         foreach (var m in Members) m.Dispose();
+        foreach (var l in Learners) l.Dispose();
         foreach (var c in clients)
         {
             try

@@ -7,8 +7,8 @@ internal static class MemberCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("member", "List, add or remove members");
-        var list = new Command("list", "List members");
+        var cmd = new Command("member", "List, add, remove or promote members");
+        var list = new Command("list", "List members, then learners (serve --learner: not Raft members)");
         Common.Run(list, async (pr, ct) =>
         {
             await using var client = Common.Client(pr);
@@ -16,7 +16,7 @@ internal static class MemberCommand
             if (Common.Json(pr)) Common.PrintJson(members, CliJson.Default.ListMemberInfo);
             else
                 foreach (var m in members)
-                    Console.WriteLine($"{m.Name}, {m.PeerAddress}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}{(m.Standby ? ", standby" : "")}");
+                    Console.WriteLine($"{m.Name}, {(m.Learner ? "-" : m.PeerAddress)}, {m.ClientAddress}, {m.Status}{(m.IsLeader ? ", leader" : "")}{(m.Standby ? ", standby" : "")}{(m.Learner ? ", learner" : "")}");
             return 0;
         });
 
@@ -50,7 +50,19 @@ internal static class MemberCommand
             Console.WriteLine($"member {pr.GetValue(Common.Endpoints)} left the group");
             return 0;
         });
+        var learnerName = new Argument<string>("name") { Description = "The learner's name (as member list shows it)" };
+        var promote = new Command("promote",
+            "Promote a learner (started with --listen-peer) to a voting member once it has caught up; it keeps its client address")
+        { learnerName };
+        Common.Run(promote, async (pr, ct) =>
+        {
+            await using var client = Common.Client(pr);
+            await client.MemberPromoteAsync(pr.GetValue(learnerName)!, ct);
+            Console.WriteLine($"learner {pr.GetValue(learnerName)} promoted to a member");
+            return 0;
+        });
         cmd.Subcommands.Add(list);
+        cmd.Subcommands.Add(promote);
         cmd.Subcommands.Add(leave);
         cmd.Subcommands.Add(add);
         cmd.Subcommands.Add(remove);

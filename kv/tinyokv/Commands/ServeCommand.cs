@@ -14,12 +14,13 @@ internal static class ServeCommand
     {
         var name = new Option<string>("--name") { Description = "Member name", DefaultValueFactory = _ => Environment.MachineName };
         var dataDir = new Option<string>("--data-dir") { Description = "Data directory (WAL, snapshots, membership)", Required = true };
-        var peer = new Option<string>("--listen-peer") { Description = "Raft address ip:port (the member's identity)", DefaultValueFactory = _ => "127.0.0.1:2380" };
+        var peer = new Option<string>("--listen-peer") { Description = "Raft address ip:port (the member's identity; a learner's once promoted, which it needs to be promotable)", DefaultValueFactory = _ => "127.0.0.1:2380" };
         var client = new Option<string>("--listen-client") { Description = "Client address ip:port", DefaultValueFactory = _ => "127.0.0.1:2379" };
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new one-member group if the data dir is empty" };
-        var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member" };
+        var join = new Option<string?>("--join") { Description = "Client addresses of a running group: ask it to add this member (a learner: the members it copies and follows)" };
         var standby = new Option<bool>("--standby") { Description = "Never stand for election (still votes and counts in the quorum: see README)" };
-        var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Writes applied between snapshots (log entries; each write of a batched entry counts)", DefaultValueFactory = _ => 50_000 };
+        var learner = new Option<bool>("--learner") { Description = "Run a learner: a read-only copy of the group at --join, not a Raft member (no vote, not in the quorum)" };
+        var snapshotEvery = new Option<long>("--snapshot-every") { Description = "Writes applied between snapshots (log entries; each write of a batched entry counts); a learner: revisions between saves of its copy", DefaultValueFactory = _ => 50_000 };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
@@ -36,15 +37,15 @@ internal static class ServeCommand
         var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
+            name, dataDir, peer, client, bootstrap, join, standby, learner, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
             certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
         {
-            var options = new NodeOptions
+            NodeOptions MemberOptions(string dir) => new()
             {
                 Name = pr.GetValue(name)!,
-                DataDir = pr.GetValue(dataDir)!,
+                DataDir = dir,
                 PeerAddress = Endpoints.Parse(pr.GetValue(peer)!),
                 ClientAddress = Endpoints.Parse(pr.GetValue(client)!),
                 Token = Common.ResolveToken(pr),
@@ -60,56 +61,101 @@ internal static class ServeCommand
                 ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
                 PeerTls = PeerTls(pr.GetValue(peerCertFile), pr.GetValue(peerKeyFile), pr.GetValue(peerCaFile), pr.GetValue(peerClientCertAuth)),
             };
-            // Members also dial each other's client port (joining, durability checks) and must be able to verify
-            // the certificates there: with a private CA, name it.
-            if (options.ClientTls is { TrustedCa: null } ct1 && options.PeerTls?.TrustedCa is null && !ct1.ChainsToSystemRoots())
-                throw new KvException("--cert-file is not signed by a CA this system trusts: give its CA with --trusted-ca-file " +
-                                      "(members connect to each other's client port and verify it)");
-            var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop(stop); });
-            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Stop(stop); });
-            try
-            {
-                Directory.CreateDirectory(options.DataDir);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new KvException($"cannot create data directory {options.DataDir}");
-            }
 
-            await using var node = new KvNode(options);
-            await node.StartAsync(stop.Token);
-            await using var server = new KvServer(node);
-            server.Start();
-            Console.WriteLine($"tinyokv: {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(options.PeerAddress)}");
-            if (fresh && !options.Bootstrap && options.Join.Count > 0)
-                await AnnounceAsync(options, stop.Token);
-            // Runs until a signal, or until the member has left the group (`tinyokv member leave`).
-            await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), node.Left);
-            if (node.Left.IsCompleted)
+            if (pr.GetValue(learner))
             {
-                Console.WriteLine($"tinyokv: {options.Name} left the group; stopping (its data dir no longer belongs to the group)");
-                await Task.Delay(200, CancellationToken.None); // let the answer to `member leave` reach the client
-                return 0;
-            }
-            if (pr.GetValue(leaveOnStop))
-            {
-                try
+                foreach (var (flag, given) in new (string, bool)[]
                 {
-                    using var leaveTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                    await node.LeaveAsync(leaveTimeout.Token);
-                    Console.WriteLine($"tinyokv: {options.Name} left the group");
-                }
-                catch (Exception e) when (e is KvException or OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException)
+                    ("--bootstrap", pr.GetValue(bootstrap)), ("--standby", pr.GetValue(standby)), ("--leave-on-stop", pr.GetValue(leaveOnStop)),
+                })
                 {
-                    Console.Error.WriteLine($"tinyokv: {options.Name} could not leave the group: {e.Message}");
+                    if (given) throw new KvException($"--learner does not take {flag}: a learner is not a Raft member");
                 }
+                if (pr.GetValue(join) is not { } learnerJoin) throw new KvException("--learner needs --join with the client addresses of the group's members");
+                // --listen-peer makes the learner promotable: its member (once promoted) lives in DATA/member.
+                var promotable = pr.GetResult(peer) is { Implicit: false };
+                var promoteAs = promotable ? MemberOptions(Path.Combine(pr.GetValue(dataDir)!, "member")) : null;
+                if (promoteAs is not null && File.Exists(Path.Combine(promoteAs.DataDir, "members")))
+                {
+                    Console.WriteLine($"tinyokv: {promoteAs.Name} was promoted from a learner: running as the member in {promoteAs.DataDir}");
+                    return await RunMemberAsync(promoteAs, leaveOnStop: false, announce: false, ct);
+                }
+                return await LearnerServe.RunAsync(new Tinyo.Kv.Learner.LearnerOptions
+                {
+                    Name = pr.GetValue(name)!,
+                    DataDir = pr.GetValue(dataDir)!,
+                    ClientAddress = Endpoints.Parse(pr.GetValue(client)!),
+                    Token = Common.ResolveToken(pr),
+                    Join = Endpoints.ParseList(learnerJoin),
+                    SnapshotEvery = Positive(pr.GetValue(snapshotEvery), "--snapshot-every"),
+                    MaxRequestBytes = Positive(pr.GetValue(maxRequest), "--max-request-bytes"),
+                    ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
+                    PromoteAs = promoteAs,
+                }, ct);
             }
-            Console.WriteLine($"tinyokv: {options.Name} stopping");
-            return 0;
+            var options = MemberOptions(pr.GetValue(dataDir)!);
+            var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
+            return await RunMemberAsync(options, pr.GetValue(leaveOnStop), fresh && !options.Bootstrap && options.Join.Count > 0, ct);
         });
         return cmd;
+    }
+
+    /// <summary>Runs a member until a signal, or until it has left the group.</summary>
+    private static async Task<int> RunMemberAsync(NodeOptions options, bool leaveOnStop, bool announce, CancellationToken ct)
+    {
+        // Members also dial each other's client port (joining, durability checks) and must be able to verify
+        // the certificates there: with a private CA, name it.
+        if (options.ClientTls is { TrustedCa: null } ct1 && options.PeerTls?.TrustedCa is null && !ct1.ChainsToSystemRoots())
+            throw new KvException("--cert-file is not signed by a CA this system trusts: give its CA with --trusted-ca-file " +
+                                  "(members connect to each other's client port and verify it)");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop(stop); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Stop(stop); });
+        try
+        {
+            Directory.CreateDirectory(options.DataDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new KvException($"cannot create data directory {options.DataDir}");
+        }
+
+        await using var node = new KvNode(options);
+        await node.StartAsync(stop.Token);
+        await using var server = new KvServer(node);
+        server.Start();
+        Console.WriteLine($"tinyokv: {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(options.PeerAddress)}");
+        if (announce) await AnnounceAsync(options, stop.Token);
+        return await ServeUntilStoppedAsync(node, leaveOnStop, stop.Token);
+    }
+
+    /// <summary>A started member with its server: runs until <paramref name="stop"/>, or until it has left the group.</summary>
+    internal static async Task<int> ServeUntilStoppedAsync(KvNode node, bool leaveOnStop, CancellationToken stop)
+    {
+        var options = node.Options;
+        // Runs until a signal, or until the member has left the group (`tinyokv member leave`).
+        await Task.WhenAny(Task.Delay(Timeout.Infinite, stop), node.Left);
+        if (node.Left.IsCompleted)
+        {
+            Console.WriteLine($"tinyokv: {options.Name} left the group; stopping (its data dir no longer belongs to the group)");
+            await Task.Delay(200, CancellationToken.None); // let the answer to `member leave` reach the client
+            return 0;
+        }
+        if (leaveOnStop)
+        {
+            try
+            {
+                using var leaveTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await node.LeaveAsync(leaveTimeout.Token);
+                Console.WriteLine($"tinyokv: {options.Name} left the group");
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException)
+            {
+                Console.Error.WriteLine($"tinyokv: {options.Name} could not leave the group: {e.Message}");
+            }
+        }
+        Console.WriteLine($"tinyokv: {options.Name} stopping");
+        return 0;
     }
 
     private static void Stop(CancellationTokenSource stop)

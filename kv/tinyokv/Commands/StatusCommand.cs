@@ -15,7 +15,8 @@ internal static class StatusCommand
             if (Common.Json(pr)) Common.PrintJson(s, CliJson.Default.StatusInfo);
             else
                 Console.WriteLine($"{s.Name} {s.ClientAddress} role={s.Role} leader={s.Leader} term={s.Term} revision={s.Revision} " +
-                                  $"applied={s.AppliedIndex} commit={s.CommitIndex} snapshot={s.SnapshotIndex} keys={s.Keys}");
+                                  (s.Role == "learner" ? $"keys={s.Keys} copies={s.SnapshotsInstalled}" // no Raft log: no indexes
+                                      : $"applied={s.AppliedIndex} commit={s.CommitIndex} snapshot={s.SnapshotIndex} keys={s.Keys}"));
             return 0;
         });
         return cmd;
