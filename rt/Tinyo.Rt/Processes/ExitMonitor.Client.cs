@@ -27,7 +27,7 @@ public static unsafe partial class ExitMonitor
         {
             var msg = Encoding.UTF8.GetBytes("W" + id + "\n" + pid.ToString(CultureInfo.InvariantCulture) + "\n" + startTime.ToString(CultureInfo.InvariantCulture));
             var sockPath = Path.Combine(root.Path, SocketName);
-            var lockPath = Path.Combine(root.Path, LockName);
+            var lockPath = Path.Combine(root.Locks, LockName);
             long end = Environment.TickCount64 + HandBoundMs;
             int delay = 2;
             while (true)
@@ -36,6 +36,11 @@ public static unsafe partial class ExitMonitor
                 // Nobody answered. Whoever gets the lock without waiting knows no monitor runs or starts: it
                 // starts one and the lock goes with it. Held: a monitor is starting (or exiting); ask again.
                 int lk = Open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0x180 /* 0600 */);
+                if (lk < 0 && Errno == Errno_.ENOENT)
+                {
+                    Directory.CreateDirectory(root.Locks);
+                    lk = Open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0x180);
+                }
                 if (lk < 0) return Error("opening", lockPath).Message;
                 try
                 {

@@ -18,7 +18,7 @@ namespace Tinyo.Rt.Processes;
 /// <para><b>Protocol.</b> <c>ROOT/monitor.sock</c>, a SOCK_SEQPACKET unix socket (mode 0600): the client sends
 /// <c>W</c>+id+<c>\n</c>+pid+<c>\n</c>+pid start time with the pidfd attached (SCM_RIGHTS) and waits for <c>A</c>,
 /// sent once the pidfd is watched. No answer (no socket, refused, EOF) means no monitor: the client takes the flock
-/// on <c>ROOT/monitor.lock</c> without waiting; if it gets it, nobody else can be starting or running a monitor, and
+/// on <c>ROOT/locks/monitor.lock</c> without waiting; if it gets it, nobody else can be starting or running a monitor, and
 /// it spawns one — <c>BIN monitor ROOT ID PID START</c>, setsid, stdio on /dev/null and <c>ROOT/monitor.log</c> —
 /// passing the pidfd as fd 3 and the locked lock file as fd 4, so the lock moves to the monitor with no gap and the
 /// client does not wait for it to start. If the lock is held, a monitor is starting or exiting: the client retries
@@ -111,6 +111,9 @@ public static unsafe partial class ExitMonitor
         SysClose(listener);
         SysUnlink(sockPath);
         SysUnlink(pidPath);
+        var log = Path.Combine(root.Path, LogName);
+        try { if (new FileInfo(log).Length == 0) File.Delete(log); } // nothing went wrong: leave no file behind
+        catch (IOException) { }
         return 0;
     }
 
