@@ -81,8 +81,9 @@ public static unsafe partial class ExitMonitor
         SysFcntl(PidfdArg, F_SETFD, FD_CLOEXEC);
         SysFcntl(LockArg, F_SETFD, FD_CLOEXEC);
         // The lock rode in from the client; taking it again on the same open file succeeds at once. Refuse to run
-        // without it: a second monitor must never bind over a live one.
-        if (Flock(LockArg, LOCK_EX | LOCK_NB) != 0)
+        // without it (or on another file, as a hand-typed `tinyort monitor` would): a second monitor must never bind
+        // over a live one.
+        if (!IsLockFile(LockArg, Path.Combine(root.Locks, LockName)) || Flock(LockArg, LOCK_EX | LOCK_NB) != 0)
         {
             Log("started without the monitor lock; exiting");
             return 1;
@@ -115,6 +116,15 @@ public static unsafe partial class ExitMonitor
         try { if (new FileInfo(log).Length == 0) File.Delete(log); } // nothing went wrong: leave no file behind
         catch (IOException) { }
         return 0;
+    }
+
+    /// <summary>Whether <paramref name="fd"/> is the file at <paramref name="path"/> (same device and inode).</summary>
+    private static bool IsLockFile(int fd, string path)
+    {
+        if (StatxAt(fd, "\0"u8, AT_EMPTY_PATH_, out var a) != 0) return false;
+        var p = Encoding.UTF8.GetBytes(path + "\0");
+        if (StatxAt(AT_FDCWD_, p, 0, out var b) != 0) return false;
+        return a.Ino == b.Ino && a.DevMajor == b.DevMajor && a.DevMinor == b.DevMinor;
     }
 
     /// <summary>Binds and listens on the socket (mode 0600), replacing a stale one: we hold the lock.</summary>

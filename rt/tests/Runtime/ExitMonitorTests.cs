@@ -199,6 +199,17 @@ public sealed class ExitMonitorTests : IDisposable
     }
 
     [Fact]
+    public void AHandStartedMonitorWithoutTheLockRefusesToRun()
+    {
+        // The hidden verb typed by hand: fd 4 is not the root's monitor lock, so it must not bind over anything.
+        var (code, _, err) = _h.Cli(["monitor", _h.Root.Path, "x", "1", "1"], withRoot: false);
+        Assert.Equal(1, code);
+        Assert.Contains("without the monitor lock", err);
+        Assert.False(File.Exists(Path.Combine(_h.Root.Path, "monitor.sock")));
+        Assert.Empty(MonitorPids(_h.Root));
+    }
+
+    [Fact]
     public void ExitInfoErrorsMapToUnsupportedOrLost()
     {
         Assert.Equal(ExitRead.Exited, ExitInfo.Map(0, 0, Libc.PIDFD_INFO_EXIT | 4));
