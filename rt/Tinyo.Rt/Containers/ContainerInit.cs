@@ -26,7 +26,8 @@ public static class ContainerInit
     /// <summary>
     /// The hidden <c>init FD</c> verb of every binary that embeds the runtime (<c>tinyort</c>, <c>tinyonode</c>):
     /// when <paramref name="args"/> are exactly that, runs init (returning only on failure, with the exit code) and
-    /// returns true; likewise the <c>monitor</c> verb (<see cref="Processes.ExitMonitor.TryRunVerb"/>). Checked first thing in <c>Main</c>, before any command-line parsing, to keep init's start minimal.
+    /// returns true; likewise the <c>monitor</c> verb (<see cref="Processes.ExitMonitor.TryRunVerb"/>). Checked
+    /// first thing in <c>Main</c>, before any command-line parsing, to keep init's start minimal.
     /// </summary>
     public static bool TryRunVerb(string[] args, out int code)
     {

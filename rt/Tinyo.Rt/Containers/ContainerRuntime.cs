@@ -72,10 +72,10 @@ public sealed class RuntimeOptions
 /// (tinyonode, which embeds this library, calls <see cref="ReapExited"/> when a child ends, which records exit code
 /// and OOM verdict in the state) or else to the host's pid 1, which reaps it without telling anyone. So that the
 /// exit is still recorded, the CLI hands a pidfd of the process, taken while it is still its child, to the root's
-/// one exit monitor (<see cref="WatchExit(string)"/>, <see cref="ExitMonitor"/>), which reads the wait status from the
-/// pidfd once the process is reaped (PIDFD_GET_INFO, Linux ≥ 6.15; <see cref="ExitInfo"/>) and records it with
-/// <see cref="RecordExit"/>. On older kernels the exit code stays unknown. The status never depends on a reaper: it is derived from
-/// the pid and the pid's start time (<see cref="ContainerRecord"/>), so a zombie, reaped or recycled pid reads as
+/// one exit monitor (<see cref="WatchExit(string)"/>, <see cref="ExitMonitor"/>), which reads the wait status from
+/// the pidfd once the process is reaped (PIDFD_GET_INFO, Linux ≥ 6.15; <see cref="ExitInfo"/>) and records it with
+/// <see cref="RecordExit"/>; on older kernels the exit code stays unknown. The status never depends on a reaper: it
+/// is derived from the pid and the pid's start time (<see cref="ContainerRecord"/>), so a zombie, reaped or recycled pid reads as
 /// <c>stopped</c>.</para>
 /// <para><b>Cleanup.</b> All mounts live in the container's mount namespace and vanish with its last process; the
 /// cgroup directories and the state directory are removed by <see cref="Delete"/> (or by <see cref="Run"/>), and by
@@ -223,7 +223,8 @@ public sealed partial class ContainerRuntime
     /// process exits: takes a pidfd of the process and hands it to the root's exit monitor
     /// (<see cref="ExitMonitor"/>), starting the monitor when none answers. For detached starts from a CLI that
     /// exits right away (<c>run -d</c>, <c>create</c>); an embedding daemon that reaps its own children does not
-    /// need it. Returns false (with a warning) when the exit cannot be recorded: kernel before 6.15, no monitor.
+    /// need it. Returns false (with a warning) when no monitor took it; true also when there is nothing to do (a
+    /// kernel before 6.15, where the exit code stays unknown, or <c>TINYO_EXIT_MONITOR=0</c>).
     /// </summary>
     public bool WatchExit(string id)
     {
