@@ -17,11 +17,7 @@ public sealed class ExitMonitorTests : IDisposable
 {
     private readonly ContainerHarness _h = new();
 
-    public void Dispose()
-    {
-        try { KillMonitor(_h.Root); }
-        finally { _h.Dispose(); }
-    }
+    public void Dispose() => _h.Dispose(); // kills the root's monitor too
 
     /// <summary>Kills the monitor of <paramref name="root"/> (checked to be one by its command line) and waits for it to go.</summary>
     internal static void KillMonitor(RuntimeRoot root)
@@ -256,7 +252,7 @@ public sealed class ExitMonitorTests : IDisposable
     public void ImageRunDetachedShowsItsExitCodeInPsAndInspect()
     {
         if (!KernelSupports) return;
-        using var r = new ImageRoot();
+        var r = new ImageRoot();
         try
         {
             var (code, o, e) = r.Cli("run", "-d", "--name", "seven", "busybox", "sh", "-c", "exit 7");
@@ -270,6 +266,6 @@ public sealed class ExitMonitorTests : IDisposable
             using var doc = JsonDocument.Parse(inspect);
             Assert.Equal(7, doc.RootElement[0].GetProperty("ExitCode").GetInt32());
         }
-        finally { KillMonitor(r.Root); }
+        finally { r.Dispose(); } // kills the root's monitor too
     }
 }
