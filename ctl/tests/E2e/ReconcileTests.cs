@@ -189,9 +189,13 @@ public class ReconcileTests(MirrorRegistry registry) : IClassFixture<MirrorRegis
     {
         await using var n = await ReconcileNode.UpAsync(registry);
         await n.ApplyAsync("keep", App("keep", """["sh", "-c", "echo started; exec sleep 1000"]""", "replicas: 2"));
+        // Exits 0 on SIGTERM: once re-adopted, on-failure must see that 0 (read from its pidfd) and not restart it.
+        await n.ApplyAsync("clean", App("clean", """["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]""", "restart: on-failure"));
         var app = await n.WaitAppAsync("keep", a => a.State == "running" && a.Containers!.Count == 2, "2 replicas running");
+        await n.WaitAppAsync("clean", a => a.State == "running", "clean running");
         var ids = app.Containers!.Select(c => c.Id).Order().ToList();
         var pids = new[] { n.Summary("keep-1").Pid, n.Summary("keep-2").Pid };
+        var cleanPid = n.Summary("clean-1").Pid;
 
         // kill -9 tinyonode: the containers keep running; the restarted node re-adopts them, no duplicates.
         var node = n.Node.Pid("tinyonode")!.Value;
@@ -202,13 +206,33 @@ public class ReconcileTests(MirrorRegistry registry) : IClassFixture<MirrorRegis
         await Task.Delay(1500);
         app = await n.WaitAppAsync("keep", a => a.State == "running", "running after node restart");
         Assert.Equal(ids, app.Containers!.Select(c => c.Id).Order().ToList());
-        Assert.Equal(2, n.AllContainerIds().Count);
+        Assert.Equal(3, n.AllContainerIds().Count);
         Assert.Contains("re-adopted keep-1", n.Node.Log("tinyonode"));
 
-        // A re-adopted container that dies is noticed (pidfd) and restarted; its exit code is unknown to us.
+        // A re-adopted container that dies is noticed (pidfd) and restarted; its exit code comes from the pidfd once
+        // the host's pid 1 reaped it (Linux >= 6.15).
+        bool exitInfo = Environment.OSVersion.Version >= new Version(6, 15);
         Process.GetProcessById(pids[0]).Kill();
         app = await n.WaitAppAsync("keep", a => a.Restarts == 1 && a.State == "running", "re-adopted replica restarted");
-        Assert.Equal(2, n.AllContainerIds().Count);
+        Assert.Equal(3, n.AllContainerIds().Count);
+        if (exitInfo) Assert.Contains("keep-1 exited (exit code 137)", n.Node.Log("tinyonode"));
+        Assert.True(Supervisor.Alive(cleanPid));
+        using (var term = Process.Start("kill", ["-TERM", cleanPid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            term.WaitForExit();
+            Assert.Equal(0, term.ExitCode);
+        }
+        if (exitInfo)
+        {
+            var clean = await n.WaitAppAsync("clean", a => a.State == "exited", "re-adopted on-failure container exited 0: not restarted");
+            Assert.Equal(0, clean.Containers![0].ExitCode);
+            await Task.Delay(1000);
+            clean = (await n.AppAsync("clean"))!;
+            Assert.Equal(("exited", 0), (clean.State, clean.Restarts));
+            Assert.Equal("exited", n.Summary("clean-1").Status);
+        }
+        Assert.Equal(0, (await n.Tio("-", "clean")).Code);
+        await ReconcileNode.WaitAsync(() => n.AllContainerIds().Count == 2, "clean removed");
 
         // tio down stops the containers (kept); tio ++ brings them back per policy (always), same containers.
         var down = await n.Tio("down", "--grace", "10");

@@ -8,12 +8,16 @@ namespace Tinyo.Node.Reconcile;
 /// children (containers this node started) and re-adopted ones whose parent was a previous, killed tinyonode — and
 /// does not reap: the exit status of a child is collected afterwards by the runtime
 /// (<see cref="Rt.Containers.ContainerRuntime.ReapExited"/>), so exec'd processes other code waits for by pid are
-/// never stolen.
+/// never stolen. A re-adopted container is not our child: its status comes from the pidfd itself once its parent
+/// (the host's pid 1) has reaped it (<see cref="Rt.Processes.ExitInfo"/>, Linux ≥ 6.15), and is handed to the callback.
 /// </summary>
-internal sealed unsafe class ContainerWatcher : IDisposable
+internal sealed class ContainerWatcher : IDisposable
 {
     private readonly Lock gate = new();
-    private readonly Dictionary<string, (int Pidfd, Action Exited)> watched = [];
+    private readonly Dictionary<string, (int Pidfd, Action<int?> Exited)> watched = [];
+
+    /// <summary>How long to wait for someone else's reaper before the exit status counts as unknown.</summary>
+    private static readonly TimeSpan ReapBound = TimeSpan.FromSeconds(30), ReapPoll = TimeSpan.FromMilliseconds(50);
     private readonly int wake;
     private readonly Thread thread;
     private volatile bool stopping;
@@ -28,14 +32,16 @@ internal sealed unsafe class ContainerWatcher : IDisposable
 
     /// <summary>
     /// Calls <paramref name="exited"/> (on the thread pool) once <paramref name="pid"/> has ended; at once when it is
-    /// gone already. Replaces an earlier watch under the same key.
+    /// gone already. Replaces an earlier watch under the same key. The callback gets the wait status when the process
+    /// was someone else's child and the kernel kept its status; null for our own children (the runtime reaps them
+    /// and records their status) and when it is unknown.
     /// </summary>
-    public void Watch(string key, int pid, Action exited)
+    public void Watch(string key, int pid, Action<int?> exited)
     {
         int fd = PidfdOpen(pid);
         if (fd < 0)
         {
-            ThreadPool.QueueUserWorkItem(_ => exited());
+            ThreadPool.QueueUserWorkItem(_ => exited(null));
             return;
         }
         lock (gate)
@@ -54,15 +60,15 @@ internal sealed unsafe class ContainerWatcher : IDisposable
         Wake();
     }
 
-    private void Wake()
+    private unsafe void Wake()
     {
         ulong one = 1;
         Write(wake, &one, 8);
     }
 
-    private void Loop()
+    private unsafe void Loop()
     {
-        var fired = new List<Action>();
+        var fired = new List<(int Pidfd, Action<int?> Exited)>();
         while (!stopping)
         {
             PollFd[] fds;
@@ -101,13 +107,28 @@ internal sealed unsafe class ContainerWatcher : IDisposable
                     if (watched.TryGetValue(k, out var w) && w.Pidfd == fds[i].Fd)
                     {
                         watched.Remove(k);
-                        Close(w.Pidfd);
-                        fired.Add(w.Exited);
+                        fired.Add(w);
                     }
                 }
             }
-            foreach (var f in fired) ThreadPool.QueueUserWorkItem(static a => ((Action)a!)(), f);
+            foreach (var f in fired) _ = ReportAsync(f.Pidfd, f.Exited);
             fired.Clear();
+        }
+    }
+
+    /// <summary>Reads the exit status from the pidfd (waiting, bounded, for a foreign reaper), closes it, reports.</summary>
+    private static async Task ReportAsync(int pidfd, Action<int?> exited)
+    {
+        int? status = null;
+        try
+        {
+            await Task.Yield(); // off the poll thread
+            status = await Rt.Processes.ExitInfo.WaitReapedAsync(pidfd, ReapPoll, ReapBound).ConfigureAwait(false);
+        }
+        finally
+        {
+            Close(pidfd);
+            exited(status);
         }
     }
 

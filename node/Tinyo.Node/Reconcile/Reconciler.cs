@@ -390,7 +390,7 @@ public sealed class Reconciler : IAsyncDisposable
         r.State = "running";
         app.RefreshPids();
         var gen = r.Generation;
-        watcher.Watch(r.Name, pid, () => Post(() => OnExited(app, r, id, gen)));
+        watcher.Watch(r.Name, pid, status => Post(() => OnExited(app, r, id, gen, pid, status)));
         r.Probe?.Dispose();
         r.Probe = null;
         if (app.Spec!.Healthcheck is { } hc)
@@ -407,12 +407,20 @@ public sealed class Reconciler : IAsyncDisposable
         Publish(app);
     }
 
-    private void OnExited(AppInstance app, Replica r, string id, int gen)
+    /// <summary>A watched container ended. <paramref name="status"/>: its wait status read from the pidfd when it was
+    /// not our child (re-adopted after a node restart); our own children are reaped and recorded by ReapExited.</summary>
+    private void OnExited(AppInstance app, Replica r, string id, int gen, int pid, int? status)
     {
         if (r.Id != id || r.Generation != gen || !apps.TryGetValue(app.Name, out var cur) || cur != app) return; // replaced or removed meanwhile
         r.Probe?.Dispose();
         r.Probe = null;
         rt.ReapExited();
+        if (status is { } ws && pid > 0)
+        {
+            // Recorded in the state (with the OOM verdict, before the cgroup goes), so `tio ls` and tinyort see it too.
+            try { rt.RecordExit(id, pid, null, ws); }
+            catch (RtException e) { o.Log($"reconcile: container {id}: recording its exit: {e.Message}"); }
+        }
         var code = ExitOf(id);
         ReleaseCgroup(id);
         var ran = r.Started is { } s ? DateTimeOffset.UtcNow - s : TimeSpan.Zero;

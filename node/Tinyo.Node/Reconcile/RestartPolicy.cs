@@ -2,8 +2,9 @@ namespace Tinyo.Node.Reconcile;
 
 /// <summary>
 /// When an exited container is started again (the statefile's <c>restart</c>): <c>always</c> (default),
-/// <c>on-failure</c> (exit code ≠ 0, or unknown) or <c>never</c>. An exit code is unknown when the container was
-/// re-adopted from a previous tinyonode (it is not our child, so nobody tells us its status): counted as a failure.
+/// <c>on-failure</c> (exit code ≠ 0, or unknown) or <c>never</c>. The exit code of a container re-adopted from a
+/// previous tinyonode (not our child) is read from its pidfd (Linux ≥ 6.15); it is unknown on older kernels, or
+/// when the node was down while the container stopped: counted as a failure.
 /// </summary>
 internal static class RestartPolicy
 {

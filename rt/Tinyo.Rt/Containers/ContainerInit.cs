@@ -26,11 +26,14 @@ public static class ContainerInit
     /// <summary>
     /// The hidden <c>init FD</c> verb of every binary that embeds the runtime (<c>tinyort</c>, <c>tinyonode</c>):
     /// when <paramref name="args"/> are exactly that, runs init (returning only on failure, with the exit code) and
-    /// returns true. Checked first thing in <c>Main</c>, before any command-line parsing, to keep init's start minimal.
+    /// returns true; likewise the <c>monitor</c> verb (<see cref="Processes.ExitMonitor.TryRunVerb"/>). Checked
+    /// first thing in <c>Main</c>, before any command-line parsing, to keep init's start minimal.
     /// </summary>
     public static bool TryRunVerb(string[] args, out int code)
     {
         code = 0;
+        // The other hidden verb: a root's exit monitor (Processes/ExitMonitor), spawned by the CLI.
+        if (args.Length == 5 && Processes.ExitMonitor.TryRunVerb(args, out code)) return true;
         if (args.Length != 2 || args[0] != "init") return false;
         code = int.TryParse(args[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fd)
             ? Run(fd)

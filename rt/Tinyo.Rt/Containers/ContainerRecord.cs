@@ -51,6 +51,31 @@ public sealed class ContainerRecord
         catch (JsonException e) { throw new RtException($"container {id}: corrupt state: {e.Message}"); }
     }
 
+    /// <summary>
+    /// Takes an exclusive flock on the container's state directory, serialising read-modify-write of the record
+    /// between processes (the exit monitor recording an exit, a restart saving a new record, a delete); dispose to
+    /// release. Null when the directory is gone.
+    /// </summary>
+    internal static DirLock? Lock(string dir)
+    {
+        int fd = Linux.Libc.Open(dir, Linux.Libc.O_RDONLY | Linux.Libc.O_DIRECTORY | Linux.Libc.O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        while (Linux.Libc.Flock(fd, Linux.Libc.LOCK_EX) != 0)
+            if (Linux.Libc.Errno != Linux.Libc.EINTR) { Linux.Libc.Close(fd); return null; }
+        return new DirLock(fd);
+    }
+
+    /// <summary>A held <see cref="Lock"/>.</summary>
+    internal sealed class DirLock(int fd) : IDisposable
+    {
+        private int _fd = fd;
+        public void Dispose()
+        {
+            var f = Interlocked.Exchange(ref _fd, -1);
+            if (f >= 0) Linux.Libc.Close(f);
+        }
+    }
+
     internal void Save(string dir)
     {
         var tmp = Path.Combine(dir, FileName + ".tmp");

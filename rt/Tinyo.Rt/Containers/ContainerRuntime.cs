@@ -69,10 +69,13 @@ public sealed class RuntimeOptions
 /// <para><b>No per-container daemon; who reaps.</b> For <see cref="Run"/> the caller is init's parent: it waits,
 /// returns the exit code (and an OOM kill, from the cgroup's oom_kill counter) and removes the container. After
 /// <see cref="Create"/> the creating process may exit; the container then belongs to the nearest subreaper
-/// (tinyonode, which embeds this library, is to set PR_SET_CHILD_SUBREAPER and call <see cref="ReapExited"/> on
-/// SIGCHLD, which records exit code and OOM verdict in the state) or else to the host's pid 1, which reaps it
-/// without telling anyone: then only the status is known. The status never depends on a reaper: it is derived from
-/// the pid and the pid's start time (<see cref="ContainerRecord"/>), so a zombie, reaped or recycled pid reads as
+/// (tinyonode, which embeds this library, calls <see cref="ReapExited"/> when a child ends, which records exit code
+/// and OOM verdict in the state) or else to the host's pid 1, which reaps it without telling anyone. So that the
+/// exit is still recorded, the CLI hands a pidfd of the process, taken while it is still its child, to the root's
+/// one exit monitor (<see cref="WatchExit(string)"/>, <see cref="ExitMonitor"/>), which reads the wait status from
+/// the pidfd once the process is reaped (PIDFD_GET_INFO, Linux ≥ 6.15; <see cref="ExitInfo"/>) and records it with
+/// <see cref="RecordExit"/>; on older kernels the exit code stays unknown. The status never depends on a reaper: it
+/// is derived from the pid and the pid's start time (<see cref="ContainerRecord"/>), so a zombie, reaped or recycled pid reads as
 /// <c>stopped</c>.</para>
 /// <para><b>Cleanup.</b> All mounts live in the container's mount namespace and vanish with its last process; the
 /// cgroup directories and the state directory are removed by <see cref="Delete"/> (or by <see cref="Run"/>), and by
@@ -174,14 +177,69 @@ public sealed partial class ContainerRuntime
             if (rec.ExitCode is not null || rec.Pid <= 0) continue;
             int st = 0;
             if (WaitPid(rec.Pid, &st, WNOHANG) != rec.Pid) continue; // still running, or not our child
-            var (code, sig) = DecodeWaitStatus(st);
-            rec.ExitCode = code;
-            rec.ExitSignal = sig;
-            rec.OomKilled = sig == SIGKILL && Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).OomKills() > 0;
-            rec.Save(d);
-            n++;
+            if (RecordExitIn(d, rec.Id, rec.Pid, rec.PidStartTime, st) is not null) n++;
         }
         return n;
+    }
+
+    /// <summary>
+    /// Records how a container's process ended — exit code, signal, and the OOM verdict read from its cgroup — in
+    /// its state, unless the state is of another process by now (<paramref name="pid"/> and, when given,
+    /// <paramref name="startTime"/> must match the record: the container may have been deleted and made again, or
+    /// restarted) or holds an exit already. The exit monitor (<see cref="ExitMonitor"/>) and tinyonode, for
+    /// containers it re-adopted, call it with a wait status read from a pidfd (<see cref="ExitInfo"/>). Returns
+    /// whether it recorded.
+    /// </summary>
+    public bool RecordExit(string id, int pid, ulong? startTime, int waitStatus)
+    {
+        Bundle.ValidateId(id);
+        return RecordExitIn(Dir(id), id, pid, startTime, waitStatus) is not null;
+    }
+
+    /// <summary><see cref="RecordExit"/> on a state directory, under its lock (a restart saving a new record, or a
+    /// delete, may run at the same moment in another process).</summary>
+    internal static ExitStatus? RecordExitIn(string dir, string id, int pid, ulong? startTime, int waitStatus)
+    {
+        using var held = ContainerRecord.Lock(dir);
+        if (held is null) return null; // deleted meanwhile
+        ContainerRecord rec;
+        try { rec = ContainerRecord.Load(dir, id); }
+        catch (RtException) { return null; }
+        if (rec.Pid != pid || (startTime is { } t && rec.PidStartTime != t) || rec.ExitCode is not null) return null;
+        var (code, sig) = DecodeWaitStatus(waitStatus);
+        // The cgroup's oom_kill counter tells an OOM kill from any other SIGKILL (it outlives the processes; the
+        // directory is removed only by delete or ReleaseCgroup).
+        bool oom = sig == SIGKILL && Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).OomKills() > 0;
+        rec.ExitCode = code;
+        rec.ExitSignal = sig;
+        rec.OomKilled = oom;
+        try { rec.Save(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; } // removed meanwhile
+        return new ExitStatus(code, sig, oom);
+    }
+
+    /// <summary>
+    /// Has the exit of a container whose process this process started (and has not reaped) recorded after this
+    /// process exits: takes a pidfd of the process and hands it to the root's exit monitor
+    /// (<see cref="ExitMonitor"/>), starting the monitor when none answers. For detached starts from a CLI that
+    /// exits right away (<c>run -d</c>, <c>create</c>); an embedding daemon that reaps its own children does not
+    /// need it. Returns false (with a warning) when no monitor took it; true also when there is nothing to do (a
+    /// kernel before 6.15, where the exit code stays unknown, or <c>TINYO_EXIT_MONITOR=0</c>).
+    /// </summary>
+    public bool WatchExit(string id)
+    {
+        Bundle.ValidateId(id);
+        return WatchExit(ContainerRecord.Load(Dir(id), id));
+    }
+
+    /// <summary><see cref="WatchExit(string)"/> for a container just launched by this process.</summary>
+    public bool WatchExit(Launched c) => WatchExit(c.Record);
+
+    private bool WatchExit(ContainerRecord rec)
+    {
+        var err = ExitMonitor.Hand(_root, InitCommand, rec.Id, rec.Pid, rec.PidStartTime);
+        if (err is not null) _o.Warn?.Invoke($"container {rec.Id}: its exit code will not be recorded: {err}");
+        return err is null;
     }
 
     /// <summary>
@@ -255,7 +313,7 @@ public sealed partial class ContainerRuntime
         var cg = Cgroup.Open(rec.CgroupDirs, rec.CgroupV2);
         cg.Destroy();
         WaitGone(rec.Pid, rec.PidStartTime);
-        Directory.Delete(dir, recursive: true);
+        using (ContainerRecord.Lock(dir)) Directory.Delete(dir, recursive: true);
     }
 
     private static unsafe void WaitGone(int pid, ulong start)
@@ -303,7 +361,7 @@ public sealed partial class ContainerRuntime
                 Record.ExitCode = code;
                 Record.ExitSignal = sig;
                 Record.OomKilled = oom;
-                Record.Save(_dir);
+                using (ContainerRecord.Lock(_dir)) Record.Save(_dir);
                 _cg.Destroy();
                 return new ExitStatus(code, sig, oom);
             }
@@ -415,7 +473,8 @@ public sealed partial class ContainerRuntime
                 Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z'", System.Globalization.CultureInfo.InvariantCulture),
                 Annotations = spec.Annotations, CgroupDirs = [.. cg.Directories], CgroupV2 = cg.IsV2,
             };
-            rec.Save(dir);
+            // A restart saves over the previous record, whose exit the monitor may be recording right now.
+            using (overlay is null ? null : ContainerRecord.Lock(dir)) rec.Save(dir);
             if (!direct) HandOffTerminal(compat);
             if (!detached && !direct)
             {

@@ -128,6 +128,7 @@ public sealed class ImageRoot : IDisposable
         }
         finally
         {
+            Runtime.ExitMonitorTests.KillMonitor(Root); // started by `run -d` (it idles out in 3 s)
             ImageGc.DeleteTree(Path);
         }
     }

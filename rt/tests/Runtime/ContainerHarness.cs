@@ -82,6 +82,7 @@ public sealed class ContainerHarness : IDisposable
         var rt = Runtime();
         foreach (var id in _ids)
             try { rt.Delete(id, force: true); } catch (RtException) { }
+        ExitMonitorTests.KillMonitor(Root); // a detached CLI start leaves the root's exit monitor (it idles out in 3 s)
         try { Directory.Delete(Root.Path, recursive: true); } catch (IOException) { }
     }
 

@@ -17,8 +17,11 @@ internal static class CreateCommand
         cmd.SetAction(r => OciCommon.Guard(r, () =>
         {
             OciCommon.CheckPreserveFds(r, preserve);
-            int pid = OciCommon.Runtime(r, root, o => o.ConsoleSocket = r.GetValue(console)).Create(r.GetValue(id)!, r.GetValue(bundle)!);
+            var rt = OciCommon.Runtime(r, root, o => o.ConsoleSocket = r.GetValue(console));
+            var cid = r.GetValue(id)!;
+            int pid = rt.Create(cid, r.GetValue(bundle)!);
             if (r.GetValue(pidFile) is { } f) WritePidFile(f, pid);
+            rt.WatchExit(cid); // init is our child until we exit: the root's exit monitor records how it ends
             return 0;
         }));
         return cmd;

@@ -104,6 +104,8 @@ internal static class RunImageCommand
             var started = ic.Run(o, img);
             if (started.Launched is not { } launched)
             {
+                // Detached: its process is our child until we exit; the root's exit monitor records how it ends.
+                new ContainerRuntime(root, ro).WatchExit(started.Id);
                 Console.Out.WriteLine(started.Id);
                 return 0;
             }
