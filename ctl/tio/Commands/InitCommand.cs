@@ -53,7 +53,7 @@ internal static class InitCommand
 
             Directory.CreateDirectory(layout.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             KvToken(layout);
-            // Variables the daemons read that a unit would not inherit (systemd starts services with a clean
+            // Variables tinyonode reads that its unit would not inherit (systemd starts services with a clean
             // environment); detached processes inherit them anyway.
             var passEnv = new Dictionary<string, string>();
             foreach (var name in (string[])["TINYO_OFFLINE", "TINYO_REGISTRY_MIRRORS", "DOCKER_CONFIG"])
@@ -63,7 +63,7 @@ internal static class InitCommand
             var kvCmd = Supervisor.Locate("tinyokv", "TINYO_KV_BIN");
             kvCmd.AddRange(["serve", "--name", "kv", "--data-dir", layout.KvData, "--token-file", layout.KvToken,
                 "--listen-peer", $"127.0.0.1:{kvPeer}", "--listen-client", $"127.0.0.1:{kvClient}", "--bootstrap"]);
-            var kvSpec = new UnitSpec("tinyokv", Absolute(kvCmd), passEnv, [], KeepChildren: false);
+            var kvSpec = new UnitSpec("tinyokv", Absolute(kvCmd), new Dictionary<string, string>(), [], KeepChildren: false);
             if (daemons.Find("tinyokv") is { } kvRun)
                 Report("tinyokv  ", kvRun, daemons.UnitOutdated(kvRun, kvSpec));
             else
