@@ -73,11 +73,17 @@ public sealed class SystemdInstance : IDisposable
                 if (p.HasExited) throw new InvalidOperationException($"the boot script exited ({p.ExitCode}): {sd.Log()}");
                 if (DateTime.UtcNow > deadline) throw new TimeoutException($"systemd did not start: {sd.Log()}");
                 // bash execs unshare, whose only child is the namespace's PID 1 (the inner script, then systemd).
-                var children = $"/proc/{p.Id}/task/{p.Id}/children";
-                if (File.Exists(children) && File.ReadAllText(children).Trim() is { Length: > 0 } c
-                    && File.ReadAllText($"/proc/{int.Parse(c.Split(' ')[0])}/comm").Trim() == "systemd")
-                    sd.Pid = int.Parse(c.Split(' ')[0]);
-                else await Task.Delay(20);
+                try
+                {
+                    if (File.ReadAllText($"/proc/{p.Id}/task/{p.Id}/children").Trim() is { Length: > 0 } c
+                        && File.ReadAllText($"/proc/{int.Parse(c.Split(' ')[0])}/comm").Trim() == "systemd")
+                        sd.Pid = int.Parse(c.Split(' ')[0]);
+                }
+                catch (IOException)
+                {
+                    // a short-lived child of the boot script (findmnt, mkdir...) was listed and is gone: look again
+                }
+                if (sd.Pid == 0) await Task.Delay(20);
             }
             while (true)
             {
@@ -249,15 +255,15 @@ public sealed class SystemdInstance : IDisposable
           fi
           path=$(printf '%s\n' "$self" | awk -F: -v k="$key" '$2 == k { sub(/^[^:]*:[^:]*:/, ""); print; exit }')
           d="$target${path%/}/$id"
+          echo "$d" >> "$state/cgroups" # listed first: a boot killed right after mkdir still gets it removed
           mkdir "$d"
-          echo "$d" >> "$state/cgroups"
           if [ -f "$target${path%/}/cpuset.cpus" ] && [ "$fstype" = cgroup ]; then
             cat "$target${path%/}/cpuset.cpus" > "$d/cpuset.cpus"; cat "$target${path%/}/cpuset.mems" > "$d/cpuset.mems"
           fi
           echo $$ > "$d/cgroup.procs"
           echo "$target $fstype ${key:-none}" >> "$state/mounts"
         done <<< "$(findmnt -rn -t cgroup,cgroup2 -o TARGET,FSTYPE,OPTIONS)"
-        exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation private /bin/bash "$state/inner.sh" "$state" "$work" > "$SD_LOG" 2>&1
+        exec unshare --cgroup --pid --mount --uts --ipc --fork --kill-child --propagation private /bin/bash "$state/inner.sh" "$state" "$work" > "$SD_LOG" 2>&1
         """;
 
     // PID 1 of the new namespaces: the file system view described above, then exec systemd.
