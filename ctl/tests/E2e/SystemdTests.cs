@@ -92,11 +92,18 @@ public class SystemdTests(MirrorRegistry registry) : IClassFixture<MirrorRegistr
         }
         Assert.True(restarted != 0, $"systemd did not restart the node: {await Systemctl("status", nodeUnit)}");
         Assert.True(Alive(sd, container.Pid), "the container died with the node");
+        // The new node says so in the journal (the unit's output); `tio ls` may still show the old node's status before.
+        var journal = "";
+        for (var i = 0; i < 200 && !journal.Contains("re-adopted keep-1"); i++)
+        {
+            await Task.Delay(100);
+            journal = (await sd.RunAsync(["journalctl", "--unit", nodeUnit, "--no-pager", "--output", "cat"])).Out;
+        }
+        Assert.True(journal.Contains("re-adopted keep-1"), $"no re-adoption in the journal:\n{journal}");
+        Assert.True(Alive(sd, container.Pid), "the container died with the node");
         app = await WaitAppAsync(Tio, "keep", a => a.State == "running" && a.Containers![0].Pid == container.Pid, "keep re-adopted");
         Assert.Equal(container.Id, app.Containers![0].Id);
         Assert.Equal(0, app.Restarts);
-        var journal = (await sd.RunAsync(["journalctl", "--unit", nodeUnit, "--no-pager", "--output", "cat"])).Out;
-        Assert.Contains("re-adopted keep-1", journal);
 
         // tio down: both units stopped (the node stops its containers on SIGTERM, as in the process mode) and
         // disabled; the unit files stay for the next tio ++.
@@ -120,6 +127,26 @@ public class SystemdTests(MirrorRegistry registry) : IClassFixture<MirrorRegistr
         Assert.False(File.Exists(sd.Inside("/etc/systemd/system/" + nodeUnit)));
         Assert.False(File.Exists(sd.Inside("/etc/systemd/system/" + kvUnit)));
         Assert.Equal("inactive\ninactive", await Systemctl("is-active", kvUnit, nodeUnit));
+    }
+
+    [Fact]
+    public async Task ForcedSystemdWithoutSystemdIsAUsageErrorThatCreatesNothing()
+    {
+        if (Directory.Exists(ServiceModes.SystemdRunDir))
+        {
+            Console.WriteLine("skipped: this host is systemd-booted (the forced mode would work)");
+            return;
+        }
+        await using var n = new TioNode();
+        var r = await n.Tio(["++", "-net", "testnet", "-u", "admin", "-p", TioNode.Password, "--supervisor", "systemd"]);
+        Assert.Equal(2, r.Code);
+        Assert.Contains("systemd is not the init system here (no /run/systemd/system)", r.Err);
+        Assert.False(Directory.Exists(n.Root));
+        var bad = await n.Tio(["++", "-net", "testnet", "-u", "admin", "-p", TioNode.Password], extraEnv: new() { ["TINYO_SUPERVISOR"] = "upstart" });
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("unknown supervisor 'upstart' in TINYO_SUPERVISOR", bad.Err);
+        Assert.Equal(2, (await n.Tio(["++", "-net", "testnet", "-u", "admin", "-p", TioNode.Password, "--supervisor", "upstart"])).Code);
+        Assert.False(Directory.Exists(n.Root));
     }
 
     private static bool Alive(SystemdInstance sd, int pid)

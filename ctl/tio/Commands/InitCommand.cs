@@ -47,6 +47,8 @@ internal static class InitCommand
             var mode = ServiceModes.Resolve(pr.GetValue(supervisor) ?? Common.Env("TINYO_SUPERVISOR"))
                        ?? throw new UsageException($"unknown supervisor '{Common.Env("TINYO_SUPERVISOR")}' in TINYO_SUPERVISOR: auto, systemd or process");
             var daemons = Common.Daemons(layout);
+            if (mode == ServiceMode.Systemd && !daemons.SystemdRunning)
+                throw new UsageException($"--supervisor systemd: systemd is not the init system here (no {ServiceModes.SystemdRunDir}); use auto or process");
             var socket = Common.SocketPath(pr);
             var kvClient = pr.GetValue(kvPort);
             var kvPeer = pr.GetValue(kvPeerPort);
