@@ -63,14 +63,34 @@ public sealed class NodeDaemons(NodeLayout layout, SystemdUnits units, bool syst
             throw new CtlException($"systemd is not the init system here (no {ServiceModes.SystemdRunDir}): use --supervisor process");
         var unit = units.UnitName(spec.Component);
         if (units.Write(spec)) Systemctl.Run("daemon-reload");
-        Systemctl.Run("enable", "--quiet", unit);
-        Systemctl.Run("start", unit);
+        try
+        {
+            Systemctl.Run("enable", "--quiet", unit);
+            Systemctl.Run("start", unit);
+        }
+        catch (CtlException e)
+        {
+            // Not left restarting or enabled (it would fail again at every boot); the file stays for the next attempt.
+            var tail = UnitTail(unit);
+            Undo(unit);
+            throw new CtlException($"{spec.Component} did not start (journalctl -u {unit}): {e.Message}{(tail.Length > 0 ? "\n" + tail : "")}");
+        }
         return new Daemon(Systemctl.State(unit).MainPid, unit);
     }
 
     /// <summary>The last lines of a daemon's output: its log file, or the unit's journal.</summary>
     public string LogTail(Daemon daemon, string component)
-        => daemon.Unit is null ? Processes.LogTail(component) : Systemctl.JournalTail(daemon.Unit);
+    {
+        return daemon.Unit is null ? Processes.LogTail(component) : UnitTail(daemon.Unit);
+    }
+
+    /// <summary>How the unit's process ended (systemd's words), then its last journal lines.</summary>
+    private static string UnitTail(string unit)
+    {
+        var exit = Systemctl.LastExit(unit);
+        var journal = Systemctl.JournalTail(unit);
+        return exit.Length == 0 ? journal : journal.Length == 0 ? exit : exit + "\n" + journal;
+    }
 
     /// <summary>Where a daemon's output goes, for messages.</summary>
     public string LogPlace(Daemon daemon, string component)
@@ -123,6 +143,21 @@ public sealed class NodeDaemons(NodeLayout layout, SystemdUnits units, bool syst
         }
         if (removed.Count > 0 && systemdRunning) Systemctl.Run("daemon-reload");
         return removed;
+    }
+
+    private static void Undo(string unit)
+    {
+        try
+        {
+            // Restart=on-failure has a restart pending (activating): stop cancels it.
+            Systemctl.Run("stop", unit);
+            Systemctl.Run("disable", "--quiet", unit);
+            if (Systemctl.State(unit).ActiveState == "failed") Systemctl.Run("reset-failed", unit);
+        }
+        catch (CtlException)
+        {
+            // the original error is the one to report
+        }
     }
 
     private static bool WaitDown(string unit, TimeSpan timeout)

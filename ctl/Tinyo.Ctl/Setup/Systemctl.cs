@@ -42,6 +42,25 @@ public static class Systemctl
         return new UnitState(state, pid);
     }
 
+    /// <summary>How the unit's main process last ended, e.g. "result exit-code, exit status 1" ("" when unknown).</summary>
+    public static string LastExit(string unit)
+    {
+        try
+        {
+            string result = "", status = "";
+            foreach (var line in Run("show", "--property=Result,ExecMainStatus", unit).Split('\n'))
+            {
+                if (line.StartsWith("Result=", StringComparison.Ordinal)) result = line["Result=".Length..].Trim();
+                else if (line.StartsWith("ExecMainStatus=", StringComparison.Ordinal)) status = line["ExecMainStatus=".Length..].Trim();
+            }
+            return result is "" or "success" ? "" : $"result {result}, exit status {status}";
+        }
+        catch (CtlException)
+        {
+            return "";
+        }
+    }
+
     /// <summary>The last lines a unit wrote to the journal, to explain a failed start ("" when unavailable).</summary>
     public static string JournalTail(string unit, int lines = 10)
     {

@@ -49,6 +49,19 @@ public class SystemdTests(MirrorRegistry registry) : IClassFixture<MirrorRegistr
         var kvUnit = $"tinyokv-{SystemdUnits.RootHash(root)}.service";
         var nodeUnit = $"tinyonode-{SystemdUnits.RootHash(root)}.service";
 
+        // A daemon that dies at once: a clear error with its journal, and its unit neither running nor enabled.
+        var badRoot = Path.Combine(sd.Work, "bad");
+        var badKv = $"tinyokv-{SystemdUnits.RootHash(badRoot)}.service";
+        sw.Restart();
+        var bad = await sd.RunAsync([.. tio, .. init], new Dictionary<string, string>(env) { ["TINYO_ROOT"] = badRoot, ["TINYO_KV_BIN"] = "/bin/false" });
+        Assert.True(bad.Code == 1, $"tio ++ with a failing tinyokv: exit {bad.Code}: {bad.Out}{bad.Err}");
+        Assert.Contains($"tio: tinyokv did not start (journalctl -u {badKv})", bad.Err);
+        Assert.Equal("inactive", await Systemctl("is-active", badKv));
+        Assert.Equal("disabled", await Systemctl("is-enabled", badKv));
+        Console.WriteLine($"tio ++ with a failing tinyokv: {sw.ElapsedMilliseconds} ms");
+        Assert.True(bad.Err.Contains("exit status 1"), bad.Err);
+        Assert.Contains($"removed   {badKv}", (await sd.RunAsync([.. tio, "down", "--remove-units"], new Dictionary<string, string>(env) { ["TINYO_ROOT"] = badRoot })).Out);
+
         // tio ++ in auto mode sees /run/systemd/system: units, not pid files.
         sw.Restart();
         var up = await Tio(init);
