@@ -8,12 +8,12 @@ namespace Tinyo.Ctl.Setup;
 public sealed class NodeDaemons(NodeLayout layout, SystemdUnits units, bool systemdRunning)
 {
     /// <summary>Where a running daemon is: its pid, and its unit when systemd runs it.</summary>
-    /// <param name="Pid">The (main) process.</param>
+    /// <param name="Pid">The (main) process; 0 for a unit between a crash and its restart.</param>
     /// <param name="Unit">The systemd unit, or null for a detached process.</param>
     public sealed record Daemon(int Pid, string? Unit)
     {
         /// <inheritdoc/>
-        public override string ToString() => Unit is null ? $"pid {Pid}" : $"unit {Unit}, pid {Pid}";
+        public override string ToString() => Unit is null ? $"pid {Pid}" : Pid == 0 ? $"unit {Unit}, restarting" : $"unit {Unit}, pid {Pid}";
     }
 
     /// <summary>One stopped daemon, for the report.</summary>
