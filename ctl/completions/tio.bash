@@ -22,11 +22,12 @@ _tio() {
     --root|--from-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -o|--output) COMPREPLY=($(compgen -W "table json text" -- "$cur")); return ;;
+    --supervisor) COMPREPLY=($(compgen -W "auto systemd process" -- "$cur")); return ;;
     --tail|-n|--replica|-r|--env|-e) return ;;  # a value of the user's
   esac
   case $verb in
     "") COMPREPLY=($(compgen -W "$verbs $globals" -- "$cur")) ;;
-    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --help" -- "$cur")) ;;
+    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --supervisor --help" -- "$cur")) ;;
     +|apply) COMPREPLY=($(compgen -f -X '!*.@(yml|yaml)' -- "$cur") $(compgen -d -- "$cur")) ;;
     logs|exec)
       if [[ $cur == -* ]]; then
@@ -44,7 +45,7 @@ _tio() {
       COMPREPLY=($(compgen -W "$names" -- "$cur") $(compgen -f -X '!*.@(yml|yaml)' -- "$cur")) ;;
     ls) COMPREPLY=($(compgen -W "-o --output --help" -- "$cur")) ;;
     login) COMPREPLY=($(compgen -W "-u -p --help" -- "$cur")) ;;
-    down|--) COMPREPLY=($(compgen -W "--grace --help" -- "$cur")) ;;
+    down|--) COMPREPLY=($(compgen -W "--grace --remove-units --help" -- "$cur")) ;;
     status) COMPREPLY=($(compgen -W "-o --output --help" -- "$cur")) ;;
     user|secret|net)
       if [[ -z $sub ]]; then COMPREPLY=($(compgen -W "+ add - rm ls --help" -- "$cur"))

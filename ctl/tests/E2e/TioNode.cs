@@ -31,6 +31,8 @@ public sealed class TioNode : IAsyncDisposable
             ["TINYO_KV_PORT"] = FreePort().ToString(),
             ["TINYO_KV_PEER_PORT"] = FreePort().ToString(),
             ["NO_COLOR"] = "1",
+            // Detached processes even on a systemd host (SystemdTests covers the units, inside its own systemd).
+            ["TINYO_SUPERVISOR"] = "process",
             // The node's reconciler pulls images: never from beyond loopback in tests.
             ["TINYO_OFFLINE"] = "1",
         };

@@ -47,6 +47,10 @@ internal static class Common
 
     public static NodeLayout Layout(ParseResult pr) => new(Path.GetFullPath(pr.GetValue(Root) ?? Env("TINYO_ROOT") ?? NodeLayout.DefaultRoot));
 
+    /// <summary>The node's daemons: pid files under the root, units in /etc/systemd/system when systemd is PID 1.</summary>
+    public static NodeDaemons Daemons(NodeLayout layout)
+        => new(layout, new SystemdUnits(layout), Directory.Exists(ServiceModes.SystemdRunDir));
+
     /// <summary>A client with the saved token for the address (TINYO_TOKEN overrides).</summary>
     public static NodeClient Client(ParseResult pr)
     {

@@ -1,28 +1,40 @@
 using System.CommandLine;
-using Tinyo.Ctl.Setup;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
-/// <summary>tio down (--): stops tinyonode, then tinyokv, by their pid files (only if the pid is really ours).</summary>
+/// <summary>
+/// tio down (--): stops tinyonode, then tinyokv — detached processes by their pid files (only if the pid is really
+/// ours), systemd units through systemctl (then disabled) — and with --remove-units deletes this root's unit files.
+/// </summary>
 internal static class DownCommand
 {
     public static Command Create()
     {
         var grace = new Option<double>("--grace") { Description = "Seconds to wait after SIGTERM before SIGKILL", DefaultValueFactory = _ => 10 };
-        var cmd = new Command("down", "Stop this node's daemons (tinyonode, tinyokv); state is kept") { grace };
+        var removeUnits = new Option<bool>("--remove-units") { Description = "Also delete this node's systemd unit files (the state under the root is kept)" };
+        var cmd = new Command("down", "Stop this node's daemons (tinyonode, tinyokv); state is kept") { grace, removeUnits };
         cmd.Aliases.Add("--");
         Common.Run(cmd, (pr, _) =>
         {
-            var sup = new Supervisor(Common.Layout(pr));
+            var layout = Common.Layout(pr);
+            var daemons = Common.Daemons(layout);
             var any = false;
             foreach (var c in (string[])["tinyonode", "tinyokv"])
             {
-                if (sup.Running(c) is not { } pid) continue;
-                any = true;
-                var killed = sup.Stop(c, pid, TimeSpan.FromSeconds(pr.GetValue(grace)));
-                Console.WriteLine($"{c,-9} stopped (pid {pid}{(killed ? ", killed after the grace period" : "")})");
+                foreach (var s in daemons.Stop(c, TimeSpan.FromSeconds(pr.GetValue(grace))))
+                {
+                    any = true;
+                    Console.WriteLine($"{c,-9} stopped ({s.Daemon}{(s.Killed ? ", killed after the grace period" : "")})");
+                }
             }
-            if (!any) Console.WriteLine($"nothing running for {sup.Layout.Root}");
+            if (!any) Console.WriteLine($"nothing running for {layout.Root}");
+            if (pr.GetValue(removeUnits))
+            {
+                var removed = daemons.RemoveUnits();
+                Console.WriteLine(removed.Count > 0
+                    ? $"removed   {string.Join(", ", removed)} from {daemons.Units.UnitDir}"
+                    : $"no systemd units for {layout.Root} in {daemons.Units.UnitDir}");
+            }
             return Task.FromResult(Exit.Ok);
         });
         return cmd;

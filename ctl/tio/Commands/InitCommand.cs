@@ -7,8 +7,9 @@ using Tinyo.Ctl.Statefile;
 namespace Tinyo.Ctl.Cli.Commands;
 
 /// <summary>
-/// tio ++ (init): starts tinyokv (one member) and tinyonode as detached, supervised processes, creates the net and
-/// the admin user, and logs this CLI in. Idempotent: a second run reports what is already there.
+/// tio ++ (init): starts tinyokv (one member) and tinyonode — as systemd units when systemd is the init system, else
+/// as detached, supervised processes (--supervisor overrides) — creates the net and the admin user, and logs this CLI
+/// in. Idempotent: a second run reports what is already there.
 /// </summary>
 internal static class InitCommand
 {
@@ -22,9 +23,14 @@ internal static class InitCommand
         var kvPeerPort = new Option<int>("--kv-peer-port") { Description = "tinyokv Raft port on 127.0.0.1 (env TINYO_KV_PEER_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PEER_PORT", 2380) };
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve the API on ip:port for remote clients (env TINYO_LISTEN_TCP)" };
         var ttl = new Option<int?>("--token-ttl") { Description = "Login token lifetime in seconds (default 86400)" };
+        var supervisor = new Option<string?>("--supervisor")
+        {
+            Description = "How the daemons run: auto (systemd units when systemd is the init system, else detached processes), systemd or process (env TINYO_SUPERVISOR)",
+        };
+        supervisor.AcceptOnlyFromAmong(ServiceModes.Names);
         var cmd = new Command("++", "Start a single-node cluster here: tinyokv + tinyonode, the net, the admin user; log in")
         {
-            net, user, pass, ip, kvPort, kvPeerPort, tcp, ttl,
+            net, user, pass, ip, kvPort, kvPeerPort, tcp, ttl, supervisor,
         };
         cmd.Aliases.Add("init");
         Common.Run(cmd, async (pr, ct) =>
@@ -38,49 +44,62 @@ internal static class InitCommand
             if (!Statefile.Statefile.IsValidName(userName)) throw new UsageException($"invalid user name '{userName}': 1-63 of a-z, 0-9 and '-'");
             var password = Common.Password(pr.GetValue(pass));
             var layout = Common.Layout(pr);
-            var sup = new Supervisor(layout);
+            var mode = ServiceModes.Resolve(pr.GetValue(supervisor) ?? Common.Env("TINYO_SUPERVISOR"))
+                       ?? throw new UsageException($"unknown supervisor '{Common.Env("TINYO_SUPERVISOR")}' in TINYO_SUPERVISOR: auto, systemd or process");
+            var daemons = Common.Daemons(layout);
+            if (mode == ServiceMode.Systemd && !daemons.SystemdRunning)
+                throw new UsageException($"--supervisor systemd: systemd is not the init system here (no {ServiceModes.SystemdRunDir}); use auto or process");
             var socket = Common.SocketPath(pr);
             var kvClient = pr.GetValue(kvPort);
             var kvPeer = pr.GetValue(kvPeerPort);
 
             Directory.CreateDirectory(layout.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var token = KvToken(layout);
+            KvToken(layout);
+            // Variables tinyonode reads that its unit would not inherit (systemd starts services with a clean
+            // environment); detached processes inherit them anyway.
+            var passEnv = new Dictionary<string, string>();
+            foreach (var name in (string[])["TINYO_OFFLINE", "TINYO_REGISTRY_MIRRORS", "DOCKER_CONFIG"])
+                if (Common.Env(name) is { } v) passEnv[name] = v;
 
-            // 1. tinyokv
-            if (sup.Running("tinyokv") is { } kvPid)
-                Console.WriteLine($"tinyokv   already running (pid {kvPid})");
+            // 1. tinyokv (the token is read from its 0600 file: never on a command line, in a unit or in the environment)
+            var kvCmd = Supervisor.Locate("tinyokv", "TINYO_KV_BIN");
+            kvCmd.AddRange(["serve", "--name", "kv", "--data-dir", layout.KvData, "--token-file", layout.KvToken,
+                "--listen-peer", $"127.0.0.1:{kvPeer}", "--listen-client", $"127.0.0.1:{kvClient}", "--bootstrap"]);
+            var kvSpec = new UnitSpec("tinyokv", Absolute(kvCmd), new Dictionary<string, string>(), [], KeepChildren: false);
+            if (daemons.Find("tinyokv") is { } kvRun)
+                Report("tinyokv  ", kvRun, daemons.UnitOutdated(kvRun, kvSpec));
             else
             {
-                var cmdline = Supervisor.Locate("tinyokv", "TINYO_KV_BIN");
-                cmdline.AddRange(["serve", "--name", "kv", "--data-dir", layout.KvData, "--listen-peer", $"127.0.0.1:{kvPeer}",
-                    "--listen-client", $"127.0.0.1:{kvClient}", "--bootstrap"]);
-                kvPid = sup.Start("tinyokv", cmdline, new Dictionary<string, string> { ["TINYOKV_TOKEN"] = token });
-                if (!await Supervisor.WaitTcpAsync("127.0.0.1", kvClient, kvPid, TimeSpan.FromSeconds(30)))
+                var kv = daemons.Start(mode, kvSpec);
+                if (!await Supervisor.WaitTcpAsync("127.0.0.1", kvClient, kv.Pid, TimeSpan.FromSeconds(30)))
                 {
-                    sup.Stop("tinyokv", kvPid, TimeSpan.FromSeconds(2));
-                    throw new CtlException($"tinyokv did not start (log {layout.LogFile("tinyokv")}):\n{sup.LogTail("tinyokv")}");
+                    var tail = daemons.LogTail(kv, "tinyokv");
+                    daemons.Stop("tinyokv", TimeSpan.FromSeconds(2));
+                    throw new CtlException($"tinyokv did not start ({daemons.LogPlace(kv, "tinyokv")}):\n{tail}");
                 }
-                Console.WriteLine($"tinyokv   {Common.Green("started")} (pid {kvPid}, 127.0.0.1:{kvClient})");
+                Console.WriteLine($"tinyokv   {Common.Green("started")} ({kv}, 127.0.0.1:{kvClient})");
             }
 
             // 2. tinyonode
             var client = new NodeClient(new NodeAddress(socket, null)) { Timeout = TimeSpan.FromSeconds(15) };
-            if (sup.Running("tinyonode") is { } nodePid)
-                Console.WriteLine($"tinyonode already running (pid {nodePid})");
+            var nodeCmd = Supervisor.Locate("tinyonode", "TINYO_NODE_BIN");
+            nodeCmd.AddRange(["serve", "--root", layout.Root, "--socket", socket, "--kv-endpoints", $"127.0.0.1:{kvClient}",
+                "--kv-token-file", layout.KvToken]);
+            if ((pr.GetValue(tcp) ?? Common.Env("TINYO_LISTEN_TCP")) is { } listen) nodeCmd.AddRange(["--listen-tcp", listen]);
+            if (pr.GetValue(ttl) is { } t) nodeCmd.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            var nodeSpec = new UnitSpec("tinyonode", Absolute(nodeCmd), passEnv, [daemons.Units.UnitName("tinyokv")], KeepChildren: true);
+            if (daemons.Find("tinyonode") is { } nodeRun)
+                Report("tinyonode", nodeRun, daemons.UnitOutdated(nodeRun, nodeSpec));
             else
             {
-                var cmdline = Supervisor.Locate("tinyonode", "TINYO_NODE_BIN");
-                cmdline.AddRange(["serve", "--root", layout.Root, "--socket", socket, "--kv-endpoints", $"127.0.0.1:{kvClient}",
-                    "--kv-token-file", layout.KvToken]);
-                if ((pr.GetValue(tcp) ?? Common.Env("TINYO_LISTEN_TCP")) is { } listen) cmdline.AddRange(["--listen-tcp", listen]);
-                if (pr.GetValue(ttl) is { } t) cmdline.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-                nodePid = sup.Start("tinyonode", cmdline);
-                if (!await WaitNodeAsync(client, nodePid, TimeSpan.FromSeconds(30), ct))
+                var node = daemons.Start(mode, nodeSpec);
+                if (!await WaitNodeAsync(client, node.Pid, TimeSpan.FromSeconds(30), ct))
                 {
-                    sup.Stop("tinyonode", nodePid, TimeSpan.FromSeconds(2));
-                    throw new CtlException($"tinyonode did not start (log {layout.LogFile("tinyonode")}):\n{sup.LogTail("tinyonode")}");
+                    var tail = daemons.LogTail(node, "tinyonode");
+                    daemons.Stop("tinyonode", TimeSpan.FromSeconds(2));
+                    throw new CtlException($"tinyonode did not start ({daemons.LogPlace(node, "tinyonode")}):\n{tail}");
                 }
-                Console.WriteLine($"tinyonode {Common.Green("started")} (pid {nodePid}, {socket})");
+                Console.WriteLine($"tinyonode {Common.Green("started")} ({node}, {socket})");
             }
 
             // 3. net and admin (one KV transaction on the node; refused once done)
@@ -106,6 +125,25 @@ internal static class InitCommand
             return Exit.Ok;
         });
         return cmd;
+    }
+
+    private static void Report(string component, NodeDaemons.Daemon running, bool outdated)
+    {
+        Console.WriteLine($"{component} already running ({running})");
+        if (outdated)
+            Console.WriteLine($"          {Common.Yellow("note")}: its unit file differs from these settings; `tio down` then `tio ++` applies them");
+    }
+
+    /// <summary>A unit needs an absolute executable: `dotnet` (for a .dll) is looked up in PATH.</summary>
+    private static List<string> Absolute(List<string> cmd)
+    {
+        if (Path.IsPathRooted(cmd[0])) return cmd;
+        foreach (var dir in (Common.Env("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, cmd[0]);
+            if (File.Exists(candidate)) return [Path.GetFullPath(candidate), .. cmd.Skip(1)];
+        }
+        throw new CtlException($"cannot find {cmd[0]} in PATH");
     }
 
     private static int Port(string env, int def)
