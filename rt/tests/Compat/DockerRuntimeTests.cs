@@ -19,7 +19,6 @@ public sealed class DockerPeer : IDisposable
     private static readonly string[] CgroupParents = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio"];
 
     private readonly Dictionary<string, string> _env;
-    private readonly HashSet<string> _cgroupsBefore;
     private readonly bool _started;
 
     public const string Image = "tinyo-bb:latest";
@@ -28,6 +27,8 @@ public sealed class DockerPeer : IDisposable
     /// <summary>The engine's directory (roots, socket, logs).</summary>
     public string Dir { get; }
     public string Bridge { get; }
+    /// <summary>The engine's own cgroup parent (another private dockerd may run at the same time).</summary>
+    public string CgroupParent { get; }
     /// <summary>Where tinyort keeps the engine's containers: containerd passes runc's root to every runc-type runtime.</summary>
     public string TinyortRoot => Path.Combine(Dir, "exec", "runtime-runc", "moby");
 
@@ -37,14 +38,15 @@ public sealed class DockerPeer : IDisposable
         // Short: dockerd's and containerd's unix socket paths live under it (108-byte limit).
         Dir = Path.Combine("/tmp", "tinyo-dk-" + r[..8]);
         Bridge = "tiodkt" + r[8..14];
+        CgroupParent = "tinyo-dk-" + r[..8];
         _env = new()
         {
             ["BRIDGE"] = Bridge,
             ["BRIDGE_CIDR"] = $"10.213.{200 + Convert.ToInt32(r[14..16], 16) % 50}.1/24",
             ["TINYORT"] = ContainerHarness.Binary.Path,
+            ["CGROUP_PARENT"] = CgroupParent,
             ["DOCKER_HOST"] = "unix://" + Path.Combine(Dir, "docker.sock"),
         };
-        _cgroupsBefore = [.. CgroupParents.Where(c => Directory.Exists($"/sys/fs/cgroup/{c}/docker"))];
         if (!File.Exists("/usr/sbin/dockerd") || Cli is null) { Unavailable = "dockerd or the docker client is not installed (make deps installs docker.io)"; return; }
         if (!File.Exists("/usr/bin/skopeo")) { Unavailable = "skopeo is not installed (needed to load the test image into docker)"; return; }
         var (code, o, e) = TestPaths.Run(Script, ["start", Dir], _env, timeoutMs: 60_000);
@@ -84,8 +86,8 @@ public sealed class DockerPeer : IDisposable
         Assert.False(Directory.Exists(Dir), $"{Dir} left behind");
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Dir));
         Assert.False(Directory.Exists("/sys/class/net/" + Bridge), $"bridge {Bridge} left behind");
-        foreach (var c in CgroupParents.Where(c => !_cgroupsBefore.Contains(c)))
-            Assert.False(Directory.Exists($"/sys/fs/cgroup/{c}/docker"), $"cgroup {c}/docker left behind");
+        foreach (var c in CgroupParents)
+            Assert.False(Directory.Exists($"/sys/fs/cgroup/{c}/{CgroupParent}"), $"cgroup {c}/{CgroupParent} left behind");
         foreach (var p in Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)))
         {
             string cmdline;
@@ -126,8 +128,8 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
 
     private string Inspect(string name, string format) => Docker("inspect", "-f", format, name).Out.Trim();
 
-    /// <summary>Where a v1 controller keeps the container's cgroup (Docker's cgroupfs parent is /docker).</summary>
-    private static string CgroupFile(string controller, string id, string file) => $"/sys/fs/cgroup/{controller}/docker/{id}/{file}";
+    /// <summary>Where a v1 controller keeps the container's cgroup (under the engine's cgroup parent).</summary>
+    private string CgroupFile(string controller, string id, string file) => $"/sys/fs/cgroup/{controller}/{_d.CgroupParent}/{id}/{file}";
 
     [Fact]
     public void Run_PropagatesOutputAndExitCode_WithDockersNetwork()
@@ -165,8 +167,8 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
             Assert.Equal("65534\n", o);
             (code, o, e) = Docker("exec", name, "cat", "/proc/self/cgroup");
             Assert.True(code == 0, e);
-            Assert.Contains($":memory:/docker/{id}\n", o);
-            Assert.Contains($":pids:/docker/{id}\n", o);
+            Assert.Contains($":memory:/{_d.CgroupParent}/{id}\n", o);
+            Assert.Contains($":pids:/{_d.CgroupParent}/{id}\n", o);
             // A failed exec: the error comes back through --log, Docker answers 126 as it does for runc.
             (code, o, e) = Docker("exec", name, "no-such-command");
             Assert.Equal(126, code);
