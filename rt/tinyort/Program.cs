@@ -29,10 +29,12 @@ else
 }
 foreach (var verb in new[] { CreateCommand.Build(Cli.Root), StartCommand.Build(Cli.Root), StateCommand.Build(Cli.Root),
              KillCommand.Build(Cli.Root), DeleteCommand.Build(Cli.Root), runVerb, ListCommand.Build(Cli.Root), SpecCommand.Build(),
-             FeaturesCommand.Build() })
+             FeaturesCommand.Build(), PauseCommand.Build(Cli.Root), PauseCommand.BuildResume(Cli.Root), UpdateCommand.Build(Cli.Root),
+             EventsCommand.Build(Cli.Root) })
     root.Subcommands.Add(verb);
 // Containers from images (docker-like).
-root.Subcommands.Add(PsCommand.Create());
+// `ps` is docker's listing, or runc's `ps [--format json] ID` (containerd's shim, for docker top) when it names a container.
+root.Subcommands.Add(RuncPsCommand.Matches(args) ? RuncPsCommand.Build(Cli.Root) : PsCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(StopCommand.Create());
 root.Subcommands.Add(RmCommand.Create());

@@ -8,13 +8,18 @@ namespace Tinyo.Rt.Cgroups;
 /// limited before the container's init starts its work, joined by the parent writing init's pid, destroyed on
 /// delete (after killing whatever is left in it).
 /// </summary>
-public sealed class Cgroup
+public sealed partial class Cgroup
 {
     /// <summary>v1 controllers a container joins. cpuset is left out until cpus/mems are supported (joining it needs
     /// both initialised); named hierarchies (name=systemd) are left to their owners.
     /// Each joined hierarchy costs a mkdir and an rmdir per container, so only those with limits or security
-    /// duties are joined (freezer comes with pause/resume).</summary>
+    /// duties are joined — plus, for a container that names its cgroup (<c>linux.cgroupsPath</c>, which Docker,
+    /// containerd, podman and Kubernetes always set), <see cref="EngineV1Controllers"/>: engines pause containers
+    /// (freezer) and read CPU usage from the container's own cpuacct cgroup (containerd's shim finds the cgroups
+    /// through <c>/proc/PID/cgroup</c>: left at the root, <c>docker stats</c> would show the whole host's CPU).</summary>
     private static readonly string[] V1Controllers = ["memory", "cpu", "pids", "devices"];
+    /// <summary>See <see cref="V1Controllers"/>.</summary>
+    private static readonly string[] EngineV1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer"];
 
     private Cgroup(List<string> dirs, bool v2) { Directories = dirs; IsV2 = v2; }
 
@@ -44,7 +49,7 @@ public sealed class Cgroup
                 return cg;
             }
             var seen = new HashSet<string>();
-            foreach (var c in V1Controllers)
+            foreach (var c in relPath.StartsWith(CgroupPath.DefaultParent + "/", StringComparison.Ordinal) ? V1Controllers : EngineV1Controllers)
             {
                 var mnt = host.V1MountOf(c);
                 if (mnt is null || !seen.Add(mnt)) continue;
@@ -139,6 +144,12 @@ public sealed class Cgroup
             // Last, as runc does: the nodes every container gets stay usable whatever the spec denied above.
             foreach (var rule in DefaultDeviceRules) Write(dev, "devices.allow", rule);
         }
+        ApplyV1Limits(r, warn);
+    }
+
+    /// <summary>The v1 limits of <paramref name="r"/> (all but devices): at create and on update.</summary>
+    private void ApplyV1Limits(SpecResources? r, Action<string>? warn)
+    {
         if (r is null) return;
         if (r.Memory is { } m && DirOf("memory.limit_in_bytes") is { } mem)
         {
@@ -239,6 +250,7 @@ public sealed class Cgroup
     /// <summary>Kills what is left and removes the directories. Missing directories are fine (idempotent).</summary>
     public void Destroy()
     {
+        Thaw(); // a frozen task does not die of SIGKILL until it is thawed
         for (int round = 0; round < 200; round++)
         {
             var procs = Processes();

@@ -242,6 +242,13 @@ public static class ContainerInit
     /// <summary>args[0] as execvp(3) would find it, in the container's PATH (or the default one).</summary>
     private static string ResolveExecutable(string name, List<string> env)
     {
+        if (name.StartsWith('/'))
+        {
+            // Checked now, at create, as runc does, so the create fails in runc's words (engines map them to exit
+            // codes: Docker's 127 and 126) instead of the start failing later.
+            if (SysAccess(name, 1 /* X_OK */) == 0) return name;
+            throw new RtException(Errno == Errno_.ENOENT ? $"exec: \"{name}\": no such file or directory" : $"exec: \"{name}\": permission denied");
+        }
         if (name.Contains('/')) return name;
         string pathVar = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         foreach (var e in env) if (e.StartsWith("PATH=")) pathVar = e[5..];
@@ -251,7 +258,7 @@ public static class ContainerInit
             if (File.Exists(candidate) && SysAccess(candidate, 1 /* X_OK */) == 0)
                 return candidate;
         }
-        throw new RtException($"executable \"{name}\" not found in PATH {pathVar}");
+        throw new RtException($"executable \"{name}\" not found in PATH {pathVar}: executable file not found"); // Docker: exit 127
     }
 
     private static unsafe void SetName(string name, bool host)

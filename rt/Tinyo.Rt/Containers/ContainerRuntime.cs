@@ -427,6 +427,7 @@ public sealed partial class ContainerRuntime
             // In a new user namespace the child is unprivileged until its maps are written: the parent moves it.
             cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
             int[]? join = null;
+            int devNull = -1;
             bool direct = _o.DirectStart && DirectStart.Declines(config) is null;
             try
             {
@@ -440,21 +441,35 @@ public sealed partial class ContainerRuntime
                 else
                 {
                     if (SysSocketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw Error("socketpair");
+                    // A terminal container's stdio is its pty: init gets /dev/null instead of ours, so it keeps no copy
+                    // of our stdio while it waits for start (a JIT-hosted init's runtime dups 0-2; containerd's shim
+                    // reads the output of `create` to EOF, and would wait for the start that it never sends).
+                    int[] stdio = [_o.Stdin, _o.Stdout, _o.Stderr];
+                    if (spec.Process!.Terminal)
+                    {
+                        devNull = SysOpen("/dev/null", OFlag.RdWr | OFlag.Cloexec, 0);
+                        if (devNull < 0) throw Error("opening", "/dev/null");
+                        stdio = [devNull, devNull, devNull];
+                    }
                     if (userNs)
                     {
                         using var mapper = UserNamespace.Prepare(sv[0], sv[1], spec.Linux);
-                        try { pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, default, mapper.Rows); }
+                        try { pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, default, mapper.Rows); }
                         finally { mapper.Finish(); }
                         cg.AddProcess(pid);
                     }
                     else
                     {
                         join = CgroupJoin.Open(cg);
-                        pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], [_o.Stdin, _o.Stdout, _o.Stderr], flags, join);
+                        pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, join);
                     }
                 }
             }
-            finally { CgroupJoin.Close(join); }
+            finally
+            {
+                CgroupJoin.Close(join);
+                if (devNull >= 0) SysClose(devNull);
+            }
             if (!direct)
             {
                 SysClose(sv[1]);

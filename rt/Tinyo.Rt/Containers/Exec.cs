@@ -52,7 +52,8 @@ public sealed class ExecOptions
 /// (<c>CLONE_VM|CLONE_VFORK</c>, no managed code), which therefore is born inside the container's pid namespace;
 /// the thread then setns()es back to our own pid namespace before it does anything else, so no thread of ours is
 /// ever created in the wrong one. (2) The child, a single-threaded task with its own fs_struct, runs a table of raw
-/// syscalls: join the cgroup (write "0" to each <c>cgroup.procs</c>, opened by the parent), <c>setns(pidfd,
+/// syscalls: join the cgroup (write "0" to each v1 <c>tasks</c> file, or v2's <c>cgroup.procs</c>, opened by the
+/// parent: see <see cref="CgroupJoin"/>), <c>setns(pidfd,
 /// MNT|UTS|IPC|NET|CGROUP)</c> (the mount namespace brings the container's root), chdir, rlimits, bounding set,
 /// groups, gid, uid, capabilities, no_new_privs, default SIGPIPE and signal mask, close-on-exec of every fd above 2,
 /// seccomp, execve. The binary path is resolved by the parent through <c>/proc/PID/root</c> with
@@ -160,10 +161,10 @@ public static unsafe class Exec
 
             var rows = new List<CloneTrampoline.Row>();
             nint zero = Str("0");
-            foreach (var cg in rec.CgroupDirs)
+            // As a container's start does (CgroupJoin): the child moves itself, through v1's per-thread `tasks` file
+            // (it has one thread), which skips the global threadgroup lock a cgroup.procs write takes.
+            foreach (var fd in CgroupJoin.Open(Cgroups.Cgroup.Open(rec.CgroupDirs, rec.CgroupV2)))
             {
-                int fd = SysOpen(Path.Combine(cg, "cgroup.procs"), OFlag.WrOnly | OFlag.Cloexec, 0);
-                if (fd < 0) throw Error("opening the container's cgroup", cg);
                 fds.Add(fd);
                 rows.Add(new(SYS_write, fd, zero, 1));
             }
@@ -320,7 +321,9 @@ public static unsafe class Exec
         if (name.Contains('/'))
         {
             var abs = name.StartsWith('/') ? name : cwd.TrimEnd('/') + "/" + name;
-            if (!IsExecutable(root, abs)) throw new RtException($"exec: {name}: no such executable in the container");
+            // runc's wording, which engines map to exit codes (Docker: 127 for a missing file, 126 for permission denied).
+            if (!IsExecutable(root, abs, out bool exists))
+                throw new RtException(exists ? $"exec: \"{name}\": permission denied" : $"exec: \"{name}\": no such file or directory in the container");
             return name;
         }
         string pathVar = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -328,14 +331,15 @@ public static unsafe class Exec
         foreach (var d in pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
             var cand = d.TrimEnd('/') + "/" + name;
-            if (cand.StartsWith('/') && IsExecutable(root, cand)) return cand;
+            if (cand.StartsWith('/') && IsExecutable(root, cand, out _)) return cand;
         }
-        throw new RtException($"exec: executable \"{name}\" not found in the container's PATH {pathVar}");
+        throw new RtException($"exec: executable \"{name}\" not found in the container's PATH {pathVar}: executable file not found");
     }
 
-    private static bool IsExecutable(int root, string path)
+    private static bool IsExecutable(int root, string path, out bool exists)
     {
         int fd = SysOpenAt2(root, path.TrimStart('/'), OFlag.Path | OFlag.Cloexec, Linux.Libc.Resolve.InRoot | Linux.Libc.Resolve.NoMagicLinks);
+        exists = fd >= 0;
         if (fd < 0) return false;
         try
         {

@@ -1,12 +1,11 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Tinyo.Rt.Oci;
 
 /// <summary>
 /// Runs OCI lifecycle hooks (runtime-spec config.md, "POSIX-platform Hooks"). Each hook is executed with its
-/// <c>path</c>, arguments <c>args[1..]</c> and exactly its <c>env</c>, the container's state JSON on stdin, and is
-/// killed after <c>timeout</c> seconds.
+/// <c>path</c>, exactly its <c>args</c> as argv (args[0] included) and exactly its <c>env</c>, the container's state
+/// JSON on stdin, and is killed after <c>timeout</c> seconds (see <see cref="HookProcess"/>).
 /// </summary>
 /// <remarks>
 /// <para>Where each kind runs in tinyort:</para>
@@ -21,8 +20,8 @@ namespace Tinyo.Rt.Oci;
 /// <item><c>poststop</c>: by <c>delete</c> (or <c>run</c>) on the host once the container is gone.</item>
 /// </list>
 /// <para>A failing prestart, createRuntime, createContainer or startContainer hook fails the operation and stops the
-/// container; a failing poststart or poststop hook is a warning. Deviation: .NET starts a program with argv[0] set
-/// to its path, so a hook's <c>args[0]</c> is not passed as given (hooks read their arguments from args[1] on).</para>
+/// container; a failing poststart or poststop hook is a warning. A failure's message carries the hook's output
+/// (stdout and stderr share one pipe).</para>
 /// </remarks>
 public static class Hooks
 {
@@ -92,45 +91,14 @@ public static class Hooks
 
     private static string? RunOne(string kind, SpecHook h, string state)
     {
-        var psi = new ProcessStartInfo(h.Path)
-        {
-            UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        for (int i = 1; i < (h.Args?.Count ?? 0); i++) psi.ArgumentList.Add(h.Args![i]);
-        psi.Environment.Clear();
-        foreach (var e in h.Env ?? [])
-        {
-            int eq = e.IndexOf('=');
-            if (eq > 0) psi.Environment[e[..eq]] = e[(eq + 1)..];
-        }
-        Process p;
-        try { p = Process.Start(psi) ?? throw new RtException($"{kind} hook {h.Path}: could not be started"); }
-        catch (System.ComponentModel.Win32Exception e) { return $"{kind} hook {h.Path}: {e.Message}"; }
-        using (p)
-        {
-            var err = p.StandardError.ReadToEndAsync();
-            var @out = p.StandardOutput.ReadToEndAsync();
-            try
-            {
-                p.StandardInput.Write(state);
-                p.StandardInput.Close();
-            }
-            catch (IOException) { } // the hook need not read its stdin
-            int ms = h.Timeout is { } t ? checked(t * 1000) : Timeout.Infinite;
-            if (!p.WaitForExit(ms))
-            {
-                try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                p.WaitForExit();
-                return $"{kind} hook {h.Path} timed out after {h.Timeout} s";
-            }
-            p.WaitForExit();
-            if (p.ExitCode != 0)
-            {
-                var msg = (err.Result.Length > 0 ? err.Result : @out.Result).Trim();
-                if (msg.Length > 512) msg = msg[..512];
-                return $"{kind} hook {h.Path} exited with status {p.ExitCode}" + (msg.Length > 0 ? ": " + msg : "");
-            }
-            return null;
-        }
+        int ms = h.Timeout is { } t ? checked(t * 1000) : -1;
+        var r = HookProcess.Run(h.Path, h.Args, h.Env, state, ms, out var startError);
+        if (startError is not null) return $"{kind} hook {h.Path}: {startError}";
+        if (r.TimedOut) return $"{kind} hook {h.Path} timed out after {h.Timeout} s";
+        if (r.Code == 0 && r.Signal == 0) return null;
+        var msg = r.Output.Trim();
+        if (msg.Length > 512) msg = msg[..512];
+        var how = r.Signal != 0 ? $"was killed by signal {r.Signal}" : $"exited with status {r.Code}";
+        return $"{kind} hook {h.Path} {how}" + (msg.Length > 0 ? ": " + msg : "");
     }
 }

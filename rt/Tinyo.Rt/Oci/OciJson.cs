@@ -12,4 +12,5 @@ namespace Tinyo.Rt.Oci;
 [JsonSerializable(typeof(OciState))]
 [JsonSerializable(typeof(List<OciState>))]
 [JsonSerializable(typeof(ContainerRecord))]
+[JsonSerializable(typeof(SpecResources))]
 internal sealed partial class OciJson : JsonSerializerContext;

@@ -172,7 +172,7 @@ internal static unsafe class DirectStart
             s.Add("close_range", SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC);
             Credentials(s, c);
             return s.Run(cloneFlags, errno => errno == Errno_.ENOENT && !proc.Args![0].Contains('/')
-                ? $"executable \"{proc.Args[0]}\" not found in PATH {PathOf(proc.Env)}" : null);
+                ? $"executable \"{proc.Args[0]}\" not found in PATH {PathOf(proc.Env)}: executable file not found" : null); // Docker maps that phrase to exit 127
         }
         finally
         {

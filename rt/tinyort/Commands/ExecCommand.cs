@@ -54,16 +54,27 @@ internal static class ExecCommand
         cmd.SetAction((pr, ct) => Cli.Run(() =>
         {
             var root = Cli.ResolveRoot(pr);
-            var id = ContainerNames.Resolve(root, pr.GetValue(name)!);
+            string id;
+            try { id = ContainerNames.Resolve(root, pr.GetValue(name)!); }
+            catch (RtException e) { OciCommon.AppendLog(pr, e.Message); throw; }
             Processes.TerminalProxy? proxy = null;
             var o = new ExecOptions
             {
                 Command = [.. command], Env = [.. pr.GetValue(env) ?? []], WorkingDir = pr.GetValue(workdir), User = pr.GetValue(user),
                 Tty = pr.GetValue(tty), OnTerminal = m => proxy = Processes.TerminalProxy.Start(m),
             };
-            if (pr.GetValue(process) is { } pf) ExecProcessFile.Apply(o, pf, command.Length > 0);
-            o.ConsoleSocket = pr.GetValue(console);
-            int pid = Exec.Start(root, id, o);
+            int pid;
+            try
+            {
+                if (pr.GetValue(process) is { } pf) ExecProcessFile.Apply(o, pf, command.Length > 0);
+                o.ConsoleSocket = pr.GetValue(console);
+                pid = Exec.Start(root, id, o);
+            }
+            catch (RtException e)
+            {
+                OciCommon.AppendLog(pr, e.Message); // containerd's shim reads the error from --log
+                throw;
+            }
             if (pr.GetValue(pidFile) is { } pidPath) CreateCommand.WritePidFile(pidPath, pid);
             if (pr.GetValue(detach)) return Task.FromResult(0);
             var regs = new List<PosixSignalRegistration>();

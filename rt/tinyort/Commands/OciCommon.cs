@@ -54,6 +54,14 @@ internal static class OciCommon
         catch (RtException e) { error = e.Message; }
         catch (IOException e) { error = e.Message; }
         Console.Error.WriteLine("tinyort: " + error);
+        AppendLog(r, error);
+        return 1;
+    }
+
+    /// <summary>Appends <paramref name="error"/> to the <c>--log</c> file, if one was given, as runc's JSON line
+    /// (<c>{"level":"error","msg":...,"time":...}</c>): containerd's shim reports the last such line as the error.</summary>
+    public static void AppendLog(ParseResult r, string error)
+    {
         if (r.GetValue(Log) is { Length: > 0 } log)
         {
             try
@@ -70,7 +78,6 @@ internal static class OciCommon
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
-        return 1;
     }
 
     /// <summary>
