@@ -47,7 +47,7 @@ internal static class InitConfigTarget
         yield return ("rich", InitConfigCodec.Encode(new InitConfig
         {
             Id = "web-1", Rootfs = "/r", ExecFifo = "/run/tinyo/web-1/exec.fifo", CgroupV2 = false,
-            CgroupV1Hierarchies = ["cpu,cpuacct", "memory", "pids"], Spec = rich,
+            CgroupV1Hierarchies = ["cpu,cpuacct", "memory", "pids"], CgroupSubpaths = ["", "tinyo/web-1", "tinyo/web-1"], Spec = rich,
             OverlayLower = ["/layers/b", "/layers/a"], OverlayUpper = "/c/upper", OverlayWork = "/c/work",
             SeccompProgram = [6, 0, 0, 0, 0, 0, 0xff, 0x7f], SeccompFlags = 1,
         }));

@@ -426,6 +426,7 @@ public sealed partial class ContainerRuntime
             // CgroupJoin: far cheaper than the parent moving it), so everything it does is accounted and limited.
             // In a new user namespace the child is unprivileged until its maps are written: the parent moves it.
             cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
+            if (CgroupView.Needed(spec)) config.CgroupSubpaths = CgroupView.Subpaths(host, cg);
             int[]? join = null;
             int devNull = -1;
             bool direct = _o.DirectStart && DirectStart.Declines(config) is null;

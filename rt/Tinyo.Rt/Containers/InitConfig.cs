@@ -18,6 +18,10 @@ public sealed class InitConfig
     public string? ExecFifo { get; set; }
     /// <summary>Host cgroup v1 hierarchies (mount super options such as <c>cpu,cpuacct</c>) for a <c>cgroup</c> mount.</summary>
     public List<string> CgroupV1Hierarchies { get; set; } = [];
+    /// <summary>For a container without its own cgroup namespace: per hierarchy (as <see cref="CgroupV1Hierarchies"/>,
+    /// or one on a unified host) the directory its <c>cgroup</c> mount shows, relative to the hierarchy's root
+    /// (<see cref="Cgroups.CgroupView"/>). Empty: the mounts show what the namespace shows.</summary>
+    public List<string> CgroupSubpaths { get; set; } = [];
     /// <summary>Whether the host's cgroup hierarchy is the unified (v2) one.</summary>
     public bool CgroupV2 { get; set; }
     /// <summary>Image containers: the unpacked layer directories, top layer first. When set, init mounts an overlay

@@ -51,6 +51,7 @@ internal static class InitConfigCodec
         // Terminal and hooks (appended: compat features, usually absent).
         w.Bool(c.Terminal); w.I32(c.ConsoleRows); w.I32(c.ConsoleCols); w.Bool(c.PauseBeforePivot);
         Hooks(w, c.CreateContainerHooks); Hooks(w, c.StartContainerHooks); w.Str(c.HookState); w.Bool(c.UserNs);
+        w.Strs(c.CgroupSubpaths);
         return w.ToArray();
     }
 
@@ -101,6 +102,7 @@ internal static class InitConfigCodec
         c.SeccompProgram = r.Bytes(); c.SeccompFlags = (uint)r.I32();
         c.Terminal = r.Bool(); c.ConsoleRows = (ushort)r.I32(); c.ConsoleCols = (ushort)r.I32(); c.PauseBeforePivot = r.Bool();
         c.CreateContainerHooks = Hooks(ref r); c.StartContainerHooks = Hooks(ref r); c.HookState = r.Str(); c.UserNs = r.Bool();
+        c.CgroupSubpaths = r.Strs() ?? [];
         s.Linux = l;
         c.Spec = s;
         if (!r.AtEnd) throw new RtException("init: malformed configuration message");

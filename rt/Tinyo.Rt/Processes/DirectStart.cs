@@ -305,21 +305,38 @@ internal static unsafe class DirectStart
         {
             s.Add("mounting cgroup2 on " + m.Destination, SYS_mount, s.Str("cgroup2"), s.FdPath(target), s.Str("cgroup2"), (long)flags, 0);
             s.Close(target);
+            if (c.CgroupSubpaths.Count > 0) OwnCgroupOnly(s, root, m.Destination.TrimEnd('/'), c.CgroupSubpaths[0], o.ReadOnly);
             return;
         }
         s.Add("mounting tmpfs on " + m.Destination, SYS_mount, s.Str("tmpfs"), s.FdPath(target), s.Str("tmpfs"),
             (long)(MS_NOSUID | MS_NODEV | MS_NOEXEC), s.Str("mode=755"));
         s.Close(target);
-        foreach (var h in c.CgroupV1Hierarchies)
+        for (int i = 0; i < c.CgroupV1Hierarchies.Count; i++)
         {
+            string h = c.CgroupV1Hierarchies[i];
             string name = h.StartsWith("name=", StringComparison.Ordinal) ? h[5..] : h;
             string dest = m.Destination.TrimEnd('/') + "/" + name;
             int d = OpenOrCreate(s, root, dest, false, "cgroup mount");
             string opts = h.StartsWith("name=", StringComparison.Ordinal) ? "none," + h : h;
             s.Add($"mounting cgroup {h} on {dest}", SYS_mount, s.Str("cgroup"), s.FdPath(d), s.Str("cgroup"), (long)flags, s.Str(opts));
             s.Close(d);
+            if (i < c.CgroupSubpaths.Count) OwnCgroupOnly(s, root, dest, c.CgroupSubpaths[i], o.ReadOnly);
         }
         if (o.ReadOnly) Remount(s, root, m.Destination, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
+
+    /// <summary>RootfsBuilder.OwnCgroupOnly: the container's own directory of the hierarchy just mounted at
+    /// <paramref name="dest"/> bind-mounted over it (read-only again: a bind does not inherit the flag).</summary>
+    private static void OwnCgroupOnly(SyscallScript s, int root, string dest, string subpath, bool readOnly)
+    {
+        if (subpath.Length == 0) return;
+        var rel = dest.TrimStart('/');
+        int src = s.Open("opening the container's cgroup under " + dest, SYS_openat2, root, s.Str(rel + "/" + subpath), How(OPath | OCloexec | ODir, s), 24);
+        int on = s.Open("reopening " + dest, SYS_openat2, root, s.Str(rel), How(OPath | OCloexec, s), 24);
+        s.Add("bind-mounting the container's own cgroup on " + dest, SYS_mount, s.FdPath(src), s.FdPath(on), 0, (long)MS_BIND, 0);
+        s.Close(on);
+        s.Close(src);
+        if (readOnly) Remount(s, root, dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
 
     /// <summary>RootfsBuilder.Finish: masked and read-only paths (missing ones skipped), read-only root, propagation.</summary>

@@ -130,19 +130,26 @@ internal static class RootfsBuilder
     {
         ulong flags = o.Flags | MS_NOSUID | MS_NODEV | MS_NOEXEC;
         int target = SafePath.OpenOrCreate(root, m.Destination, false, "mount destination");
+        bool pendingV2 = false;
         try
         {
             if (c.CgroupV2)
             {
                 if (Mount("cgroup2", SafePath.ProcFd(target), "cgroup2", flags, null) != 0) throw Error("mounting cgroup2 on", m.Destination);
+                if (c.CgroupSubpaths.Count > 0) pendingV2 = true;
                 return;
             }
             if (Mount("tmpfs", SafePath.ProcFd(target), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") != 0)
                 throw Error("mounting tmpfs on", m.Destination);
         }
-        finally { SysClose(target); }
-        foreach (var h in c.CgroupV1Hierarchies)
+        finally
         {
+            SysClose(target);
+            if (pendingV2) OwnCgroupOnly(root, m.Destination.TrimEnd('/'), c.CgroupSubpaths[0], o.ReadOnly);
+        }
+        for (int i = 0; i < c.CgroupV1Hierarchies.Count; i++)
+        {
+            string h = c.CgroupV1Hierarchies[i];
             string name = h.StartsWith("name=") ? h[5..] : h;
             string dest = m.Destination.TrimEnd('/') + "/" + name;
             int d = SafePath.OpenOrCreate(root, dest, false, "cgroup mount");
@@ -152,8 +159,32 @@ internal static class RootfsBuilder
                 if (Mount("cgroup", SafePath.ProcFd(d), "cgroup", flags, opts) != 0) throw Error("mounting cgroup " + h + " on", dest);
             }
             finally { SysClose(d); }
+            if (i < c.CgroupSubpaths.Count) OwnCgroupOnly(root, dest, c.CgroupSubpaths[i], o.ReadOnly);
         }
         if (o.ReadOnly) Remount(root, m.Destination, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
+
+    /// <summary>
+    /// A container without its own cgroup namespace sees only its own directory of the hierarchy mounted at
+    /// <paramref name="dest"/> (see <see cref="Cgroups.CgroupView"/>): that directory is bind-mounted over the
+    /// hierarchy, then made read-only again, since a bind mount does not inherit the flag.
+    /// </summary>
+    private static void OwnCgroupOnly(int root, string dest, string subpath, bool readOnly)
+    {
+        if (subpath.Length == 0) return;
+        int src = SafePath.Open(root, dest + "/" + subpath, (int)OFlag.Directory);
+        if (src < 0) throw Error("opening the container's cgroup under", dest);
+        try
+        {
+            var on = Reopen(root, dest, out int fd);
+            try
+            {
+                if (Mount(SafePath.ProcFd(src), on, null, MS_BIND, null) != 0) throw Error("bind-mounting the container's own cgroup on", dest);
+            }
+            finally { SysClose(fd); }
+        }
+        finally { SysClose(src); }
+        if (readOnly) Remount(root, dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
 
     private static bool _userNs;

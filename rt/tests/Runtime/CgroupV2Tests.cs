@@ -64,6 +64,36 @@ public sealed class CgroupV2Tests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(UnifiedRoot, "tinyo", id)), "the unified cgroup was left behind");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void WithoutACgroupNamespaceTheCgroup2MountShowsOnlyTheContainersOwnCgroup(bool direct)
+    {
+        if (!HaveUnifiedTree) return;
+        using var b = new TestBundle("sh", "-c",
+            "ls /sys/fs/cgroup | grep -c '^tinyo$'; n=0; while read p; do n=$((n+1)); done < /sys/fs/cgroup/cgroup.procs; echo $n; " +
+            "{ echo 0 > /sys/fs/cgroup/cgroup.procs; } 2>/dev/null && echo WRITABLE; echo end");
+        b.Spec.Mounts!.Add(new SpecMount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["nosuid", "noexec", "nodev", "ro"] });
+        b.Spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "cgroup");
+        var id = ContainerHarness.NewId("v2view");
+        _h.Track(id);
+        var outFile = Path.Combine(_h.Root.Path, "v2view.out");
+        using (var f = File.OpenHandle(outFile, FileMode.Create, FileAccess.ReadWrite))
+        {
+            int fd = (int)f.DangerousGetHandle();
+            var st = new ContainerRuntime(_h.Root, new RuntimeOptions
+            {
+                InitCommand = [ContainerHarness.Binary.Path], SealInit = ContainerHarness.Binary.Aot,
+                Stdout = fd, Stderr = fd, Stdin = 0, Warn = _h.Warnings.Add,
+                Cgroups = CgroupHost.Unified(UnifiedRoot), DirectStart = direct,
+            }).Run(id, b.Write());
+            Assert.Equal(0, st.Code);
+        }
+        // Its own cgroup (no tinyo/ below the mount's root, only its shell in cgroup.procs), read-only.
+        Assert.Equal("0\n1\nend\n", File.ReadAllText(outFile));
+        _h.AssertGone(id, b);
+    }
+
     [Fact]
     public void ALimitWhoseControllerTheTreeLacksIsAClearErrorAndLeavesNothing()
     {

@@ -1,4 +1,6 @@
+using Tinyo.Rt.Containers;
 using Tinyo.Rt.Oci;
+using Tinyo.Rt.Processes;
 using Tinyo.Rt.Security;
 
 namespace Tinyo.Rt.Tests.Runtime;
@@ -329,5 +331,41 @@ public sealed class NamespaceTests : IDisposable
         Assert.Equal(0, st.Code);
         Assert.Equal($"{64 << 20}\n99\n25000\n50000\n512\n", string.Concat(output.Split('\n').Take(5).Select(l => l + "\n")));
         Assert.Matches(@"memory:/\n", output); // inside its cgroup namespace, the container's cgroup is "/"
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void WithoutACgroupNamespaceTheCgroupMountShowsOnlyTheContainersOwnCgroupReadOnly(bool direct)
+    {
+        if (Cgroups.CgroupHost.Current.IsV2) return; // v1 file names below
+        // Docker's default on v1 hosts (cgroupns=host): a cgroup mount, no cgroup namespace. The mount must show the
+        // container's own cgroup (its limits where programs look for them), not the host's tree, and stay read-only.
+        using var b = new TestBundle("sh", "-c",
+            "cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/memory | grep -c '^tinyo$'; " +
+            "n=0; while read p; do n=$((n+1)); done < /sys/fs/cgroup/memory/cgroup.procs; echo $n; " +
+            "{ echo 1000 > /sys/fs/cgroup/pids/pids.max; } 2>/dev/null && echo WRITABLE; cat /sys/fs/cgroup/pids/pids.max; grep -c pids:/tinyo/ /proc/self/cgroup");
+        b.Spec.Mounts!.Add(new Oci.SpecMount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["nosuid", "noexec", "nodev", "relatime", "ro"] });
+        b.Spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "cgroup");
+        b.Spec.Linux.Resources = new Oci.SpecResources { Pids = new Oci.SpecPids { Limit = 99 } };
+        var id = ContainerHarness.NewId("cgview");
+        _h.Track(id);
+        var outFile = Path.Combine(_h.Root.Path, "cgview.out");
+        ExitStatus st;
+        using (var f = File.OpenHandle(outFile, FileMode.Create, FileAccess.ReadWrite))
+        {
+            int fd = (int)f.DangerousGetHandle();
+            var (path, aot) = ContainerHarness.Binary;
+            st = new ContainerRuntime(_h.Root, new RuntimeOptions
+            {
+                InitCommand = [path], SealInit = aot, Stdout = fd, Stderr = fd, Stdin = 0, Warn = _h.Warnings.Add, DirectStart = direct,
+            }).Run(id, b.Write());
+        }
+        var output = File.ReadAllText(outFile);
+        Assert.Equal(0, st.Code);
+        // pids.max of its own cgroup; no tinyo/ (or any other container) below it; only its own process; the write
+        // refused; /proc/self/cgroup still names the host path (no namespace), which the view is consistent with.
+        Assert.Equal("99\n0\n1\n99\n1\n", output);
+        _h.AssertGone(id, b);
     }
 }
