@@ -92,7 +92,7 @@ public class Start
     public void Podman() =>
         Cmd.Run("podman", Peers.Podman(_podman, "run", "--rm", "--network", "none", "--cgroup-parent", "/" + PodmanCgroup, "--ulimit", _ulimits, "bench-busybox", "/bin/true"));
 
-    [Benchmark(Description = "docker run --rm (private dockerd 28, runc via containerd-shim)")]
+    [Benchmark(Description = "docker run --rm (private dockerd 20.10, runc via containerd-shim)")]
     public void Docker() =>
         Cmd.Run("docker", _docker!.Docker("run", "--rm", "--network", "none", "--cgroup-parent", "/" + DockerCgroup, "bench-busybox", "/bin/true"));
 
