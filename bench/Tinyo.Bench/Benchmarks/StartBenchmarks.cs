@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using Tinyo.Bench.Env;
 using Tinyo.Rt.Tests.Fixtures;
@@ -25,10 +26,15 @@ public class Start
     private readonly List<(string Runtime, string Id)> _failed = [];
     private PeerDockerd? _docker;
     private bool _libpodParentNew;
+    private readonly Lock _cleanupLock = new();
+    private PosixSignalRegistration? _sigint, _sigterm;
 
     [GlobalSetup]
     public void Setup()
     {
+        // Interrupted (Ctrl-C, kill): clean up before the process goes (not cancelled: it still terminates after).
+        _sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => Cleanup());
+        _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => Cleanup());
         try { SetUpPeers(); }
         catch { Cleanup(); throw; }
     }
@@ -110,8 +116,15 @@ public class Start
         Guard("tinyort", id, () => Cmd.Run("env", "TINYO_INIT=1", Peers.Tinyort, "--root", Root("tinyort"), "run", "--bundle", _bundle, id));
     }
 
+    /// <summary>Removes everything the suite made; idempotent and safe to call from a signal handler and
+    /// BenchmarkDotNet at once (the second caller waits for the first).</summary>
     [GlobalCleanup]
     public void Cleanup()
+    {
+        lock (_cleanupLock) CleanUpOnce();
+    }
+
+    private void CleanUpOnce()
     {
         if (_work is null) return;
         foreach (var (rt, id) in _failed)

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Tinyo.Rt.Tests.Fixtures;
 
 namespace Tinyo.Bench.Env;
@@ -6,24 +5,21 @@ namespace Tinyo.Bench.Env;
 /// <summary>
 /// A private Docker engine as a benchmark peer: <c>scripts/peer-dockerd.sh start DIR</c> (own data/exec roots and
 /// socket under DIR, its own bridge, no iptables) and <c>stop DIR</c>, which removes every trace (containers, mounts,
-/// docker's cgroups, the bridge, /run paths it created). Stopped on Dispose, and on SIGINT/SIGTERM while running, so
-/// an interrupted benchmark leaves no daemon behind.
+/// docker's cgroups, the bridge, /run paths it created). Stopped on Dispose, once; Dispose is thread-safe (a signal
+/// handler and the normal cleanup may both call it: the second waits for the first's stop to finish).
 /// </summary>
 public sealed class PeerDockerd : IDisposable
 {
     private readonly string _dir;
     private readonly string _bridge;
-    private readonly PosixSignalRegistration _sigint, _sigterm;
-    private int _stopped;
+    private readonly Lock _stopLock = new();
+    private bool _stopped;
 
     private PeerDockerd(string dir, string bridge, string host)
     {
         _dir = dir;
         _bridge = bridge;
         Host = host;
-        // Not cancelled: the process still terminates after the handler has stopped the engine.
-        _sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => StopOnce());
-        _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopOnce());
     }
 
     /// <summary>The engine's API address, <c>unix://DIR/docker.sock</c>.</summary>
@@ -72,14 +68,14 @@ public sealed class PeerDockerd : IDisposable
     /// <summary>Stops the engine and removes everything it made (once; later calls do nothing).</summary>
     public void Dispose()
     {
-        _sigint.Dispose();
-        _sigterm.Dispose();
-        StopOnce();
-    }
-
-    private void StopOnce()
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) == 0) Stop(_dir, _bridge);
+        // A signal handler and GlobalCleanup can race here: the second caller waits until the first one's stop is
+        // complete, so nobody deletes DIR (where the script records the bridge it made) while the script still runs.
+        lock (_stopLock)
+        {
+            if (_stopped) return;
+            Stop(_dir, _bridge);
+            _stopped = true;
+        }
     }
 
     private static void Stop(string dir, string bridge) => Cmd.TryRun("env", $"BRIDGE={bridge}", Script, "stop", dir);
