@@ -225,7 +225,7 @@ public static class ScaleRunner
             w.WriteLine($"Concurrency {conc}. tinyort/crun: wall {t.WallS / c.WallS:0.00}× (goal ≤ 0.2×), " +
                         $"memory (Σ PSS + runtime procs left, by PSS) {(double)(t.PssKb + t.RuntimeLeftPssKb) / Math.Max(1, c.PssKb + c.RuntimeLeftPssKb):0.00}× " +
                         $"(by RSS {(double)(t.PssKb + t.RuntimeLeftKb) / Math.Max(1, c.PssKb + c.RuntimeLeftKb):0.00}×; tinyort's runtime processes left are its exit monitor, one per root, " +
-                        $"not per container: {t.RuntimeLeftKb / 1024.0:0.0} MiB RSS, {t.RuntimeLeftPssKb / 1024.0:0.0} MiB PSS, mostly the binary's shared pages; it is outside the containers' cgroup), " +
+                        $"not per container: {t.RuntimeLeftKb / 1024.0:0.0} MiB RSS, {t.RuntimeLeftPssKb / 1024.0:0.0} MiB PSS — mostly the binary's pages, shared with any other tinyort process running at the time; it is outside the containers' cgroup), " +
                         $"cgroup usage {(double)t.CgroupBytes / Math.Max(1, c.CgroupBytes):0.00}× (goal ≤ 0.5×), " +
                         $"host memory per idle container beyond the app, kernel side (Δ slab+stacks+pagetables) tinyort {t.KernelDeltaKb / (double)t.Count:0.0} KiB vs crun {c.KernelDeltaKb / (double)c.Count:0.0} KiB, " +
                         $"cgroup usage per container tinyort {t.CgroupBytes / 1024.0 / t.Count:0.0} KiB vs crun {c.CgroupBytes / 1024.0 / c.Count:0.0} KiB (goal ≤ 512 KiB; Δ MemAvailable is dominated by other processes on a shared host). " +
