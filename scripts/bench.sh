@@ -46,7 +46,7 @@ if [ "${1:-}" = kv ]; then
 fi
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (containers, cgroups, podman stores)" >&2; exit 1; }
 [ -x "$TINYO_BIN/tinyort" ] || { echo "bench: $TINYO_BIN/tinyort is missing: run make build" >&2; exit 1; }
-for tool in docker-registry skopeo podman crun runc unshare tar gzip jq; do
+for tool in docker-registry skopeo podman crun runc docker dockerd unshare tar gzip jq; do
   command -v $tool >/dev/null || { echo "bench: $tool is missing: run make deps" >&2; exit 1; }
 done
 results=$out/BenchmarkDotNet.Artifacts/results
@@ -60,7 +60,7 @@ dotnet build -c Release bench/Tinyo.Bench -v q -nologo >/dev/null
   echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "peers: $(crun --version | head -1); $(runc --version | head -1); $(podman --version); $(skopeo --version); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null); $(tar --version | head -1); $(etcd --version 2>/dev/null | head -1)"
+  echo "peers: $(crun --version | head -1); $(runc --version | head -1); $(podman --version); docker $(dpkg-query -W -f='${Version}' docker.io 2>/dev/null); $(skopeo --version); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null); $(tar --version | head -1); $(etcd --version 2>/dev/null | head -1)"
 } >"$out/environment.txt"
 
 "$exe" --filter "${BENCH_FILTER:-*}" 2>&1 | tee "$out/benchmarkdotnet.log" | grep -E '^(// \*|\| |Run time|Global total)' || true
