@@ -7,8 +7,10 @@
 #   a learner's initial copy (launch -> serializable get of the last key answered on it),
 #   kill -9 + restart of one member, then of all three (restart -> linearizable get answered), RSS after.
 # Then, with ETCD=1 (default), the same key count in a 3-member etcd (Debian etcd 3.4): load through etcdctl txn
-# (1,000 puts per txn, --max-txn-ops 1000), data dir, RSS, a far-behind member's catch-up, restart of one member
-# and of all three (restart -> linearizable `etcdctl get` of the last key answered).
+# (ETCD_TXN=100 puts per txn, 4 at a time), data dir, RSS, `etcdctl snapshot save`, a far-behind member's catch-up
+# (with --snapshot-count ETCD_SNAPSHOT_COUNT=2000, so that the 10,000 entries exceed the 5,000 etcd keeps after a
+# snapshot and it catches up by snapshot, as tinyokv's does), restart of one member and of all three (restart ->
+# linearizable `etcdctl get` of the last key answered).
 # Everything started here is killed by PID on exit; the temp root is removed.
 # Usage: kv/scripts/bench-scale.sh [path/to/tinyokv]   (default: out/bin/tinyokv)
 #        KEYS=1000000 VALUE=100 CLIENTS=256 CONNS=4 ETCD=1
@@ -16,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=$(realpath "${1:-out/bin/tinyokv}")
 KEYS=${KEYS:-1000000}; VALUE=${VALUE:-100}; CLIENTS=${CLIENTS:-256}; CONNS=${CONNS:-4}; ETCD=${ETCD:-1}
+ETCD_TXN=${ETCD_TXN:-100}; ETCD_SNAPSHOT_COUNT=${ETCD_SNAPSHOT_COUNT:-2000}
 ROOT=$(mktemp -d /tmp/tinyokv-bench-scale.XXXXXX)
 declare -A PID
 cleanup() { for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$ROOT"; }
@@ -71,12 +74,12 @@ for m in k1 k2 k3; do echo "$m after restart: RSS $(rss "${PID[$m]}"), data dir 
 kill9 k1; kill9 k2; kill9 k3
 
 [ "$ETCD" = 1 ] || exit 0
-echo "== etcd $(etcd --version | head -1 | cut -d' ' -f3): $KEYS keys of $VALUE B, etcdctl txn of 1,000 puts, 4 at a time"
+echo "== etcd $(etcd --version | head -1 | cut -d' ' -f3): $KEYS keys of $VALUE B, etcdctl txn of $ETCD_TXN puts, 4 at a time, --snapshot-count $ETCD_SNAPSHOT_COUNT"
 CL=e1=http://127.0.0.1:35381,e2=http://127.0.0.1:35382,e3=http://127.0.0.1:35383
 etcd_serve() { # n state
   etcd --name e$1 --data-dir "$ROOT/e$1" --listen-peer-urls http://127.0.0.1:3538$1 --initial-advertise-peer-urls http://127.0.0.1:3538$1 \
     --listen-client-urls http://127.0.0.1:3537$1 --advertise-client-urls http://127.0.0.1:3537$1 --initial-cluster $CL \
-    --initial-cluster-state "$2" --initial-cluster-token tinyo-scale-$$ --max-txn-ops 1000 --logger zap --log-level error >>"$ROOT/e$1.log" 2>&1 &
+    --initial-cluster-state "$2" --initial-cluster-token tinyo-scale-$$ --max-txn-ops "$ETCD_TXN" --snapshot-count "$ETCD_SNAPSHOT_COUNT" --logger zap --log-level error >>"$ROOT/e$1.log" 2>&1 &
   PID[e$1]=$!
 }
 etcd_wait() { # port t0
@@ -91,18 +94,21 @@ head -c "$VALUE" /dev/zero | tr '\0' v >"$ROOT/value"; V=$(cat "$ROOT/value")
 batch() { # first-key; a txn that timed out (etcd re-electing on a loaded machine) is sent again: same puts, same state
   local try
   for try in 1 2 3 4 5; do
-    { printf '\n'; for ((i = $1; i < $1 + 1000 && i < KEYS; i++)); do printf 'put bench/%08d %s\n' "$i" "$V"; done; printf '\n\n'; } |
+    { printf '\n'; for ((i = $1; i < $1 + ETCD_TXN && i < KEYS; i++)); do printf 'put bench/%08d %s\n' "$i" "$V"; done; printf '\n\n'; } |
       etcdctl --endpoints 127.0.0.1:35371,127.0.0.1:35372 txn >/dev/null 2>>"$ROOT/etcd-load.err" && return 0
     echo "retry $1" >>"$ROOT/etcd-load.err"; sleep 1
   done
   return 1
 }
-export -f batch; export V KEYS ROOT
+export -f batch; export V KEYS ROOT ETCD_TXN
 t=$(now)
-seq 0 1000 $((KEYS - 1)) | xargs -P 4 -I{} bash -c 'batch {}'
-el=$(since "$t"); echo "retried txns: $(grep -c '^retry' "$ROOT/etcd-load.err" || true)"; echo "load: $el s, $(awk -v k="$KEYS" -v s="$el" 'BEGIN { printf "%.0f", k / s }') keys/s (txn of 1,000; not comparable with tinyokv's one put per request)"
+seq 0 "$ETCD_TXN" $((KEYS - 1)) | xargs -P 4 -I{} bash -c 'batch {}'
+el=$(since "$t"); echo "retried txns: $(grep -c '^retry' "$ROOT/etcd-load.err" || true)"; echo "load: $el s, $(awk -v k="$KEYS" -v s="$el" 'BEGIN { printf "%.0f", k / s }') keys/s (txns of $ETCD_TXN puts; not comparable with tinyokv's one put per request)"
 etcdctl --endpoints 127.0.0.1:35371 get bench/ --prefix --limit 1 -w json | grep -o '"count":[0-9]*' | sed 's/"count":/keys: /'
 for m in e1 e2; do echo "$m: data dir $(size "$ROOT/$m") MiB, RSS $(rss "${PID[$m]}")"; done
+etcdctl --endpoints 127.0.0.1:35371 endpoint status -w fields | grep -iE '"(RaftIndex|DbSize)"'
+t=$(now); etcdctl --endpoints 127.0.0.1:35371 snapshot save "$ROOT/backup.db" >/dev/null
+echo "snapshot save: $(since "$t") s, $(size "$ROOT/backup.db") MiB"; rm -f "$ROOT/backup.db"
 t=$(now); etcd_serve 3 new
 echo "e3 (stopped before the load) restart -> linearizable get: $(etcd_wait 35373 "$t") s; data dir $(size "$ROOT/e3") MiB, RSS $(rss "${PID[e3]}")"
 kill9 e2; t=$(now); etcd_serve 2 new

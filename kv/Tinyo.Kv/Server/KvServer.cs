@@ -236,9 +236,20 @@ public sealed class KvServer : IAsyncDisposable
                         }
                         if (op == Op.SnapshotStream && snapshots is not null)
                         {
-                            // Long-lived like a watch: a thread writes the capture as chunk frames (back-pressured by the socket).
-                            _ = Task.Factory.StartNew(() => StreamSnapshot(id, bytes, SendAsync, connectionClosed.Token),
-                                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                            // A thread writes the capture as chunk frames (back-pressured by the socket); it holds one of
+                            // the connection's in-flight slots, so a client cannot start threads without bound.
+                            await inFlight.WaitAsync(connectionClosed.Token).ConfigureAwait(false);
+                            _ = Task.Factory.StartNew(() =>
+                            {
+                                try
+                                {
+                                    StreamSnapshot(id, bytes, SendAsync, connectionClosed.Token);
+                                }
+                                finally
+                                {
+                                    inFlight.Release();
+                                }
+                            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                             continue;
                         }
                         if (op == Op.WatchCancel)
