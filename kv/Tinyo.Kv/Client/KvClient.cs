@@ -197,13 +197,75 @@ public sealed class KvClient : IAsyncDisposable
         return StatusInfo.Decode(ref r);
     }
 
-    /// <summary>Streams a snapshot of the store into <paramref name="output"/>; returns its revision.</summary>
+    /// <summary>
+    /// Streams a snapshot of the store (the snapshot file format) into <paramref name="output"/> chunk by chunk
+    /// (<see cref="Op.SnapshotStream"/>), so neither side holds the whole snapshot in memory. A learner or an
+    /// unreachable member is retried elsewhere until the first chunk arrives; a transfer broken after that throws
+    /// (<paramref name="output"/> then holds a truncated file, which a restore refuses).
+    /// </summary>
     public async Task SnapshotAsync(Stream output, CancellationToken ct = default)
     {
-        var reply = await CallAsync(Op.Snapshot, static (ref w) => { }, write: false, ct).ConfigureAwait(false);
-        var r = Reply.Open(reply);
-        var data = r.BytesSpan();
-        output.Write(data);
+        string? lastError = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            if (attempt > 0)
+            {
+                if (attempt > 8) throw new KvServerException(ErrorCode.Unavailable, $"snapshot: no member answered ({lastError})");
+                await Backoff(attempt, ct).ConfigureAwait(false);
+            }
+            KvConnection? conn = null;
+            uint id;
+            System.Threading.Channels.ChannelReader<byte[]> frames;
+            try
+            {
+                conn = await ConnectAsync(ct).ConfigureAwait(false);
+                (id, frames) = await conn.OpenStreamAsync(Op.SnapshotStream, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+            }
+            catch (KvConnectionException e)
+            {
+                lastError = e.Message;
+                await DropAsync(conn).ConfigureAwait(false);
+                continue;
+            }
+            var started = false;
+            try
+            {
+                while (true)
+                {
+                    byte[]? body;
+                    try
+                    {
+                        if (!await frames.WaitToReadAsync(ct).ConfigureAwait(false)) throw new KvConnectionException("stream closed");
+                        if (!frames.TryRead(out body)) continue;
+                    }
+                    catch (KvConnectionException e)
+                    {
+                        await DropAsync(conn).ConfigureAwait(false);
+                        if (started) throw new KvServerException(ErrorCode.Unavailable, $"snapshot transfer broken: {e.Message}");
+                        lastError = e.Message;
+                        break;
+                    }
+                    if (!started && body.Length > 0 && (ErrorCode)body[0] is ErrorCode.NotLeader or ErrorCode.Unavailable)
+                    {
+                        // A learner (or a member without a leader) sends us to a member: try there, or the next one.
+                        var msg = new WireReader(body.AsSpan(1)).String();
+                        lastError = msg.Length == 0 ? "no leader" : msg;
+                        if ((ErrorCode)body[0] == ErrorCode.NotLeader && msg.Length > 0) preferred = Protocol.Endpoints.Parse(msg);
+                        await DropAsync(conn).ConfigureAwait(false);
+                        break;
+                    }
+                    var r = Reply.Open(body);
+                    var chunk = r.BytesSpan();
+                    if (chunk.IsEmpty) return;
+                    started = true;
+                    output.Write(chunk);
+                }
+            }
+            finally
+            {
+                conn.CloseStream(id);
+            }
+        }
     }
 
     /// <summary>

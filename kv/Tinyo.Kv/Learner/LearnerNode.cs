@@ -123,20 +123,45 @@ public sealed class LearnerNode : IAsyncDisposable
 
     private async Task FetchSnapshotAsync(CancellationToken token)
     {
-        using var ms = new MemoryStream();
-        await follower!.SnapshotAsync(ms, token).ConfigureAwait(false);
-        var revision = KeyValueStore.SnapshotRevision(ms.GetBuffer().AsSpan(0, (int)ms.Length));
-        // A member far behind could hand out an older state than this copy: never go back in time.
-        if (revision < Store.Current.Revision)
-            throw new KvServerException(ErrorCode.Unavailable, $"the member's snapshot (revision {revision}) is older than this copy ({Store.Current.Revision})");
-        ms.Position = 0;
-        Store.Restore(ms);
-        Interlocked.Increment(ref fetched);
-        Console.WriteLine($"tinyokv: learner {Options.Name}: copied the store at revision {revision} ({Store.Current.Count} keys)");
-        Signal(revision);
-        sinceSave = 0;
-        await saving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // one writer of the temp file at a time
-        await SaveAsync(Store.Capture()).ConfigureAwait(false);
+        // Streamed into a file beside learner.snap, never whole in memory: at millions of keys the copy is hundreds
+        // of MiB. Once restored (which verifies it whole) the file is the saved copy: fsynced, then renamed.
+        var copy = file + ".copy";
+        try
+        {
+            long revision;
+            await using (var fs = new FileStream(copy, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+            {
+                await follower!.SnapshotAsync(fs, token).ConfigureAwait(false);
+                fs.Position = 0;
+                var head = new byte[Math.Min(fs.Length, 4096)];
+                fs.ReadExactly(head);
+                revision = KeyValueStore.SnapshotRevision(head);
+                // A member far behind could hand out an older state than this copy: never go back in time.
+                if (revision < Store.Current.Revision)
+                    throw new KvServerException(ErrorCode.Unavailable, $"the member's snapshot (revision {revision}) is older than this copy ({Store.Current.Revision})");
+                fs.Position = 0;
+                Store.Restore(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            Interlocked.Increment(ref fetched);
+            Console.WriteLine($"tinyokv: learner {Options.Name}: copied the store at revision {revision} ({Store.Current.Count} keys)");
+            Signal(revision);
+            sinceSave = 0;
+            await saving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // an older save must not land after this one
+            try
+            {
+                File.Move(copy, file, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Restored but not kept: the copy is served all the same; the next save writes it.
+                Console.Error.WriteLine($"tinyokv: learner {Options.Name}: saving the copy failed: {e.Message}");
+            }
+        }
+        finally
+        {
+            File.Delete(copy);
+        }
     }
 
     /// <summary>Follows the cluster: one watch of every key from the next revision, re-copying when it is gone.</summary>

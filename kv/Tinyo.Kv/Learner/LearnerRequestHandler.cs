@@ -25,7 +25,7 @@ internal sealed class LearnerRequestHandler(LearnerNode learner) : IRequestHandl
             {
                 Op.Range => await RangeAsync(body, token).ConfigureAwait(false),
                 Op.Put or Op.DeleteRange or Op.Txn or Op.LeaseGrant or Op.LeaseRevoke or Op.LeaseKeepAlive or Op.LeaseList
-                    or Op.Compact or Op.MemberAdd or Op.MemberRemove or Op.Snapshot => await NotLeaderAsync(token).ConfigureAwait(false),
+                    or Op.Compact or Op.MemberAdd or Op.MemberRemove or Op.Snapshot or Op.SnapshotStream => await NotLeaderAsync(token).ConfigureAwait(false),
                 Op.MemberList => await MemberListAsync(body, token).ConfigureAwait(false),
                 Op.Status => await StatusAsync(body, token).ConfigureAwait(false),
                 Op.MemberLeave => Reply.Error(ErrorCode.BadRequest,

@@ -46,6 +46,13 @@ public enum Op : byte
     MemberLeave = 19,
     /// <summary>Promote the learner that receives it (not forwarded; body: its name) to a voting member.</summary>
     MemberPromote = 20,
+    /// <summary>
+    /// A snapshot of the store as a stream of frames with the request's id: each a reply whose body is one chunk of
+    /// the snapshot file (at most <see cref="Frame.SnapshotChunkBytes"/>), the last one empty. Unlike <see cref="Snapshot"/>
+    /// (one reply holding the whole file) neither side needs the whole snapshot in memory, and no frame limit
+    /// bounds the store's size.
+    /// </summary>
+    SnapshotStream = 21,
 }
 
 /// <summary>
@@ -56,6 +63,9 @@ public enum Op : byte
 /// </summary>
 public static class Frame
 {
+    /// <summary>Largest chunk of a <see cref="Op.SnapshotStream"/> frame.</summary>
+    public const int SnapshotChunkBytes = 1 << 20;
+
     /// <summary>Bytes of the length prefix.</summary>
     public const int LengthSize = 4;
 

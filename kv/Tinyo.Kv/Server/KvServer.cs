@@ -25,6 +25,7 @@ public sealed class KvServer : IAsyncDisposable
 
     private readonly IRequestHandler handler;
     private readonly Func<Watch.WatchHub> watches;
+    private readonly Func<Mvcc.StoreSnapshot>? snapshots; // null on a learner: it redirects snapshots to a member
     private readonly System.Net.IPEndPoint address;
     private readonly long maxRequestBytes;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
@@ -39,6 +40,7 @@ public sealed class KvServer : IAsyncDisposable
     public KvServer(KvNode node)
         : this(new RequestHandler(node), () => node.Watches, node.Options.ClientAddress, node.Options.Token, node.Options.ClientTls, node.Options.MaxRequestBytes)
     {
+        snapshots = node.Store.Capture;
     }
 
     /// <summary>Creates the server for a learner (a non-voting copy of the cluster: see <see cref="Learner.LearnerNode"/>).</summary>
@@ -232,6 +234,24 @@ public sealed class KvServer : IAsyncDisposable
                             _ = Task.Run(() => WatchAsync(id, bytes, session, SendAsync, connectionClosed.Token));
                             continue;
                         }
+                        if (op == Op.SnapshotStream && snapshots is not null)
+                        {
+                            // A thread writes the capture as chunk frames (back-pressured by the socket); it holds one of
+                            // the connection's in-flight slots, so a client cannot start threads without bound.
+                            await inFlight.WaitAsync(connectionClosed.Token).ConfigureAwait(false);
+                            _ = Task.Factory.StartNew(() =>
+                            {
+                                try
+                                {
+                                    StreamSnapshot(id, bytes, SendAsync, connectionClosed.Token);
+                                }
+                                finally
+                                {
+                                    inFlight.Release();
+                                }
+                            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                            continue;
+                        }
                         if (op == Op.WatchCancel)
                         {
                             await SendAsync(op, id, CancelWatch(bytes, session)).ConfigureAwait(false);
@@ -363,6 +383,80 @@ public sealed class KvServer : IAsyncDisposable
             lock (session.Watches) session.Watches.Remove(id);
             watches().Cancel(watcher);
         }
+    }
+
+    /// <summary>
+    /// Answers <see cref="Op.SnapshotStream"/>: captures the store (O(1): its trees are immutable) and writes the
+    /// snapshot file's bytes as frames of at most <see cref="Frame.SnapshotChunkBytes"/>, then an empty one. Runs on
+    /// its own thread and blocks on each send, so a slow reader slows the writer instead of filling memory.
+    /// </summary>
+    private void StreamSnapshot(uint id, byte[] body, Func<Op, uint, byte[], Task> send, CancellationToken token)
+    {
+        try
+        {
+            new WireReader(body).End();
+            using var chunks = new ChunkStream(chunk => send(Op.SnapshotStream, id, ChunkReply(chunk.Span)).GetAwaiter().GetResult(), token);
+            snapshots!().WriteTo(chunks);
+            chunks.Flush();
+            send(Op.SnapshotStream, id, ChunkReply([])).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            // the connection closed: nobody to answer
+        }
+        catch (Exception e) when (e is ProtocolException or IOException or KvException)
+        {
+            send(Op.SnapshotStream, id, Reply.Error(e is ProtocolException ? ErrorCode.BadRequest : ErrorCode.Internal, $"snapshot: {e.Message}")).GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>An ok reply carrying one chunk as length-prefixed bytes, sized once.</summary>
+    private static byte[] ChunkReply(ReadOnlySpan<byte> chunk)
+    {
+        var buf = new ArrayBufferWriter<byte>(chunk.Length + 16);
+        var w = new WireWriter(buf);
+        w.Byte(0);
+        w.Bytes(chunk);
+        return buf.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A write-only stream that hands its bytes on in chunks of <see cref="Frame.SnapshotChunkBytes"/>.</summary>
+    private sealed class ChunkStream(Action<ReadOnlyMemory<byte>> sendChunk, CancellationToken token) : Stream
+    {
+        private readonly byte[] buffer = new byte[Frame.SnapshotChunkBytes];
+        private int used;
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] data, int offset, int count) => Write(data.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> data)
+        {
+            while (!data.IsEmpty)
+            {
+                var n = Math.Min(data.Length, buffer.Length - used);
+                data[..n].CopyTo(buffer.AsSpan(used));
+                used += n;
+                data = data[n..];
+                if (used == buffer.Length) Flush();
+            }
+        }
+
+        public override void Flush()
+        {
+            token.ThrowIfCancellationRequested();
+            if (used == 0) return;
+            sendChunk(buffer.AsMemory(0, used));
+            used = 0;
+        }
+
+        public override int Read(byte[] data, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     private byte[] CancelWatch(byte[] body, Session session)
