@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Tinyo.Kv.Client;
+using Tinyo.Kv.Linux;
 using Tinyo.Kv.Protocol;
 using Tinyo.Kv.Raft;
 using Tinyo.Kv.Server;
@@ -25,6 +26,7 @@ internal static class ServeCommand
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
         var election = new Option<int>("--election-timeout") { Description = "Election timeout (ms, lower bound; upper is twice)", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Log Raft events" };
+        var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
         var leaveOnStop = new Option<bool>("--leave-on-stop") { Description = "On SIGTERM/SIGINT, leave the group (step down, get removed) before stopping" };
         var certFile = new Option<string?>("--cert-file") { Description = "Client port TLS: this member's certificate (PEM)" };
         var keyFile = new Option<string?>("--key-file") { Description = "Client port TLS: its private key (PEM)" };
@@ -36,7 +38,7 @@ internal static class ServeCommand
         var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
+            name, dataDir, peer, client, bootstrap, join, standby, snapshotEvery, maxRequest, quota, chunk, election, verbose, idleTrim, leaveOnStop,
             certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
@@ -65,6 +67,8 @@ internal static class ServeCommand
             if (options.ClientTls is { TrustedCa: null } ct1 && options.PeerTls?.TrustedCa is null && !ct1.ChainsToSystemRoots())
                 throw new KvException("--cert-file is not signed by a CA this system trusts: give its CA with --trusted-ca-file " +
                                       "(members connect to each other's client port and verify it)");
+            if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
+                throw new KvException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
             var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop(stop); });
@@ -82,6 +86,8 @@ internal static class ServeCommand
             await node.StartAsync(stop.Token);
             await using var server = new KvServer(node);
             server.Start();
+            // An idle member's RSS is mostly start-up's pages: give them back once quiet (Linux/IdleTrim.cs).
+            using var trim = trimAfter > 0 ? new IdleTrim(TimeSpan.FromSeconds(trimAfter), m => Console.WriteLine($"tinyokv: {m}")) : null;
             Console.WriteLine($"tinyokv: {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(options.PeerAddress)}");
             if (fresh && !options.Bootstrap && options.Join.Count > 0)
                 await AnnounceAsync(options, stop.Token);
