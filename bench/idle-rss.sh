@@ -90,4 +90,17 @@ tio - web >/dev/null
 for _ in $(seq 1 1000); do [ -z "$(ls -A "$tmp/node/rt/containers" 2>/dev/null)" ] && break; sleep 0.02; done
 sleep "$idle"; row removed
 [ -n "$verbose" ] && grep -h 'gave memory back' "$tmp/node/logs/"*.log >&2
-exit 0
+
+# The cost of a trim: the first request after it runs code that was released and faults it back in.
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+serve() { local t=$(date +%s%N); tio + "$tmp/web.yml" >/dev/null
+  for _ in $(seq 1 3000); do curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$port/index.html" && { ms "$t"; return; }; sleep 0.005; done; echo "idle-rss: no page" >&2; exit 1; }
+gone() { tio - web >/dev/null; for _ in $(seq 1 1000); do [ -z "$(ls -A "$tmp/node/rt/containers" 2>/dev/null)" ] && return; sleep 0.02; done; }
+t=$(date +%s%N); tio ls >/dev/null; ls_cold=$(ms "$t")
+ls_warm=$(for _ in 1 2 3 4 5; do t=$(date +%s%N); tio ls >/dev/null; ms "$t"; done | sort -n | sed -n 3p)
+apply_cold=$(serve); gone; apply_warm=$(serve); gone
+echo
+echo "| after the idle trim (removed step) | first | warm (again at once) |"
+echo "| --- | ---: | ---: |"
+echo "| \`tio ls\`, ms | $ls_cold | $ls_warm (median of 5) |"
+echo "| \`tio + web.yml\` → page served, ms | $apply_cold | $apply_warm |"

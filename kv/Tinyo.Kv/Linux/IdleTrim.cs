@@ -17,8 +17,11 @@ namespace Tinyo.Kv.Linux;
 /// by the first request that runs cold code.
 /// "Quiet" is measured by allocation, with no hooks into the daemon: a period in which less than
 /// <see cref="QuietBytes"/> were allocated is quiet; after <c>quietFor</c> of quiet periods, and if at least
-/// <see cref="WorkBytes"/> were allocated since the previous trim (or it is the first), it trims once. An idle daemon
-/// therefore trims once and then sleeps; a busy one never trims.
+/// <see cref="WorkBytes"/> were allocated since the previous trim (or it is the first), it trims once. Light work
+/// (a few requests to the KV) allocates less than that but still faults code back in: so a quiet process whose RSS
+/// has grown by <see cref="RegrowKiB"/> since its last trim trims again, checked at most once a minute, and each such
+/// trim in a row doubles that wait (up to an hour), so that an idle loop whose own pages exceed the threshold is not
+/// trimmed over and over. An idle daemon therefore trims once and then sleeps; a busy one never trims.
 /// </remarks>
 public sealed partial class IdleTrim : IDisposable
 {
@@ -28,6 +31,10 @@ public sealed partial class IdleTrim : IDisposable
     /// <summary>Allocation since the previous trim that makes another one worth doing.</summary>
     public const long WorkBytes = 1 << 20;
 
+    /// <summary>RSS growth since the last trim that makes a quiet process trim again without <see cref="WorkBytes"/>.</summary>
+    public const long RegrowKiB = 3 << 10;
+
+    private const long RegrowWaitMs = 60_000, RegrowWaitMaxMs = 3_600_000;
     private const int MadvDontneed = 4, MadvPageout = 21; // PAGEOUT: Linux 5.4+
     private const int FadvDontneed = 4;
 
@@ -37,6 +44,9 @@ public sealed partial class IdleTrim : IDisposable
     private long lastAllocated;
     private long quietSinceMs;
     private long allocatedAtTrim = -1; // never trimmed: start-up is work
+    private long rssAfterTrimKiB;
+    private long regrowWaitMs = RegrowWaitMs, regrowCheckMs;
+    private readonly byte[] statusBuffer = new byte[4096];
     private int busy;
 
     /// <summary>Starts watching; trims after <paramref name="quietFor"/> of quiet following work.</summary>
@@ -66,8 +76,22 @@ public sealed partial class IdleTrim : IDisposable
             if (allocated - lastAllocated >= QuietBytes) quietSinceMs = now;
             lastAllocated = allocated;
             if (now - quietSinceMs < quietForMs) return;
-            if (allocatedAtTrim >= 0 && allocated - allocatedAtTrim < WorkBytes) return;
+            var work = allocatedAtTrim < 0 || allocated - allocatedAtTrim >= WorkBytes;
+            if (!work)
+            {
+                if (now < regrowCheckMs) return;
+                regrowCheckMs = now + RegrowWaitMs;
+                if (RssKiB(statusBuffer) - rssAfterTrimKiB < RegrowKiB) return;
+                regrowCheckMs = now + regrowWaitMs; // a trim for regrowth alone: the next one waits longer
+                regrowWaitMs = Math.Min(regrowWaitMs * 2, RegrowWaitMaxMs);
+            }
+            else
+            {
+                regrowWaitMs = RegrowWaitMs;
+                regrowCheckMs = now + RegrowWaitMs;
+            }
             Trim();
+            rssAfterTrimKiB = RssKiB(statusBuffer);
             allocatedAtTrim = lastAllocated = GC.GetTotalAllocatedBytes();
         }
         finally
@@ -79,12 +103,12 @@ public sealed partial class IdleTrim : IDisposable
     /// <summary>Trims now: an aggressive collection, then the release of the loaded images' pages.</summary>
     public void Trim()
     {
-        var before = RssKiB();
+        var before = RssKiB(statusBuffer);
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         // After the collection, which runs (faults in) GC code and unwind tables; allocates next to nothing.
         ReleaseImages();
         Trims++;
-        log?.Invoke($"idle: gave memory back, RSS {before / 1024.0:F1} → {RssKiB() / 1024.0:F1} MiB");
+        log?.Invoke($"idle: gave memory back, RSS {before / 1024.0:F1} → {RssKiB(statusBuffer) / 1024.0:F1} MiB");
     }
 
     /// <summary>
@@ -195,18 +219,21 @@ public sealed partial class IdleTrim : IDisposable
         return perms.Length == 4 && !path.IsEmpty;
     }
 
-    private static long RssKiB()
+    /// <summary>VmRSS from /proc/self/status, in KiB (0 if unreadable); parsed in place, allocating nothing per line.</summary>
+    private static long RssKiB(byte[] buffer)
     {
+        long kib = 0;
         try
         {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            ForEachLine("/proc/self/status", buffer, line =>
+            {
+                if (line.StartsWith("VmRSS:"u8) && Utf8Parser.TryParse(line[6..].TrimStart(" \t"u8), out long v, out _)) kib = v;
+            });
         }
-        catch (Exception e) when (e is IOException or FormatException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
-        return 0;
+        return kib;
     }
 
     [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
