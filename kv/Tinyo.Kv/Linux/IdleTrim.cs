@@ -39,7 +39,7 @@ public sealed partial class IdleTrim : IDisposable
     private const int FadvDontneed = 4;
 
     private readonly Timer timer;
-    private readonly long quietForMs;
+    private readonly long quietForMs, quietBytes;
     private readonly Action<string>? log;
     private long lastAllocated;
     private long quietSinceMs;
@@ -53,7 +53,14 @@ public sealed partial class IdleTrim : IDisposable
     /// <param name="quietFor">How long the process must have been quiet (at least one second).</param>
     /// <param name="log">Where to say what each trim gave back (optional).</param>
     public IdleTrim(TimeSpan quietFor, Action<string>? log = null)
+        : this(quietFor, log, QuietBytes)
     {
+    }
+
+    /// <summary>Tests: another quiet threshold (the test process allocates for its other tests meanwhile).</summary>
+    internal IdleTrim(TimeSpan quietFor, Action<string>? log, long quietBytes)
+    {
+        this.quietBytes = quietBytes;
         if (quietFor < TimeSpan.FromSeconds(1)) throw new ArgumentOutOfRangeException(nameof(quietFor), "at least one second");
         quietForMs = (long)quietFor.TotalMilliseconds;
         this.log = log;
@@ -73,7 +80,7 @@ public sealed partial class IdleTrim : IDisposable
         {
             var now = Environment.TickCount64;
             var allocated = GC.GetTotalAllocatedBytes();
-            if (allocated - lastAllocated >= QuietBytes) quietSinceMs = now;
+            if (allocated - lastAllocated >= quietBytes) quietSinceMs = now;
             lastAllocated = allocated;
             if (now - quietSinceMs < quietForMs) return;
             var work = allocatedAtTrim < 0 || allocated - allocatedAtTrim >= WorkBytes;
