@@ -121,8 +121,8 @@ public sealed partial class IdleTrim : IDisposable
     /// <summary>
     /// Releases the pages of the loaded ELF images: every mapping of a file that is also mapped executable (the
     /// executable and its libraries; not data files such as the KV's WAL chunks, not the heap). A read-only mapping
-    /// with no private (anonymous) page in it holds nothing but its file's bytes: MADV_DONTNEED unmaps it, and a later
-    /// access maps the file again. Any other image mapping (.data, RELRO: relocated pages are private) gets
+    /// with no private (anonymous) page in it, resident or swapped, holds nothing but its file's bytes: MADV_DONTNEED
+    /// unmaps it, and a later access maps the file again. Any other image mapping (.data, RELRO: relocated pages are private) gets
     /// MADV_PAGEOUT, which reclaims only what can be read back (clean file pages) or swapped. PAGEOUT alone is not
     /// enough: it skips page-cache folios that are mapped only in part, which here left a third of the executable
     /// resident. Last, the executable's cached pages that are no longer mapped are dropped (POSIX_FADV_DONTNEED), so
@@ -140,9 +140,10 @@ public sealed partial class IdleTrim : IDisposable
                 if (ParseMapping(line, out _, out _, out var perms, out var path) && perms.Contains((byte)'x') && path[0] == '/' && !Contains(images, path))
                     images.Add(path.ToArray());
             });
-            // smaps: each mapping's line, then its "Key: value" lines, Anonymous among them.
+            // smaps: each mapping's line, then its "Key: value" lines: Anonymous (private pages resident), later Swap
+            // (private pages swapped out). Both must be 0 for MADV_DONTNEED, which would discard private pages.
             ulong start = 0, end = 0;
-            bool candidate = false, writable = false;
+            bool candidate = false, writable = false, noPrivate = false;
             ForEachLine("/proc/self/smaps", buffer, line =>
             {
                 if (ParseMapping(line, out var s, out var e, out var perms, out var path))
@@ -153,7 +154,11 @@ public sealed partial class IdleTrim : IDisposable
                 }
                 else if (candidate && line.StartsWith("Anonymous:"u8))
                 {
-                    var advice = !writable && line[10..].Trim((byte)' ').SequenceEqual("0 kB"u8) ? MadvDontneed : MadvPageout;
+                    noPrivate = IsZero(line[10..]);
+                }
+                else if (candidate && line.StartsWith("Swap:"u8))
+                {
+                    var advice = !writable && noPrivate && IsZero(line[5..]) ? MadvDontneed : MadvPageout;
                     _ = Madvise((nint)start, (nuint)(end - start), advice); // PAGEOUT fails (EINVAL) before Linux 5.4: nothing to do
                     candidate = false;
                 }
@@ -166,6 +171,8 @@ public sealed partial class IdleTrim : IDisposable
             // /proc not mounted or not readable: nothing released, nothing lost
         }
     }
+
+    private static bool IsZero(ReadOnlySpan<byte> value) => value.Trim((byte)' ').SequenceEqual("0 kB"u8);
 
     private static bool Contains(List<byte[]> paths, ReadOnlySpan<byte> path)
     {
