@@ -83,6 +83,7 @@ mounts:
 EOF
 t=$(date +%s%N); tio + "$tmp/web.yml" >/dev/null; cold=$(wait_page "$t" "$p_tio")
 tio - web >/dev/null; wait_removed
+sleep 20 # idle: the daemons give memory back after 10 s of quiet (bench/idle-rss.sh measures that in detail)
 idle_node=$(( $(rss_kb "$(cat "$tmp/node/run/tinyonode.pid")") + $(rss_kb "$(cat "$tmp/node/run/tinyokv.pid")") ))
 
 # docker
@@ -108,9 +109,9 @@ for i in $(seq 1 "$n"); do
   P+=("$(wait_page "$t" "$p_pm")")
   [ "$i" = "$n" ] || podman $PM rm -f -t 0 web >/dev/null
 done
-# Leave one tio app running for the RSS figure.
+# Leave one tio app running for the RSS figure, idle long enough for the daemons' trim (10 s of quiet).
 tio + "$tmp/web.yml" >/dev/null; wait_page "$(date +%s%N)" "$p_tio" >/dev/null
-sleep 5
+sleep 20
 mt=$(printf '%s\n' "${T[@]}" | median); md=$(printf '%s\n' "${D[@]}" | median); mp=$(printf '%s\n' "${P[@]}" | median)
 node_rss=$(( $(rss_kb "$(cat "$tmp/node/run/tinyonode.pid")") + $(rss_kb "$(cat "$tmp/node/run/tinyokv.pid")") ))
 dk_rss=$(( $(rss_kb "$(cat "$tmp/dockerd/docker.pid")") + $(rss_kb "$(pgrep -f "containerd --config $tmp/dockerd" | head -1 || echo 0)") ))

@@ -5,6 +5,7 @@
 #   SCALE_COUNT=1000         containers for the scale run (0 skips it); SCALE_CONCURRENCY (default: the cores)
 #   KV_RUNS=3 KV_SECONDS=5   the kv section: 3-member tinyokv vs 3-member etcd, runs and seconds per phase (KV_RUNS=0 skips it)
 #   FIRSTBYTE_RUNS=15        the first-byte section: `tio +` vs `docker run -d -p` vs `podman run -d -p` (0 skips it)
+#   IDLERSS_SECONDS=30       the idle-RSS section: tinyonode + tinyokv fresh, with an app, after it (0 skips it)
 # `scripts/bench.sh kv` runs only the kv section (needs out/bin/tinyokv and Debian's etcd, not root);
 # `scripts/bench.sh firstbyte` only the first-byte section (root; bench/first-byte.sh).
 set -euo pipefail
@@ -72,6 +73,7 @@ if [ "${SCALE_COUNT:-1000}" != 0 ]; then
 fi
 [ "${KV_RUNS:-3}" = 0 ] || kv_section
 [ "${FIRSTBYTE_RUNS:-15}" = 0 ] || firstbyte_section
+[ "${IDLERSS_SECONDS:-30}" = 0 ] || bench/idle-rss.sh "${IDLERSS_SECONDS:-30}" >"$out/idle-rss.md"
 "$exe" sizes >"$out/sizes.md"
 
 for f in "$results"/*-report-github.md; do

@@ -19,6 +19,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private HttpServer? server;
     private Reconciler? reconciler;
     private IPortPublisher? ports;
+    private Kv.Linux.IdleTrim? trim;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -50,12 +51,14 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
+        if (options.IdleTrim > TimeSpan.Zero) trim = new Kv.Linux.IdleTrim(options.IdleTrim, options.Log);
         options.Log($"{options.Name} serving on {options.Socket}{(TcpEndpoint is null ? "" : " and " + TcpEndpoint)}, kv {string.Join(',', options.KvEndpoints)}");
     }
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        trim?.Dispose();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();

@@ -50,6 +50,12 @@ public sealed class NodeOptions
     /// <summary>A container log is rotated (copied to <c>.1</c>, then truncated) once it is larger than this; default 10 MiB.</summary>
     public long LogMaxBytes { get; init; } = 10 << 20;
 
+    /// <summary>
+    /// Quiet time after work before the daemon gives memory back (<see cref="Kv.Linux.IdleTrim"/>: a full GC and its
+    /// cold code paged out); zero (the default for an in-process daemon) never trims. tinyonode serve: 10 s.
+    /// </summary>
+    public TimeSpan IdleTrim { get; init; }
+
     /// <summary>Publishes ports for the reconciler (default: the node's own proxy, <see cref="Ports.PortPublisher"/>).</summary>
     public Reconcile.IPortPublisher? Ports { get; init; }
 

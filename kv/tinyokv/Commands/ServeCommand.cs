@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Tinyo.Kv.Client;
+using Tinyo.Kv.Linux;
 using Tinyo.Kv.Protocol;
 using Tinyo.Kv.Raft;
 using Tinyo.Kv.Server;
@@ -26,6 +27,7 @@ internal static class ServeCommand
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
         var election = new Option<int>("--election-timeout") { Description = "Election timeout (ms, lower bound; upper is twice)", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Log Raft events" };
+        var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
         var leaveOnStop = new Option<bool>("--leave-on-stop") { Description = "On SIGTERM/SIGINT, leave the group (step down, get removed) before stopping" };
         var certFile = new Option<string?>("--cert-file") { Description = "Client port TLS: this member's certificate (PEM)" };
         var keyFile = new Option<string?>("--key-file") { Description = "Client port TLS: its private key (PEM)" };
@@ -37,7 +39,7 @@ internal static class ServeCommand
         var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, learner, snapshotEvery, maxRequest, quota, chunk, election, verbose, leaveOnStop,
+            name, dataDir, peer, client, bootstrap, join, standby, learner, snapshotEvery, maxRequest, quota, chunk, election, verbose, idleTrim, leaveOnStop,
             certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
@@ -61,6 +63,9 @@ internal static class ServeCommand
                 ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
                 PeerTls = PeerTls(pr.GetValue(peerCertFile), pr.GetValue(peerKeyFile), pr.GetValue(peerCaFile), pr.GetValue(peerClientCertAuth)),
             };
+            var trimAfter = pr.GetValue(idleTrim);
+            if (!(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
+                throw new KvException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
 
             if (pr.GetValue(learner))
             {
@@ -78,7 +83,7 @@ internal static class ServeCommand
                 if (promoteAs is not null && File.Exists(Path.Combine(promoteAs.DataDir, "members")))
                 {
                     Console.WriteLine($"tinyokv: {promoteAs.Name} was promoted from a learner: running as the member in {promoteAs.DataDir}");
-                    return await RunMemberAsync(promoteAs, leaveOnStop: false, announce: false, ct);
+                    return await RunMemberAsync(promoteAs, leaveOnStop: false, announce: false, trimAfter, ct);
                 }
                 return await LearnerServe.RunAsync(new Tinyo.Kv.Learner.LearnerOptions
                 {
@@ -95,13 +100,13 @@ internal static class ServeCommand
             }
             var options = MemberOptions(pr.GetValue(dataDir)!);
             var fresh = !File.Exists(Path.Combine(options.DataDir, "members"));
-            return await RunMemberAsync(options, pr.GetValue(leaveOnStop), fresh && !options.Bootstrap && options.Join.Count > 0, ct);
+            return await RunMemberAsync(options, pr.GetValue(leaveOnStop), fresh && !options.Bootstrap && options.Join.Count > 0, trimAfter, ct);
         });
         return cmd;
     }
 
     /// <summary>Runs a member until a signal, or until it has left the group.</summary>
-    private static async Task<int> RunMemberAsync(NodeOptions options, bool leaveOnStop, bool announce, CancellationToken ct)
+    private static async Task<int> RunMemberAsync(NodeOptions options, bool leaveOnStop, bool announce, double idleTrimSeconds, CancellationToken ct)
     {
         // Members also dial each other's client port (joining, durability checks) and must be able to verify
         // the certificates there: with a private CA, name it.
@@ -124,6 +129,8 @@ internal static class ServeCommand
         await node.StartAsync(stop.Token);
         await using var server = new KvServer(node);
         server.Start();
+        // An idle member's RSS is mostly start-up's pages: give them back once quiet (Linux/IdleTrim.cs).
+        using var trim = idleTrimSeconds > 0 ? new IdleTrim(TimeSpan.FromSeconds(idleTrimSeconds), m => Console.WriteLine($"tinyokv: {m}")) : null;
         Console.WriteLine($"tinyokv: {options.Name} serving clients on {Endpoints.Format(options.ClientAddress)}, peers on {Endpoints.Format(options.PeerAddress)}");
         if (announce) await AnnounceAsync(options, stop.Token);
         return await ServeUntilStoppedAsync(node, leaveOnStop, stop.Token);

@@ -20,7 +20,8 @@ internal static class ServeCommand
         var mirrors = new Option<string?>("--registry-mirrors") { Description = "Registry mirrors for docker.io images, comma-separated (http://127.0.0.1:5000); env TINYO_REGISTRY_MIRRORS; the KV key /tinyo/settings/registry.mirrors adds more", DefaultValueFactory = _ => Env("TINYO_REGISTRY_MIRRORS") };
         var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters, mirrors, offline, grace };
+        var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters, mirrors, offline, grace, idleTrim };
         cmd.SetAction(async (pr, ct) =>
         {
             try
@@ -30,6 +31,8 @@ internal static class ServeCommand
                 if (pr.GetValue(ttl) is var t && t <= 0) throw new NodeException("--token-ttl must be positive");
                 if (pr.GetValue(iters) < 1000) throw new NodeException("--pbkdf2-iterations must be at least 1000");
                 if (pr.GetValue(grace) is var g && (g < 0 || g > 300)) throw new NodeException("--stop-grace must be between 0 and 300 seconds");
+                if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
+                    throw new NodeException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
                 var mirrorList = Reconcile.RegistryMirrors.Parse(pr.GetValue(mirrors));
                 var (init, seal) = InitBinary();
                 var options = new NodeOptions
@@ -47,6 +50,7 @@ internal static class ServeCommand
                     InitCommand = init,
                     SealInit = seal,
                     StopGrace = TimeSpan.FromSeconds(g),
+                    IdleTrim = TimeSpan.FromSeconds(trimAfter),
                 };
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
