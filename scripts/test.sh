@@ -7,11 +7,12 @@ results=artifacts/test-results
 rm -rf "$results"; mkdir -p "$results"
 suites=(rt/tests kv/tests node/tests ctl/tests)
 rc=0
+broken=()  # suites whose runner failed although no test did (a class fixture's cleanup, a crashed test host)
 for s in "${suites[@]}"; do
   name=$(basename "$(ls "$s"/*.csproj)" .csproj)
   echo "== $name"
   dotnet test "$s" -nologo -v quiet --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
-    --logger "console;verbosity=minimal" || rc=1
+    --logger "console;verbosity=minimal" || { rc=1; broken+=("$name"); }
 done
 echo "== fuzz smoke (corpus + regression replay, then a few seconds of afl++ per target)"
 FUZZ_SMOKE=1 scripts/fuzz.sh || rc=1
@@ -36,6 +37,10 @@ if [ "$failed" -gt 0 ]; then
            printf "FAILED %s: %s\n", name, substr(msg, 1, 300) }' "$f"
   done
 fi
+for name in "${broken[@]}"; do
+  grep -q 'outcome="Failed"' "$results/$name.trx" 2>/dev/null && grep -q '<UnitTestResult [^>]*outcome="Failed"' "$results/$name.trx" ||
+    echo "FAILED $name: its runner failed outside any test (a class fixture's cleanup or a crashed test host: see its output above)"
+done
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] || rc=1
 exit $rc

@@ -20,12 +20,23 @@ internal static class CreateCommand
             var rt = OciCommon.Runtime(r, root, o => o.ConsoleSocket = r.GetValue(console));
             var cid = r.GetValue(id)!;
             int pid = rt.Create(cid, r.GetValue(bundle)!);
-            if (r.GetValue(pidFile) is { } f) WritePidFile(f, pid);
-            rt.WatchExit(cid); // init is our child until we exit: the root's exit monitor records how it ends
+            var f = r.GetValue(pidFile);
+            if (f is not null) WritePidFile(f, pid);
+            // init is our child until we exit: the root's exit monitor records how it ends — unless an engine asked
+            // for the pid, which means it watches (and, as its shim is the subreaper, reaps) the process itself.
+            if (!EngineWatches(f)) rt.WatchExit(cid);
             return 0;
         }));
         return cmd;
     }
+
+    /// <summary>
+    /// Whether the caller takes charge of the container's process: every engine (containerd's runc shim, podman's
+    /// conmon, CRI-O) passes <c>--pid-file</c> and, as the subreaper, reaps the process and records its exit itself, so
+    /// an exit monitor would only linger beside it. <c>TINYO_EXIT_MONITOR=1</c> starts one anyway.
+    /// </summary>
+    internal static bool EngineWatches(string? pidFile) =>
+        pidFile is not null && Environment.GetEnvironmentVariable("TINYO_EXIT_MONITOR") != "1";
 
     /// <summary>Writes the pid atomically (containerd reads it as soon as the command exits).</summary>
     internal static void WritePidFile(string path, int pid)

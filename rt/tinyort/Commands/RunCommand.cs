@@ -80,7 +80,8 @@ internal static class RunCommand
             // Started at once (no exec FIFO to wait on), so it can take the direct start; nobody waits for it here.
             var d = rt.Launch(cid, bundle, detached: false);
             if (pidFile is not null) CreateCommand.WritePidFile(pidFile, d.Pid);
-            rt.WatchExit(d); // the root's exit monitor records its exit once we are gone
+            // The root's exit monitor records its exit once we are gone, unless the caller watches it (an engine).
+            if (!CreateCommand.EngineWatches(pidFile)) rt.WatchExit(d);
             return 0;
         }
         var c = rt.Launch(cid, bundle, detached: false);
