@@ -59,6 +59,11 @@ public sealed class SystemdInstance : IDisposable
         var work = Directory.CreateTempSubdirectory("tio-sd-work-").FullName;
         File.WriteAllText(Path.Combine(state, "boot.sh"), BootScript);
         File.WriteAllText(Path.Combine(state, "inner.sh"), InnerScript);
+        // What the tests run inside must stay visible below the tmpfs mounts: a checkout (and its binaries) may live
+        // under /tmp, as a CI clone does.
+        var keep = new List<string> { Repo.Root };
+        if (Binaries.Dir is { } bin && !Path.GetFullPath(bin).StartsWith(Repo.Root + "/", StringComparison.Ordinal)) keep.Add(Path.GetFullPath(bin));
+        File.WriteAllLines(Path.Combine(state, "keep"), keep);
         var psi = new ProcessStartInfo("/bin/bash") { UseShellExecute = false, RedirectStandardInput = true };
         foreach (var a in (string[])[Path.Combine(state, "boot.sh"), state, work, "tinyo-sd-" + Environment.ProcessId + "-" + Path.GetFileName(state)])
             psi.ArgumentList.Add(a);
@@ -271,14 +276,19 @@ public sealed class SystemdInstance : IDisposable
         set -eu
         state=$1; work=$2
         mounts=$(cat "$state/mounts") # $state is under the host's /tmp, hidden below
+        mapfile -t keep < "$state/keep" # the checkout and binaries the tests run inside (maybe under /tmp too)
         mount -t proc proc /proc
-        mount --bind "$work" /mnt
+        mount -t tmpfs -o mode=755 tmpfs /mnt # staging: what must survive the tmpfs mounts below
+        mkdir /mnt/work; mount --bind "$work" /mnt/work
+        for i in "${!keep[@]}"; do mkdir "/mnt/k$i"; mount --rbind "${keep[$i]}" "/mnt/k$i"; done
         for d in /run /tmp /etc/systemd/system /var/lib/systemd /var/log/journal /var/tmp; do
           [ -d "$d" ] && mount -t tmpfs -o mode=755 tmpfs "$d"
         done
         chmod 1777 /tmp /var/tmp
         mkdir -p "$work"
-        mount --move /mnt "$work"
+        mount --move /mnt/work "$work"
+        for i in "${!keep[@]}"; do mkdir -p "${keep[$i]}"; mount --move "/mnt/k$i" "${keep[$i]}"; done
+        umount /mnt
         mount -o remount,bind,ro /
         mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys
         mount -o remount,bind,ro /sys
