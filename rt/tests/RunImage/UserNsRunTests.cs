@@ -66,6 +66,11 @@ public sealed class UserNsRunTests : IDisposable
         var pid = PidOf(id);
         Assert.Equal("0 200000 1000", string.Join(' ', File.ReadAllText($"/proc/{pid}/uid_map").Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)));
         Assert.Equal("0 200000 1000", string.Join(' ', File.ReadAllText($"/proc/{pid}/gid_map").Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)));
+        // exec joins the user namespace: root inside again, its writes owned by the mapped range on the host.
+        var (xc, xo, xe) = _r.Cli("exec", id, "sh", "-c", "id -u; touch /made-by-exec && stat -c %u /made-by-exec");
+        Assert.True(xc == 0, $"{xo}{xe}");
+        Assert.Equal("0\n0\n", xo);
+        Assert.Equal((200000, 200000), Owner(Path.Combine(_r.Root.Containers, id, "upper", "made-by-exec")));
         Assert.Equal(0, _r.Cli("rm", "-f", id).Code);
         _r.AssertGone(id);
     }
