@@ -157,6 +157,7 @@ public static class ContainerInit
             FifoFd = SysOpen(c.ExecFifo, OFlag.RdWr | OFlag.Cloexec, 0);
             if (FifoFd < 0) throw Error("opening", c.ExecFifo);
         }
+        if (c.UserNs && c.OverlayLower is { Count: > 0 }) c.OverlayMountFd = Processes.UserNamespace.ReceiveOverlay(SyncFd);
         bool newNet = false;
         foreach (var ns in linux.Namespaces ?? [])
         {

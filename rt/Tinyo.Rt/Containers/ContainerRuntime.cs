@@ -480,6 +480,7 @@ public sealed partial class ContainerRuntime
                 if (!SysWriteAll(sv[0], InitConfigCodec.Encode(config)))
                     throw InitFailure(pid, "sending the configuration to init failed");
                 if (userNs && fifo is not null) UserNamespace.SendFifo(sv[0], fifo);
+                if (userNs && overlay is not null) UserNamespace.SendOverlay(sv[0], pid, overlay);
                 AwaitReady(sv[0], pid, compat);
             }
             var rec = new ContainerRecord

@@ -67,7 +67,9 @@ public static unsafe class Exec
 {
     private static readonly (string Type, int Flag)[] Joinable =
     [
-        ("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET), ("cgroup", CLONE_NEWCGROUP),
+        // user first in spirit: setns(pidfd) with several flags enters the user namespace before the others, so a
+        // container's exec runs as its mapped ids (without it, as the host's root inside the container's mounts).
+        ("user", CLONE_NEWUSER), ("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET), ("cgroup", CLONE_NEWCGROUP),
     ];
 
     /// <summary>Starts <paramref name="o"/> in container <paramref name="id"/>; returns the host pid (a child of

@@ -165,8 +165,31 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             case "host": spec.Linux.Namespaces!.RemoveAll(n => n.Type == "network"); break;
             default: throw new RtException($"invalid --network \"{o.Network}\": only none and host are supported");
         }
+        if (o.UserNs is { } u)
+        {
+            // sysfs can only be mounted in a network namespace the user namespace owns, so not with the host's.
+            if (o.Network == "host") throw new RtException("--userns with --network host is not supported yet");
+            spec.Linux.Namespaces!.Add(new SpecNamespace { Type = "user" });
+            spec.Linux.UidMappings = [new SpecIdMapping { ContainerID = 0, HostID = u.HostId, Size = u.Count }];
+            spec.Linux.GidMappings = [new SpecIdMapping { ContainerID = 0, HostID = u.HostId, Size = u.Count }];
+        }
         spec.Annotations = new Dictionary<string, string>(o.Annotations) { ["org.opencontainers.image.ref.name"] = img.Record.Name };
         return spec;
+    }
+
+    /// <summary>
+    /// With <c>--userns</c>, init — the mapped root, unprivileged on the host — attaches the rootfs at a path in the
+    /// container's directory: every directory above it must be searchable by others (as runc requires of bundles).
+    /// Checked up front, so a private root (0700) is a clear error instead of a failed mount.
+    /// </summary>
+    private static void CheckReachable(string dir, UserNsMapping u)
+    {
+        for (var d = Path.GetDirectoryName(dir); !string.IsNullOrEmpty(d); d = Path.GetDirectoryName(d))
+        {
+            var st = new DirectoryInfo(d);
+            if ((st.UnixFileMode & UnixFileMode.OtherExecute) == 0)
+                throw new RtException($"--userns: {d} is not searchable by others (mode {Convert.ToString((int)st.UnixFileMode, 8)}), so the container's root (host uid {u.HostId}) cannot reach its rootfs; make the runtime root and its parents o+x");
+        }
     }
 
     /// <summary>Parses <c>-v SRC:DST[:ro|rw]</c>; the source must be an existing absolute host path.</summary>
@@ -218,8 +241,20 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             var work = Path.Combine(dir, "work");
             Directory.CreateDirectory(upper);
             Directory.CreateDirectory(work);
+            // The upper directory is the root of the container's /: owned by its mapped root, so root inside may
+            // write there. Only this fresh, empty directory is chowned, never the shared layers (which are mounted
+            // idmapped instead, see UserNamespace.MountOverlay).
+            if (o.UserNs is { } un)
+            {
+                if (SysChown(upper, (int)un.HostId, (int)un.HostId) != 0) throw Error("chown", upper);
+                CheckReachable(dir, un);
+            }
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
             EtcFiles.Write(dir, spec, spec.Hostname!, o.Network == "host");
+            // This container's own copies, bind-mounted over /etc: writable by its root, as without --userns.
+            if (o.UserNs is { } une)
+                foreach (var f in new[] { EtcFiles.Hostname, EtcFiles.Hosts, EtcFiles.ResolvConf })
+                    if (SysChown(Path.Combine(dir, f), (int)une.HostId, (int)une.HostId) != 0) throw Error("chown", Path.Combine(dir, f));
             // 0600: the environment may carry secrets an orchestrator injected (tinyonode's `secrets: env:`).
             var cfgPath = Path.Combine(dir, "config.json");
             int cfg = SysOpen(cfgPath, OFlag.WrOnly | OFlag.Creat | OFlag.Excl | OFlag.Cloexec, 0x180 /* 0600 */);

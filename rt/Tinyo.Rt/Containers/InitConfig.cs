@@ -32,6 +32,9 @@ public sealed class InitConfig
     public string? OverlayUpper { get; set; }
     /// <summary>The overlay's work directory (same filesystem as the upper one).</summary>
     public string? OverlayWork { get; set; }
+    /// <summary>Init only, not sent: in a user namespace, the overlay mount the parent built and passed over the
+    /// sync socket (attached instead of mounting <see cref="OverlayLower"/>); -1 when none.</summary>
+    public int OverlayMountFd { get; set; } = -1;
     /// <summary>The compiled seccomp filter (<c>struct sock_filter</c> records), or null for none. Compiled by the
     /// parent: init only loads it.</summary>
     public byte[]? SeccompProgram { get; set; }

@@ -40,6 +40,9 @@ public sealed class RunOptions
     public Dictionary<string, string> Annotations { get; set; } = [];
     /// <summary><c>-t</c>: the process gets a pseudo-terminal (<c>process.terminal</c>); foreground only.</summary>
     public bool Tty { get; set; }
+    /// <summary><c>--userns HOSTUID:COUNT</c>: a new user namespace mapping container uids and gids 0..COUNT-1 to
+    /// host HOSTUID..HOSTUID+COUNT-1 (see <see cref="ParseUserNs"/>); null: no user namespace.</summary>
+    public UserNsMapping? UserNs { get; set; }
 
     /// <summary>Parses docker's memory sizes: a number with an optional b, k, m or g suffix (1024-based).</summary>
     public static long ParseMemory(string s)
@@ -57,6 +60,22 @@ public sealed class RunOptions
         return n * mul;
     }
 
+    /// <summary>Parses <c>--userns HOSTUID:COUNT</c>. The host range must not start at 0 (root inside would be root
+    /// outside) and must end below 4294967295 (the kernel's invalid id).</summary>
+    public static UserNsMapping ParseUserNs(string s)
+    {
+        var parts = s.Split(':');
+        if (parts.Length != 2
+            || !uint.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var host)
+            || !uint.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+            throw new RtException($"invalid --userns \"{s}\": expected HOSTUID:COUNT, such as 100000:65536");
+        if (count == 0) throw new RtException($"invalid --userns \"{s}\": COUNT must be at least 1");
+        if (host == 0) throw new RtException($"invalid --userns \"{s}\": HOSTUID 0 would map root inside to root outside");
+        if ((ulong)host + count > uint.MaxValue)
+            throw new RtException($"invalid --userns \"{s}\": HOSTUID+COUNT exceeds the largest id (4294967294)");
+        return new UserNsMapping(host, count);
+    }
+
     /// <summary>Parses <c>--cpus</c>: a positive decimal.</summary>
     public static double ParseCpus(string s)
     {
@@ -65,3 +84,9 @@ public sealed class RunOptions
         return c;
     }
 }
+
+/// <summary>An image container's user namespace: container ids 0..<paramref name="Count"/>-1 (uids and gids alike)
+/// are host ids <paramref name="HostId"/>.. .</summary>
+/// <param name="HostId">First host id of the range.</param>
+/// <param name="Count">Number of ids mapped.</param>
+public sealed record UserNsMapping(uint HostId, uint Count);

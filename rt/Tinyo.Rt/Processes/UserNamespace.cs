@@ -22,7 +22,7 @@ namespace Tinyo.Rt.Processes;
 /// <para>Inside, init cannot create device nodes (mknod needs the initial user namespace): /dev's nodes are bind
 /// mounts of the host's. It also may not traverse host directories its mapped root does not own: the exec FIFO is
 /// passed to it as an open descriptor on the sync socket (<c>F</c> + SCM_RIGHTS) instead of by path, and the bundle
-/// must be reachable by the mapped root (runc's rule too). Image containers do not use user namespaces yet.</para>
+/// must be reachable by the mapped root (runc's rule too). Image containers (<c>run --userns</c>) get their overlay root from the parent, idmapped (<see cref="SendOverlay"/>).</para>
 /// </remarks>
 internal static class UserNamespace
 {
@@ -138,6 +138,70 @@ internal static class UserNamespace
             if (!SendFd(sock, fd, "F"u8)) throw Error("passing the exec FIFO to init");
         }
         finally { SysClose(fd); }
+    }
+
+    /// <summary>
+    /// Parent, once init's maps are written: builds an image container's overlay root as a detached mount and hands
+    /// it to init (<c>O</c> + SCM_RIGHTS), which attaches it in place of mounting the overlay itself.
+    /// </summary>
+    /// <remarks>
+    /// The shared layers are owned by the host's root, which the container's mapping leaves unmapped: seen directly,
+    /// every image file would belong to nobody and root inside could change none of them. So each layer is an
+    /// idmapped clone (open_tree + mount_setattr MOUNT_ATTR_IDMAP with init's user namespace) — host uid 0 appears as
+    /// the container's root, and nothing on disk is chowned — given to overlay by descriptor (<c>lowerdir+</c> with
+    /// FSCONFIG_SET_FD, Linux 6.13+). The overlay itself is made here by the host's root (its copy-ups keep the
+    /// idmapped owners); the upper directory, fresh and per container, is owned by the mapped root.
+    /// </remarks>
+    public static void SendOverlay(int sock, int pid, Rootfs.OverlayLayers overlay)
+    {
+        foreach (var l in overlay.LowerTopFirst) Rootfs.Overlay.CheckPath(l);
+        var ns = "/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/ns/user";
+        int userns = SysOpen(ns, OFlag.RdOnly | OFlag.Cloexec, 0);
+        if (userns < 0) throw Error("opening", ns);
+        int fs = -1, mnt = -1;
+        var layers = new List<int>(overlay.LowerTopFirst.Count);
+        try
+        {
+            fs = Fsopen("overlay", FSOPEN_CLOEXEC);
+            if (fs < 0) throw Error("fsopen overlay");
+            foreach (var l in overlay.LowerTopFirst)
+            {
+                int t = OpenTreeClone(l);
+                if (t < 0) throw Error("open_tree", l);
+                layers.Add(t);
+                if (MountSetIdmap(t, userns) != 0) throw Error("idmapping the image layer", l);
+                // lowerdir+ appends below the ones given so far: top layer first, as in lowerdir=.
+                if (FsconfigFd(fs, "lowerdir+", t) != 0) throw Error("overlay lowerdir+ by descriptor (needs Linux 6.13+)", l);
+            }
+            if (Fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", overlay.Upper, 0) != 0) throw Error("overlay upperdir", overlay.Upper);
+            if (Fsconfig(fs, FSCONFIG_SET_STRING, "workdir", overlay.Work, 0) != 0) throw Error("overlay workdir", overlay.Work);
+            if (Fsconfig(fs, FSCONFIG_SET_STRING, "index", "off", 0) != 0) throw Error("overlay index=off");
+            if (Fsconfig(fs, FSCONFIG_SET_STRING, "xino", "off", 0) != 0) throw Error("overlay xino=off");
+            if (Fsconfig(fs, FSCONFIG_CMD_CREATE, null, null, 0) != 0) throw Error("creating the overlay rootfs");
+            mnt = Fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+            if (mnt < 0) throw Error("fsmount overlay");
+            if (!SendFd(sock, mnt, "O"u8)) throw Error("passing the overlay rootfs to init");
+        }
+        finally
+        {
+            if (mnt >= 0) SysClose(mnt);
+            if (fs >= 0) SysClose(fs);
+            foreach (var t in layers) SysClose(t);
+            SysClose(userns);
+        }
+    }
+
+    /// <summary>Init: receives the overlay mount sent by <see cref="SendOverlay"/>.</summary>
+    public static int ReceiveOverlay(int sock)
+    {
+        Span<byte> b = stackalloc byte[8];
+        int n = RecvFd(sock, b, out int fd);
+        if (n != 1 || b[0] != (byte)'O' || fd < 0)
+        {
+            if (fd >= 0) SysClose(fd);
+            throw new RtException("init: expected the overlay rootfs from the runtime");
+        }
+        return fd;
     }
 
     /// <summary>Init: receives the exec FIFO sent by <see cref="SendFifo"/>.</summary>

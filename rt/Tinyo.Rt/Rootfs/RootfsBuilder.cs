@@ -26,7 +26,14 @@ internal static class RootfsBuilder
         var spec = c.Spec;
         var linux = spec.Linux!;
         if (Mount(null, "/", null, MS_SLAVE | MS_REC, null) != 0) throw Error("making / rslave");
-        if (c.OverlayLower is { Count: > 0 }) Overlay.Mount(c.OverlayLower, c.OverlayUpper!, c.OverlayWork!, c.Rootfs);
+        if (c.OverlayMountFd >= 0)
+        {
+            // In a user namespace the parent built the (idmapped) overlay: attach it.
+            if (MoveMount(c.OverlayMountFd, "", AT_FDCWD_, c.Rootfs, MOVE_MOUNT_F_EMPTY_PATH) != 0) throw Error("attaching the overlay rootfs on", c.Rootfs);
+            SysClose(c.OverlayMountFd);
+            c.OverlayMountFd = -1;
+        }
+        else if (c.OverlayLower is { Count: > 0 }) Overlay.Mount(c.OverlayLower, c.OverlayUpper!, c.OverlayWork!, c.Rootfs);
         else if (Mount(c.Rootfs, c.Rootfs, null, MS_BIND | MS_REC, null) != 0) throw Error("bind-mounting the rootfs", c.Rootfs);
         int root = SysOpen(c.Rootfs, OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
         if (root < 0) throw Error("opening the rootfs", c.Rootfs);

@@ -19,7 +19,7 @@ internal static class RunImageCommand
     [
         "--name", "-e", "--env", "-v", "--volume", "--memory", "-m", "--cpus", "--pids", "--pids-limit", "--hostname", "-h",
         "-w", "--workdir", "-u", "--user", "--network", "--net", "--entrypoint", "--pull", "--root", "--log", "--log-format",
-        "--pid-file", "--console-socket", "--preserve-fds",
+        "--pid-file", "--console-socket", "--preserve-fds", "--userns",
     ];
 
     /// <summary>
@@ -66,9 +66,10 @@ internal static class RunImageCommand
         var pull = new Option<string>("--pull") { Description = "missing (default) or never", DefaultValueFactory = _ => "missing" };
         var tty = new Option<bool>("--tty", "-t") { Description = "Give the process a pseudo-terminal (foreground only)" };
         var interactive = new Option<bool>("--interactive", "-i") { Description = "Accepted for docker compatibility: stdin is always attached in the foreground" };
+        var userns = new Option<string?>("--userns") { Description = "HOSTUID:COUNT: a user namespace mapping container ids 0..COUNT-1 to host ids HOSTUID.. (root inside is unprivileged outside)" };
         var cmd = new Command("run", "Run a command in a new container from an image (with --bundle: the OCI runtime's run)")
         {
-            image, rm, detach, name, env, vol, memory, cpus, pids, hostname, workdir, user, network, entrypoint, pull, tty, interactive,
+            image, rm, detach, name, env, vol, memory, cpus, pids, hostname, workdir, user, network, entrypoint, pull, tty, interactive, userns,
         };
         cmd.SetAction((pr, ct) => Cli.Run(async () =>
         {
@@ -82,6 +83,7 @@ internal static class RunImageCommand
             };
             if (pr.GetValue(memory) is { } m) o.Memory = RunOptions.ParseMemory(m);
             if (pr.GetValue(cpus) is { } c) o.Cpus = RunOptions.ParseCpus(c);
+            if (pr.GetValue(userns) is { } un) o.UserNs = RunOptions.ParseUserNs(un);
             if (o.Name is { } n) ContainerNames.Validate(n);
             foreach (var v in o.Volumes) ImageContainers.ParseVolume(v);
             var policy = pr.GetValue(pull);
