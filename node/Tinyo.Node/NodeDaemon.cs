@@ -29,7 +29,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         Directory.CreateDirectory(options.Root);
         var box = SecretBox.Open(Path.Combine(options.Root, "node.key"));
-        kv = new KvClient(new KvClientOptions { Endpoints = options.KvEndpoints, Token = options.KvToken, RequestTimeout = TimeSpan.FromSeconds(10) });
+        kv = new KvClient(new KvClientOptions { Endpoints = options.KvEndpoints, Token = options.KvToken, Tls = options.KvTls, RequestTimeout = TimeSpan.FromSeconds(10) });
         ports = options.Ports ?? new Ports.PortPublisher(options.Log);
         var api = new NodeApi(options, new StateStore(kv), box) { Ports = ports };
         if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) options.Log($"cannot become a child subreaper: {Libc.Describe(Libc.Errno)}");
@@ -52,7 +52,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
         if (options.IdleTrim > TimeSpan.Zero) trim = new Kv.Linux.IdleTrim(options.IdleTrim, options.Log);
-        options.Log($"{options.Name} serving on {options.Socket}{(TcpEndpoint is null ? "" : " and " + TcpEndpoint)}, kv {string.Join(',', options.KvEndpoints)}");
+        options.Log($"{options.Name} serving on {options.Socket}{(TcpEndpoint is null ? "" : " and " + TcpEndpoint)}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }
 
     /// <inheritdoc/>

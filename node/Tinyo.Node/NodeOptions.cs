@@ -20,6 +20,11 @@ public sealed class NodeOptions
     /// <summary>tinyokv cluster token.</summary>
     public required string KvToken { get; init; }
 
+    /// <summary>
+    /// TLS to tinyokv's client port (<c>--kv-cacert</c>, <c>--kv-cert</c>, <c>--kv-key</c>); null speaks plain TCP.
+    /// </summary>
+    public Kv.Client.KvClientTls? KvTls { get; init; }
+
     /// <summary>The node's name (default: the host name).</summary>
     public string Name { get; init; } = Environment.MachineName;
 

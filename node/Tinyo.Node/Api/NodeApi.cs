@@ -91,8 +91,23 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         catch (KvException e)
         {
             options.Log($"kv: {e.Message}");
-            return Err(503, $"cluster state unavailable: {e.Message}", "kv_unavailable");
+            return Err(503, $"cluster state unavailable: {e.Message}{KvTlsHint(e)}", "kv_unavailable");
         }
+    }
+
+    /// <summary>
+    /// A refused handshake or client certificate is a setting on this node, not an outage: say which flags (the KV's
+    /// own message names the certificate problem, not where the node got its certificates from).
+    /// </summary>
+    private string KvTlsHint(KvException e)
+    {
+        if (e is Kv.Client.KvTlsException || e.Message.Contains("certificate", StringComparison.Ordinal))
+            return options.KvTls is null
+                ? " (the node speaks plain TCP to the KV: pass --kv-cacert, --kv-cert and --kv-key for TLS)"
+                : " (check the node's KV TLS files: --kv-cacert, --kv-cert, --kv-key)";
+        if (e.Message.Contains("TLS connections only", StringComparison.Ordinal))
+            return " (the node speaks plain TCP to the KV: pass --kv-cacert, --kv-cert and --kv-key for TLS)";
+        return "";
     }
 
     private sealed class BadRequest(int status, string message, string code = "bad_request") : ApiRequestException(status, message, code);

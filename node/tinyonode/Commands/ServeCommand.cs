@@ -14,6 +14,9 @@ internal static class ServeCommand
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve remote clients on ip:port (bearer tokens required)" };
         var kv = new Option<string>("--kv-endpoints") { Description = "tinyokv client addresses, comma-separated; env TINYO_KV_ENDPOINTS", DefaultValueFactory = _ => Env("TINYO_KV_ENDPOINTS") ?? "127.0.0.1:2379" };
         var kvToken = new Option<string?>("--kv-token-file") { Description = "File holding the tinyokv token (default: ROOT/kv.token; env TINYOKV_TOKEN wins)" };
+        var kvCa = new Option<string?>("--kv-cacert") { Description = "TLS to tinyokv: CA bundle (PEM) that signs the members' certificates; enables TLS; env TINYO_KV_CACERT", DefaultValueFactory = _ => Env("TINYO_KV_CACERT") };
+        var kvCert = new Option<string?>("--kv-cert") { Description = "TLS to tinyokv: this node's client certificate (PEM), for members with --client-cert-auth; env TINYO_KV_CERT", DefaultValueFactory = _ => Env("TINYO_KV_CERT") };
+        var kvKey = new Option<string?>("--kv-key") { Description = "TLS to tinyokv: the client certificate's private key (PEM); env TINYO_KV_KEY", DefaultValueFactory = _ => Env("TINYO_KV_KEY") };
         var name = new Option<string>("--name") { Description = "Node name", DefaultValueFactory = _ => Environment.MachineName };
         var ttl = new Option<double>("--token-ttl") { Description = "Login token lifetime, seconds", DefaultValueFactory = _ => 86400 };
         var iters = new Option<int>("--pbkdf2-iterations") { Description = "PBKDF2-SHA256 iterations for new passwords", DefaultValueFactory = _ => Security.Passwords.DefaultIterations };
@@ -21,7 +24,7 @@ internal static class ServeCommand
         var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
         var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, name, ttl, iters, mirrors, offline, grace, idleTrim };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, kvCa, kvCert, kvKey, name, ttl, iters, mirrors, offline, grace, idleTrim };
         cmd.SetAction(async (pr, ct) =>
         {
             try
@@ -33,6 +36,7 @@ internal static class ServeCommand
                 if (pr.GetValue(grace) is var g && (g < 0 || g > 300)) throw new NodeException("--stop-grace must be between 0 and 300 seconds");
                 if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
                     throw new NodeException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
+                var kvTls = KvTls(pr.GetValue(kvCa), pr.GetValue(kvCert), pr.GetValue(kvKey));
                 var mirrorList = Reconcile.RegistryMirrors.Parse(pr.GetValue(mirrors));
                 var (init, seal) = InitBinary();
                 var options = new NodeOptions
@@ -42,6 +46,7 @@ internal static class ServeCommand
                     Tcp = pr.GetValue(tcp) is { } addr ? Endpoints.Parse(addr) : null,
                     KvEndpoints = Endpoints.ParseList(pr.GetValue(kv)!),
                     KvToken = token,
+                    KvTls = kvTls,
                     Name = pr.GetValue(name)!,
                     TokenTtl = TimeSpan.FromSeconds(t),
                     Pbkdf2Iterations = pr.GetValue(iters),
@@ -99,6 +104,27 @@ internal static class ServeCommand
     }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+
+    /// <summary>
+    /// TLS settings when any of the three flags is given (as etcdctl's --cacert --cert --key): each file checked here,
+    /// so a typo stops the node at start with the flag named rather than at its first KV request.
+    /// </summary>
+    private static Kv.Client.KvClientTls? KvTls(string? ca, string? cert, string? key)
+    {
+        if (ca is null && cert is null && key is null) return null;
+        if ((cert is null) != (key is null)) throw new NodeException("--kv-cert and --kv-key go together");
+        foreach (var (flag, file) in (ReadOnlySpan<(string, string?)>)[("--kv-cacert", ca), ("--kv-cert", cert), ("--kv-key", key)])
+            if (file is not null && !File.Exists(file)) throw new NodeException($"{flag}: {file} does not exist");
+        try
+        {
+            return Kv.Client.KvClientTls.Load(ca, cert, key);
+        }
+        catch (Kv.KvException e)
+        {
+            // Load names the file and the reason (unreadable, no PEM certificate, a key that does not match).
+            throw new NodeException($"KV TLS (--kv-cacert, --kv-cert, --kv-key): {e.Message}");
+        }
+    }
 
     private static string ReadToken(string file)
     {
