@@ -50,6 +50,10 @@ public sealed class EngineVerbsTests : IDisposable
         var (id, pid) = StartEngineContainer(b);
         try
         {
+            // `start` returns once sh runs; its sleep comes a moment later (this raced under load).
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            while (Cg("pids", id, "cgroup.procs").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length < 2 && sw.ElapsedMilliseconds < 10_000)
+                Thread.Sleep(10);
             // ps: the container's processes by host pid, init first.
             var (code, o, e) = Cli("ps", "--format", "json", id);
             Assert.True(code == 0, e);
