@@ -51,25 +51,10 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 mkdir -p "$tmp/www"; echo "<h1>first byte</h1>" >"$tmp/www/index.html"
-scripts/make-busybox-image.sh "$tmp/image" latest >/dev/null
-
-# Loopback registry with the image as docker.io's library/busybox, for tio's mirror.
-rp=$(free_port)
-cat >"$tmp/registry.yml" <<EOF
-version: 0.1
-storage: {filesystem: {rootdirectory: $tmp/registry}}
-http: {addr: 127.0.0.1:$rp}
-log: {level: error}
-EOF
-docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 & reg_pid=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$rp/v2/" >/dev/null && break; sleep 0.05; done
-skopeo copy -q --dest-tls-verify=false "oci:$tmp/image:latest" "docker://127.0.0.1:$rp/library/busybox:latest"
-
-# tio: a node whose mirror is that registry.
-TINYO_REGISTRY_MIRRORS="http://127.0.0.1:$rp" "$bin/tio" ++ -net bench -u admin -p 'bench-password-1' \
-  --root "$tmp/node" --socket "$tmp/node.sock" --kv-port "$(free_port)" --kv-peer-port "$(free_port)" >/dev/null
-tio_up=1
-tio() { "$bin/tio" --socket "$tmp/node.sock" --root "$tmp/node" "$@"; }
+# Loopback registry with the image as docker.io's library/busybox, and a node whose mirror it is.
+. bench/loopback-node.sh
+loopback_registry
+node_up bench 'bench-password-1'
 p_tio=$(free_port); p_dk=$(free_port); p_pm=$(free_port)
 cat >"$tmp/web.yml" <<EOF
 name: web
