@@ -38,6 +38,8 @@ public sealed class PodmanTests : IDisposable
 
     private const string DefaultRoot = "/var/lib/tinyo";
     private readonly bool _rootExisted = Directory.Exists(DefaultRoot);
+    // podman's cgroupfs manager puts conmon (and containers) under /libpod_parent and leaves the directories behind.
+    private readonly bool _libpodParentExisted = Directory.Exists("/sys/fs/cgroup/memory/libpod_parent") || Directory.Exists("/sys/fs/cgroup/libpod_parent");
 
     private static HashSet<string> TinyortContainers() =>
         Directory.Exists(DefaultRoot + "/containers") ? [.. Directory.GetDirectories(DefaultRoot + "/containers").Select(Path.GetFileName).OfType<string>()] : [];
@@ -105,6 +107,25 @@ public sealed class PodmanTests : IDisposable
         if (!_rootExisted && TinyortContainers().Count == 0)
         {
             try { Directory.Delete(DefaultRoot, recursive: true); } catch (IOException) { }
+        }
+        if (!_libpodParentExisted) RemoveEmptyCgroups("libpod_parent");
+    }
+
+    /// <summary>rmdir of <paramref name="name"/> and what is below it in every hierarchy, deepest first, once empty
+    /// (conmon may still be exiting: a few tries).</summary>
+    private static void RemoveEmptyCgroups(string name)
+    {
+        foreach (var h in Directory.GetDirectories("/sys/fs/cgroup"))
+        {
+            var top = Path.Combine(h, name);
+            if (!Directory.Exists(top)) continue;
+            var dirs = Directory.GetDirectories(top, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(top);
+            foreach (var d in dirs)
+                for (int i = 0; i < 50; i++)
+                {
+                    try { Directory.Delete(d); break; }
+                    catch (IOException) { Thread.Sleep(20); }
+                }
         }
     }
 }
