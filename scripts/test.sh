@@ -16,6 +16,8 @@ for s in "${suites[@]}"; do
 done
 echo "== fuzz smoke (corpus + regression replay, then a few seconds of afl++ per target)"
 FUZZ_SMOKE=1 scripts/fuzz.sh || rc=1
+echo "== docs (the README's benchmark table is docs/benchmarks.md's current figures)"
+figures_ok=1; scripts/figures.sh --check || { rc=1; figures_ok=0; }
 passed=0; failed=0; skipped=0
 for f in "$results"/*.trx; do
   [ -f "$f" ] || continue
@@ -41,6 +43,7 @@ for name in "${broken[@]}"; do
   grep -q 'outcome="Failed"' "$results/$name.trx" 2>/dev/null && grep -q '<UnitTestResult [^>]*outcome="Failed"' "$results/$name.trx" ||
     echo "FAILED $name: its runner failed outside any test (a class fixture's cleanup or a crashed test host: see its output above)"
 done
+[ "$figures_ok" -eq 1 ] || echo "FAILED figures: README.md's benchmark table differs from docs/benchmarks.md (scripts/figures.sh --write)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] || rc=1
 exit $rc
