@@ -122,6 +122,38 @@ public sealed class CgroupCpusetTests : IDisposable
     }
 
     [Fact]
+    public void UpdateNarrowsTheCpusetAndWarnsWhenTheContainerHasNone()
+    {
+        if (!HaveCpuset) return; // SKIP: no v1 cpuset hierarchy
+        var top = "tinyo-cpuset-" + Guid.NewGuid().ToString("N")[..8];
+        var id = "tinyo-upd-" + Guid.NewGuid().ToString("N")[..8];
+        var warnings = new List<string>();
+        Cgroup? engine = null, plain = null;
+        try
+        {
+            // An engine's container (it names its cgroup) is in a cpuset of its own even without cpus in its spec,
+            // so `docker update --cpuset-cpus` (containerd passes linux.resources) can narrow it later.
+            engine = Cgroup.Create(CgroupHost.Current, $"{top}/c", null, warnings.Add);
+            Assert.Equal(AllCpus, File.ReadAllText(Path.Combine(CpusetRoot, top, "c", "cpuset.cpus")).Trim());
+            engine.Update(new SpecResources { Cpu = new SpecCpu { Cpus = "0", Mems = "0" } }, warnings.Add);
+            Assert.Equal("0", File.ReadAllText(Path.Combine(CpusetRoot, top, "c", "cpuset.cpus")).Trim());
+            Assert.Empty(warnings);
+            // A default-path container without cpus/mems was not put in a cpuset: the update says so.
+            plain = Cgroup.Create(CgroupHost.Current, $"{CgroupPath.DefaultParent}/{id}", null, warnings.Add);
+            Assert.False(Directory.Exists(Path.Combine(CpusetRoot, CgroupPath.DefaultParent, id)));
+            plain.Update(new SpecResources { Cpu = new SpecCpu { Cpus = "0" } }, warnings.Add);
+            Assert.Contains(warnings, w => w.Contains("cpus/mems ignored"));
+        }
+        finally
+        {
+            engine?.Destroy();
+            plain?.Destroy();
+            RemoveTree(top);
+        }
+        foreach (var h in Hierarchies) Assert.False(Directory.Exists(Path.Combine(h, top)), $"{h}/{top} left behind");
+    }
+
+    [Fact]
     public void OnV2TheCpusetFilesAreWrittenAndTheControllerDelegated()
     {
         var root = Directory.CreateTempSubdirectory("tinyo-v2-").FullName;
