@@ -10,16 +10,18 @@ namespace Tinyo.Rt.Cgroups;
 /// </summary>
 public sealed partial class Cgroup
 {
-    /// <summary>v1 controllers a container joins. cpuset is left out until cpus/mems are supported (joining it needs
-    /// both initialised); named hierarchies (name=systemd) are left to their owners.
+    /// <summary>v1 controllers a container joins. Named hierarchies (name=systemd) are left to their owners.
     /// Each joined hierarchy costs a mkdir and an rmdir per container, so only those with limits or security
     /// duties are joined — plus, for a container that names its cgroup (<c>linux.cgroupsPath</c>, which Docker,
     /// containerd, podman and Kubernetes always set), <see cref="EngineV1Controllers"/>: engines pause containers
     /// (freezer) and read CPU usage from the container's own cpuacct cgroup (containerd's shim finds the cgroups
-    /// through <c>/proc/PID/cgroup</c>: left at the root, <c>docker stats</c> would show the whole host's CPU).</summary>
+    /// through <c>/proc/PID/cgroup</c>: left at the root, <c>docker stats</c> would show the whole host's CPU).
+    /// cpuset is joined when the spec sets <c>cpu.cpus</c> or <c>cpu.mems</c>, and for engines (as runc, which always
+    /// joins it: <c>docker update --cpuset-cpus</c> needs the container in its own cpuset); a container without either
+    /// stays in the runtime's cpuset, which is what a cpuset cgroup copied from its parent would give it anyway.</summary>
     private static readonly string[] V1Controllers = ["memory", "cpu", "pids", "devices"];
     /// <summary>See <see cref="V1Controllers"/>.</summary>
-    private static readonly string[] EngineV1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer"];
+    private static readonly string[] EngineV1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"];
 
     private Cgroup(List<string> dirs, bool v2) { Directories = dirs; IsV2 = v2; }
 
@@ -31,9 +33,14 @@ public sealed partial class Cgroup
     /// <summary>Reattaches to directories recorded in a container's state.</summary>
     public static Cgroup Open(IReadOnlyList<string> dirs, bool v2) => new([.. dirs], v2);
 
-    /// <summary>Creates the cgroup at <paramref name="relPath"/> and applies <paramref name="r"/>. On failure nothing is left.</summary>
+    /// <summary>
+    /// Creates the cgroup at <paramref name="relPath"/> (relative to each hierarchy's root) and applies
+    /// <paramref name="r"/>: limits, cpuset, and the device rules (v1: the devices controller; v2: a BPF program
+    /// attached to the directory). On failure nothing is left, neither the cgroup nor the parents made for it.
+    /// </summary>
     public static Cgroup Create(CgroupHost host, string relPath, SpecResources? r, Action<string>? warn)
     {
+        var rules = DeviceRules.For(r); // bad rules are refused before anything is made
         var created = new List<string>();
         var dirs = new List<string>();
         try
@@ -41,32 +48,32 @@ public sealed partial class Cgroup
             if (host.IsV2)
             {
                 string dir = Path.Combine(host.V2Root!, relPath);
-                EnableControllers(host.V2Root!, relPath);
-                MakeDirs(dir, created);
+                // Controllers must be enabled in every ancestor's subtree_control for the leaf to have them.
+                var enable = ControllersToEnable(host.V2Root!, WantsCpuset(r));
+                MakeDirs(host.V2Root!, relPath, created, enable.Length == 0 ? null : d => Write(d, "cgroup.subtree_control", enable, optional: true));
                 dirs.Add(dir);
                 var cg = new Cgroup(dirs, true);
                 cg.ApplyV2(r);
+                if (host.DeviceFilter) DeviceProgram.Attach(dir, rules);
                 return cg;
             }
+            bool engine = !relPath.StartsWith(CgroupPath.DefaultParent + "/", StringComparison.Ordinal);
             var seen = new HashSet<string>();
-            foreach (var c in relPath.StartsWith(CgroupPath.DefaultParent + "/", StringComparison.Ordinal) ? V1Controllers : EngineV1Controllers)
-            {
-                var mnt = host.V1MountOf(c);
-                if (mnt is null || !seen.Add(mnt)) continue;
-                string dir = Path.Combine(mnt, relPath);
-                MakeDirs(dir, created);
-                dirs.Add(dir);
-            }
+            foreach (var c in engine ? EngineV1Controllers : V1Controllers)
+                JoinV1(host, c, relPath, seen, created, dirs);
+            if (!engine && WantsCpuset(r)) JoinV1(host, "cpuset", relPath, seen, created, dirs);
             if (dirs.Count == 0) throw new RtException("no cgroup controllers are mounted under /sys/fs/cgroup");
             var g = new Cgroup(dirs, false);
-            g.ApplyV1(host, relPath, r, warn);
+            g.ApplyV1(rules, r, warn);
             return g;
         }
         catch
         {
             for (int i = created.Count - 1; i >= 0; i--)
             {
-                try { Directory.Delete(created[i]); } catch (IOException) { }
+                // Children were added after their parents: the leaf goes first, then the parents made for it.
+                try { if (Directory.Exists(created[i])) Directory.Delete(created[i]); } catch (IOException) { }
+                CgroupAncestors.RemoveIfUnused(created[i]);
                 // A failed first container must not leave the shared parent behind either.
                 RemoveDefaultParentIfEmpty(created[i]);
             }
@@ -74,34 +81,76 @@ public sealed partial class Cgroup
         }
     }
 
-    private static void MakeDirs(string dir, List<string> created)
+    private static bool WantsCpuset(SpecResources? r) =>
+        r?.Cpu is { } c && (!string.IsNullOrEmpty(c.Cpus) || !string.IsNullOrEmpty(c.Mems));
+
+    private static void JoinV1(CgroupHost host, string controller, string relPath, HashSet<string> seen, List<string> created, List<string> dirs)
     {
-        var missing = new Stack<string>();
-        for (var d = dir; !Directory.Exists(d); d = Path.GetDirectoryName(d)!) missing.Push(d);
-        while (missing.Count > 0)
+        var mnt = host.V1MountOf(controller);
+        if (mnt is null || !seen.Add(mnt)) return;
+        MakeDirs(mnt, relPath, created);
+        if (controller == "cpuset") FillCpusets(mnt, relPath);
+        dirs.Add(Path.Combine(mnt, relPath));
+    }
+
+    /// <summary>
+    /// mkdir of each level of <paramref name="relPath"/> below <paramref name="root"/> that does not exist. What it
+    /// made is added to <paramref name="created"/> (parents before children); parents it made other than the shared
+    /// <c>tinyo/</c> are recorded in <see cref="CgroupAncestors"/>, so the last container out removes them. A parent
+    /// that a concurrent delete removes meanwhile is made again (a few tries).
+    /// </summary>
+    /// <param name="root">The hierarchy's mount point.</param>
+    /// <param name="relPath">The cgroup's path below it.</param>
+    /// <param name="created">Receives what was made.</param>
+    /// <param name="atParent">Called for the root and each parent before its child is made or entered.</param>
+    private static void MakeDirs(string root, string relPath, List<string> created, Action<string>? atParent = null)
+    {
+        var parts = relPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        for (int attempt = 0; ; attempt++)
         {
-            var d = missing.Pop();
-            // CreateDirectory also recreates a parent that a concurrent Destroy just removed.
-            try { Directory.CreateDirectory(d); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new RtException($"creating cgroup {d}: {e.Message}"); }
-            // Only the container's own directory is ours to remove; shared parents (tinyo/) stay for the next one.
-            if (d == dir) created.Add(d);
+            string d = root.TrimEnd('/');
+            bool again = false;
+            for (int i = 0; i < parts.Length && !again; i++)
+            {
+                atParent?.Invoke(d);
+                d += "/" + parts[i];
+                if (Linux.Libc.SysMkdirAt(Linux.Libc.AT_FDCWD_, d, 0x1ED /* 0755 */) == 0)
+                {
+                    created.Add(d);
+                    if (i < parts.Length - 1 && !(i == 0 && parts[0] == CgroupPath.DefaultParent)) CgroupAncestors.Made(d);
+                    continue;
+                }
+                int errno = Linux.Libc.Errno;
+                if (errno == Linux.Libc.Errno_.EEXIST) continue;
+                if (errno == Linux.Libc.Errno_.ENOENT && i > 0 && attempt < 10) { again = true; continue; }
+                throw Linux.Libc.Error("creating cgroup", d, errno);
+            }
+            if (!again) return;
         }
     }
 
-    private static void EnableControllers(string root, string relPath)
+    /// <summary>
+    /// A new v1 cpuset cgroup starts with empty <c>cpuset.cpus</c> and <c>cpuset.mems</c>, and no task can join it
+    /// until both are set: as runc does, each level from the top down that has an empty one gets its parent's.
+    /// </summary>
+    private static void FillCpusets(string mnt, string relPath)
     {
-        // Controllers must be enabled in every ancestor's subtree_control for the leaf to have them.
-        var parts = relPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        string dir = root;
-        var available = File.ReadAllText(Path.Combine(root, "cgroup.controllers")).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        for (int i = 0; i < parts.Length; i++)
+        string parent = mnt.TrimEnd('/');
+        foreach (var part in relPath.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
-            var want = string.Join(' ', new[] { "memory", "cpu", "pids" }.Where(c => available.Contains(c)).Select(c => "+" + c));
-            if (want.Length > 0) Write(dir, "cgroup.subtree_control", want, optional: true);
-            dir = Path.Combine(dir, parts[i]);
-            if (i < parts.Length - 1) Directory.CreateDirectory(dir);
+            string d = parent + "/" + part;
+            foreach (var f in new[] { "cpuset.cpus", "cpuset.mems" })
+                if (string.IsNullOrEmpty(ReadText(d, f)) && ReadText(parent, f) is { Length: > 0 } v) Write(d, f, v);
+            parent = d;
         }
+    }
+
+    /// <summary>"+memory +cpu +pids" (and "+cpuset" when wanted): those of them the tree has.</summary>
+    private static string ControllersToEnable(string root, bool cpuset)
+    {
+        var available = File.ReadAllText(Path.Combine(root, "cgroup.controllers")).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var wanted = cpuset ? new[] { "memory", "cpu", "pids", "cpuset" } : ["memory", "cpu", "pids"];
+        return string.Join(' ', wanted.Where(c => available.Contains(c)).Select(c => "+" + c));
     }
 
     /// <summary>Writes a cgroup control file with one open/write/close (FileStream's locking and size probing cost
@@ -129,21 +178,11 @@ public sealed partial class Cgroup
         return null;
     }
 
-    private void ApplyV1(CgroupHost host, string relPath, SpecResources? r, Action<string>? warn)
+    private void ApplyV1(List<DeviceRule> rules, SpecResources? r, Action<string>? warn)
     {
         // Devices: deny everything, apply the spec's rules in order, then allow the nodes every container gets.
         if (DirOf("devices.deny") is { } dev)
-        {
-            Write(dev, "devices.deny", "a");
-            foreach (var d in r?.Devices ?? [])
-            {
-                string type = string.IsNullOrEmpty(d.Type) ? "a" : d.Type;
-                string rule = type == "a" ? "a" : $"{type} {(d.Major is { } ma && ma >= 0 ? ma.ToString(CultureInfo.InvariantCulture) : "*")}:{(d.Minor is { } mi && mi >= 0 ? mi.ToString(CultureInfo.InvariantCulture) : "*")} {(string.IsNullOrEmpty(d.Access) ? "rwm" : d.Access)}";
-                Write(dev, d.Allow ? "devices.allow" : "devices.deny", rule);
-            }
-            // Last, as runc does: the nodes every container gets stay usable whatever the spec denied above.
-            foreach (var rule in DefaultDeviceRules) Write(dev, "devices.allow", rule);
-        }
+            foreach (var rule in rules) Write(dev, rule.Allow ? "devices.allow" : "devices.deny", rule.V1Text);
         ApplyV1Limits(r, warn);
     }
 
@@ -170,6 +209,16 @@ public sealed partial class Cgroup
             if (c.Quota is { } q && q != 0) Write(cpu, "cpu.cfs_quota_us", N(q < 0 ? -1 : q));
         }
         if (r.Pids is { } pids && pids.Limit > 0 && DirOf("pids.max") is { } pd) Write(pd, "pids.max", N(pids.Limit));
+        if (WantsCpuset(r))
+        {
+            if (DirOf("cpuset.cpus") is { } cs)
+            {
+                // Both were copied from the parent at create: each can be narrowed on its own.
+                if (!string.IsNullOrEmpty(r.Cpu!.Cpus)) Write(cs, "cpuset.cpus", r.Cpu.Cpus);
+                if (!string.IsNullOrEmpty(r.Cpu.Mems)) Write(cs, "cpuset.mems", r.Cpu.Mems);
+            }
+            else warn?.Invoke("linux.resources.cpu.cpus/mems ignored: the container has no cpuset cgroup (none is mounted, or it was created without one)");
+        }
     }
 
     private void ApplyV2(SpecResources? r)
@@ -188,14 +237,12 @@ public sealed partial class Cgroup
             if (c.Quota is { } q && q != 0) Write(d, "cpu.max", (q < 0 ? "max" : N(q)) + " " + N((long)(c.Period ?? 100000)));
         }
         if (r.Pids is { } pids && pids.Limit > 0) Write(d, "pids.max", N(pids.Limit));
+        if (r.Cpu is { } cs)
+        {
+            if (!string.IsNullOrEmpty(cs.Cpus)) Write(d, "cpuset.cpus", cs.Cpus);
+            if (!string.IsNullOrEmpty(cs.Mems)) Write(d, "cpuset.mems", cs.Mems);
+        }
     }
-
-    private static readonly string[] DefaultDeviceRules =
-    [
-        "c *:* m", "b *:* m", // mknod is allowed; opening is what the rules below gate
-        "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
-        "c 136:* rwm", "c 10:200 rwm",
-    ];
 
     private static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
 
@@ -267,6 +314,7 @@ public sealed partial class Cgroup
                 catch (IOException e) { throw new RtException($"removing cgroup {d}: {e.Message}"); }
             }
             RemoveDefaultParentIfEmpty(d);
+            CgroupAncestors.RemoveUnused(d);
         }
     }
 

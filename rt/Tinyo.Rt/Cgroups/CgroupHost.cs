@@ -28,6 +28,15 @@ public sealed class CgroupHost
     /// </summary>
     public static CgroupHost Unified(string root) => new() { V2Root = root };
 
+    /// <summary>
+    /// A plain directory standing for a cgroup2 tree, for tests of the control-file writes: like
+    /// <see cref="Unified"/>, but without the BPF device filter, which only a real cgroup2 directory can take.
+    /// </summary>
+    internal static CgroupHost PreparedTree(string root) => new() { V2Root = root, DeviceFilter = false };
+
+    /// <summary>Whether v2 cgroups get the BPF device filter (always, except on a <see cref="PreparedTree"/>).</summary>
+    internal bool DeviceFilter { get; private init; } = true;
+
     /// <summary>Parses mountinfo lines.</summary>
     public static CgroupHost Detect(IEnumerable<string> mountinfo)
     {

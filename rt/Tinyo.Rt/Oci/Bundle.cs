@@ -149,8 +149,6 @@ public sealed class Bundle
                 throw new RtException($"{where}: mount type \"{m.Type}\" on {m.Destination} is not supported");
         }
         Cgroups.CgroupPath.Validate(linux.CgroupsPath);
-        if (linux.Resources?.Cpu is { } cpu && (!string.IsNullOrEmpty(cpu.Cpus) || !string.IsNullOrEmpty(cpu.Mems)))
-            warnings.Add("linux.resources.cpu.cpus/mems (cpuset) are not applied yet");
         return new Bundle(dir, spec, rootfs, warnings, seccomp);
     }
 

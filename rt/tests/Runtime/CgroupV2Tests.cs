@@ -112,6 +112,32 @@ public sealed class CgroupV2Tests : IDisposable
     }
 
     [Fact]
+    public void ParentsMadeForANestedPathGoWithTheLastContainerAndEachLeafHasItsDeviceFilter()
+    {
+        if (!HaveUnifiedTree) return; // SKIP: no cgroup2 mount on this host
+        var top = "tinyo-nest-" + Guid.NewGuid().ToString("N")[..8];
+        var host = CgroupHost.Unified(UnifiedRoot);
+        try
+        {
+            var a = Cgroup.Create(host, $"{top}/mid/a", null, null);
+            var b = Cgroup.Create(host, $"{top}/mid/b", null, null);
+            Assert.Single(Cgroups.DeviceProgram.Attached(Path.Combine(UnifiedRoot, top, "mid", "a")));
+            Assert.Single(Cgroups.DeviceProgram.Attached(Path.Combine(UnifiedRoot, top, "mid", "b")));
+            Assert.Empty(Cgroups.DeviceProgram.Attached(Path.Combine(UnifiedRoot, top, "mid"))); // only leaves get one
+            a.Destroy();
+            Assert.True(Directory.Exists(Path.Combine(UnifiedRoot, top, "mid")), "the parent went while b was in it");
+            b.Destroy();
+            Assert.False(Directory.Exists(Path.Combine(UnifiedRoot, top)), "parents made for the path were left behind");
+            Assert.False(CgroupAncestors.WasMade(Path.Combine(UnifiedRoot, top)));
+        }
+        finally
+        {
+            foreach (var d in new[] { $"{top}/mid/a", $"{top}/mid/b", $"{top}/mid", top })
+                try { if (Directory.Exists(Path.Combine(UnifiedRoot, d))) Directory.Delete(Path.Combine(UnifiedRoot, d)); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public void LimitsAreWrittenInTheUnifiedHierarchysFilesAndUnits()
     {
         // A prepared directory stands for a cgroup2 tree with all three controllers: the files and values are runc's
@@ -126,7 +152,7 @@ public sealed class CgroupV2Tests : IDisposable
             File.WriteAllText(Path.Combine(root, "tinyo", "cgroup.subtree_control"), "");
             foreach (var f in new[] { "memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.max", "pids.max" })
                 File.WriteAllText(Path.Combine(leaf, f), "");
-            var cg = Cgroup.Create(CgroupHost.Unified(root), "tinyo/c1", new SpecResources
+            var cg = Cgroup.Create(CgroupHost.PreparedTree(root), "tinyo/c1", new SpecResources
             {
                 Memory = new SpecMemory { Limit = 64 << 20, Reservation = 32 << 20, Swap = 96 << 20 },
                 Cpu = new SpecCpu { Shares = 512, Quota = 25000, Period = 50000 },
