@@ -9,6 +9,7 @@ namespace Tinyo.Rt.Tests.Layers;
 /// Malicious and malformed layers: each fails with an RtException naming the entry and the problem (or, where Docker
 /// contains the input, is contained), writes nothing outside the layer directory and leaves no partial directory.
 /// </summary>
+[Trait("Category", "Security")]
 public class HostileLayerTests
 {
     [Fact]
