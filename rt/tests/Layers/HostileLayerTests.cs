@@ -234,6 +234,34 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public async Task TarEndingOneByteShortOfTheLastEntrysDataIsRejected()
+    {
+        // The end right after the data is accepted (umoci's layers); one byte earlier the entry is incomplete.
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
+        var e = await s.AssertRejected(tar[..(512 * 3 + 3)], "tar stream ends inside the data");
+        Assert.Contains("'b'", e.Message);
+    }
+
+    [Fact]
+    public async Task TarEndingAfterAHeaderWithoutItsDataIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
+        await s.AssertRejected(tar[..(512 * 3)], "tar stream ends inside the data");
+    }
+
+    [Fact]
+    public async Task TarEndingInsideAPaxHeaderAfterACompleteEntryIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").BuildWithoutEnd();
+        // A's data ends at 517; then a PAX header block and half of its records.
+        var cut = RawTar.Concat(tar[..517], new byte[512 - 5], RawTar.Pax(("path", Encoding.ASCII.GetBytes(new string('p', 300)))))[..(1024 + 600)];
+        await s.AssertRejected(cut, "tar stream ends inside a header after entry 'a'");
+    }
+
+    [Fact]
     public async Task TarEndingInsideAHeaderIsRejected()
     {
         using var s = new LayerSandbox();
