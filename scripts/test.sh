@@ -44,8 +44,11 @@ for f in "$results"/*.trx; do
          printf "%s\t%s\n", n, substr(msg, 1, 300) }' "$f" |
     sed 's/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&apos;/'"'"'/g; s/&amp;/\&/g')
   # The trx has no traits: ask the suite which of its tests are in the Security category (discovery only).
-  security=$(dotnet test "${suite_of[$name]}" --no-build -nologo --list-tests --filter "Category=Security" 2>/dev/null |
-    sed -n '/The following Tests are available:/,$p' | tail -n +2 | sed 's/^ *//; s/(.*//' | sort -u)
+  if ! listing=$(dotnet test "${suite_of[$name]}" --no-build -nologo --list-tests --filter "Category=Security" 2>&1); then
+    echo "FAILED $name: could not list its Security tests, so its skips cannot be told apart: $(tail -1 <<<"$listing")"
+    rc=1
+  fi
+  security=$(sed -n '/The following Tests are available:/,$p' <<<"$listing" | tail -n +2 | sed 's/^ *//; s/(.*//' | sort -u)
   while IFS=$'\t' read -r test reason; do
     [ -n "$test" ] || continue
     if grep -qxF "${test%%(*}" <<<"$security"; then
