@@ -19,6 +19,8 @@ $(BIN)/tio:       $(COMMON) $(call src,ctl) $(call src,kv/Tinyo.Kv)
 $(BIN)/tinyonode: $(COMMON) $(call src,node) $(call src,ctl/Tinyo.Ctl) $(call src,kv/Tinyo.Kv) $(call src,rt/Tinyo.Rt)
 $(BIN)/tinyokv:   $(COMMON) $(call src,kv)
 $(BIN)/tinyort:   $(COMMON) $(call src,rt)
+# The NativeAOT link needs gcc, libc6-dev and zlib1g-dev: order-only, so a present package never forces a relink.
+$(addprefix $(BIN)/,tio tinyonode tinyokv tinyort): | deps
 $(BIN)/%:
 	@mkdir -p $(BIN)
 	@echo "publish $* (NativeAOT)"
@@ -35,7 +37,7 @@ test: deps build ## Build, then run every test suite (as root: real containers, 
 bench: deps build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
-fuzz: ## Run every fuzz campaign for FUZZ_SECONDS seconds each
+fuzz: deps ## Run every fuzz campaign for FUZZ_SECONDS seconds each (afl++)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 demo: deps build ## Build, make the busybox image, serve it from a local registry, pull, list and run it

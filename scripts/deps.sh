@@ -7,6 +7,7 @@ pkgs=(
   busybox-static      # the test image's userland (/bin/sh, httpd, sleep)
   docker-registry     # a real OCI distribution registry on loopback for pull tests and the demo
   skopeo              # an independent implementation that pushes our test image into that registry
+  umoci               # another image builder: the pull tests build an image with it (its layers end without padding)
   apache2-utils       # htpasswd, for the registry's basic-auth test
   zstd jq curl iproute2 util-linux procps
   libcap2-bin         # setcap/getcap: the layer tests round-trip file capabilities through GNU tar

@@ -3,6 +3,7 @@ using Tinyo.Node.Security;
 
 namespace Tinyo.Node.Tests;
 
+[Trait("Category", "Security")]
 public sealed class SecurityTests : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("tinyonode-sec-").FullName;

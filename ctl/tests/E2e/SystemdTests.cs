@@ -12,14 +12,11 @@ namespace Tinyo.Ctl.Tests.E2e;
 [Collection("e2e")]
 public class SystemdTests(MirrorRegistry registry) : IClassFixture<MirrorRegistry>
 {
-    [Fact]
+    [SkippableFact]
     public async Task UnitsRunTheNodeKeepContainersAcrossACrashAndDownStopsThem()
     {
-        if (SystemdInstance.Unsupported() is { } why)
-        {
-            Console.WriteLine($"SystemdTests skipped: {why}");
-            return;
-        }
+        var why = SystemdInstance.Unsupported();
+        Skip.If(why is not null, "no systemd instance can be booted here: " + why);
         var sw = Stopwatch.StartNew();
         using var sd = await SystemdInstance.BootAsync(TimeSpan.FromSeconds(20));
         Console.WriteLine($"systemd booted in {sw.ElapsedMilliseconds} ms");
@@ -142,14 +139,10 @@ public class SystemdTests(MirrorRegistry registry) : IClassFixture<MirrorRegistr
         Assert.Equal("inactive\ninactive", await Systemctl("is-active", kvUnit, nodeUnit));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task ForcedSystemdWithoutSystemdIsAUsageErrorThatCreatesNothing()
     {
-        if (Directory.Exists(ServiceModes.SystemdRunDir))
-        {
-            Console.WriteLine("skipped: this host is systemd-booted (the forced mode would work)");
-            return;
-        }
+        Skip.If(Directory.Exists(ServiceModes.SystemdRunDir), "this host is systemd-booted (the forced mode would work)");
         await using var n = new TioNode();
         var r = await n.Tio(["++", "-net", "testnet", "-u", "admin", "-p", TioNode.Password, "--supervisor", "systemd"]);
         Assert.Equal(2, r.Code);

@@ -6,6 +6,7 @@ using Tinyo.Kv.Protocol;
 namespace Tinyo.Kv.Tests.Wire;
 
 /// <summary>Mutated and random bytes: decoders fail only with ProtocolException, the state machine never throws.</summary>
+[Trait("Category", "Security")]
 public class HostileInputTests
 {
     private static byte[] Encode(BodyEncoder e)

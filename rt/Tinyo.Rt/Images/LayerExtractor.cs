@@ -69,7 +69,7 @@ internal sealed class LayerExtractor : IDisposable
         var tap = new TarHeaderTap(_stream);
         _tap = tap;
         using var reader = new TarReader(tap, leaveOpen: true);
-        long nextHeader = 0;
+        long nextHeader = 0, dataEnd = 0;
         while (true)
         {
             _ct.ThrowIfCancellationRequested();
@@ -79,10 +79,13 @@ internal sealed class LayerExtractor : IDisposable
             {
                 entry = reader.GetNextEntry(copyData: false);
             }
-            catch (EndOfStreamException) when (_stream.AtEnd && tap.Position == nextHeader)
+            catch (EndOfStreamException) when (_stream.AtEnd && (tap.Position == nextHeader || tap.Position == dataEnd))
             {
                 // The stream ends exactly where a header would start: an archive without its end marker, which Go's
-                // archive/tar (hence Docker) accepts.
+                // archive/tar (hence Docker) accepts. Or right after the last entry's complete data, before its padding
+                // to 512 bytes: what a Go tar writer that was never closed leaves (umoci 0.4.7's layers), which
+                // podman accepts. Nothing is lost either way, and the diff_id check covers every byte. A stream that
+                // ends inside a header, inside the data or part-way through the padding is still refused.
                 break;
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -106,7 +109,8 @@ internal sealed class LayerExtractor : IDisposable
                 throw Fail($"name longer than {RawNameMax} bytes");
             }
             long dataLength = entry.DataStream is null ? 0 : entry.Length;
-            nextHeader = (tap.Position + dataLength + 511) & ~511L;
+            dataEnd = tap.Position + dataLength;
+            nextHeader = (dataEnd + 511) & ~511L;
             Entries++;
             Extract(entry);
         }

@@ -22,7 +22,7 @@ public sealed class DockerPeer : IDisposable
     private readonly bool _started;
 
     public const string Image = "tinyo-bb:latest";
-    /// <summary>Why the engine is not available (then every test passes with this note), or null.</summary>
+    /// <summary>Why the engine is not available (then every test is skipped with this reason), or null.</summary>
     public string? Unavailable { get; }
     /// <summary>The engine's directory (roots, socket, logs).</summary>
     public string Dir { get; }
@@ -101,7 +101,7 @@ public sealed class DockerPeer : IDisposable
 /// <summary>
 /// Docker (through containerd and its runc shim) with tinyort as the OCI runtime: output and exit codes, detached
 /// containers with exec/logs/top/stop/kill/rm, terminals, stdin, stats, update, pause, OOM and Docker's exit codes for
-/// a missing or non-executable command. Skipped (passing, with a note) only where dockerd cannot run.
+/// a missing or non-executable command. Skipped, with the reason, only where dockerd cannot run.
 /// </summary>
 [Collection("containers")]
 public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
@@ -110,12 +110,7 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
 
     public DockerRuntimeTests(DockerPeer d) => _d = d;
 
-    private bool Skip()
-    {
-        if (_d.Unavailable is null) return false;
-        Console.WriteLine("DockerRuntimeTests skipped: " + _d.Unavailable);
-        return true;
-    }
+    private void SkipUnlessDocker() => Skip.If(_d.Unavailable is not null, _d.Unavailable);
 
     private (int Code, string Out, string Err) Docker(params string[] args) => _d.Docker(args);
 
@@ -131,10 +126,10 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
     /// <summary>Where a v1 controller keeps the container's cgroup (under the engine's cgroup parent).</summary>
     private string CgroupFile(string controller, string id, string file) => $"/sys/fs/cgroup/{controller}/{_d.CgroupParent}/{id}/{file}";
 
-    [Fact]
+    [SkippableFact]
     public void Run_PropagatesOutputAndExitCode_WithDockersNetwork()
     {
-        if (Skip()) return;
+        SkipUnlessDocker();
         var (code, o, e) = Run("--rm", DockerPeer.Image, "echo", "hi");
         Assert.True(code == 0, e);
         Assert.Equal("hi\n", o);
@@ -145,10 +140,10 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
         Assert.Equal("err\n", e);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Detached_ExecLogsTopStop()
     {
-        if (Skip()) return;
+        SkipUnlessDocker();
         var name = Name("bg");
         try
         {
@@ -191,10 +186,10 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
         Assert.Empty(TinyortContainers());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Kill_And_RmForce_LeaveNothingInTinyort()
     {
-        if (Skip()) return;
+        SkipUnlessDocker();
         var a = Name("kill");
         var b = Name("rmf");
         try
@@ -221,10 +216,10 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
         Assert.Empty(TinyortContainers());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Tty_And_Stdin()
     {
-        if (Skip()) return;
+        SkipUnlessDocker();
         // -t: the shim passes --console-socket to create and receives the pty master from tinyort.
         var (code, o, e) = Run("--rm", "-t", DockerPeer.Image, "sh", "-c", "test -t 0 && readlink /proc/self/fd/1; exit 2");
         Assert.True(code == 2, e);
@@ -253,10 +248,10 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
         finally { Docker("rm", "-f", name); }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Stats_Update_Pause()
     {
-        if (Skip()) return;
+        SkipUnlessDocker();
         var name = Name("res");
         try
         {
@@ -294,10 +289,10 @@ public sealed class DockerRuntimeTests : IClassFixture<DockerPeer>
         Assert.Empty(TinyortContainers());
     }
 
-    [Fact]
+    [SkippableFact]
     public void MissingCommand_And_Oom_AsDockerReportsThem()
     {
-        if (Skip()) return;
+        SkipUnlessDocker();
         // Docker's documented exit codes: 127 when the command is not found, 126 when it cannot be run.
         Assert.Equal(127, Run("--rm", DockerPeer.Image, "no-such-command").Code);
         Assert.Equal(127, Run("--rm", DockerPeer.Image, "/no/such/file").Code);

@@ -7,6 +7,7 @@ namespace Tinyo.Rt.Tests.Images;
 /// Mutation passes over the parsers that see registry and user input: anything malformed must surface as an
 /// RtException (the fuzz oracle), never another exception type.
 /// </summary>
+[Trait("Category", "Security")]
 public class HostileInputTests
 {
     private const string Valid = """{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":394},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":1029179}],"manifests":[{"digest":"x","platform":{"os":"linux"}}]}""";

@@ -8,6 +8,7 @@ namespace Tinyo.Rt.Tests.Layers;
 /// chains written through, and setuid files, device nodes and metadata-only entries landing on a name that is a
 /// symlink to a host file (an unpacker that chmods, chowns or opens by path would change the host file).
 /// </summary>
+[Trait("Category", "Security")]
 public class HostileLayerLinkTests
 {
     private static (ulong Ino, uint Nlink, uint Mode, DateTime Mtime) Witness(string path)

@@ -9,6 +9,7 @@ namespace Tinyo.Rt.Tests.Layers;
 /// Malicious and malformed layers: each fails with an RtException naming the entry and the problem (or, where Docker
 /// contains the input, is contained), writes nothing outside the layer directory and leaves no partial directory.
 /// </summary>
+[Trait("Category", "Security")]
 public class HostileLayerTests
 {
     [Fact]
@@ -230,6 +231,34 @@ public class HostileLayerTests
         var tar = new TarBuilder().File("a", new byte[100_000]).Build();
         var e = await s.AssertRejected(tar[..50_000], "tar stream ends inside the data");
         Assert.Contains("'a'", e.Message);
+    }
+
+    [Fact]
+    public async Task TarEndingOneByteShortOfTheLastEntrysDataIsRejected()
+    {
+        // The end right after the data is accepted (umoci's layers); one byte earlier the entry is incomplete.
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
+        var e = await s.AssertRejected(tar[..(512 * 3 + 3)], "tar stream ends inside the data");
+        Assert.Contains("'b'", e.Message);
+    }
+
+    [Fact]
+    public async Task TarEndingAfterAHeaderWithoutItsDataIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").File("b", "beta").BuildWithoutEnd();
+        await s.AssertRejected(tar[..(512 * 3)], "tar stream ends inside the data");
+    }
+
+    [Fact]
+    public async Task TarEndingInsideAPaxHeaderAfterACompleteEntryIsRejected()
+    {
+        using var s = new LayerSandbox();
+        var tar = new TarBuilder(TarEntryFormat.Ustar).File("a", "alpha").BuildWithoutEnd();
+        // A's data ends at 517; then a PAX header block and half of its records.
+        var cut = RawTar.Concat(tar[..517], new byte[512 - 5], RawTar.Pax(("path", Encoding.ASCII.GetBytes(new string('p', 300)))))[..(1024 + 600)];
+        await s.AssertRejected(cut, "tar stream ends inside a header after entry 'a'");
     }
 
     [Fact]

@@ -268,6 +268,31 @@ public class LayerUnpackerTests
     }
 
     [Theory]
+    [InlineData(TarEntryFormat.Ustar, 4)]
+    [InlineData(TarEntryFormat.Ustar, 1000)]   // more than one block: the stream stops 24 bytes into the last one
+    [InlineData(TarEntryFormat.Pax, 512)]      // data that fills its blocks: this end is an entry boundary too
+    [InlineData(TarEntryFormat.Gnu, 70_000)]
+    public async Task TarEndingRightAfterTheLastEntrysDataIsAcceptedAsUmociWritesIt(TarEntryFormat format, int size)
+    {
+        // umoci 0.4.7 never closes its Go tar writer: its layers stop right after the last entry's data, with neither
+        // the padding to 512 bytes nor the end marker. podman accepts them; the diff_id still covers every byte.
+        using var s = new LayerSandbox();
+        var last = new byte[size];
+        for (int i = 0; i < size; i++) last[i] = (byte)('a' + i % 26);
+        var full = new TarBuilder(format).File("a", "alpha").Dir("www/").File("www/index.html", last).BuildWithoutEnd();
+        int end = Array.FindLastIndex(full, b => b != 0) + 1;
+        var tar = full[..end];
+        Assert.Equal((size % 512 == 0), tar.Length % 512 == 0);
+        Assert.Equal(Digest.Compute(tar), await s.Unpack(tar));
+        Assert.Equal(last, File.ReadAllBytes(s.P("www/index.html")));
+        Assert.Equal("alpha", File.ReadAllText(s.P("a")));
+        // The same stream compressed, as a registry serves it.
+        using var z = new LayerSandbox();
+        Assert.Equal(Digest.Compute(tar), await z.Unpack(TarBuilder.Gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip"));
+        Assert.Equal(last, File.ReadAllBytes(z.P("www/index.html")));
+    }
+
+    [Theory]
     [InlineData("1600000000.123456789", 1600000000L, 123456789u)]
     [InlineData("1600000000.5", 1600000000L, 500000000u)]
     [InlineData("-1.25", -2L, 750000000u)]

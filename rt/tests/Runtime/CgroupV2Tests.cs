@@ -28,12 +28,12 @@ public sealed class CgroupV2Tests : IDisposable
         });
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true)]   // direct start: the clone child writes "0" to cgroup.procs itself
     [InlineData(false)]  // init path
     public void ContainerRunsInItsOwnUnifiedCgroupAndItIsRemovedAfterwards(bool direct)
     {
-        if (!HaveUnifiedTree) return; // a host without any cgroup2 mount: nothing to test
+        Skip.IfNot(HaveUnifiedTree, "no cgroup2 tree at " + UnifiedRoot);
         using var b = new TestBundle("sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/unified/cgroup.procs 2>/dev/null | wc -l");
         // Without a cgroup namespace the container sees its cgroup's full path: the join itself is what is checked.
         b.Spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "cgroup");
@@ -64,12 +64,12 @@ public sealed class CgroupV2Tests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(UnifiedRoot, "tinyo", id)), "the unified cgroup was left behind");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true)]
     [InlineData(false)]
     public void WithoutACgroupNamespaceTheCgroup2MountShowsOnlyTheContainersOwnCgroup(bool direct)
     {
-        if (!HaveUnifiedTree) return;
+        Skip.IfNot(HaveUnifiedTree, "no cgroup2 tree at " + UnifiedRoot);
         using var b = new TestBundle("sh", "-c",
             "ls /sys/fs/cgroup | grep -c '^tinyo$'; n=0; while read p; do n=$((n+1)); done < /sys/fs/cgroup/cgroup.procs; echo $n; " +
             "{ echo 0 > /sys/fs/cgroup/cgroup.procs; } 2>/dev/null && echo WRITABLE; echo end");
@@ -94,11 +94,11 @@ public sealed class CgroupV2Tests : IDisposable
         _h.AssertGone(id, b);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ALimitWhoseControllerTheTreeLacksIsAClearErrorAndLeavesNothing()
     {
-        if (!HaveUnifiedTree) return;
-        if (File.ReadAllText(Path.Combine(UnifiedRoot, "cgroup.controllers")).Contains("memory")) return; // a true v2 host
+        Skip.IfNot(HaveUnifiedTree, "no cgroup2 tree at " + UnifiedRoot);
+        Skip.If(File.ReadAllText(Path.Combine(UnifiedRoot, "cgroup.controllers")).Contains("memory"), "the unified tree has the memory controller (a true v2 host): no controller is missing to refuse");
         using var b = new TestBundle("true");
         b.Spec.Linux!.Resources = new SpecResources { Memory = new SpecMemory { Limit = 64 << 20 } };
         var id = ContainerHarness.NewId("v2lim");

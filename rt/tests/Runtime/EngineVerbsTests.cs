@@ -42,10 +42,10 @@ public sealed class EngineVerbsTests : IDisposable
             Assert.False(Directory.Exists($"/sys/fs/cgroup/{c}/{id}"), $"cgroup {c}/{id} left behind");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Ps_Events_Update_PauseResume_OnAnEngineContainer()
     {
-        if (!V1) { Console.WriteLine("EngineVerbsTests: not a cgroup v1 host, skipped"); return; }
+        Skip.IfNot(V1, "not a cgroup v1 host (no /sys/fs/cgroup/freezer and memory hierarchies)");
         using var b = new TestBundle("sh", "-c", "sleep 100; true"); // sh stays: two processes
         var (id, pid) = StartEngineContainer(b);
         try
@@ -118,10 +118,10 @@ public sealed class EngineVerbsTests : IDisposable
         _h.AssertGone(id);
     }
 
-    [Fact]
+    [SkippableFact]
     public void BadInput_IsAClearError()
     {
-        if (!V1) { Console.WriteLine("EngineVerbsTests: not a cgroup v1 host, skipped"); return; }
+        Skip.IfNot(V1, "not a cgroup v1 host (no /sys/fs/cgroup/freezer and memory hierarchies)");
         // tinyort's own containers (no cgroupsPath) do not join the freezer: pause says so.
         using var b = new TestBundle("sleep", "100");
         var id = ContainerHarness.NewId("plain");

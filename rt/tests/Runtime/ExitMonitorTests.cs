@@ -53,6 +53,9 @@ public sealed class ExitMonitorTests : IDisposable
 
     private static bool KernelSupports => Environment.OSVersion.Version >= new Version(6, 15);
 
+    private static void SkipUnlessKernelSupports() =>
+        Skip.IfNot(KernelSupports, $"the exit monitor needs PIDFD_GET_INFO (Linux ≥ 6.15); this kernel is {Environment.OSVersion.Version}");
+
     /// <summary>Polls <c>state ID</c> until it carries an exit code (the pid 1 here reaps slowly: ≈ 2 s).</summary>
     private JsonElement WaitExit(string id, int timeoutMs = 20_000)
     {
@@ -74,10 +77,10 @@ public sealed class ExitMonitorTests : IDisposable
         return File.Exists(f) ? File.ReadAllText(f) : "(none)";
     }
 
-    [Fact]
+    [SkippableFact]
     public void DetachedRunExitCodeIsRecordedAfterTheCliExited()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         using var b = new TestBundle("sh", "-c", "sleep 0.3; exit 7");
         var id = ContainerHarness.NewId("mon");
         _h.Track(id);
@@ -92,10 +95,10 @@ public sealed class ExitMonitorTests : IDisposable
         _h.AssertGone(id, b);
     }
 
-    [Fact]
+    [SkippableFact]
     public void CreateStartKilledBySigkillRecords137AndSignal9()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         using var b = new TestBundle("sleep", "1000");
         var id = ContainerHarness.NewId("mon");
         _h.Track(id);
@@ -126,10 +129,10 @@ public sealed class ExitMonitorTests : IDisposable
         Assert.Equal(0, _h.Cli(["delete", "--force", id]).Code);
     }
 
-    [Fact]
+    [SkippableFact]
     public void OomKillIsRecordedAsSuch()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         using var b = new TestBundle("tail", "/dev/zero"); // buffers an endless line
         b.Spec.Linux!.Resources = new SpecResources { Memory = new SpecMemory { Limit = 16 << 20 } };
         var id = ContainerHarness.NewId("mon");
@@ -141,10 +144,10 @@ public sealed class ExitMonitorTests : IDisposable
         Assert.True(st.GetProperty("oomKilled").GetBoolean());
     }
 
-    [Fact]
+    [SkippableFact]
     public void ConcurrentDetachedRunsShareOneMonitorWhichExitsWhenIdle()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         using var b = new TestBundle("sh", "-c", "sleep 1.5; exit 3");
         var dir = b.Write();
         var ids = Enumerable.Range(0, 4).Select(_ => ContainerHarness.NewId("mon")).ToList();
@@ -186,10 +189,10 @@ public sealed class ExitMonitorTests : IDisposable
         foreach (var id in ids.Append(last)) Assert.Equal(0, _h.Cli(["delete", id]).Code);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ADeletedContainerIsLeftAloneAndAStaleSocketIsReplaced()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         // A stale socket file (a monitor killed with -9) must not stop the next one.
         using (var stale = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
             stale.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(_h.Root.Path, "monitor.sock")));
@@ -235,10 +238,10 @@ public sealed class ExitMonitorTests : IDisposable
         finally { Libc.SysClose(fd); }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task ExitInfoReadsAReparentedGrandchildsExit()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         // sh starts a background grandchild and exits: the grandchild is reparented (not our child), as a container
         // is after its CLI exits. We learn its exit only through the pidfd.
         var (code, o, e) = Fixtures.TestPaths.Run("/bin/sh", ["-c", "(sleep 0.5; exit 42) >/dev/null 2>&1 & echo $!"]);
@@ -263,10 +266,10 @@ public sealed class ExitMonitorTests : IDisposable
         return Libc.SysPoll(&poll, 1, timeoutMs);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ImageRunDetachedShowsItsExitCodeInPsAndInspect()
     {
-        if (!KernelSupports) return;
+        SkipUnlessKernelSupports();
         var r = new ImageRoot();
         try
         {

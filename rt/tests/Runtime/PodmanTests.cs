@@ -13,7 +13,7 @@ namespace Tinyo.Rt.Tests.Runtime;
 /// </summary>
 /// <remarks>
 /// This machine's hard RLIMIT_NOFILE/NPROC are below podman's default (1048576) and raising them is refused, for
-/// runc and crun as well: the test passes <c>--ulimit</c>. Skipped (passing, with a note) where podman is missing.
+/// runc and crun as well: the test passes <c>--ulimit</c>. Skipped, with the reason, where podman is missing.
 /// </remarks>
 [Collection("containers")]
 public sealed class PodmanTests : IDisposable
@@ -46,14 +46,10 @@ public sealed class PodmanTests : IDisposable
 
     private static readonly string[] Limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
-    [Fact]
+    [SkippableFact]
     public void Podman_Run_Tty_Exec_Rm_WithTinyortAsRuntime()
     {
-        if (PodmanPath is null)
-        {
-            Console.WriteLine("podman is not installed: PodmanTests skipped");
-            return;
-        }
+        Skip.If(PodmanPath is null, "podman is not installed (make deps installs it)");
         var before = TinyortContainers();
         // podman names an oci: image after its path, and image names must be lowercase: the checkout's path may not be
         // (a temp clone), so pull through a lowercase symlink.

@@ -5,6 +5,7 @@ namespace Tinyo.Rt.Tests.Security;
 
 /// <summary>The seccomp compiler's programs, run through <see cref="BpfInterpreter"/>: exact decisions per call and
 /// argument, without loading anything into the kernel.</summary>
+[Trait("Category", "Security")]
 public sealed class SeccompCompilerTests
 {
     private const uint Allow = SeccompCompiler.RetAllow, Eperm = SeccompCompiler.RetErrno | 1, Enosys = SeccompCompiler.RetErrno | 38,

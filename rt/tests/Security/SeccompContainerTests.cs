@@ -8,6 +8,7 @@ namespace Tinyo.Rt.Tests.Security;
 /// <summary>seccomp in real containers: the default profile is loaded and enforced, custom rules with arguments
 /// behave, unknown names are skipped, bad profiles fail clearly and leave nothing behind.</summary>
 [Collection("containers")]
+[Trait("Category", "Security")]
 public sealed class SeccompContainerTests : IDisposable
 {
     private readonly ContainerHarness _h = new();
