@@ -21,12 +21,12 @@ public sealed class CgroupCpusetTests : IDisposable
 
     private static string[] Hierarchies => CgroupHost.Current.V1.Select(h => h.MountPoint).ToArray();
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(false)] // relative, as runtime-tools' "testdir/cgrouptest/container": parents are made
     [InlineData(true)]  // absolute, as its "/cgrouptest"
     public void CpusAndMemsReachTheContainersCpusetAndEverythingMadeIsRemoved(bool absolute)
     {
-        if (!HaveCpuset) return; // SKIP: no v1 cpuset hierarchy at /sys/fs/cgroup/cpuset
+        Skip.If(!HaveCpuset, "no v1 cpuset hierarchy at /sys/fs/cgroup/cpuset");
         var top = "tinyo-cpuset-" + Guid.NewGuid().ToString("N")[..8];
         var rel = absolute ? top : $"{top}/cgrouptest/container";
         try
@@ -57,10 +57,10 @@ public sealed class CgroupCpusetTests : IDisposable
         finally { RemoveTree(top); }
     }
 
-    [Fact]
+    [SkippableFact]
     public void ACpuListTheHostCannotGiveIsAClearErrorAndLeavesNoDirectoryBehind()
     {
-        if (!HaveCpuset) return; // SKIP: no v1 cpuset hierarchy
+        Skip.If(!HaveCpuset, "no v1 cpuset hierarchy");
         var top = "tinyo-cpuset-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
@@ -79,10 +79,10 @@ public sealed class CgroupCpusetTests : IDisposable
         finally { RemoveTree(top); }
     }
 
-    [Fact]
+    [SkippableFact]
     public void AParentThatExistedBeforeStaysOnlyTheOnesMadeGo()
     {
-        if (!HaveCpuset) return; // SKIP: no v1 cpuset hierarchy
+        Skip.If(!HaveCpuset, "no v1 cpuset hierarchy");
         var top = "tinyo-cpuset-" + Guid.NewGuid().ToString("N")[..8];
         var mine = Path.Combine(CpusetRoot, top);
         Directory.CreateDirectory(mine); // someone else's, with empty cpus/mems: the runtime fills them, as runc does
@@ -100,10 +100,10 @@ public sealed class CgroupCpusetTests : IDisposable
         finally { RemoveTree(top); }
     }
 
-    [Fact]
+    [SkippableFact]
     public void TwoContainersUnderOneMadeParentTheLastOutRemovesIt()
     {
-        if (!HaveCpuset) return; // SKIP: no v1 cpuset hierarchy
+        Skip.If(!HaveCpuset, "no v1 cpuset hierarchy");
         var top = "tinyo-cpuset-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
@@ -121,10 +121,10 @@ public sealed class CgroupCpusetTests : IDisposable
         finally { RemoveTree(top); }
     }
 
-    [Fact]
+    [SkippableFact]
     public void UpdateNarrowsTheCpusetAndWarnsWhenTheContainerHasNone()
     {
-        if (!HaveCpuset) return; // SKIP: no v1 cpuset hierarchy
+        Skip.If(!HaveCpuset, "no v1 cpuset hierarchy");
         var top = "tinyo-cpuset-" + Guid.NewGuid().ToString("N")[..8];
         var id = "tinyo-upd-" + Guid.NewGuid().ToString("N")[..8];
         var warnings = new List<string>();

@@ -29,12 +29,12 @@ public sealed class CgroupV2DeviceTests : IDisposable
         throw new InvalidOperationException("no disk in /proc/partitions");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true)]
     [InlineData(false)]
     public void TheDefaultRulesRefuseTheHostsDiskAndAllowTheStandardNodes(bool direct)
     {
-        if (!HaveUnifiedTree) return; // SKIP: no cgroup2 mount on this host
+        Skip.If(!HaveUnifiedTree, "no cgroup2 mount on this host");
         var (major, minor) = FirstDisk();
         // The node can be made (mknod is allowed, as in Docker); opening it is what the filter refuses. As a control,
         // the same read outside the filter would succeed (root reading its own disk).
@@ -74,10 +74,10 @@ public sealed class CgroupV2DeviceTests : IDisposable
         Assert.False(DeviceProgram.Exists(attached[0]), $"BPF program {attached[0]} still loaded after the cgroup was removed");
     }
 
-    [Fact]
+    [SkippableFact]
     public void AProcessInTheCgroupCannotMknodADeviceTheRulesDeny()
     {
-        if (!HaveUnifiedTree) return; // SKIP: no cgroup2 mount on this host
+        Skip.If(!HaveUnifiedTree, "no cgroup2 mount on this host");
         var cg = Path.Combine(UnifiedRoot, "tinyo-mknod-" + Guid.NewGuid().ToString("N")[..8]);
         var tmp = Directory.CreateTempSubdirectory("tinyo-mknod-").FullName;
         Directory.CreateDirectory(cg);
@@ -120,10 +120,10 @@ public sealed class CgroupV2DeviceTests : IDisposable
         Assert.False(DeviceProgram.Exists(id), $"BPF program {id} still loaded after the cgroup was removed");
     }
 
-    [Fact]
+    [SkippableFact]
     public void ABadDeviceRuleIsAClearErrorAndLeavesNothing()
     {
-        if (!HaveUnifiedTree) return; // SKIP: no cgroup2 mount on this host
+        Skip.If(!HaveUnifiedTree, "no cgroup2 mount on this host");
         using var b = new TestBundle("true");
         b.Spec.Linux!.Resources!.Devices!.Add(new Oci.SpecDeviceRule { Allow = true, Type = "u", Access = "rwm" });
         var id = ContainerHarness.NewId("v2badrule");
