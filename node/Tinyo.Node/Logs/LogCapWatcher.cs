@@ -13,7 +13,7 @@ namespace Tinyo.Node.Logs;
 /// keeper of the read end, a write that blocks until the node is back. The container writing its own O_APPEND file
 /// survives anything the node does; the price is that the bound holds within what one writer adds during one
 /// rotation (the writer is not throttled). Measured with a <c>yes</c> flood of ~100 MB/s (<c>LogCapWatcherTests</c>,
-/// load 34–40 on 2 cores): log + <c>.1</c> stayed within 2× the 10 MiB cap half the time and peaked at 31–74 MiB, where the 30 s sweep let it reach
+/// load 34–40 on 2 cores): log + <c>.1</c> stayed within 2× the 10 MiB cap half the time and peaked at 27–74 MiB, where the 30 s sweep let it reach
 /// GBs. docs/architecture.md, "Container logs", weighs the relay that would make the bound exact.</para>
 /// <para>inotify merges identical unread events, so a flood costs one wake-up per read, not per write; a 2 ms pause
 /// after each batch bounds the thread's CPU under a flood. New logs are found by a rescan of the containers

@@ -49,7 +49,7 @@ public sealed class LogCapWatcherTests(Xunit.Abstractions.ITestOutputHelper outp
             output.WriteLine($"yes flood, 12 s: {written} bytes seen, {watcher.Rotations} rotations, log + .1 median {median}, at most {most} bytes (cap {cap})");
             Assert.True(Size(ContainerLogs.Rotated(log)) <= cap / 2, ".1 is over half the cap");
             // The rotation is asynchronous: the writer is not throttled, so the bound is the cap plus what the writer
-            // adds while the rotation thread waits for a CPU. Under load 34–40 on 2 cores log + .1 peaked at 31–74 MiB
+            // adds while the rotation thread waits for a CPU. Under load 34–40 on 2 cores log + .1 peaked at 27–74 MiB
             // (no pipe, no back-pressure: see LogCapWatcher's remarks), so only the median is held to 2× the cap, and
             // the peak to 16× (no runaway). The 30 s sweep before this let the same flood (~100 MB/s) reach GBs.
             Assert.True(median <= 2 * cap, $"log + .1 was over twice the cap ({2 * cap}) half the time: median {median}; {watcher.Rotations} rotations");
