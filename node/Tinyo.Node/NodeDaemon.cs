@@ -20,6 +20,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Reconciler? reconciler;
     private IPortPublisher? ports;
     private Kv.Linux.IdleTrim? trim;
+    private Logs.LogCapWatcher? logCap;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -48,6 +49,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
+        logCap = new Logs.LogCapWatcher(rtRoot.Containers, options.LogMaxBytes, options.Log);
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
@@ -59,6 +61,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         trim?.Dispose();
+        logCap?.Dispose();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();

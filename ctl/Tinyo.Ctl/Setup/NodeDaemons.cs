@@ -73,7 +73,8 @@ public sealed class NodeDaemons(NodeLayout layout, SystemdUnits units, bool syst
             // Not left restarting or enabled (it would fail again at every boot); the file stays for the next attempt.
             var tail = UnitTail(unit);
             Undo(unit);
-            throw new CtlException($"{spec.Component} did not start (journalctl -u {unit}): {e.Message}{(tail.Length > 0 ? "\n" + tail : "")}");
+            var disk = StateDisk.Problem(layout.Root) is { } full ? full + "\n" : ""; // the journal's tail may predate it
+            throw new CtlException($"{spec.Component} did not start (journalctl -u {unit}): {disk}{e.Message}{(tail.Length > 0 ? "\n" + tail : "")}");
         }
         return new Daemon(Systemctl.State(unit).MainPid, unit);
     }

@@ -75,7 +75,7 @@ internal static class InitCommand
                 {
                     var tail = daemons.LogTail(kv, "tinyokv");
                     daemons.Stop("tinyokv", TimeSpan.FromSeconds(2));
-                    throw new CtlException($"tinyokv did not start ({daemons.LogPlace(kv, "tinyokv")}):\n{tail}");
+                    throw new CtlException(StartFailure("tinyokv", daemons.LogPlace(kv, "tinyokv"), layout.Root, tail));
                 }
                 Console.WriteLine($"tinyokv   {Common.Green("started")} ({kv}, 127.0.0.1:{kvClient})");
             }
@@ -97,7 +97,7 @@ internal static class InitCommand
                 {
                     var tail = daemons.LogTail(node, "tinyonode");
                     daemons.Stop("tinyonode", TimeSpan.FromSeconds(2));
-                    throw new CtlException($"tinyonode did not start ({daemons.LogPlace(node, "tinyonode")}):\n{tail}");
+                    throw new CtlException(StartFailure("tinyonode", daemons.LogPlace(node, "tinyonode"), layout.Root, tail));
                 }
                 Console.WriteLine($"tinyonode {Common.Green("started")} ({node}, {socket})");
             }
@@ -181,5 +181,16 @@ internal static class InitCommand
             }
         }
         return false;
+    }
+
+    /// <summary>
+    /// Why a daemon did not start: a full disk under the state directory first (its log could not be written, so
+    /// the log's tail is old), then the tail itself.
+    /// </summary>
+    internal static string StartFailure(string component, string logPlace, string root, string tail)
+    {
+        if (StateDisk.Problem(root) is { } disk)
+            return $"{component} did not start: {disk}" + (tail.Length > 0 ? $"\nits last log lines, possibly from before the disk filled ({logPlace}):\n{tail}" : "");
+        return $"{component} did not start ({logPlace}):\n{tail}";
     }
 }

@@ -36,7 +36,11 @@ public sealed class KvNode : IAsyncDisposable
         StateMachine = new KvStateMachine(Path.Combine(options.DataDir, "snapshots"), options.SnapshotEvery);
         Leases = new LeaseKeeper(this);
         Durability = new DurabilityTracker(this);
+        Disk = new Linux.DiskSpace(options.DataDir, options.DiskReserveBytes > 0 ? options.DiskReserveBytes : Math.Max(8L << 20, 4L * options.WalChunkSize));
     }
+
+    /// <summary>Free space of the data directory's disk: writes are refused before it runs out (see <see cref="Linux.DiskSpace"/>).</summary>
+    public Linux.DiskSpace Disk { get; }
 
     /// <summary>The member's settings.</summary>
     public NodeOptions Options { get; }
@@ -80,6 +84,11 @@ public sealed class KvNode : IAsyncDisposable
         {
             Location = Path.Combine(Options.DataDir, "wal"),
             ChunkSize = Options.WalChunkSize,
+            // Entries are staged in private memory and written to the chunk files with write(2), not through a shared
+            // mapping of them: on a full disk a mapped page that the filesystem cannot back kills the process with
+            // SIGBUS (reproduced on a 16 MiB tmpfs), whereas write(2) fails with ENOSPC. DiskSpace refuses writes
+            // before that point; this is what keeps a disk filled by someone else between two checks from crashing us.
+            MemoryManagement = WriteAheadLog.MemoryManagementStrategy.PrivateMemory,
         }, StateMachine);
         members = new MemberStorage(Path.Combine(Options.DataDir, "members"));
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down

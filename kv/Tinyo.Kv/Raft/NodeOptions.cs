@@ -43,6 +43,12 @@ public sealed class NodeOptions
     /// <summary>Optional quota on keys+values bytes; 0 for none.</summary>
     public long QuotaBytes { get; init; }
 
+    /// <summary>
+    /// Free bytes kept on the data directory's disk: writes are refused (NoSpace) below this, deletes and compaction
+    /// below half of it. 0: 4 WAL chunks, at least 8 MiB.
+    /// </summary>
+    public long DiskReserveBytes { get; init; }
+
     /// <summary>Election timeout range, milliseconds.</summary>
     public int ElectionTimeoutMs { get; init; } = 300;
 

@@ -97,6 +97,8 @@ internal sealed class RequestHandler(KvNode node) : IRequestHandler
             if (id == 0) id = Random.Shared.NextInt64(1, long.MaxValue);
             message = EncodeLease(id, ttl);
         }
+        // Deletes, compaction and revokes still pass on a nearly full disk: they are how the store's space is freed.
+        node.Disk.EnsureRoom(message.Length, freesSpace: kind is CommandKind.DeleteRange or CommandKind.Compact or CommandKind.LeaseRevoke);
         if (node.Options.QuotaBytes > 0 && kind is CommandKind.Put or CommandKind.Txn
             && node.Store.Current.DataBytes + message.Length > node.Options.QuotaBytes)
         {

@@ -118,6 +118,9 @@ public static class Binary
 {
     private static readonly Lazy<(string File, string? Dll)> Path_ = new(Locate);
 
+    /// <summary>The command line that runs tinyokv: the binary, or dotnet and the dll.</summary>
+    public static string[] Command => Path_.Value.Dll is { } dll ? [Path_.Value.File, dll] : [Path_.Value.File];
+
     private static (string, string?) Locate()
     {
         if (Environment.GetEnvironmentVariable("TINYO_BIN") is { Length: > 0 } bin && File.Exists(Path.Combine(bin, "tinyokv")))

@@ -44,6 +44,9 @@ internal static class ServeCommand
         };
         Common.Run(cmd, async (pr, ct) =>
         {
+            // Its log may sit on a full disk: lines are dropped and counted there rather than ending the member.
+            Console.SetError(new Tinyo.Kv.Linux.DaemonLog(2, "tinyokv"));
+            Console.SetOut(new Tinyo.Kv.Linux.DaemonLog(1, "tinyokv"));
             NodeOptions MemberOptions(string dir) => new()
             {
                 Name = pr.GetValue(name)!,

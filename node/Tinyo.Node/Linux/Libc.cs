@@ -37,6 +37,18 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
     internal static partial int Poll(PollFd* fds, nuint nfds, int timeout);
 
+    [LibraryImport("libc", EntryPoint = "gettid")]
+    internal static partial int Gettid();
+
+    [LibraryImport("libc", EntryPoint = "setpriority", SetLastError = true)]
+    internal static partial int Setpriority(int which, int who, int prio);
+
+    [LibraryImport("libc", EntryPoint = "inotify_init1", SetLastError = true)]
+    internal static partial int InotifyInit1(int flags);
+
+    [LibraryImport("libc", EntryPoint = "inotify_add_watch", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int InotifyAddWatch(int fd, string path, uint mask);
+
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     internal static partial int EventFd(uint initval, int flags);
 

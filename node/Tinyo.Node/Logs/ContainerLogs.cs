@@ -13,7 +13,9 @@ namespace Tinyo.Node.Logs;
 /// (replacing the previous one), then the file is truncated to 0. O_APPEND makes the container's next write land at
 /// the new end (offset 0), not at its old offset, so no hole appears. The window: bytes written between the end of
 /// the copy and the truncate are lost (microseconds for a file of a few MiB; a chatty container may lose a line).
-/// At most twice the cap is kept per container.</para>
+/// Only the newest half cap (whole lines) goes to <c>.1</c>, however large the file had grown before it was
+/// rotated: a flood once made a 3 GB <c>.1</c>. So <c>.1</c> ≤ cap/2, and with <see cref="LogCapWatcher"/> rotating
+/// within milliseconds of a write, the log + <c>.1</c> stay within twice the cap.</para>
 /// <para>A follower notices a truncation when the file becomes shorter than its position, and starts again at 0.</para>
 /// </remarks>
 public static class ContainerLogs
@@ -25,8 +27,9 @@ public static class ContainerLogs
     public static string Rotated(string logPath) => logPath + ".1";
 
     /// <summary>
-    /// Rotates <paramref name="logPath"/> when it is larger than <paramref name="maxBytes"/>: copies it to
-    /// <c>.1</c>, then truncates it to 0. Returns true when it rotated. A missing file is fine (false).
+    /// Rotates <paramref name="logPath"/> when it is larger than <paramref name="maxBytes"/>: copies its last
+    /// <paramref name="maxBytes"/>/2 bytes (from the first line that starts in them; the raw bytes when none does)
+    /// to <c>.1</c>, then truncates it to 0. Returns true when it rotated. A missing file is fine (false).
     /// </summary>
     public static bool EnforceCap(string logPath, long maxBytes)
     {
@@ -48,10 +51,12 @@ public static class ContainerLogs
             using (var dst = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 // Only what is there now; the container keeps appending meanwhile (that tail is the window above).
-                long n = src.Length;
+                long end = src.Length;
                 var buf = ArrayPool<byte>.Shared.Rent(1 << 16);
                 try
                 {
+                    src.Position = KeepFrom(src, end, maxBytes / 2, buf);
+                    long n = end - src.Position;
                     while (n > 0)
                     {
                         int r = src.Read(buf, 0, (int)Math.Min(buf.Length, n));
@@ -70,6 +75,24 @@ public static class ContainerLogs
             src.SetLength(0);
             return true;
         }
+    }
+
+    /// <summary>Where the newest <paramref name="keep"/> bytes of the first <paramref name="end"/> start, moved forward to a line start.</summary>
+    private static long KeepFrom(FileStream f, long end, long keep, byte[] buf)
+    {
+        long from = Math.Max(0, end - keep);
+        if (from == 0) return 0;
+        f.Position = from - 1; // a line starts at from when the byte before it ends one
+        long pos = from - 1;
+        while (pos < end)
+        {
+            int r = f.Read(buf, 0, (int)Math.Min(buf.Length, end - pos));
+            if (r <= 0) break;
+            int nl = Array.IndexOf(buf, (byte)'\n', 0, r);
+            if (nl >= 0) return pos + nl + 1 < end ? pos + nl + 1 : from;
+            pos += r;
+        }
+        return from; // no line starts in the kept part: keep the raw bytes
     }
 
     /// <summary>

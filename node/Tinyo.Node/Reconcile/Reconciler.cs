@@ -47,6 +47,8 @@ public sealed class Reconciler : IAsyncDisposable
     private readonly Dictionary<string, AppInstance> apps = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource stop = new();
     private readonly StatusWriter status;
+    private readonly PullBackoff pulls = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CancellationTokenSource> pulling = new(StringComparer.Ordinal);
     private Task? loop, watch, logCap;
 
     /// <summary>Status prefix of this node.</summary>
@@ -126,7 +128,11 @@ public sealed class Reconciler : IAsyncDisposable
                     {
                         var name = Encoding.UTF8.GetString(ev.Kv.Key)[Keys.Apps.Length..];
                         if (ev.Type == Kv.Mvcc.WatchEventType.Put && Decode(ev.Kv.Key, ev.Kv.Value) is { } d) Post(() => ApplyAsync(d.Name, d.Spec));
-                        else if (ev.Type != Kv.Mvcc.WatchEventType.Put) Post(() => RemoveAppAsync(name));
+                        else if (ev.Type != Kv.Mvcc.WatchEventType.Put)
+                        {
+                            CancelPull(name); // a pull in progress holds the loop: the removal must not wait for it
+                            Post(() => RemoveAppAsync(name));
+                        }
                     }
                 }
                 if (ct.IsCancellationRequested) return;
@@ -228,12 +234,19 @@ public sealed class Reconciler : IAsyncDisposable
             StoredImage img;
             app.Phase = "pulling";
             Publish(app);
+            using var pullCancel = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+            pulling[app.Name] = pullCancel;
             try
             {
-                img = await images.GetAsync(spec.Image, stop.Token).ConfigureAwait(false);
+                img = await pulls.RunAsync(spec.Image, t => images.GetAsync(spec.Image, t), pullCancel.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+            {
+                return; // the app was removed (tio -): its removal is next on the loop
             }
             finally
             {
+                pulling.TryRemove(new KeyValuePair<string, CancellationTokenSource>(app.Name, pullCancel));
                 app.Phase = null;
             }
             if (!apps.TryGetValue(app.Name, out var current) || current != app || app.Spec != spec) return; // changed meanwhile
@@ -265,6 +278,7 @@ public sealed class Reconciler : IAsyncDisposable
             app.Error = e.Message;
             var delay = app.RetryBackoff.Next(TimeSpan.Zero);
             if (delay < TimeSpan.FromSeconds(1)) delay = TimeSpan.FromSeconds(1);
+            if (pulls.Remaining(spec.Image) is var pullWait && pullWait > delay) delay = pullWait;
             o.Log($"app {app.Name}: {e.Message} (retrying in {delay.TotalSeconds:0.#} s)");
             var gen = app.RetryGeneration;
             After(delay, async () =>
@@ -276,6 +290,20 @@ public sealed class Reconciler : IAsyncDisposable
         finally
         {
             Publish(app);
+        }
+    }
+
+    /// <summary>Cancels the pull app <paramref name="name"/> waits for, if any (called from the watch, off the loop).</summary>
+    private void CancelPull(string name)
+    {
+        if (!pulling.TryGetValue(name, out var cts)) return;
+        try
+        {
+            cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the pull ended meanwhile
         }
     }
 

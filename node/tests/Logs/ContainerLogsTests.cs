@@ -40,11 +40,16 @@ public sealed class ContainerLogsTests : IDisposable
     {
         File.WriteAllText(Log, "old 1\nold 2\nold 3\n");
         Assert.False(ContainerLogs.EnforceCap(Log, 1000));
-        Assert.True(ContainerLogs.EnforceCap(Log, 10));
-        Assert.Equal("old 1\nold 2\nold 3\n", File.ReadAllText(ContainerLogs.Rotated(Log)));
+        Assert.True(ContainerLogs.EnforceCap(Log, 13));
+        // .1 keeps the newest half cap, from a line start: a flood no longer makes a .1 as large as the flood.
+        Assert.Equal("old 3\n", File.ReadAllText(ContainerLogs.Rotated(Log)));
         Assert.Equal(0, new FileInfo(Log).Length);
         File.AppendAllText(Log, "new 1\n");
-        Assert.Equal("old 2\nold 3\nnew 1\n", S(ContainerLogs.Tail(Log, 3).Data));
+        Assert.Equal("old 3\nnew 1\n", S(ContainerLogs.Tail(Log, 3).Data));
+        // No line starts in the kept half: its raw bytes.
+        File.WriteAllText(Log, new string('a', 30) + "\n");
+        Assert.True(ContainerLogs.EnforceCap(Log, 10));
+        Assert.Equal("aaaa\n", File.ReadAllText(ContainerLogs.Rotated(Log)));
         Assert.False(ContainerLogs.EnforceCap(Path.Combine(dir, "missing.log"), 10));
     }
 

@@ -27,6 +27,9 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, kvCa, kvCert, kvKey, name, ttl, iters, mirrors, offline, grace, idleTrim };
         cmd.SetAction(async (pr, ct) =>
         {
+            // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
+            Console.SetError(new Kv.Linux.DaemonLog(2, "tinyonode"));
+            Console.SetOut(new Kv.Linux.DaemonLog(1, "tinyonode"));
             try
             {
                 var rootDir = pr.GetValue(root)!;

@@ -205,7 +205,15 @@ public sealed class Puller(ImageStore store)
             return;
         }
         await EnsureBlobAsync(client, repo, desc, blob, progress, ct).ConfigureAwait(false);
-        await store.UnpackLayerLockedAsync(blob, desc.MediaType, diffId, ct).ConfigureAwait(false);
+        try
+        {
+            await store.UnpackLayerLockedAsync(blob, desc.MediaType, diffId, ct).ConfigureAwait(false);
+        }
+        catch (RtException e) when (NoSpace.Is(e))
+        {
+            // The unpacker removed its partial directory; say plainly why it failed.
+            throw new RtException($"layer {blob}: {NoSpace.Message} while unpacking it ({e.Message})", e);
+        }
     }
 
     /// <summary>
@@ -296,6 +304,13 @@ public sealed class Puller(ImageStore store)
                 throw new RtException($"blob {digest}: digest mismatch: the registry sent content with digest {got}");
             }
             file.Flush(flushToDisk: true);
+        }
+        catch (IOException e) when (NoSpace.Is(e))
+        {
+            // A partial blob kept for resuming would keep the disk full: nothing else could be written, not even
+            // the KV's log. It goes; the next pull starts this blob again.
+            discard = true;
+            throw new RtException($"blob {digest}: {NoSpace.Message} in {store.Root.Tmp} (the partial download was removed; free space and pull again)", e);
         }
         finally
         {
