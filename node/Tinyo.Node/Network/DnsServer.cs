@@ -16,6 +16,10 @@ public sealed record DnsServerOptions
     /// <summary>Most TCP connections served at once (more wait in the backlog).</summary>
     public int MaxTcpConnections { get; init; } = 64;
 
+    /// <summary>Most forwarded queries in flight (each holds a socket up to <see cref="UpstreamTimeout"/>); beyond, a
+    /// query for an outside name gets SERVFAIL at once, so a flood from a replica cannot exhaust the node's fds.</summary>
+    public int MaxForwards { get; init; } = 256;
+
     /// <summary>A TCP connection idle this long is closed.</summary>
     public TimeSpan TcpIdle { get; init; } = TimeSpan.FromSeconds(10);
 }
@@ -38,6 +42,7 @@ public sealed class DnsServer : IAsyncDisposable
     private readonly DnsServerOptions options;
     private readonly CancellationTokenSource stop = new();
     private readonly SemaphoreSlim tcpSlots;
+    private readonly SemaphoreSlim forwardSlots;
     private Socket? udp, tcp;
     private Task? udpLoop, tcpLoop;
 
@@ -47,6 +52,7 @@ public sealed class DnsServer : IAsyncDisposable
         this.names = names;
         this.options = options ?? new DnsServerOptions();
         tcpSlots = new SemaphoreSlim(this.options.MaxTcpConnections);
+        forwardSlots = new SemaphoreSlim(Math.Max(1, this.options.MaxForwards));
     }
 
     /// <summary>The UDP endpoint bound (its port when 0 was asked).</summary>
@@ -115,10 +121,18 @@ public sealed class DnsServer : IAsyncDisposable
             return DnsResponse.Build(q, DnsMessage.NoError, q.Type == DnsMessage.TypeA ? found : [], maxSize, recursion);
         }
         if (!recursion) return DnsResponse.Build(q, DnsMessage.Refused, [], maxSize, recursion);
-        foreach (var up in options.Upstreams)
+        if (!forwardSlots.Wait(0)) return DnsResponse.Build(q, DnsMessage.ServFail, [], maxSize, recursion);
+        try
         {
-            var reply = overTcp ? await ForwardTcpAsync(up, query, ct).ConfigureAwait(false) : await ForwardUdpAsync(up, query, ct).ConfigureAwait(false);
-            if (reply is not null && Matches(q, reply)) return reply;
+            foreach (var up in options.Upstreams)
+            {
+                var reply = overTcp ? await ForwardTcpAsync(up, query, ct).ConfigureAwait(false) : await ForwardUdpAsync(up, query, ct).ConfigureAwait(false);
+                if (reply is not null && Matches(q, reply)) return reply;
+            }
+        }
+        finally
+        {
+            forwardSlots.Release();
         }
         return DnsResponse.Build(q, DnsMessage.ServFail, [], maxSize, recursion);
     }
@@ -300,5 +314,7 @@ public sealed class DnsServer : IAsyncDisposable
             if (t is not null)
                 try { await t.ConfigureAwait(false); } catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { }
         stop.Dispose();
+        // The semaphores are not disposed: a connection or forward still finishing releases its slot afterwards
+        // (they hold no handle unless AvailableWaitHandle is used, which it is not).
     }
 }
