@@ -17,6 +17,8 @@ pkgs=(
   docker.io           # peer for the start and first-byte benchmarks: the benchmark starts its own dockerd (temp roots, no bridge/iptables)
   afl++               # fuzzing engine for SharpFuzz harnesses
   hyperfine           # whole-command timing for quick comparisons
+  nftables            # nft: cluster network isolation (the node's own table) and its tests
+  bind9-dnsutils      # dig: an independent DNS client for the cluster DNS responder's tests
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -88,6 +88,10 @@ public static class Targets
         new("node-api", NodeApiTarget.Run),
         // The container init's configuration message: bytes from the sync socket, decoded before anything else.
         new("init-config", InitConfigTarget.Run),
+        // rtnetlink replies (links, addresses, errors with extended acks) read by the cluster network set-up.
+        new("netlink", NetlinkTarget.Run),
+        // DNS queries from replicas and replies from upstream resolvers, read by the cluster DNS responder.
+        new("dns", DnsTarget.Run),
     ];
 
     public static bool TryFind(string name, out Target target)

@@ -1,0 +1,123 @@
+using System.Net;
+using System.Text;
+using Tinyo.Kv.Protocol;
+using Tinyo.Node.Network;
+
+namespace Tinyo.Node.Tests.Network;
+
+/// <summary>IPAM against a real tinyokv process.</summary>
+public sealed class IpamTests
+{
+    private static async Task<long> IpamKeyCount(Tinyo.Kv.Client.KvClient c)
+    {
+        var p = Encoding.UTF8.GetBytes(Ipam.Root);
+        return (await c.RangeAsync(new RangeRequest(p, RangeRequest.PrefixEnd(p), CountOnly: true))).Count;
+    }
+
+    [Fact]
+    public async Task Subnets_and_leases_are_distinct_idempotent_released_and_survive_a_kv_restart()
+    {
+        await using var kv = await KvProcess.StartAsync();
+        var ipam = new Ipam(kv.Client(), "n1");
+        var a = await ipam.SubnetAsync("alpha");
+        var b = await ipam.SubnetAsync("beta");
+        Assert.Equal("10.88.0.0/24", a.Subnet.ToString());
+        Assert.Equal("10.88.1.0/24", b.Subnet.ToString());
+        Assert.Equal(IPAddress.Parse("10.88.0.1"), a.Gateway);
+        Assert.Equal(a, await ipam.SubnetAsync("alpha"));
+
+        var r1 = await ipam.LeaseAsync("alpha", "web-1");
+        var r2 = await ipam.LeaseAsync("alpha", "web-2");
+        var r3 = await ipam.LeaseAsync("beta", "db-1");
+        Assert.Equal("10.88.0.2", r1.Address.ToString());
+        Assert.Equal("10.88.0.3", r2.Address.ToString());
+        Assert.Equal("10.88.1.2", r3.Address.ToString());
+        Assert.Equal(r1.Address, (await ipam.LeaseAsync("alpha", "web-1")).Address);
+
+        // Another node's IPAM on the same KV never gets a subnet in use.
+        var other = new Ipam(kv.Client(), "n2");
+        Assert.Equal("10.88.2.0/24", (await other.SubnetAsync("alpha")).Subnet.ToString());
+
+        Assert.True(await ipam.ReleaseAsync("alpha", "web-1"));
+        Assert.False(await ipam.ReleaseAsync("alpha", "web-1"));
+        Assert.Equal("10.88.0.2", (await ipam.LeaseAsync("alpha", "web-9")).Address.ToString()); // freed address reused
+
+        await kv.RestartAsync(); // SIGKILL: the state is the KV's
+        var after = new Ipam(kv.Client(), "n1");
+        Assert.Equal(r2.Address, (await after.LeaseAsync("alpha", "web-2")).Address);
+        Assert.Equal(["web-2", "web-9"], (await after.LeasesAsync("alpha")).Select(l => l.Replica).Order());
+
+        var refused = await Assert.ThrowsAsync<NodeException>(() => after.ReleaseSubnetAsync("alpha"));
+        Assert.Contains("still has 2 address(es) leased", refused.Message);
+        await after.ReleaseAsync("alpha", "web-2");
+        await after.ReleaseAsync("alpha", "web-9");
+        Assert.True(await after.ReleaseSubnetAsync("alpha"));
+        Assert.False(await after.ReleaseSubnetAsync("alpha"));
+        Assert.Equal("10.88.0.0/24", (await after.SubnetAsync("gamma")).Subnet.ToString()); // the subnet is free again
+    }
+
+    [Fact]
+    public async Task Concurrent_allocators_never_hand_out_the_same_address_or_subnet()
+    {
+        await using var kv = await KvProcess.StartAsync();
+        const int allocators = 4, perAllocator = 15;
+        var tasks = new List<Task<List<ReplicaLease>>>();
+        for (int i = 0; i < allocators; i++)
+        {
+            int me = i;
+            var ipam = new Ipam(kv.Client(), "n1");
+            tasks.Add(Task.Run(async () =>
+            {
+                var mine = new List<ReplicaLease>();
+                for (int j = 0; j < perAllocator; j++)
+                {
+                    // Every allocator leases in the shared cluster, and each also in a cluster of its own.
+                    mine.Add(await ipam.LeaseAsync("shared", $"s{me}-{j}"));
+                    if (j % 5 == 0) mine.Add(await ipam.LeaseAsync($"own{me}", $"o{me}-{j}"));
+                }
+                return mine;
+            }));
+        }
+        var all = (await Task.WhenAll(tasks)).SelectMany(x => x).ToList();
+        Assert.Equal(allocators * perAllocator + allocators * 3, all.Count);
+        Assert.Equal(all.Count, all.Select(l => l.Address).Distinct().Count());
+        var subnets = all.Select(l => (l.Cluster, l.Subnet.Subnet)).Distinct().ToList();
+        Assert.Equal(allocators + 1, subnets.Count);
+        Assert.Equal(subnets.Count, subnets.Select(s => s.Subnet).Distinct().Count());
+        foreach (var l in all) Assert.True(l.Subnet.Subnet.Contains(Ipv4Subnet.ToUInt(l.Address)));
+        // What the KV holds agrees: one address key and one replica key per lease, two keys per subnet.
+        Assert.Equal(all.Count * 2 + subnets.Count * 2 + 0L, await IpamKeyCount(kv.Client()));
+    }
+
+    [Fact]
+    public async Task Exhaustion_is_a_clear_error_and_writes_nothing()
+    {
+        await using var kv = await KvProcess.StartAsync();
+        var c = kv.Client();
+        // A /29 pool of /30 subnets: two subnets, one replica address each (.1 gateway, .0/.3 network/broadcast).
+        var ipam = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/29", SubnetPrefix = 30 });
+        Assert.Equal("10.89.0.2", (await ipam.LeaseAsync("a", "a-1")).Address.ToString());
+        Assert.Equal("10.89.0.6", (await ipam.LeaseAsync("b", "b-1")).Address.ToString());
+        long before = await IpamKeyCount(c);
+        var full = await Assert.ThrowsAsync<NodeException>(() => ipam.LeaseAsync("a", "a-2"));
+        Assert.Contains("subnet 10.89.0.0/30 of cluster a is full", full.Message);
+        var pool = await Assert.ThrowsAsync<NodeException>(() => ipam.SubnetAsync("c"));
+        Assert.Contains("pool 10.89.0.0/29 has no free /30 left for cluster c", pool.Message);
+        await Assert.ThrowsAsync<NodeException>(() => ipam.LeaseAsync("c", "c-1"));
+        Assert.Equal(before, await IpamKeyCount(c));
+    }
+
+    [Fact]
+    public async Task Bad_pools_and_names_are_refused_with_the_cause()
+    {
+        var c = new Tinyo.Kv.Client.KvClient(new Tinyo.Kv.Client.KvClientOptions { Endpoints = [new IPEndPoint(IPAddress.Loopback, 1)], Token = "x" });
+        Assert.Contains("is not an IPv4 subnet", Assert.Throws<NodeException>(() => new Ipam(c, "n1", new IpamOptions { Pool = "10.88.0.0" })).Message);
+        Assert.Contains("host bits set", Assert.Throws<NodeException>(() => new Ipam(c, "n1", new IpamOptions { Pool = "10.88.0.1/16" })).Message);
+        Assert.Contains("does not fit pool", Assert.Throws<NodeException>(() => new Ipam(c, "n1", new IpamOptions { SubnetPrefix = 8 })).Message);
+        Assert.Contains("invalid node name", Assert.Throws<NodeException>(() => new Ipam(c, "a/b")).Message);
+        var ipam = new Ipam(c, "n1");
+        Assert.Contains("invalid cluster name", (await Assert.ThrowsAsync<NodeException>(() => ipam.SubnetAsync(""))).Message);
+        Assert.Contains("invalid replica name", (await Assert.ThrowsAsync<NodeException>(() => ipam.LeaseAsync("a", "x y"))).Message);
+        await c.DisposeAsync();
+    }
+}
