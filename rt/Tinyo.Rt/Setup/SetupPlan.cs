@@ -24,15 +24,29 @@ internal sealed class SetupPlan
 
     /// <summary>Why the direct back-end cannot run this plan (the first step without rows, or whose rows decline),
     /// or null when it can.</summary>
+    /// <remarks>Computed once, on first use: the plan is complete by then (the builders return it whole).</remarks>
     public string? DirectDecline
     {
         get
         {
-            if (RuntimeInformation.ProcessArchitecture != Architecture.X64) return "not x86-64";
-            foreach (var s in Launch) if (Declines(s) is { } r) return r;
-            foreach (var s in Steps) if (Declines(s) is { } r) return r;
-            return null;
+            if (!_declineKnown)
+            {
+                _decline = Compute();
+                _declineKnown = true;
+            }
+            return _decline;
         }
+    }
+
+    private string? _decline;
+    private bool _declineKnown;
+
+    private string? Compute()
+    {
+        if (RuntimeInformation.ProcessArchitecture != Architecture.X64) return "not x86-64";
+        foreach (var s in Launch) if (Declines(s) is { } r) return r;
+        foreach (var s in Steps) if (Declines(s) is { } r) return r;
+        return null;
     }
 
     /// <summary>Whether the direct back-end can run every step.</summary>
