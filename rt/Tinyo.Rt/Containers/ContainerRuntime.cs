@@ -55,7 +55,7 @@ public sealed class RuntimeOptions
 /// code in the child. <see cref="Launch(string, string, bool)"/> creates the cgroup, then clones a child with
 /// <c>CLONE_VM|CLONE_VFORK</c> and the spec's new namespaces (cgroup is unshared by the child once it sits in its
 /// cgroup). The child runs only a table of raw syscalls; its first rows move it into the cgroup
-/// (<see cref="Processes.CgroupJoin"/>). On the <b>direct start</b> (<see cref="Processes.DirectStart"/>, the default
+/// (<see cref="Processes.CgroupJoin"/>). On the <b>direct start</b> (<see cref="Setup.DirectBackend"/>, the default
 /// whenever the spec allows) the rest of the table builds the container — rootfs, mounts, pivot_root, masked paths,
 /// hostname, rlimits, credentials, capabilities, no_new_privs, seccomp — and execs the container's process, pid 1 of
 /// its pid namespace; clone returns once it runs, or with the failing step's error. On the <b>init path</b> (specs
@@ -429,7 +429,9 @@ public sealed partial class ContainerRuntime
             if (CgroupView.Needed(spec)) config.CgroupSubpaths = CgroupView.Subpaths(host, cg);
             int[]? join = null;
             int devNull = -1;
-            bool direct = _o.DirectStart && DirectStart.Declines(config) is null;
+            // The set-up plan, built once: the direct start runs it, or init builds it again from the same config.
+            var plan = Setup.ContainerPlan.For(config);
+            bool direct = _o.DirectStart && plan.CanRunDirect;
             try
             {
                 if (direct)
@@ -437,7 +439,7 @@ public sealed partial class ContainerRuntime
                     // The fast path: the clone child builds the container from a syscall script and execs the
                     // process itself; when this returns, the process runs (or the start failed and the child is gone).
                     join = CgroupJoin.Open(cg);
-                    pid = DirectStart.Start(config, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+                    pid = Setup.DirectBackend.Start(plan, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags);
                 }
                 else
                 {
@@ -455,14 +457,14 @@ public sealed partial class ContainerRuntime
                     if (userNs)
                     {
                         using var mapper = UserNamespace.Prepare(sv[0], sv[1], spec.Linux);
-                        try { pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, default, mapper.Rows); }
+                        try { pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, default, mapper, plan); }
                         finally { mapper.Finish(); }
                         cg.AddProcess(pid);
                     }
                     else
                     {
                         join = CgroupJoin.Open(cg);
-                        pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, join);
+                        pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, join, plan: plan);
                     }
                 }
             }

@@ -48,7 +48,7 @@ public sealed class ExecOptions
 /// caller itself: <c>setns(CLONE_NEWPID)</c> only sets the namespace of the caller's future children. And a mount
 /// namespace cannot be entered by a multithreaded process at all (the threads share one fs_struct: EINVAL). So:
 /// (1) a dedicated thread of this process calls <c>setns(pidfd, CLONE_NEWPID)</c> — that changes only the thread's
-/// own <c>pid_ns_for_children</c> — and clones the child with <see cref="CloneTrampoline"/>
+/// own <c>pid_ns_for_children</c> — and clones the child with the <see cref="SyscallScript"/> trampoline
 /// (<c>CLONE_VM|CLONE_VFORK</c>, no managed code), which therefore is born inside the container's pid namespace;
 /// the thread then setns()es back to our own pid namespace before it does anything else, so no thread of ours is
 /// ever created in the wrong one. (2) The child, a single-threaded task with its own fs_struct, runs a table of raw
@@ -114,7 +114,6 @@ public static unsafe class Exec
                 finally { SysClose(m); }
             };
         }
-        var mem = new List<nint>();
         try
         {
             // The pid is the one we checked, not a recycled one: check again now that the pidfd pins it.
@@ -140,132 +139,17 @@ public static unsafe class Exec
                 if (NsId("/proc/self/ns/" + type) != NsId($"/proc/{rec.Pid}/ns/{type}")) nsFlags |= flag;
             bool newPid = NsId("/proc/self/ns/pid") != NsId($"/proc/{rec.Pid}/ns/pid");
 
-            nint Str(string s)
+            var cgroupJoin = CgroupJoin.Open(Cgroups.Cgroup.Open(rec.CgroupDirs, rec.CgroupV2));
+            fds.AddRange(cgroupJoin);
+            // The same step types as a container's start (Setup/), in exec's order, run as rows by the trampoline in
+            // a child born in the container's pid namespace.
+            var plan = Setup.ExecPlan.For(new Setup.ExecRequest
             {
-                var bytes = Encoding.UTF8.GetBytes(s);
-                var m = (nint)NativeMemory.AllocZeroed((nuint)bytes.Length + 1);
-                mem.Add(m);
-                bytes.CopyTo(new Span<byte>((void*)m, bytes.Length));
-                return m;
-            }
-            nint Block(int bytes)
-            {
-                var m = (nint)NativeMemory.AllocZeroed((nuint)Math.Max(bytes, 8));
-                mem.Add(m);
-                return m;
-            }
-            nint StrArray(List<string> l)
-            {
-                var a = (nint*)Block((l.Count + 1) * sizeof(nint));
-                for (int i = 0; i < l.Count; i++) a[i] = Str(l[i]);
-                return (nint)a;
-            }
-
-            var rows = new List<CloneTrampoline.Row>();
-            nint zero = Str("0");
-            // As a container's start does (CgroupJoin): the child moves itself, through v1's per-thread `tasks` file
-            // (it has one thread), which skips the global threadgroup lock a cgroup.procs write takes.
-            foreach (var fd in CgroupJoin.Open(Cgroups.Cgroup.Open(rec.CgroupDirs, rec.CgroupV2)))
-            {
-                fds.Add(fd);
-                rows.Add(new(SYS_write, fd, zero, 1));
-            }
-            if (slave >= 0)
-            {
-                // A session of its own with the pty as stdio and controlling terminal (as init does for run -t).
-                rows.Add(new(SYS_setsid));
-                for (int i = 0; i < 3; i++) rows.Add(new(SYS_dup3, slave, i, 0));
-                rows.Add(new(SYS_ioctl, 0, (long)TIOCSCTTY, 0));
-            }
-            if (nsFlags != 0) rows.Add(new(SYS_setns, pidfd, nsFlags));
-            // By the fd checked inside the root, not by path: the container could swap the directory for a symlink
-            // to /proc/self/fd/N in between, and a host directory leaked to us as fd N would become the cwd
-            // (CVE-2024-21626 class).
-            rows.Add(new(SYS_fchdir, cwdFd));
-            foreach (var r in p.Rlimits ?? [])
-            {
-                var lim = (ulong*)Block(16);
-                lim[0] = r.Soft;
-                lim[1] = r.Hard;
-                rows.Add(new(SYS_prlimit64, 0, Rlimits.Number(r.Type), (nint)lim, 0));
-            }
-            var caps = CapabilitySets.FromSpec(p.Capabilities);
-            int last = CapabilitySets.LastCap();
-            for (int i = 0; i <= last; i++)
-                if ((caps.Bounding & (1UL << i)) == 0) rows.Add(new(SYS_prctl, PR_CAPBSET_DROP, i));
-            nint fprog = 0;
-            if (bundle.Seccomp?.Program is { Length: > 0 } prog)
-            {
-                // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
-                var f = Block(prog.Length);
-                prog.CopyTo(new Span<byte>((void*)f, prog.Length));
-                fprog = Block(16);
-                ((ulong*)fprog)[0] = (ushort)(prog.Length / 8);
-                ((ulong*)fprog)[1] = (ulong)f;
-            }
-            var seccomp = new CloneTrampoline.Row(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bundle.Seccomp?.Flags ?? 0, fprog);
-            // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load it before the capabilities go.
-            if (fprog != 0 && !p.NoNewPrivileges) rows.Add(seccomp);
-            var groups = u.AdditionalGids ?? [];
-            var gids = (uint*)Block(groups.Count * 4);
-            for (int i = 0; i < groups.Count; i++) gids[i] = groups[i];
-            rows.Add(new(SYS_setgroups, groups.Count, (nint)gids));
-            rows.Add(new(SYS_setresgid, u.Gid, u.Gid, u.Gid));
-            rows.Add(new(SYS_setresuid, u.Uid, u.Uid, u.Uid));
-            if (u.Uid == 0)
-            {
-                // Root keeps its capabilities across setresuid; narrow them to the container's (never more than ours).
-                var hdr = (CapHeader*)Block(sizeof(CapHeader));
-                hdr->Version = LINUX_CAPABILITY_VERSION_3;
-                var cur = stackalloc CapData[2];
-                if (Capget(hdr, cur) != 0) throw Error("capget");
-                hdr->Version = LINUX_CAPABILITY_VERSION_3;
-                hdr->Pid = 0;
-                ulong have = cur[0].Permitted | ((ulong)cur[1].Permitted << 32);
-                ulong perm = caps.Permitted & have, eff = caps.Effective & perm, inh = caps.Inheritable & have;
-                var d = (CapData*)Block(2 * sizeof(CapData));
-                d[0] = new CapData { Effective = (uint)eff, Permitted = (uint)perm, Inheritable = (uint)inh };
-                d[1] = new CapData { Effective = (uint)(eff >> 32), Permitted = (uint)(perm >> 32), Inheritable = (uint)(inh >> 32) };
-                rows.Add(new(SYS_capset, (nint)hdr, (nint)d));
-            }
-            if (p.NoNewPrivileges) rows.Add(new(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1));
-            rows.Add(new(SYS_rt_sigaction, SIGPIPE, Block(32), 0, 8)); // .NET ignores SIGPIPE; the command must not inherit that
-            // The caller's descriptors onto 0-2 (dup3 without flags: inherited across execve).
-            foreach (var (fd, target) in (ReadOnlySpan<(int, int)>)[(o.Stdin, 0), (o.Stdout, 1), (o.Stderr, 2)])
-                if (fd >= 0 && fd != target) rows.Add(new(SYS_dup3, fd, target, 0));
-            rows.Add(new(SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC));
-            rows.Add(new(SYS_rt_sigprocmask, SIG_SETMASK, Block(8), 0, 8)); // the trampoline starts with all signals blocked
-            // Last before execve (which the filter must allow, as for init), so it constrains only the command.
-            if (fprog != 0 && p.NoNewPrivileges) rows.Add(seccomp);
-            rows.Add(new(SYS_execve, Str(path), StrArray(o.Command), StrArray(env)));
-
-            int pid = -1;
-            Exception? failure = null;
-            var table = rows.ToArray();
-            // A dedicated thread: setns(CLONE_NEWPID) marks only its own future children; it restores it at once.
-            var t = new Thread(() =>
-            {
-                int self = -1;
-                try
-                {
-                    if (newPid)
-                    {
-                        self = SysOpen("/proc/thread-self/ns/pid", OFlag.RdOnly | OFlag.Cloexec, 0);
-                        if (self < 0) throw Error("opening our pid namespace");
-                        if (Setns(pidfd, CLONE_NEWPID) != 0) throw Error("entering the container's pid namespace");
-                    }
-                    try { pid = CloneTrampoline.Run(0, table); }
-                    finally
-                    {
-                        if (newPid && Setns(self, CLONE_NEWPID) != 0) Environment.FailFast("cannot return to our pid namespace");
-                    }
-                }
-                catch (Exception e) { failure = e; }
-                finally { if (self >= 0) SysClose(self); }
-            }, 256 * 1024);
-            t.Start();
-            t.Join();
-            if (failure is not null) throw failure;
+                Process = p, User = u, Args = o.Command, Program = path, Env = env, CgroupJoin = cgroupJoin,
+                Pidfd = pidfd, NamespaceFlags = nsFlags, CwdFd = cwdFd, Cwd = cwd, TerminalSlave = slave,
+                Stdio = (o.Stdin, o.Stdout, o.Stderr), Seccomp = bundle.Seccomp?.Program, SeccompFlags = bundle.Seccomp?.Flags ?? 0,
+            });
+            int pid = Setup.DirectBackend.RunExec(plan, newPid ? pidfd : -1);
             if (mastersToHandOff >= 0 && o.OnTerminal is { } take)
             {
                 fds.Remove(mastersToHandOff); // the caller owns it now
@@ -276,7 +160,6 @@ public static unsafe class Exec
         finally
         {
             foreach (var fd in fds) SysClose(fd);
-            foreach (var m in mem) NativeMemory.Free((void*)m);
         }
     }
 
@@ -297,8 +180,6 @@ public static unsafe class Exec
         try { return new FileInfo(link).LinkTarget ?? ""; }
         catch (IOException) { return ""; }
     }
-
-    private const long SYS_fchdir = 81;
 
     /// <summary>Resolves the command as the container would (its PATH), inside its root, and opens the cwd there
     /// (<paramref name="cwdFd"/>, O_PATH, for the child's fchdir; the caller closes it).</summary>

@@ -92,14 +92,16 @@ public sealed class Bundle
                         throw new RtException($"{where}: invalid id mapping {m.ContainerID} {m.HostID} {m.Size}");
                 if (linux.UidMappings.Count > 340 || linux.GidMappings.Count > 340) throw new RtException($"{where}: more than 340 id mappings");
             }
-            if (!string.IsNullOrEmpty(ns.Path))
-            {
-                if (ns.Type == "pid") throw new RtException($"{where}: joining an existing pid namespace is not supported yet");
-                if (ns.Type == "mount") throw new RtException($"{where}: joining an existing mount namespace is not supported");
-                if (!File.Exists(ns.Path)) throw new RtException($"{where}: namespace path {ns.Path} does not exist");
-            }
+            if (!string.IsNullOrEmpty(ns.Path) && !File.Exists(ns.Path)) throw new RtException($"{where}: namespace path {ns.Path} does not exist");
         }
-        if (!seen.Contains("mount")) throw new RtException($"{where}: a mount namespace is required");
+        if (!seen.Contains("mount"))
+        {
+            // The spec allows sharing the runtime's mount namespace: the process is chroot'ed into the rootfs and
+            // nothing is mounted (it would land in the host's mount table).
+            if (spec.Mounts is { Count: > 0 } || linux.MaskedPaths is { Count: > 0 } || linux.ReadonlyPaths is { Count: > 0 }
+                || spec.Root.Readonly || linux.Devices is { Count: > 0 })
+                warnings.Add("no mount namespace: mounts, devices, masked and read-only paths and root.readonly are not applied (they would change the host's mount table)");
+        }
         if (!string.IsNullOrEmpty(spec.Hostname) && !seen.Contains("uts")) throw new RtException($"{where}: hostname needs a uts namespace");
         if ((linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) && !seen.Contains("user"))
             throw new RtException($"{where}: uid/gid mappings need a user namespace in linux.namespaces");

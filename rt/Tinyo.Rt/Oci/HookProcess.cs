@@ -16,7 +16,7 @@ internal readonly record struct HookOutcome(int Code, int Signal, bool TimedOut,
 /// Why not <see cref="System.Diagnostics.Process"/>: it always passes the path as argv[0]. Hooks may dispatch on
 /// argv[0]: Docker's network hook is <c>/proc/DOCKERD/exe</c> with <c>args[0] = "libnetwork-setkey"</c>, which is
 /// how dockerd's re-exec knows to act as that hook (with the path as argv[0] it starts a second dockerd, which fails).
-/// So the child is started like every process of the runtime: <see cref="CloneTrampoline"/> (clone with
+/// So the child is started like every process of the runtime: the <see cref="SyscallScript"/> trampoline (clone with
 /// CLONE_VM|CLONE_VFORK, no managed code in the child), whose table makes it a process group leader (a timeout kills
 /// the hook and whatever it started), puts the pipes on 0–2, marks every other descriptor close-on-exec, restores
 /// SIGPIPE and the signal mask, and execs.
@@ -74,18 +74,16 @@ internal static unsafe class HookProcess
 
             var argv = args is { Count: > 0 } ? args : [path];
             var zeroes = Alloc(32);
-            ReadOnlySpan<CloneTrampoline.Row> rows =
-            [
-                new(SYS_setpgid, 0, 0),
-                new(SYS_dup3, p[0], 0, 0),
-                new(SYS_dup3, p[3], 1, 0),
-                new(SYS_dup3, p[3], 2, 0),
-                new(SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC),
-                new(SYS_rt_sigaction, SIGPIPE, zeroes, 0, 8), // .NET ignores SIGPIPE; a hook must not inherit that
-                new(SYS_rt_sigprocmask, SIG_SETMASK, zeroes, 0, 8), // the trampoline starts with all signals blocked
-                new(SYS_execve, Str(path), StrArray(argv), StrArray(env ?? [])),
-            ];
-            pid = CloneTrampoline.Run(0, rows);
+            using var rows = new Processes.SyscallScript();
+            rows.Add("setpgid", SYS_setpgid, 0, 0);
+            rows.Add("stdin", SYS_dup3, p[0], 0, 0);
+            rows.Add("stdout", SYS_dup3, p[3], 1, 0);
+            rows.Add("stderr", SYS_dup3, p[3], 2, 0);
+            rows.Add("close_range", SYS_close_range, 3, uint.MaxValue, CLOSE_RANGE_CLOEXEC);
+            rows.Add("resetting SIGPIPE", SYS_rt_sigaction, SIGPIPE, zeroes, 0, 8); // .NET ignores SIGPIPE; a hook must not inherit that
+            rows.Add("unblocking signals", SYS_rt_sigprocmask, SIG_SETMASK, zeroes, 0, 8); // the trampoline starts with all signals blocked
+            rows.Add("exec", SYS_execve, Str(path), StrArray(argv), StrArray(env ?? []));
+            pid = rows.Run(0, reap: false);
             SysClose(p[0]);
             SysClose(p[3]);
             p[0] = p[3] = -1;

@@ -81,7 +81,7 @@ public static unsafe partial class ExitMonitor
     /// <summary>
     /// Starts <c>BIN monitor ROOT ID PID START</c> in a new session with the pidfd as fd 3 and the locked lock file
     /// as fd 4, stdin and stdout on /dev/null, stderr appended to <c>ROOT/monitor.log</c>. Like every start in rt,
-    /// through <see cref="CloneTrampoline"/>: no managed code runs in the child. Not waited for: the monitor outlives
+    /// through the <see cref="SyscallScript"/> trampoline: no managed code runs in the child. Not waited for: the monitor outlives
     /// this process (the CLI), which exits right after.
     /// </summary>
     private static string? Spawn(RuntimeRoot root, string[] command, int lockFd, int pidfd, string id, int pid, ulong startTime)
@@ -96,13 +96,12 @@ public static unsafe partial class ExitMonitor
         int devnull = SysOpen("/dev/null", OFlag.RdWr | OFlag.Cloexec, 0);
         var logPath = Path.Combine(root.Path, LogName);
         int log = SysOpen(logPath, OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x180 /* 0600 */);
-        var mem = new List<nint>();
         var high = new List<int>();
         try
         {
             if (devnull < 0) return Error("opening /dev/null").Message;
             if (log < 0) return Error("opening", logPath).Message;
-            var rows = new List<CloneTrampoline.Row>();
+            using var rows = new SyscallScript();
             // Targets 0..4 from copies above them, so that placing one cannot clobber a source of another.
             ReadOnlySpan<int> sources = [devnull, devnull, log, pidfd, lockFd];
             for (int i = 0; i < sources.Length; i++)
@@ -110,15 +109,13 @@ public static unsafe partial class ExitMonitor
                 int h = SysFcntl(sources[i], F_DUPFD_CLOEXEC, 10);
                 if (h < 0) return Error("duplicating a descriptor for the monitor").Message;
                 high.Add(h);
-                rows.Add(new(SYS_dup3, h, i, 0));
+                rows.Add("placing a descriptor", SYS_dup3, h, i, 0);
             }
-            ulong* none = (ulong*)Alloc(8, mem);
-            *none = 0;
-            rows.Add(new(SYS_setsid));
-            rows.Add(new(SYS_chdir, (long)Str("/", mem)));
-            rows.Add(new(SYS_rt_sigprocmask, SIG_SETMASK, (long)none, 0, 8)); // the trampoline starts with all blocked
-            rows.Add(new(SYS_execve, (long)Str(command[0], mem), (long)Strings(argv, mem), (long)Strings(env, mem)));
-            int child = CloneTrampoline.Run(0, CollectionsMarshal.AsSpan(rows));
+            rows.Add("setsid", SYS_setsid);
+            rows.Add("chdir /", SYS_chdir, rows.Str("/"));
+            rows.Add("unblocking signals", SYS_rt_sigprocmask, SIG_SETMASK, (long)rows.Block(8), 0, 8); // the trampoline starts with all blocked
+            rows.Add("exec", SYS_execve, rows.Str(command[0]), rows.Strings(argv), rows.Strings(env));
+            int child = rows.Run(0, reap: false);
             int st = 0;
             if (WaitPid(child, &st, WNOHANG) == child)
             {
@@ -132,31 +129,6 @@ public static unsafe partial class ExitMonitor
             foreach (var h in high) SysClose(h);
             if (devnull >= 0) SysClose(devnull);
             if (log >= 0) SysClose(log);
-            foreach (var p in mem) NativeMemory.Free((void*)p);
         }
-    }
-
-    private static void* Alloc(int n, List<nint> mem)
-    {
-        void* p = NativeMemory.Alloc((nuint)n);
-        mem.Add((nint)p);
-        return p;
-    }
-
-    private static byte* Str(string s, List<nint> mem)
-    {
-        int n = Encoding.UTF8.GetByteCount(s);
-        byte* p = (byte*)Alloc(n + 1, mem);
-        Encoding.UTF8.GetBytes(s, new Span<byte>(p, n));
-        p[n] = 0;
-        return p;
-    }
-
-    private static byte** Strings(List<string> list, List<nint> mem)
-    {
-        byte** arr = (byte**)Alloc((list.Count + 1) * sizeof(nint), mem);
-        for (int i = 0; i < list.Count; i++) arr[i] = Str(list[i], mem);
-        arr[list.Count] = null;
-        return arr;
     }
 }

@@ -5,13 +5,20 @@ using Tinyo.Rt.Linux;
 namespace Tinyo.Rt.Processes;
 
 /// <summary>
-/// A list of raw syscalls that a <c>clone(CLONE_VM|CLONE_VFORK)</c> child executes in order — the whole start of a
-/// container's process, prepared by the parent — ending in <c>execve</c>. Like <see cref="CloneTrampoline"/>, no
-/// managed code, no libc and no TLS run in the child; unlike it, rows may tolerate chosen errnos (optionally skipping
-/// the rows that depended on them), check that a new fd got the number the parent planned for it, and a failure
-/// records which row failed, so the parent can report it as clearly as init would have.
+/// The one syscall-row builder and clone trampoline: a list of raw syscalls that a <c>clone(CLONE_VM|CLONE_VFORK)</c>
+/// child executes in order, ending in <c>execve</c> or <c>execveat</c>. Every child this runtime starts goes through
+/// it: a container's direct start (<see cref="Setup.DirectBackend"/>), the init launcher, <c>exec</c>, hooks and the
+/// exit monitor. Rows may tolerate chosen errnos (optionally skipping the rows that depended on them), check that a
+/// new fd got the number the parent planned for it, and a failure records which row failed, so the parent can report
+/// it by name ("mounting proc on /proc: …").
 /// </summary>
 /// <remarks>
+/// <para><b>Why no managed code runs in the child.</b> <c>fork()</c> in a multithreaded process leaves the child with
+/// one thread and locks held by threads that no longer exist (GC, allocator, runtime tables). A
+/// <c>clone(CLONE_VM|CLONE_VFORK)</c> child is cheaper (no page-table copy) but shares the parent's memory and, without
+/// <c>CLONE_SETTLS</c>, its thread pointer, so it runs neither managed code nor libc: only the small routine below,
+/// on an executable page of its own, which touches registers, its own stack and the table. All signals are blocked in
+/// the calling thread across the clone, so no handler of ours can run on the child's stack before it execs.</para>
 /// <para><b>File descriptors are planned, not discovered.</b> mount(2) takes paths, and the only path of an fd opened
 /// in the child is <c>/proc/self/fd/N</c>, so the parent must know N before the child runs. The script therefore
 /// starts by moving the fds the child needs to fixed numbers above every fd of the parent and closing everything else
@@ -142,6 +149,12 @@ internal sealed unsafe class SyscallScript : IDisposable
     /// <summary>The row count so far (for skip distances).</summary>
     public int Count => _rows.Count;
 
+    /// <summary>What each row does, in order (the names a failure is reported with; tests assert on them).</summary>
+    public IReadOnlyList<string> Descriptions => _what;
+
+    /// <summary>The syscall number of each row, in order.</summary>
+    public IEnumerable<long> Numbers { get { foreach (var r in _rows) yield return r.Nr; } }
+
     /// <summary><c>/proc/self/fd/N</c> of a planned fd.</summary>
     public long FdPath(int fd) => Str("/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
@@ -165,8 +178,45 @@ internal sealed unsafe class SyscallScript : IDisposable
     /// row fails, the child (which exited) is reaped and the failure is thrown as "<c>what: strerror</c>", or as
     /// <paramref name="describe"/>(errno) when the last row fails and that gives a message.
     /// </summary>
-    public int Run(int nsFlags, Func<int, string?>? describe = null)
+    /// <param name="nsFlags">CLONE_NEW* flags of the namespaces the child is created in.</param>
+    /// <param name="describe">A message for a failure of the last row (the exec), or null for the default.</param>
+    /// <param name="pidNsFd">A pid namespace (an nsfs fd or a pidfd) the child is born in, or -1. A task cannot
+    /// enter a pid namespace itself (<c>setns(CLONE_NEWPID)</c> sets only its future children's), so a dedicated
+    /// thread sets it, clones, and sets its own back before doing anything else.</param>
+    /// <param name="reap">false: a failing child is not reaped and its pid is returned (its exit status is the
+    /// errno), for callers that supervise the child themselves.</param>
+    public int Run(int nsFlags, Func<int, string?>? describe = null, int pidNsFd = -1, bool reap = true)
     {
+        if (pidNsFd < 0) return RunHere(nsFlags, describe, reap);
+        int pid = -1;
+        Exception? failure = null;
+        var t = new Thread(() =>
+        {
+            int self = -1;
+            try
+            {
+                self = Libc.SysOpen("/proc/thread-self/ns/pid", Libc.OFlag.RdOnly | Libc.OFlag.Cloexec, 0);
+                if (self < 0) throw Libc.Error("opening our pid namespace");
+                if (Libc.Setns(pidNsFd, Libc.CLONE_NEWPID) != 0) throw Libc.Error("entering the container's pid namespace");
+                try { pid = RunHere(nsFlags, describe, reap); }
+                finally
+                {
+                    if (Libc.Setns(self, Libc.CLONE_NEWPID) != 0) Environment.FailFast("cannot return to our pid namespace");
+                }
+            }
+            catch (Exception e) { failure = e; }
+            finally { if (self >= 0) Libc.SysClose(self); }
+        }, 256 * 1024);
+        t.Start();
+        t.Join();
+        if (failure is not null) throw failure;
+        return pid;
+    }
+
+    private int RunHere(int nsFlags, Func<int, string?>? describe, bool reap)
+    {
+        if (RuntimeInformation.ProcessArchitecture != Architecture.X64)
+            throw new RtException($"starting containers is not supported on {RuntimeInformation.ProcessArchitecture} yet (x86-64 only)");
         nint fn = Routine();
         int tableBytes = 8 + (_rows.Count + 1) * sizeof(Row);
         byte* mem = (byte*)NativeMemory.AlignedAlloc((nuint)(StackSize + tableBytes), 64);
@@ -187,7 +237,7 @@ internal sealed unsafe class SyscallScript : IDisposable
             finally { Libc.PthreadSigmask(Libc.SIG_SETMASK, &old, null); }
             if (pid < 0) throw Libc.Error("clone");
             // vfork: the child has exec'd (header untouched) or exited after recording its failing row.
-            if (*header != 0)
+            if (*header != 0 && reap)
             {
                 int i = (int)((*header - (long)(mem + StackSize + 8)) / sizeof(Row));
                 int errno = (int)-table[i].Result;

@@ -38,13 +38,7 @@ internal static class UserNamespace
         byte* buf = (byte*)NativeMemory.AllocZeroed(8);
         buf[0] = (byte)'W';
         m.Buffer = (nint)buf;
-        m.Rows =
-        [
-            new(SYS_write, childSock, (long)buf, 1),
-            new(SYS_read, childSock, (long)(buf + 1), 1),
-            new(SYS_setresgid, 0, 0, 0),
-            new(SYS_setresuid, 0, 0, 0),
-        ];
+        m.ChildSock = childSock;
         m.Start();
         return m;
     }
@@ -58,8 +52,18 @@ internal static class UserNamespace
         private volatile bool _stop;
         private Exception? _failure;
         internal nint Buffer;
-        /// <summary>Rows for the child's table, before its execveat.</summary>
-        public CloneTrampoline.Row[] Rows { get; internal set; } = [];
+        internal int ChildSock;
+
+        /// <summary>Appends the child's side of the handshake, before its execveat: announce itself, wait for the
+        /// maps, become the mapped root.</summary>
+        public void Emit(SyscallScript s)
+        {
+            byte* buf = (byte*)Buffer;
+            s.Add("announcing init for its id mappings", SYS_write, ChildSock, (long)buf, 1);
+            s.Add("waiting for the id mappings", SYS_read, ChildSock, (long)(buf + 1), 1);
+            s.Add("setresgid 0 in the user namespace", SYS_setresgid, 0, 0, 0);
+            s.Add("setresuid 0 in the user namespace", SYS_setresuid, 0, 0, 0);
+        }
 
         internal Mapper(int sock, SpecLinux linux)
         {

@@ -17,6 +17,11 @@ public sealed class MountOptions
     public bool Bind => (Flags & MS_BIND) != 0;
     /// <summary>Read-only.</summary>
     public bool ReadOnly => (Flags & MS_RDONLY) != 0;
+    /// <summary>Read-only all the way down: a read-only recursive bind (<c>rbind,ro</c>) or <c>rro</c>. A remount
+    /// changes only the top mount, so filesystems mounted below the source would stay writable (runc's and crun's
+    /// <c>rro</c>: mount_setattr with AT_RECURSIVE).</summary>
+    public bool RecursiveReadOnly => _rro || (ReadOnly && (Flags & (MS_BIND | MS_REC)) == (MS_BIND | MS_REC));
+    private bool _rro;
 
     private static readonly Dictionary<string, (bool Clear, ulong Flag)> Known = new()
     {
@@ -45,7 +50,8 @@ public sealed class MountOptions
         List<string>? data = null;
         foreach (var opt in options ?? [])
         {
-            if (Known.TryGetValue(opt, out var k))
+            if (opt == "rro") { o.Flags |= MS_RDONLY; o._rro = true; }
+            else if (Known.TryGetValue(opt, out var k))
             {
                 if (k.Clear) { o.Flags &= ~k.Flag; o.Cleared |= k.Flag; } else o.Flags |= k.Flag;
             }

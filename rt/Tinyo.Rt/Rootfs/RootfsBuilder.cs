@@ -6,7 +6,8 @@ using static Tinyo.Rt.Linux.Libc;
 namespace Tinyo.Rt.Rootfs;
 
 /// <summary>
-/// Builds the container's filesystem view. Runs in the container's init, inside its fresh mount namespace (and pid
+/// The init back-end's filesystem primitives (<see cref="Setup.LibcSetupCalls"/>); the order they run in is the
+/// set-up plan's (<see cref="Setup.ContainerPlan"/>). Builds the container's filesystem view. Runs in the container's init, inside its fresh mount namespace (and pid
 /// namespace, so a proc mount shows the container's processes), before the process's credentials are dropped.
 /// </summary>
 /// <remarks>
@@ -21,11 +22,10 @@ internal static class RootfsBuilder
     private static readonly (string Name, uint Major, uint Minor)[] DefaultDevices =
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
-    public static void Build(InitConfig c, Action? beforePivot = null)
+    /// <summary>Mounts the rootfs: the overlay the parent built (user namespace), an overlay of the image's layers,
+    /// or the bundle's rootfs bound onto itself (pivot_root needs a mount point). Returns an O_PATH fd of it.</summary>
+    public static int MountRootfs(InitConfig c)
     {
-        var spec = c.Spec;
-        var linux = spec.Linux!;
-        if (Mount(null, "/", null, MS_SLAVE | MS_REC, null) != 0) throw Error("making / rslave");
         if (c.OverlayMountFd >= 0)
         {
             // In a user namespace the parent built the (idmapped) overlay: attach it.
@@ -37,78 +37,66 @@ internal static class RootfsBuilder
         else if (Mount(c.Rootfs, c.Rootfs, null, MS_BIND | MS_REC, null) != 0) throw Error("bind-mounting the rootfs", c.Rootfs);
         int root = SysOpen(c.Rootfs, OFlag.Path | OFlag.Directory | OFlag.Cloexec, 0);
         if (root < 0) throw Error("opening the rootfs", c.Rootfs);
+        return root;
+    }
+
+    /// <summary>pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, with
+    /// no need for a put_old directory inside the (possibly read-only) rootfs.</summary>
+    public static void PivotInto(int root, string rootfs)
+    {
         try
         {
-            bool devTmpfs = false;
-            foreach (var m in spec.Mounts ?? [])
-            {
-                MountOne(c, root, m);
-                if (m.Destination.TrimEnd('/') == "/dev" && m.Type is "tmpfs" or "devtmpfs") devTmpfs = true;
-            }
-            _userNs = c.UserNs;
-            if (devTmpfs) CreateDefaultDevices(root);
-            foreach (var d in linux.Devices ?? []) CreateDevice(root, d);
-
-            beforePivot?.Invoke(); // OCI hooks that must run before pivot_root (prestart, createRuntime, createContainer)
             if (SysFchdir(root) != 0) throw Error("chdir to the rootfs");
-            // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, with no
-            // need for a put_old directory inside the (possibly read-only) rootfs.
-            if (PivotRoot(".", ".") != 0) throw Error("pivot_root", c.Rootfs);
+            if (PivotRoot(".", ".") != 0) throw Error("pivot_root", rootfs);
             if (Umount2(".", MNT_DETACH) != 0) throw Error("detaching the old root");
             if (SysChdir("/") != 0) throw Error("chdir /");
         }
         finally { SysClose(root); }
     }
 
-    /// <summary>
-    /// The last, restricting steps, after init has written what it must (sysctls live under the read-only /proc/sys):
-    /// masked paths, read-only paths, read-only root, the spec's root propagation.
-    /// </summary>
-    public static void Finish(InitConfig c)
+    /// <summary>Bind-mounts <paramref name="source"/> on <paramref name="dest"/> inside <paramref name="root"/>.</summary>
+    public static void Bind(int root, string source, string dest, bool file, bool recursive)
     {
-        var spec = c.Spec;
-        var linux = spec.Linux!;
-        foreach (var p in linux.MaskedPaths ?? []) Mask(p);
-        foreach (var p in linux.ReadonlyPaths ?? []) MakeReadonly(p);
-        if (spec.Root!.Readonly && Mount(null, "/", null, MS_REMOUNT | MS_BIND | MS_RDONLY, null) != 0)
-            throw Error("remounting / read-only");
-        var prop = MountOptions.RootPropagation(linux.RootfsPropagation);
-        if (prop != (MS_SLAVE | MS_REC) && Mount(null, "/", null, prop, null) != 0) throw Error("setting rootfs propagation");
-    }
-
-    private static void MountOne(InitConfig c, int root, SpecMount m)
-    {
-        var o = MountOptions.Parse(m.Options);
-        string type = m.Type ?? "";
-        bool bind = o.Bind || type is "" or "bind";
-        if (type == "cgroup" || type == "cgroup2") { MountCgroup(c, root, m, o); return; }
-        bool file = bind && !Directory.Exists(m.Source);
-        int target = SafePath.OpenOrCreate(root, m.Destination, file, "mount destination");
+        int target = SafePath.OpenOrCreate(root, dest, file, "mount destination");
         try
         {
-            string t = SafePath.ProcFd(target);
-            if (bind)
-            {
-                if (Mount(m.Source, t, null, MS_BIND | (o.Flags & MS_REC), null) != 0)
-                    throw Error($"bind-mounting {m.Source} on", m.Destination);
-                // A bind mount ignores other flags: they take effect by remounting the new mount, reached through a
-                // fresh fd (the old one still names the covered directory).
-                ulong rest = o.Flags & ~(MS_BIND | MS_REC);
-                if (rest != 0) Remount(root, m.Destination, rest);
-            }
-            else if (Mount(m.Source ?? type, t, type, o.Flags, o.Data) != 0)
-                throw Error($"mounting {type} on", m.Destination);
-            foreach (var p in o.Propagation)
-            {
-                var t2 = Reopen(root, m.Destination, out int fd);
-                try
-                {
-                    if (Mount(null, t2, null, p, null) != 0) throw Error("setting propagation of", m.Destination);
-                }
-                finally { SysClose(fd); }
-            }
+            if (Mount(source, SafePath.ProcFd(target), null, MS_BIND | (recursive ? MS_REC : 0), null) != 0)
+                throw Error($"bind-mounting {source} on", dest);
         }
         finally { SysClose(target); }
+    }
+
+    /// <summary>Mounts a filesystem on <paramref name="dest"/> inside <paramref name="root"/>.</summary>
+    public static void MountFs(int root, string source, string dest, string type, ulong flags, string? data)
+    {
+        int target = SafePath.OpenOrCreate(root, dest, false, "mount destination");
+        try
+        {
+            if (Mount(source, SafePath.ProcFd(target), type, flags, data) != 0) throw Error($"mounting {type} on", dest);
+        }
+        finally { SysClose(target); }
+    }
+
+    /// <summary>Read-only for the mount at <paramref name="dest"/> and every mount below it.</summary>
+    public static void ReadOnlyRecursive(int root, string dest)
+    {
+        _ = Reopen(root, dest, out int fd);
+        try
+        {
+            if (MountSetattrRecursive(fd, MOUNT_ATTR_RDONLY) != 0) throw Error("making read-only recursively", dest);
+        }
+        finally { SysClose(fd); }
+    }
+
+    /// <summary>Sets the propagation of the mount at <paramref name="dest"/>.</summary>
+    public static void SetPropagation(int root, string dest, ulong flag)
+    {
+        var t2 = Reopen(root, dest, out int fd);
+        try
+        {
+            if (Mount(null, t2, null, flag, null) != 0) throw Error("setting propagation of", dest);
+        }
+        finally { SysClose(fd); }
     }
 
     private static string Reopen(int root, string dest, out int fd)
@@ -118,7 +106,8 @@ internal static class RootfsBuilder
         return SafePath.ProcFd(fd);
     }
 
-    private static void Remount(int root, string dest, ulong flags)
+    /// <summary>Remounts the bind mount at <paramref name="dest"/> with <paramref name="flags"/>.</summary>
+    public static void Remount(int root, string dest, ulong flags)
     {
         var t = Reopen(root, dest, out int fd);
         try
@@ -133,7 +122,7 @@ internal static class RootfsBuilder
     /// hierarchy, each mounted with the host's options (inside a cgroup namespace it shows the container's own
     /// cgroup as its root).
     /// </summary>
-    private static void MountCgroup(InitConfig c, int root, SpecMount m, MountOptions o)
+    public static void MountCgroup(InitConfig c, int root, SpecMount m, MountOptions o)
     {
         ulong flags = o.Flags | MS_NOSUID | MS_NODEV | MS_NOEXEC;
         int target = SafePath.OpenOrCreate(root, m.Destination, false, "mount destination");
@@ -194,11 +183,10 @@ internal static class RootfsBuilder
         if (readOnly) Remount(root, dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
 
-    private static bool _userNs;
 
     /// <summary>An empty file at <paramref name="name"/> in <paramref name="dir"/> with the host's
     /// <paramref name="hostPath"/> bind-mounted on it.</summary>
-    private static void BindHostDevice(int dir, string name, string hostPath)
+    internal static void BindHostDevice(int dir, string name, string hostPath)
     {
         int f = SysOpenAt(dir, name, OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | OFlag.NoFollow, 0x1B6);
         if (f < 0 && Errno != Errno_.EEXIST) throw Error("creating device mount point", hostPath);
@@ -212,7 +200,8 @@ internal static class RootfsBuilder
         finally { SysClose(t); }
     }
 
-    private static void CreateDefaultDevices(int root)
+    /// <summary>The default /dev nodes (bind mounts of the host's in a user namespace) and links.</summary>
+    public static void CreateDefaultDevices(int root, bool userNs)
     {
         int dev = SafePath.OpenOrCreate(root, "/dev", false, "/dev");
         // mknodat needs a real directory fd, not O_PATH.
@@ -226,7 +215,7 @@ internal static class RootfsBuilder
                 if (SysMknodAt(dir, name, 0x2000 /* S_IFCHR */ | 0x1B6 /* 0666 */, Makedev(major, minor)) != 0 && Errno != Errno_.EEXIST)
                 {
                     // In a user namespace mknod is refused: bind the host's node instead (runc does the same).
-                    if (Errno == Errno_.EPERM && _userNs) { BindHostDevice(dir, name, "/dev/" + name); continue; }
+                    if (Errno == Errno_.EPERM && userNs) { BindHostDevice(dir, name, "/dev/" + name); continue; }
                     throw Error("creating device", "/dev/" + name);
                 }
                 SysFchmodAt(dir, name, 0x1B6 /* 0666 */, 0);
@@ -238,7 +227,8 @@ internal static class RootfsBuilder
         finally { SysClose(dir); }
     }
 
-    private static void CreateDevice(int root, SpecDevice d)
+    /// <summary>A node of <c>linux.devices</c>.</summary>
+    public static void CreateDevice(int root, SpecDevice d)
     {
         string parent = Path.GetDirectoryName(d.Path) ?? "/dev";
         string name = Path.GetFileName(d.Path);
@@ -260,7 +250,7 @@ internal static class RootfsBuilder
     }
 
     /// <summary>Masks a path: a read-only empty tmpfs over a directory, /dev/null over anything else.</summary>
-    private static void Mask(string path)
+    public static void Mask(string path)
     {
         int fd = SysOpenAt2(AT_FDCWD_, path, OFlag.Path | OFlag.Cloexec, Resolve.InRoot | Resolve.NoMagicLinks);
         if (fd < 0)
@@ -279,7 +269,8 @@ internal static class RootfsBuilder
         finally { SysClose(fd); }
     }
 
-    private static void MakeReadonly(string path)
+    /// <summary>A read-only bind of <paramref name="path"/> over itself.</summary>
+    public static void MakeReadonly(string path)
     {
         int fd = SysOpenAt2(AT_FDCWD_, path, OFlag.Path | OFlag.Cloexec, Resolve.InRoot | Resolve.NoMagicLinks);
         if (fd < 0)

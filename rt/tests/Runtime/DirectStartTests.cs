@@ -56,7 +56,7 @@ public sealed class DirectStartTests : IDisposable
     public void DirectAndInitPathsBuildTheSameContainer()
     {
         using var b = Bundle(Probe);
-        Assert.Null(DirectStart.Declines(Config(b)));
+        Assert.Null(Tinyo.Rt.Setup.ContainerPlan.For(Config(b)).DirectDecline);
         var (s1, direct) = Run(b, direct: true);
         var (s2, init) = Run(b, direct: false);
         Assert.Equal(0, s1.Code);
@@ -98,15 +98,15 @@ public sealed class DirectStartTests : IDisposable
     {
         using var b = Bundle("true");
         b.Spec.Linux!.Sysctl = new() { ["net.ipv4.ip_unprivileged_port_start"] = "0" };
-        Assert.Equal("sysctls", DirectStart.Declines(Config(b)));
+        Assert.Equal("sysctls", Tinyo.Rt.Setup.ContainerPlan.For(Config(b)).DirectDecline);
         var (st, _) = Run(b, direct: true); // still runs, through init
         Assert.Equal(0, st.Code);
         b.Spec.Linux.Sysctl = null;
         b.Spec.Linux.MaskedPaths!.Add("/etc/secret");
-        Assert.Contains("outside /proc", DirectStart.Declines(Config(b)));
+        Assert.Contains("outside /proc", Tinyo.Rt.Setup.ContainerPlan.For(Config(b)).DirectDecline);
         b.Spec.Linux.MaskedPaths.RemoveAt(b.Spec.Linux.MaskedPaths.Count - 1);
         b.Spec.Process!.OomScoreAdj = 100;
-        Assert.Equal("oomScoreAdj", DirectStart.Declines(Config(b)));
+        Assert.Equal("oomScoreAdj", Tinyo.Rt.Setup.ContainerPlan.For(Config(b)).DirectDecline);
     }
 
     [Fact]
