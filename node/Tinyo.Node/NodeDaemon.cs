@@ -50,7 +50,11 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         reconciler.Start();
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
-        if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
+        if (options.Tcp is { } tcp)
+        {
+            TcpEndpoint = server.ListenTcp(tcp);
+            api.ApiTcpPort = TcpEndpoint.Port;
+        }
         if (options.IdleTrim > TimeSpan.Zero) trim = new Kv.Linux.IdleTrim(options.IdleTrim, options.Log);
         options.Log($"{options.Name} serving on {options.Socket}{(TcpEndpoint is null ? "" : " and " + TcpEndpoint)}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }

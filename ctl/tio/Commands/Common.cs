@@ -59,7 +59,10 @@ internal static class Common
         return new NodeClient(addr, token);
     }
 
-    /// <summary>Runs a verb: errors become one line on stderr and a meaningful exit code.</summary>
+    /// <summary>
+    /// Runs a verb: errors become one line on stderr and a meaningful exit code. Messages quote user input and the
+    /// node's answers: control characters are escaped so they reach the terminal as text.
+    /// </summary>
     public static void Run(Command command, Func<ParseResult, CancellationToken, Task<int>> action)
     {
         command.SetAction(async (pr, ct) =>
@@ -70,7 +73,7 @@ internal static class Common
             }
             catch (ApiException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return e.Status switch
                 {
                     401 => Exit.Unauthorized,
@@ -84,27 +87,27 @@ internal static class Common
             }
             catch (StatefileException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.InvalidInput;
             }
             catch (NodeUnreachableException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Unreachable;
             }
             catch (UsageException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Usage;
             }
             catch (CtlException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Error;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Error;
             }
             catch (OperationCanceledException)
@@ -114,7 +117,7 @@ internal static class Common
             }
             catch (Exception e)
             {
-                Console.Error.WriteLine($"tio: internal error: {e.GetType().Name}: {e.Message}");
+                Console.Error.WriteLine($"tio: internal error: {e.GetType().Name}: {Printable.Escape(e.Message)}");
                 if (Env("TINYO_DEBUG") is not null) Console.Error.WriteLine(e.StackTrace);
                 return Exit.Internal;
             }
