@@ -56,7 +56,16 @@ internal static class Common
     {
         var addr = Address(pr);
         var token = Env("TINYO_TOKEN") ?? Credentials.Get(addr)?.Token;
-        return new NodeClient(addr, token);
+        return new NodeClient(addr, token) { Pin = Pin(addr) };
+    }
+
+    /// <summary>The TLS pin for an address: TINYO_TLS_FINGERPRINT, else the one tio ++ or tio login --fingerprint saved.</summary>
+    public static string? Pin(NodeAddress addr)
+    {
+        if (addr.Tcp is null || addr.Plain) return null;
+        if (Env("TINYO_TLS_FINGERPRINT") is { } f)
+            return CertificatePin.Normalize(f) ?? throw new UsageException($"TINYO_TLS_FINGERPRINT: '{f}' is not sha256: and 64 hex digits");
+        return Credentials.GetPin(addr);
     }
 
     /// <summary>

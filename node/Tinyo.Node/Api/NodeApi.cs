@@ -27,6 +27,9 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     /// <summary>The node's port publisher: apply refuses host ports it says are taken (null: not checked).</summary>
     public Reconcile.IPortPublisher? Ports { get; init; }
 
+    /// <summary>The pin of the TCP listener's TLS certificate (shown by GET /v1/status so tio can pin it), or null.</summary>
+    public string? TlsPin { get; set; }
+
     /// <summary>The TCP port the API actually listens on (set once bound: --listen-tcp may ask for port 0).</summary>
     public int? ApiTcpPort { get; set; }
 
@@ -224,7 +227,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         return Ok(new NodeStatus(options.Name, nets.Count > 0 ? nets[0].Name : null, Version,
             (long)(DateTimeOffset.UtcNow - started).TotalSeconds, string.Join(',', options.KvEndpoints),
             st.Revision, (int)await store.CountAsync(Keys.Apps, ct), (int)await store.CountAsync(Keys.Users, ct),
-            (int)await store.CountAsync(Keys.Secrets, ct)), J.NodeStatus);
+            (int)await store.CountAsync(Keys.Secrets, ct), TlsPin), J.NodeStatus);
     }
 
     private async Task<HttpResponse> NetCreateAsync(HttpRequest req, CancellationToken ct)
