@@ -319,7 +319,14 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
                 ms.Write(buf, 0, n);
                 if (ms.Length > MaxResponseBytes) throw new CtlException("answer from the node too large");
             }
-            return ParseResponse(ms.ToArray());
+            try
+            {
+                return ParseResponse(ms.ToArray());
+            }
+            catch (CtlException e) when (address.Plain)
+            {
+                throw new CtlException($"{e.Message} (a node serves TLS on its TCP port unless started with --plain-tcp: try tcp://{address.Tcp!.Host}:{address.Tcp.Port})", e);
+            }
         }
         catch (IOException e)
         {
