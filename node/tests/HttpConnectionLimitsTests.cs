@@ -9,7 +9,7 @@ namespace Tinyo.Node.Tests;
 /// Connection limits per listener and per address, the header timeout and root's unix socket (issue 10, item 7:
 /// 256 idle TCP connections made the unix socket answer 503).
 /// </summary>
-public sealed class HttpConnectionLimitsTests : IAsyncDisposable
+public sealed class HttpConnectionLimitsTests : IAsyncLifetime
 {
     private readonly string dir = Directory.CreateTempSubdirectory("tinyonode-limits-").FullName;
     private readonly List<Socket> open = [];
@@ -17,7 +17,10 @@ public sealed class HttpConnectionLimitsTests : IAsyncDisposable
 
     private string Sock => Path.Combine(dir, "s.sock");
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // IAsyncLifetime, not IAsyncDisposable: xUnit 2 calls only this one, and the temp dir must go.
+    public async Task DisposeAsync()
     {
         foreach (var s in open) s.Dispose();
         if (server is not null) await server.DisposeAsync();
