@@ -55,7 +55,7 @@ public class StatefileTests
     {
         var s = Assert.Single(SF.Parse("""
             name: full
-            container: "registry.example:5000/team/app@sha256:abc"
+            container: "registry.example:5000/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
             command: sh -c 'echo "hi there"; sleep 1'
             entrypoint: ["/bin/tini", "--"]
             env:

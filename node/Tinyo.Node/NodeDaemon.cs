@@ -25,6 +25,9 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
 
+    /// <summary>The TCP listener's TLS certificate, or null (no TCP, or --plain-tcp).</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; private set; }
+
     /// <summary>Starts serving.</summary>
     public void Start()
     {
@@ -52,9 +55,19 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         logCap = new Logs.LogCapWatcher(rtRoot.Containers, options.LogMaxBytes, options.Log);
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
-        if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
+        if (options.Tcp is { } tcp)
+        {
+            if (!options.PlainTcp)
+            {
+                TlsCertificate = options.TlsFiles is var (cert, key) ? ApiCertificate.Load(cert, key) : ApiCertificate.LoadOrCreate(options.Root, options.Name, tcp);
+                api.TlsPin = Ctl.Client.CertificatePin.Of(TlsCertificate);
+            }
+            TcpEndpoint = server.ListenTcp(tcp, TlsCertificate);
+            api.ApiTcpPort = TcpEndpoint.Port;
+        }
         if (options.IdleTrim > TimeSpan.Zero) trim = new Kv.Linux.IdleTrim(options.IdleTrim, options.Log);
-        options.Log($"{options.Name} serving on {options.Socket}{(TcpEndpoint is null ? "" : " and " + TcpEndpoint)}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
+        var tcpNote = TcpEndpoint is null ? "" : TlsCertificate is null ? $" and {TcpEndpoint} (plain TCP: --plain-tcp)" : $" and {TcpEndpoint} (TLS, key {Ctl.Client.CertificatePin.Of(TlsCertificate)})";
+        options.Log($"{options.Name} serving on {options.Socket}{tcpNote}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }
 
     /// <inheritdoc/>
@@ -66,6 +79,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();
         if (server is not null) await server.DisposeAsync();
+        TlsCertificate?.Dispose();
         if (kv is not null) await kv.DisposeAsync();
         try
         {

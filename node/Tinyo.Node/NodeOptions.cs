@@ -11,8 +11,17 @@ public sealed class NodeOptions
     /// <summary>The unix socket of the API; default /run/tinyo/node.sock.</summary>
     public required string Socket { get; init; }
 
-    /// <summary>Optional TCP address for remote clients (bearer tokens required).</summary>
+    /// <summary>Optional TCP address for remote clients (bearer tokens required), over TLS unless <see cref="PlainTcp"/>.</summary>
     public IPEndPoint? Tcp { get; init; }
+
+    /// <summary>Serve <see cref="Tcp"/> without TLS (<c>--plain-tcp</c>): only when asked for, e.g. behind a TLS proxy.</summary>
+    public bool PlainTcp { get; init; }
+
+    /// <summary>
+    /// The operator's own PEM certificate and key for the TCP listener (<c>--tls-cert</c>, <c>--tls-key</c>); null:
+    /// the node's own, made on first start in <see cref="Root"/> (<see cref="Security.ApiCertificate"/>).
+    /// </summary>
+    public (string Cert, string Key)? TlsFiles { get; init; }
 
     /// <summary>tinyokv client addresses.</summary>
     public required IReadOnlyList<IPEndPoint> KvEndpoints { get; init; }

@@ -30,16 +30,38 @@ public sealed class SecurityTests : IDisposable
         Assert.Null(t.RetryAfter("admin", "1.2.3.4"));
         t.Failed("admin", "1.2.3.4");
         Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("admin", "1.2.3.4"));
-        Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("other-user", "1.2.3.4")); // the peer is locked too
-        Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("admin", "5.6.7.8"));      // and the user from anywhere
+        Assert.Equal(TimeSpan.FromSeconds(2), t.RetryAfter("other-user", "1.2.3.4")); // the address is locked
+        Assert.Null(t.RetryAfter("admin", "5.6.7.8"));                                // but not the user elsewhere
         clock.Now += TimeSpan.FromSeconds(3);
         Assert.Null(t.RetryAfter("admin", "1.2.3.4"));
         t.Failed("admin", "1.2.3.4");
         Assert.Equal(TimeSpan.FromSeconds(4), t.RetryAfter("admin", "1.2.3.4"));
         for (var i = 0; i < 30; i++) t.Failed("admin", "1.2.3.4");
-        Assert.Equal(TimeSpan.FromSeconds(300), t.RetryAfter("admin", "9.9.9.9"));
-        t.Succeeded("admin");
-        Assert.Null(t.RetryAfter("admin", "9.9.9.9"));
+        Assert.Equal(TimeSpan.FromSeconds(300), t.RetryAfter("admin", "1.2.3.4"));
+        t.Succeeded("admin", "1.2.3.4");
+        Assert.Null(t.RetryAfter("admin", "1.2.3.4"));
+    }
+
+    [Fact]
+    public void OneAddressFailingOncePerWindowCannotLockTheUserOutElsewhere()
+    {
+        // The probe's attack: one wrong password per lock window from one address, for an hour.
+        var clock = new FakeClock();
+        var t = new LoginThrottle(clock);
+        for (var i = 0; i < 200; i++)
+        {
+            if (t.RetryAfter("admin", "10.0.0.66") is { } wait) clock.Now += wait;
+            t.Failed("admin", "10.0.0.66");
+            Assert.Null(t.RetryAfter("admin", "10.0.0.7"));
+        }
+        Assert.NotNull(t.RetryAfter("admin", "10.0.0.66"));
+        // Guessing spread over many addresses still slows the user down everywhere (the per-user limit)...
+        var spread = new LoginThrottle(clock);
+        for (var i = 0; i < LoginThrottle.FreeUserAttempts; i++) spread.Failed("admin", $"10.1.0.{i}");
+        Assert.Null(spread.RetryAfter("admin", "10.0.0.7"));
+        spread.Failed("admin", "10.1.0.99");
+        Assert.NotNull(spread.RetryAfter("admin", "10.0.0.7"));
+        // ...and the node never consults the throttle for root on its unix socket (NodeApi's login; see TioFlowTests).
     }
 
     [Fact]
@@ -49,6 +71,9 @@ public sealed class SecurityTests : IDisposable
         Assert.True(Passwords.Verify(u, "correct horse"));
         Assert.False(Passwords.Verify(u, "correct horsf"));
         Assert.NotEqual(u.Salt, Passwords.Hash("alice", "correct horse", 1000).Salt);
+        // Each user is a new id: a user removed and created again under the same name is not the same user.
+        Assert.Matches("^[0-9a-f]{32}$", u.Id);
+        Assert.NotEqual(u.Id, Passwords.Hash("alice", "correct horse", 1000).Id);
         Assert.DoesNotContain("correct horse", System.Text.Json.JsonSerializer.Serialize(u, Store.StoreJson.Default.StoredUser));
     }
 

@@ -10,7 +10,7 @@ public sealed record ErrorBody(string Error, string Code, string? File = null, l
 public sealed record VersionInfo(string Version, string Api);
 
 /// <summary>GET /v1/status.</summary>
-public sealed record NodeStatus(string Node, string? Net, string Version, long UptimeSeconds, string KvEndpoint, long KvRevision, int Apps, int Users, int Secrets);
+public sealed record NodeStatus(string Node, string? Net, string Version, long UptimeSeconds, string KvEndpoint, long KvRevision, int Apps, int Users, int Secrets, string? TlsPin = null);
 
 /// <summary>POST /v1/init: creates the net and its first (admin) user; only on the unix socket, only once.</summary>
 public sealed record InitRequest(string Net, string User, string Password);

@@ -11,6 +11,9 @@ public sealed class CredentialsFile
 {
     /// <summary>Logins keyed by <see cref="NodeAddress.ToString"/>.</summary>
     public Dictionary<string, SavedLogin> Logins { get; set; } = [];
+
+    /// <summary>Pinned TLS public keys (<see cref="CertificatePin"/>) keyed by <see cref="NodeAddress.ToString"/>.</summary>
+    public Dictionary<string, string> Pins { get; set; } = [];
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
@@ -42,13 +45,29 @@ public static class Credentials
     /// <summary>The saved login for an address, or null.</summary>
     public static SavedLogin? Get(NodeAddress address) => Load().Logins.GetValueOrDefault(address.ToString());
 
+    /// <summary>The pinned TLS key of an address, or null.</summary>
+    public static string? GetPin(NodeAddress address) => Load().Pins.GetValueOrDefault(address.ToString());
+
+    /// <summary>Pins the TLS key of an address (trust on first use, made explicit: tio ++ or tio login --fingerprint).</summary>
+    public static void SetPin(NodeAddress address, string pin)
+    {
+        var file = Load();
+        file.Pins[address.ToString()] = pin;
+        Save(file);
+    }
+
     /// <summary>Saves (or with null removes) the login for an address.</summary>
     public static void Set(NodeAddress address, SavedLogin? login)
     {
-        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
         var file = Load();
         if (login is null) file.Logins.Remove(address.ToString());
         else file.Logins[address.ToString()] = login;
+        Save(file);
+    }
+
+    private static void Save(CredentialsFile file)
+    {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
         Directory.CreateDirectory(ConfigDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var tmp = FilePath + $".{Environment.ProcessId}.tmp";
         using (var f = new FileStream(tmp, new FileStreamOptions

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -9,9 +10,17 @@ namespace Tinyo.Ctl.Client;
 /// <summary>
 /// The node API client: one HTTP/1.1 request per connection (Connection: close), JSON bodies, bearer token.
 /// Small on purpose: HttpClient would add megabytes to the tio binary for features a local API does not need.
+/// TCP addresses speak TLS (<c>tcp+plain://</c> only when asked): the node's certificate must match <see cref="Pin"/>
+/// when one is set, else be trusted by the system for the host name.
 /// </summary>
 public sealed class NodeClient(NodeAddress address, string? token = null)
 {
+    /// <summary>The pinned public key of the node's TLS certificate (<see cref="CertificatePin"/>), or null.</summary>
+    public string? Pin { get; init; }
+
+    /// <summary>The pin of the certificate the node presented on the last TLS connection (to show or save it).</summary>
+    public string? PresentedPin { get; private set; }
+
     private const int MaxResponseBytes = 16 << 20;
     private static readonly ApiJson J = ApiJson.Default;
 
@@ -148,7 +157,7 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
         using var socket = await ConnectAsync(timeout.Token, ct).ConfigureAwait(false);
         try
         {
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await using var stream = await OpenStreamAsync(socket, timeout.Token).ConfigureAwait(false);
             await stream.WriteAsync(Request(method, path, body), timeout.Token).ConfigureAwait(false);
             var reader = new ResponseReader(stream);
             await reader.ReadHeadAsync(timeout.Token).ConfigureAwait(false);
@@ -197,6 +206,40 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
             socket?.Dispose();
             throw new NodeUnreachableException($"cannot reach the node at {address}: timed out");
         }
+    }
+
+    /// <summary>The connection's stream: the socket's own, or TLS over it for a TCP address.</summary>
+    private async Task<Stream> OpenStreamAsync(Socket socket, CancellationToken ct)
+    {
+        var plain = new NetworkStream(socket, ownsSocket: false);
+        if (address.Tcp is null || address.Plain) return plain;
+        var tls = new SslStream(plain, leaveInnerStreamOpen: false);
+        string? presented = null;
+        try
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = address.Tcp.Host,
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                RemoteCertificateValidationCallback = (_, cert, _, errors) =>
+                {
+                    if (cert is null) return false;
+                    presented = CertificatePin.Of(cert);
+                    // Pinned: that key and no other, whoever signed it. Not pinned: a certificate the system trusts for the name.
+                    return Pin is not null ? CertificatePin.Matches(presented, Pin) : errors == SslPolicyErrors.None;
+                },
+            }, ct).ConfigureAwait(false);
+        }
+        catch (System.Security.Authentication.AuthenticationException e)
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            PresentedPin = presented;
+            if (presented is null)
+                throw new NodeUnreachableException($"TLS with the node at {address} failed: {e.Message} (a node started with --plain-tcp is reached as tcp+plain://)", e);
+            throw new UntrustedNodeException(address, presented, Pin);
+        }
+        PresentedPin = presented;
+        return tls;
     }
 
     private byte[] Request(string method, string path, byte[]? body)
@@ -254,29 +297,7 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(Timeout);
-        Socket socket;
-        try
-        {
-            if (address.SocketPath is { } p)
-            {
-                socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(p), timeout.Token).ConfigureAwait(false);
-            }
-            else
-            {
-                socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(address.Tcp!, timeout.Token).ConfigureAwait(false);
-            }
-        }
-        catch (SocketException e)
-        {
-            throw new NodeUnreachableException($"cannot reach the node at {address}: {e.Message} (is it running? tio ++ starts one)", e);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            throw new NodeUnreachableException($"cannot reach the node at {address}: timed out");
-        }
-        using var _ = socket;
+        using var socket = await ConnectAsync(timeout.Token, ct).ConfigureAwait(false);
         var head = new StringBuilder();
         head.Append(method).Append(' ').Append(path).Append(" HTTP/1.1\r\nHost: tinyo\r\nConnection: close\r\nAccept: application/json\r\n");
         if (token is not null) head.Append("Authorization: Bearer ").Append(token).Append("\r\n");
@@ -284,7 +305,7 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
         head.Append("Content-Length: ").Append(body?.Length ?? 0).Append("\r\n\r\n");
         try
         {
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await using var stream = await OpenStreamAsync(socket, timeout.Token).ConfigureAwait(false);
             var h = Encoding.ASCII.GetBytes(head.ToString());
             var all = new byte[h.Length + (body?.Length ?? 0)];
             h.CopyTo(all, 0);
@@ -298,7 +319,14 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
                 ms.Write(buf, 0, n);
                 if (ms.Length > MaxResponseBytes) throw new CtlException("answer from the node too large");
             }
-            return ParseResponse(ms.ToArray());
+            try
+            {
+                return ParseResponse(ms.ToArray());
+            }
+            catch (CtlException e) when (address.Plain)
+            {
+                throw new CtlException($"{e.Message} (a node serves TLS on its TCP port unless started with --plain-tcp: try tcp://{address.Tcp!.Host}:{address.Tcp.Port})", e);
+            }
         }
         catch (IOException e)
         {

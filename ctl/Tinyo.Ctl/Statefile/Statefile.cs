@@ -17,29 +17,53 @@ public static class Statefile
     /// <summary>Largest statefile accepted.</summary>
     public const int MaxBytes = 1 << 20;
 
-    /// <summary>Most YAML nodes walked: bounds alias expansion ("billion laughs").</summary>
-    private const int MaxNodes = 20_000;
+    /// <summary>Most YAML nodes walked in one file: bounds alias expansion ("billion laughs") in node count.</summary>
+    private const int MaxNodes = 100_000;
+
+    /// <summary>
+    /// Most characters of scalar text walked in one file, aliases counted each time they are used: bounds alias
+    /// expansion in size. A 100 KB anchored scalar repeated 1,000 times is a 100 KB file but 100 MB of desired state;
+    /// without aliases the walked text is never larger than the file, so this is the file's own limit.
+    /// </summary>
+    public const int MaxExpandedChars = MaxBytes;
 
     private static readonly string[] TopFields =
         ["name", "container", "command", "entrypoint", "env", "port", "mounts", "secrets", "replicas", "restart", "resources", "healthcheck"];
 
     /// <summary>Reads a statefile from disk.</summary>
     public static IReadOnlyList<AppSpec> Load(string path)
+        => Parse(ReadFile(path), path, Path.GetDirectoryName(Path.GetFullPath(path)));
+
+    /// <summary>
+    /// Reads a statefile's text: a regular file only (a FIFO would block the open, a device such as /dev/zero never
+    /// ends), and at most <see cref="MaxBytes"/> + 1 bytes whatever its size claims (/proc files claim 0).
+    /// </summary>
+    public static string ReadFile(string path)
     {
-        var baseDir = Path.GetDirectoryName(Path.GetFullPath(path));
-        string text;
         try
         {
-            var info = new FileInfo(path);
-            if (!info.Exists) throw new StatefileException(path, 0, 0, null, "no such file");
-            if (info.Length > MaxBytes) throw new StatefileException(path, 0, 0, null, $"larger than {MaxBytes >> 20} MiB");
-            text = File.ReadAllText(path, Encoding.UTF8);
+            var kind = FileKinds.Of(path);
+            if (kind == FileKind.Missing) throw new StatefileException(path, 0, 0, null, "no such file");
+            if (kind == FileKind.Directory) throw new StatefileException(path, 0, 0, null, "is a directory, not a statefile");
+            if (kind != FileKind.Regular) throw new StatefileException(path, 0, 0, null, "not a regular file (a pipe, device or socket); use - to read stdin");
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+            return ReadCapped(f, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new StatefileException(path, 0, 0, null, e.Message, e);
         }
-        return Parse(text, path, baseDir);
+    }
+
+    /// <summary>Reads a stream (a file or stdin) as UTF-8, refusing it once it is larger than <see cref="MaxBytes"/>.</summary>
+    public static string ReadCapped(Stream s, string name)
+    {
+        var buf = new byte[MaxBytes + 1];
+        var n = 0;
+        int got;
+        while (n < buf.Length && (got = s.Read(buf, n, buf.Length - n)) > 0) n += got;
+        if (n > MaxBytes) throw new StatefileException(name, 0, 0, null, $"larger than {MaxBytes >> 20} MiB");
+        return new UTF8Encoding(false).GetString(buf, 0, n);
     }
 
     /// <summary>
@@ -142,10 +166,14 @@ public static class Statefile
     internal static bool IsNull(YamlScalarNode s)
         => s.Style == ScalarStyle.Plain && s.Value is null or "" or "~" or "null" or "Null" or "NULL";
 
-    /// <summary>Walks one document; knows the file for messages and counts nodes.</summary>
+    /// <summary>
+    /// Walks the documents of one file; knows the file for messages and counts nodes and scalar text over the whole
+    /// file (an alias counts each time it is used), so no document and no number of documents expands past the limits.
+    /// </summary>
     private sealed class Reader(string file, string? baseDir)
     {
         private int nodes;
+        private long chars;
 
         public StatefileException Error(YamlNode at, string? field, string problem)
             => new(file, at.Start.Line, at.Start.Column, field, problem);
@@ -153,11 +181,16 @@ public static class Statefile
         private void Count(YamlNode n)
         {
             if (++nodes > MaxNodes) throw Error(n, null, $"too many YAML nodes (more than {MaxNodes}; alias expansion?)");
+            if (n is YamlScalarNode { Value: { } v } && (chars += v.Length + 1) > MaxExpandedChars)
+                throw Error(n, null, $"the document expands to more than {MaxExpandedChars >> 20} MiB of text (an alias repeated too often?)");
         }
+
+        /// <summary>A NUL cannot be passed to execve or a file system: refused here, with its position.</summary>
+        private string NoNul(YamlNode n, string field, string s)
+            => s.Contains('\0') ? throw Error(n, field, "contains a NUL byte") : s;
 
         public AppSpec Document(YamlNode root, string? defaultName)
         {
-            nodes = 0;
             var map = Map(root, null);
             var f = Fields(map, null, TopFields);
             string name;
@@ -177,7 +210,7 @@ public static class Statefile
             if (!f.TryGetValue("container", out var imageNode) || IsNullNode(imageNode))
                 throw Error(root, "container", "required: the image to run, e.g. container: \"alpine:latest\"");
             var image = Str(imageNode, "container");
-            if (!IsValidImage(image)) throw Error(imageNode, "container", $"'{image}' is not a valid image reference");
+            if (ImageName.Problem(image) is { } bad) throw Error(imageNode, "container", $"'{image}' is not a valid image reference: it {bad}");
 
             return new AppSpec
             {
@@ -236,7 +269,7 @@ public static class Statefile
         {
             Count(n);
             if (n is not YamlScalarNode s || s.Value is null) throw Error(n, field, "expected a string");
-            return s.Value;
+            return NoNul(n, field, s.Value);
         }
 
         private int Int(YamlNode n, string field, int min, int max)
@@ -262,7 +295,7 @@ public static class Statefile
         {
             Count(n);
             if (n is not YamlScalarNode s || s.Value is null) throw Error(n, field, $"expected {what}");
-            return s.Value;
+            return NoNul(n, field, s.Value);
         }
 
         private string OneOf(YamlNode n, string field, string[] values)
@@ -286,7 +319,7 @@ public static class Statefile
             }
             else if (n is YamlScalarNode { Value: { } text })
             {
-                words = ShellWords.Split(text) ?? throw Error(n, field, "unterminated quote");
+                words = ShellWords.Split(NoNul(n, field, text)) ?? throw Error(n, field, "unterminated quote");
             }
             else throw Error(n, field, "expected a string or a list of strings");
             if (words.Count == 0) throw Error(n, field, "empty");
@@ -478,7 +511,7 @@ public static class Statefile
         {
             var f = Fields(Map(n, "healthcheck"), "healthcheck", ["command", "interval", "retries"]);
             if (Opt(f, "command") is not { } cmd) throw Error(n, "healthcheck.command", "required");
-            var words = cmd is YamlScalarNode { Value: { } text } ? ["/bin/sh", "-c", text] : Words(cmd, "healthcheck.command");
+            var words = cmd is YamlScalarNode { Value: not null } ? ["/bin/sh", "-c", Str(cmd, "healthcheck.command")] : Words(cmd, "healthcheck.command");
             long interval = 30_000;
             if (Opt(f, "interval") is { } iv)
             {
@@ -521,13 +554,5 @@ public static class Statefile
         else if (s.EndsWith('h')) { mult = 3_600_000; s = s[..^1]; }
         if (!long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v > long.MaxValue / mult / 2) return null;
         return v * mult;
-    }
-
-    private static bool IsValidImage(string s)
-    {
-        if (s.Length is 0 or > 512) return false;
-        foreach (var c in s)
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '/' or ':' or '@')) return false;
-        return !s.StartsWith('/') && !s.EndsWith(':') && !s.EndsWith('/');
     }
 }

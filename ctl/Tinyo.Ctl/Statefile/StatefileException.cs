@@ -34,7 +34,8 @@ public sealed class StatefileException : CtlException
 
     private static string Format(string file, long line, long column, string? field, string problem)
     {
-        var pos = line > 0 ? $"{file}:{line}:{column}" : file;
-        return field is null ? $"{pos}: {problem}" : $"{pos}: {field}: {problem}";
+        // The file, field and problem may quote the user's input: escaped, so the message is safe on a terminal.
+        var pos = line > 0 ? $"{Printable.Escape(file)}:{line}:{column}" : Printable.Escape(file);
+        return field is null ? $"{pos}: {Printable.Escape(problem)}" : $"{pos}: {Printable.Escape(field)}: {Printable.Escape(problem)}";
     }
 }

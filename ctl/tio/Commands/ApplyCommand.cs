@@ -16,19 +16,22 @@ internal static class ApplyCommand
             var path = pr.GetValue(file)!;
             string text, name;
             string? baseDir = null;
+            // Read once, at most the size limit + 1 byte (stdin or /dev/zero may never end), then checked here: local
+            // errors need no node and name the user's path. The node parses the same text again.
             if (path == "-")
             {
-                text = await Console.In.ReadToEndAsync(ct);
                 name = "stdin.yml";
-                Statefile.Statefile.Parse(text, name, Environment.CurrentDirectory);
+                await using var stdin = Console.OpenStandardInput();
+                text = Statefile.Statefile.ReadCapped(stdin, name);
                 baseDir = Environment.CurrentDirectory;
+                Statefile.Statefile.Parse(text, name, baseDir);
             }
             else
             {
-                Statefile.Statefile.Load(path); // local errors need no node and name the user's path
-                text = await File.ReadAllTextAsync(path, ct);
+                text = Statefile.Statefile.ReadFile(path);
                 name = Path.GetFileName(path);
                 baseDir = Path.GetDirectoryName(Path.GetFullPath(path));
+                Statefile.Statefile.Parse(text, path, baseDir);
             }
             var results = await Common.Client(pr).ApplyAsync(name, text, baseDir, ct);
             foreach (var r in results)

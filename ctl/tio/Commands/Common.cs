@@ -56,10 +56,22 @@ internal static class Common
     {
         var addr = Address(pr);
         var token = Env("TINYO_TOKEN") ?? Credentials.Get(addr)?.Token;
-        return new NodeClient(addr, token);
+        return new NodeClient(addr, token) { Pin = Pin(addr) };
     }
 
-    /// <summary>Runs a verb: errors become one line on stderr and a meaningful exit code.</summary>
+    /// <summary>The TLS pin for an address: TINYO_TLS_FINGERPRINT, else the one tio ++ or tio login --fingerprint saved.</summary>
+    public static string? Pin(NodeAddress addr)
+    {
+        if (addr.Tcp is null || addr.Plain) return null;
+        if (Env("TINYO_TLS_FINGERPRINT") is { } f)
+            return CertificatePin.Normalize(f) ?? throw new UsageException($"TINYO_TLS_FINGERPRINT: '{f}' is not sha256: and 64 hex digits");
+        return Credentials.GetPin(addr);
+    }
+
+    /// <summary>
+    /// Runs a verb: errors become one line on stderr and a meaningful exit code. Messages quote user input and the
+    /// node's answers: control characters are escaped so they reach the terminal as text.
+    /// </summary>
     public static void Run(Command command, Func<ParseResult, CancellationToken, Task<int>> action)
     {
         command.SetAction(async (pr, ct) =>
@@ -70,7 +82,7 @@ internal static class Common
             }
             catch (ApiException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return e.Status switch
                 {
                     401 => Exit.Unauthorized,
@@ -84,27 +96,27 @@ internal static class Common
             }
             catch (StatefileException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.InvalidInput;
             }
             catch (NodeUnreachableException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Unreachable;
             }
             catch (UsageException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Usage;
             }
             catch (CtlException e)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Error;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"tio: {e.Message}");
+                Console.Error.WriteLine($"tio: {Printable.Escape(e.Message)}");
                 return Exit.Error;
             }
             catch (OperationCanceledException)
@@ -114,7 +126,7 @@ internal static class Common
             }
             catch (Exception e)
             {
-                Console.Error.WriteLine($"tio: internal error: {e.GetType().Name}: {e.Message}");
+                Console.Error.WriteLine($"tio: internal error: {e.GetType().Name}: {Printable.Escape(e.Message)}");
                 if (Env("TINYO_DEBUG") is not null) Console.Error.WriteLine(e.StackTrace);
                 return Exit.Internal;
             }

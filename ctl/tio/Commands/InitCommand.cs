@@ -22,6 +22,7 @@ internal static class InitCommand
         var kvPort = new Option<int>("--kv-port") { Description = "tinyokv client port on 127.0.0.1 (env TINYO_KV_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PORT", 2379) };
         var kvPeerPort = new Option<int>("--kv-peer-port") { Description = "tinyokv Raft port on 127.0.0.1 (env TINYO_KV_PEER_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PEER_PORT", 2380) };
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve the API on ip:port for remote clients (env TINYO_LISTEN_TCP)" };
+        var plainTcp = new Option<bool>("--plain-tcp") { Description = "Serve --listen-tcp without TLS (clients use tcp+plain://); TLS is the default" };
         var ttl = new Option<int?>("--token-ttl") { Description = "Login token lifetime in seconds (default 86400)" };
         var supervisor = new Option<string?>("--supervisor")
         {
@@ -30,7 +31,7 @@ internal static class InitCommand
         supervisor.AcceptOnlyFromAmong(ServiceModes.Names);
         var cmd = new Command("++", "Start a single-node cluster here: tinyokv + tinyonode, the net, the admin user; log in")
         {
-            net, user, pass, ip, kvPort, kvPeerPort, tcp, ttl, supervisor,
+            net, user, pass, ip, kvPort, kvPeerPort, tcp, plainTcp, ttl, supervisor,
         };
         cmd.Aliases.Add("init");
         Common.Run(cmd, async (pr, ct) =>
@@ -85,7 +86,13 @@ internal static class InitCommand
             var nodeCmd = Supervisor.Locate("tinyonode", "TINYO_NODE_BIN");
             nodeCmd.AddRange(["serve", "--root", layout.Root, "--socket", socket, "--kv-endpoints", $"127.0.0.1:{kvClient}",
                 "--kv-token-file", layout.KvToken]);
-            if ((pr.GetValue(tcp) ?? Common.Env("TINYO_LISTEN_TCP")) is { } listen) nodeCmd.AddRange(["--listen-tcp", listen]);
+            var listen = pr.GetValue(tcp) ?? Common.Env("TINYO_LISTEN_TCP");
+            if (listen is not null) nodeCmd.AddRange(["--listen-tcp", listen]);
+            if (pr.GetValue(plainTcp))
+            {
+                if (listen is null) throw new UsageException("--plain-tcp applies to --listen-tcp, which is not given");
+                nodeCmd.Add("--plain-tcp");
+            }
             if (pr.GetValue(ttl) is { } t) nodeCmd.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             var nodeSpec = new UnitSpec("tinyonode", Absolute(nodeCmd), passEnv, [daemons.Units.UnitName("tinyokv")], KeepChildren: true);
             if (daemons.Find("tinyonode") is { } nodeRun)
@@ -122,9 +129,32 @@ internal static class InitCommand
             var login = await client.LoginAsync(userName, password, ct);
             Credentials.Set(client.Address, new SavedLogin(login.User, login.Token, login.Expires));
             Console.WriteLine($"logged in as {login.User} (token in {Credentials.FilePath}, expires {login.Expires:yyyy-MM-dd HH:mm}Z)");
+
+            // 5. the TCP listener's TLS key, learnt over the root-only unix socket (already trusted) and pinned for its
+            // address, so `tio --host tcp://…` here trusts exactly this node; remote machines pin it with tio login --fingerprint.
+            if (listen is not null && !pr.GetValue(plainTcp))
+            {
+                var status = await new NodeClient(client.Address, login.Token).StatusAsync(ct);
+                if (status.TlsPin is { } pin)
+                {
+                    foreach (var a in PinAddresses(listen)) Credentials.SetPin(a, pin);
+                    Console.WriteLine($"api       tcp://{listen} over TLS, key {pin}");
+                    Console.WriteLine($"          remote clients: tio login --host tcp://HOST:PORT --fingerprint {pin}");
+                }
+            }
             return Exit.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The addresses a local client may use for a listen address (0.0.0.0 is reached as 127.0.0.1 or localhost).</summary>
+    private static IEnumerable<NodeAddress> PinAddresses(string listen)
+    {
+        var a = NodeAddress.Parse(listen);
+        yield return a;
+        if (a.Tcp!.Host is "0.0.0.0" or "::" or "127.0.0.1" or "localhost")
+            foreach (var h in (string[])["127.0.0.1", "localhost"])
+                if (h != a.Tcp.Host) yield return NodeAddress.Parse($"tcp://{h}:{a.Tcp.Port}");
     }
 
     private static void Report(string component, NodeDaemons.Daemon running, bool outdated)

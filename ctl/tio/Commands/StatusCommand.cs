@@ -24,6 +24,7 @@ internal static class StatusCommand
             Console.WriteLine($"net      {s.Net ?? "-"}");
             Console.WriteLine($"kv       {s.KvEndpoint} (revision {s.KvRevision})");
             Console.WriteLine($"apps     {s.Apps}   users {s.Users}   secrets {s.Secrets}");
+            if (s.TlsPin is not null) Console.WriteLine($"tls key  {s.TlsPin} (remote clients: tio login --host tcp://HOST:PORT --fingerprint {s.TlsPin})");
             return Exit.Ok;
         });
         return cmd;

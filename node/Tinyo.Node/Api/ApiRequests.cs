@@ -43,7 +43,7 @@ public static class ApiRequests
     public static string ValidName(string? name, string what)
     {
         if (name is null || !Statefile.IsValidName(name))
-            throw new ApiRequestException(400, $"invalid {what} name '{name}': 1-63 of a-z, 0-9 and '-', not starting or ending with '-'");
+            throw new ApiRequestException(400, $"invalid {what} name '{Printable.Escape(name)}': 1-63 of a-z, 0-9 and '-', not starting or ending with '-'");
         return name;
     }
 
@@ -112,6 +112,22 @@ public static class ApiRequests
         var r = Body(body, J.ApplyRequest);
         var file = string.IsNullOrEmpty(r.File) ? "statefile.yml" : Path.GetFileName(r.File);
         if (r.BaseDir is { } bd && !Path.IsPathRooted(bd)) throw new ApiRequestException(400, "base_dir must be an absolute path");
+        // The node parses again whatever the client checked: its limits (size, nodes, alias expansion) hold here too.
+        if (r.Yaml is { } y && System.Text.Encoding.UTF8.GetByteCount(y) > Statefile.MaxBytes)
+            throw new ApiRequestException(413, $"{Printable.Escape(file)}: statefile larger than {Statefile.MaxBytes >> 20} MiB");
         return (file, Statefile.Parse(r.Yaml ?? "", file, r.BaseDir)); // StatefileException → 422 with the position
+    }
+
+    /// <summary>
+    /// Refuses an app that publishes a host port the node itself serves on (<paramref name="reserved"/>: port and
+    /// what uses it, e.g. the API's --listen-tcp): its proxy would take the node's own clients' connections.
+    /// </summary>
+    public static void CheckReservedPorts(string file, IReadOnlyList<AppSpec> specs, IReadOnlyList<(int Port, string What)> reserved)
+    {
+        foreach (var s in specs)
+            foreach (var p in s.Ports)
+                foreach (var (port, what) in reserved)
+                    if (p.Protocol == "tcp" && p.Host == port)
+                        throw new ApiRequestException(422, $"{file}: app {s.Name}: port {port} is {what}: choose another host port", "port_reserved");
     }
 }

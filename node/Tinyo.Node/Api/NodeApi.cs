@@ -27,6 +27,12 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     /// <summary>The node's port publisher: apply refuses host ports it says are taken (null: not checked).</summary>
     public Reconcile.IPortPublisher? Ports { get; init; }
 
+    /// <summary>The pin of the TCP listener's TLS certificate (shown by GET /v1/status so tio can pin it), or null.</summary>
+    public string? TlsPin { get; set; }
+
+    /// <summary>The TCP port the API actually listens on (set once bound: --listen-tcp may ask for port 0).</summary>
+    public int? ApiTcpPort { get; set; }
+
     /// <summary>The API version string.</summary>
     public const string ApiVersion = "v1";
 
@@ -130,8 +136,10 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         if (!token.StartsWith(Tokens.Prefix, StringComparison.Ordinal) || token.Length > 100) return null;
         var t = await store.GetAsync(Keys.Tokens + Tokens.Id(token), StoreJson.Default.StoredToken, ct);
         if (t is null || t.Expires <= DateTimeOffset.UtcNow) return null;
-        // A removed user's tokens stop working at once.
-        return await store.GetAsync(Keys.Users + t.User, StoreJson.Default.StoredUser, ct) is null ? null : t.User;
+        // A removed user's tokens stop working at once, and stay dead when a user of the same name is created again:
+        // the token names the user's id, which a new user never shares.
+        var u = await store.GetAsync(Keys.Users + t.User, StoreJson.Default.StoredUser, ct);
+        return u is not null && u.Id == t.UserId ? t.User : null;
     }
 
     private async Task<HttpResponse> InitAsync(HttpRequest req, CancellationToken ct)
@@ -173,7 +181,10 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     {
         var r = ApiRequests.Login(req.Body);
         var name = r.User ?? "";
-        if (throttle.RetryAfter(name, req.Peer) is { } wait)
+        // Root on the unix socket (by the kernel's peer credentials) is never throttled: it owns the node's files and
+        // KV anyway, and nobody reaching the TCP port can then lock the local administrator out.
+        var rootLocal = req.Local && req.PeerUid == 0;
+        if (!rootLocal && throttle.RetryAfter(name, req.Peer) is { } wait)
             return Err(429, $"too many failed logins: try again in {Math.Ceiling(wait.TotalSeconds)}s", "throttled");
         var u = Statefile.IsValidName(name) ? await store.GetAsync(Keys.Users + name, StoreJson.Default.StoredUser, ct) : null;
         bool ok;
@@ -188,16 +199,16 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         }
         if (!ok)
         {
-            throttle.Failed(name, req.Peer);
-            options.Log($"failed login for '{(name.Length > 64 ? name[..64] : name)}' from {req.Peer}");
+            if (!rootLocal) throttle.Failed(name, req.Peer);
+            options.Log($"failed login for '{Printable.Escape(name.Length > 64 ? name[..64] : name)}' from {req.Peer}");
             return Err(401, "wrong user or password", "unauthorized");
         }
-        throttle.Succeeded(name);
+        throttle.Succeeded(name, req.Peer);
         var token = Tokens.New();
         var expires = DateTimeOffset.UtcNow + options.TokenTtl;
         // The lease deletes the token's record when it expires (plus a margin: the expiry check is authoritative).
         var (lease, _) = await store.Kv.LeaseGrantAsync((long)Math.Ceiling(options.TokenTtl.TotalSeconds) + 60, ct: ct);
-        await store.PutAsync(Keys.Tokens + Tokens.Id(token), new StoredToken(name, expires), StoreJson.Default.StoredToken, ct, lease);
+        await store.PutAsync(Keys.Tokens + Tokens.Id(token), new StoredToken(name, expires, u!.Id), StoreJson.Default.StoredToken, ct, lease);
         options.Log($"user {name} logged in from {req.Peer}");
         return Ok(new LoginResponse(token, name, expires), J.LoginResponse);
     }
@@ -216,7 +227,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         return Ok(new NodeStatus(options.Name, nets.Count > 0 ? nets[0].Name : null, Version,
             (long)(DateTimeOffset.UtcNow - started).TotalSeconds, string.Join(',', options.KvEndpoints),
             st.Revision, (int)await store.CountAsync(Keys.Apps, ct), (int)await store.CountAsync(Keys.Users, ct),
-            (int)await store.CountAsync(Keys.Secrets, ct)), J.NodeStatus);
+            (int)await store.CountAsync(Keys.Secrets, ct), TlsPin), J.NodeStatus);
     }
 
     private async Task<HttpResponse> NetCreateAsync(HttpRequest req, CancellationToken ct)
@@ -253,7 +264,14 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         ValidName(name, "user");
         if (await store.CountAsync(Keys.Users, ct) <= 1 && await store.GetAsync(Keys.Users + name, StoreJson.Default.StoredUser, ct) is not null)
             return Err(409, $"user {name} is the last user: add another one first", "last_user");
-        return await DeleteAsync(Keys.Users, name, "user", ct, by);
+        var removed = await DeleteAsync(Keys.Users, name, "user", ct, by);
+        if (removed.Status == 204)
+        {
+            // The id check already refuses them; deleting them too leaves no live record of a removed user's sessions.
+            foreach (var (id, t) in await store.ListAsync(Keys.Tokens, StoreJson.Default.StoredToken, ct))
+                if (t.User == name) await store.DeleteAsync(Keys.Tokens + id, ct);
+        }
+        return removed;
     }
 
     private async Task<HttpResponse> SecretPutAsync(HttpRequest req, string name, string by, CancellationToken ct)
@@ -276,6 +294,20 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         return apps.Select(a => Reconcile.AppView.Merge(a.Name, a.Value, status)).ToList();
     }
 
+    /// <summary>Largest desired state stored for one app (the statefile's limit, with room for JSON's quoting).</summary>
+    private const int MaxRecordBytes = 2 * Statefile.MaxBytes;
+
+    /// <summary>The host ports this node serves on: the API's TCP port and, when the KV runs here, its client ports.</summary>
+    private List<(int Port, string What)> ReservedPorts()
+    {
+        var list = new List<(int, string)>();
+        if ((ApiTcpPort ?? options.Tcp?.Port) is { } api and > 0) list.Add((api, "the node's API port (--listen-tcp)"));
+        foreach (var kv in options.KvEndpoints)
+            if (System.Net.IPAddress.IsLoopback(kv.Address) || kv.Address.Equals(System.Net.IPAddress.Any) || kv.Address.Equals(System.Net.IPAddress.IPv6Any))
+                list.Add((kv.Port, "the KV's client port (--kv-endpoints)"));
+        return list;
+    }
+
     private async Task<HttpResponse> ApplyAsync(HttpRequest req, string by, CancellationToken ct)
     {
         var (file, specs) = ApiRequests.Apply(req.Body); // StatefileException → 422 with the position
@@ -284,6 +316,8 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
             foreach (var sec in s.Secrets)
                 if (await store.Kv.GetAsync(Keys.Of(Keys.Secrets, sec.Name), ct: ct) is null)
                     throw new BadRequest(422, $"{file}: app {s.Name}: secret '{sec.Name}' does not exist (tio secret + {sec.Name})", "missing_secret");
+        // The node's own ports are never an app's, even when the publisher could bind them (another address, SO_REUSEADDR).
+        ApiRequests.CheckReservedPorts(file, specs, ReservedPorts());
         // Published host ports must be free (or this same app's): a taken port is refused now, not discovered later.
         var taken = new Dictionary<string, string>();
         foreach (var s in specs)
@@ -307,6 +341,9 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         {
             var old = await store.GetAsync(Keys.Apps + s.Name, J.AppRecord, ct);
             var rec = new AppRecord(s, file, old?.Created ?? now, now);
+            // The parser bounds the expanded text; this bounds what is stored, whatever a future field adds.
+            if (JsonSerializer.SerializeToUtf8Bytes(rec, J.AppRecord).Length > MaxRecordBytes)
+                throw new BadRequest(413, $"{file}: app {s.Name}: its desired state is larger than {MaxRecordBytes >> 20} MiB", "too_large");
             var same = old is not null && JsonSerializer.Serialize(old.Spec, J.AppSpec) == JsonSerializer.Serialize(s, J.AppSpec);
             results.Add(new ApplyResult(s.Name, old is null ? "created" : same ? "unchanged" : "updated"));
             if (!same) ops.Add(new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Apps, s.Name), JsonSerializer.SerializeToUtf8Bytes(rec, J.AppRecord))));

@@ -21,8 +21,11 @@ public sealed class HttpRequest
     /// <summary>The body (Content-Length bytes).</summary>
     public byte[] Body { get; set; } = [];
 
-    /// <summary>Who is calling: "unix" or the TCP peer's address.</summary>
+    /// <summary>Who is calling: "unix:UID" (the unix socket's peer, by SO_PEERCRED) or the TCP peer's address.</summary>
     public string Peer { get; set; } = "";
+
+    /// <summary>The calling process's uid on the unix socket (SO_PEERCRED), or -1 over TCP or when unknown.</summary>
+    public long PeerUid { get; set; } = -1;
 
     /// <summary>True when the request came over the unix socket (root-only by its file mode).</summary>
     public bool Local { get; set; }

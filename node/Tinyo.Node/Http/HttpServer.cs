@@ -1,6 +1,8 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Tinyo.Node.Http;
@@ -18,18 +20,34 @@ public sealed record HttpResponse(int Status, byte[] Body, string ContentType = 
 
 /// <summary>
 /// A small HTTP/1.1 server on System.IO.Pipelines: request line, headers, Content-Length bodies, keep-alive,
-/// strict limits. A malformed request gets a 4xx/5xx with a JSON error and the connection closes; a handler's
-/// exception becomes a 500 — never a crash. ASP.NET is not used: it would add megabytes to the binary.
+/// strict limits, TLS on TCP listeners given a certificate. A malformed request gets a 4xx/5xx with a JSON error and
+/// the connection closes; a handler's exception becomes a 500 — never a crash. ASP.NET is not used: it would add
+/// megabytes to the binary.
+/// <para>
+/// Connections are counted per listener, and on TCP also per source address, so idle or slow clients of the TCP
+/// port cannot take the unix socket's place, nor one address everybody's. A request's head must arrive within
+/// <see cref="HeaderTimeout"/> (a connection that sends nothing, or a byte at a time, is closed). Root on the unix
+/// socket (its peer credentials, SO_PEERCRED) is never refused.
+/// </para>
 /// </summary>
 public sealed class HttpServer : IAsyncDisposable
 {
     private readonly Func<HttpRequest, CancellationToken, Task<HttpResponse>> handler;
     private readonly HttpLimits limits;
-    private readonly List<Socket> listeners = [];
+    private readonly List<Listener> listeners = [];
     private readonly CancellationTokenSource stop = new();
     private readonly List<Task> loops = [];
     private readonly Action<string> log;
-    private int connections;
+
+    /// <summary>One listening socket and the connections it has open.</summary>
+    private sealed class Listener(Socket socket, bool local, X509Certificate2? certificate)
+    {
+        public Socket Socket { get; } = socket;
+        public bool Local { get; } = local;
+        public X509Certificate2? Certificate { get; } = certificate;
+        public int Count;
+        public readonly Dictionary<IPAddress, int> PerAddress = [];
+    }
 
     /// <summary>Creates the server; call <see cref="ListenUnix"/> and/or <see cref="ListenTcp"/>.</summary>
     public HttpServer(Func<HttpRequest, CancellationToken, Task<HttpResponse>> handler, HttpLimits? limits = null, Action<string>? log = null)
@@ -39,11 +57,35 @@ public sealed class HttpServer : IAsyncDisposable
         this.log = log ?? (_ => { });
     }
 
-    /// <summary>Idle time allowed between requests and while a request is being received.</summary>
+    /// <summary>Idle time allowed between requests on a kept-alive connection, and for a request's body.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Most concurrent connections; more are refused with 503.</summary>
+    /// <summary>
+    /// Time allowed for a request's head: from the connection (TLS handshake included) for the first request, from
+    /// its first byte for the next ones. Slow or silent clients are closed after it (slowloris).
+    /// </summary>
+    public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Connections open now, on all listeners.</summary>
+    public int OpenConnections
+    {
+        get
+        {
+            var n = 0;
+            foreach (var l in listeners)
+                lock (l) n += l.Count;
+            return n;
+        }
+    }
+
+    /// <summary>Most concurrent connections on each TCP listener; more are refused (503 on plain TCP, closed on TLS).</summary>
     public int MaxConnections { get; init; } = 256;
+
+    /// <summary>Most concurrent connections from one address on each TCP listener.</summary>
+    public int MaxConnectionsPerAddress { get; init; } = 32;
+
+    /// <summary>Most concurrent connections of non-root peers on the unix socket; root is never refused.</summary>
+    public int MaxUnixConnections { get; init; } = 64;
 
     /// <summary>Listens on a unix socket, mode 0600 (root only): the socket's permission is its authentication.</summary>
     public void ListenUnix(string path)
@@ -75,34 +117,38 @@ public sealed class HttpServer : IAsyncDisposable
         }
         if (OperatingSystem.IsLinux()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         s.Listen(128);
-        Start(s, local: true);
+        Start(new Listener(s, local: true, null));
     }
 
-    /// <summary>Listens on TCP (remote clients; bearer tokens required for everything but version and login).</summary>
-    public IPEndPoint ListenTcp(IPEndPoint ep)
+    /// <summary>
+    /// Listens on TCP (remote clients; bearer tokens required for everything but version and login), over TLS when
+    /// a <paramref name="certificate"/> (with its private key) is given, else plain.
+    /// </summary>
+    public IPEndPoint ListenTcp(IPEndPoint ep, X509Certificate2? certificate = null)
     {
+        if (certificate is { HasPrivateKey: false }) throw new NodeException("the API's TLS certificate has no private key");
         var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         s.Bind(ep);
         s.Listen(128);
-        Start(s, local: false);
+        Start(new Listener(s, local: false, certificate));
         return (IPEndPoint)s.LocalEndPoint!;
     }
 
-    private void Start(Socket s, bool local)
+    private void Start(Listener l)
     {
-        listeners.Add(s);
-        loops.Add(Task.Run(() => AcceptLoop(s, local)));
+        listeners.Add(l);
+        loops.Add(Task.Run(() => AcceptLoop(l)));
     }
 
-    private async Task AcceptLoop(Socket listener, bool local)
+    private async Task AcceptLoop(Listener listener)
     {
         while (!stop.IsCancellationRequested)
         {
             Socket conn;
             try
             {
-                conn = await listener.AcceptAsync(stop.Token).ConfigureAwait(false);
+                conn = await listener.Socket.AcceptAsync(stop.Token).ConfigureAwait(false);
             }
             catch (Exception) when (stop.IsCancellationRequested)
             {
@@ -114,32 +160,127 @@ public sealed class HttpServer : IAsyncDisposable
                 await Task.Delay(50).ConfigureAwait(false);
                 continue;
             }
-            _ = Task.Run(() => ServeAsync(conn, local));
+            _ = Task.Run(() => ServeAsync(conn, listener));
         }
     }
 
-    private async Task ServeAsync(Socket socket, bool local)
+    /// <summary>The uid of the process at the other end of a unix socket (SO_PEERCRED), or -1.</summary>
+    private static long PeerUid(Socket socket)
     {
-        var peer = local ? "unix" : (socket.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "?";
-        using var _ = socket;
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        if (Interlocked.Increment(ref connections) > MaxConnections)
-        {
-            Interlocked.Decrement(ref connections);
-            await WriteAsync(stream, Error(503, "too many connections", "busy"), keepAlive: false).ConfigureAwait(false);
-            return;
-        }
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 8192));
+        Span<byte> cred = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
         try
         {
+            return socket.GetRawSocketOption(1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred) == 12
+                ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(cred[4..]) // the kernel's byte order; Linux hosts here are little-endian
+                : -1;
+        }
+        catch (SocketException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Counts a new connection in; false when its listener (or its address) has no room left.</summary>
+    private bool Admit(Listener l, IPAddress? address, long uid)
+    {
+        lock (l)
+        {
+            if (l.Local)
+            {
+                if (uid != 0 && l.Count >= MaxUnixConnections) return false;
+            }
+            else
+            {
+                if (l.Count >= MaxConnections) return false;
+                if (address is not null)
+                {
+                    var n = l.PerAddress.GetValueOrDefault(address);
+                    if (n >= MaxConnectionsPerAddress) return false;
+                    l.PerAddress[address] = n + 1;
+                }
+            }
+            l.Count++;
+            return true;
+        }
+    }
+
+    private static void Release(Listener l, IPAddress? address)
+    {
+        lock (l)
+        {
+            l.Count--;
+            if (address is not null && l.PerAddress.TryGetValue(address, out var n))
+            {
+                if (n <= 1) l.PerAddress.Remove(address);
+                else l.PerAddress[address] = n - 1;
+            }
+        }
+    }
+
+    private async Task ServeAsync(Socket socket, Listener listener)
+    {
+        using var _ = socket;
+        IPAddress? address = null;
+        long uid = -1;
+        string peer;
+        if (listener.Local)
+        {
+            uid = PeerUid(socket);
+            peer = "unix:" + (uid < 0 ? "?" : uid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+            if (address is { IsIPv4MappedToIPv6: true }) address = address.MapToIPv4();
+            peer = address?.ToString() ?? "?";
+        }
+        if (!Admit(listener, address, uid))
+        {
+            // Plain HTTP can say why; a TLS client would need a handshake first, which is what is being rationed.
+            if (listener.Certificate is null)
+            {
+                try
+                {
+                    await using var plain = new NetworkStream(socket, ownsSocket: false);
+                    await WriteAsync(plain, Error(503, "too many connections", "busy"), keepAlive: false).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or SocketException)
+                {
+                }
+            }
+            return;
+        }
+        Stream? stream = null;
+        PipeReader? reader = null;
+        try
+        {
+            // The first request's head, TLS handshake included, must arrive within the header timeout.
+            using var first = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+            first.CancelAfter(HeaderTimeout);
+            stream = new NetworkStream(socket, ownsSocket: false);
+            if (listener.Certificate is { } cert)
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = tls;
+                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = cert,
+                    ClientCertificateRequired = false,
+                    EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                }, first.Token).ConfigureAwait(false);
+            }
+            reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 8192));
+            var isFirst = true;
             while (!stop.IsCancellationRequested)
             {
-                using var idle = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-                idle.CancelAfter(IdleTimeout);
+                using var deadline = isFirst ? null : CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                deadline?.CancelAfter(IdleTimeout);
+                var timer = deadline ?? first;
+                isFirst = false;
                 HttpRequest? request;
                 try
                 {
-                    request = await ReadRequestAsync(reader, idle.Token).ConfigureAwait(false);
+                    request = await ReadRequestAsync(reader, timer).ConfigureAwait(false);
                 }
                 catch (HttpParseException e)
                 {
@@ -152,7 +293,8 @@ public sealed class HttpServer : IAsyncDisposable
                 }
                 if (request is null) return; // clean close
                 request.Peer = peer;
-                request.Local = local;
+                request.PeerUid = uid;
+                request.Local = listener.Local;
                 HttpResponse response;
                 try
                 {
@@ -180,21 +322,41 @@ public sealed class HttpServer : IAsyncDisposable
         catch (SocketException)
         {
         }
+        catch (System.Security.Authentication.AuthenticationException)
+        {
+            // not a TLS client (plain HTTP to the TLS port), or no protocol in common
+        }
+        catch (OperationCanceledException)
+        {
+            // the TLS handshake took longer than the header timeout, or stopping
+        }
         finally
         {
-            Interlocked.Decrement(ref connections);
-            await reader.CompleteAsync().ConfigureAwait(false);
+            Release(listener, address);
+            if (reader is not null) await reader.CompleteAsync().ConfigureAwait(false);
+            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Reads one request with its body; null when the peer closed between requests.</summary>
-    private async Task<HttpRequest?> ReadRequestAsync(PipeReader reader, CancellationToken ct)
+    /// <summary>
+    /// Reads one request with its body; null when the peer closed between requests. <paramref name="timer"/> runs
+    /// out after the idle time (or the header timeout for a connection's first request); once the head's first
+    /// bytes are in it is set to the header timeout, and once the head is parsed to the idle time for the body.
+    /// </summary>
+    private async Task<HttpRequest?> ReadRequestAsync(PipeReader reader, CancellationTokenSource timer)
     {
+        var ct = timer.Token;
         HttpRequest? request;
+        var started = false;
         while (true)
         {
             var result = await reader.ReadAsync(ct).ConfigureAwait(false);
             var buffer = result.Buffer;
+            if (!started && buffer.Length > 0)
+            {
+                started = true;
+                timer.CancelAfter(HeaderTimeout);
+            }
             bool done;
             long consumed;
             try
@@ -221,6 +383,7 @@ public sealed class HttpServer : IAsyncDisposable
         var length = HttpParser.ContentLength(request!, limits);
         if (length > 0)
         {
+            timer.CancelAfter(IdleTimeout);
             while (true)
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
@@ -311,8 +474,10 @@ public sealed class HttpServer : IAsyncDisposable
     }
 
     /// <summary>A JSON error answer.</summary>
+    /// <remarks>The message often quotes the request (a name, a path): control characters are escaped, so a client that
+    /// prints it to a terminal prints what was sent, not what it would make the terminal do.</remarks>
     public static HttpResponse Error(int status, string message, string code)
-        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Tinyo.Ctl.Api.ErrorBody(message, code), Tinyo.Ctl.Api.ApiJson.Default.ErrorBody));
+        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Tinyo.Ctl.Api.ErrorBody(Ctl.Statefile.Printable.Escape(message), code), Tinyo.Ctl.Api.ApiJson.Default.ErrorBody));
 
     /// <summary>The standard reason phrase.</summary>
     public static string Reason(int status) => status switch
@@ -328,7 +493,7 @@ public sealed class HttpServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await stop.CancelAsync().ConfigureAwait(false);
-        foreach (var l in listeners) l.Dispose();
+        foreach (var l in listeners) l.Socket.Dispose();
         try
         {
             await Task.WhenAll(loops).ConfigureAwait(false);

@@ -21,7 +21,8 @@ public static class Passwords
     {
         var salt = KernelRandom.Bytes(16);
         var hash = Rfc2898DeriveBytes.Pbkdf2(System.Text.Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, 32);
-        return new StoredUser(user, Convert.ToBase64String(salt), Convert.ToBase64String(hash), iterations, DateTimeOffset.UtcNow);
+        return new StoredUser(user, Convert.ToBase64String(salt), Convert.ToBase64String(hash), iterations, DateTimeOffset.UtcNow,
+            Convert.ToHexStringLower(KernelRandom.Bytes(16)));
     }
 
     /// <summary>True when the password matches (constant time in the hash comparison).</summary>

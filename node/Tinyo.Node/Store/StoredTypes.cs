@@ -2,11 +2,17 @@ using System.Text.Json.Serialization;
 
 namespace Tinyo.Node.Store;
 
-/// <summary>A user as stored: the password only as a PBKDF2-SHA256 hash.</summary>
-public sealed record StoredUser(string Name, string Salt, string Hash, int Iterations, DateTimeOffset Created);
+/// <summary>
+/// A user as stored: the password only as a PBKDF2-SHA256 hash. <see cref="Id"/> is random and never reused, so a
+/// user removed and created again under the same name is another user (null: stored before ids existed).
+/// </summary>
+public sealed record StoredUser(string Name, string Salt, string Hash, int Iterations, DateTimeOffset Created, string? Id = null);
 
-/// <summary>A login token as stored under the SHA-256 of the token.</summary>
-public sealed record StoredToken(string User, DateTimeOffset Expires);
+/// <summary>
+/// A login token as stored under the SHA-256 of the token; valid only while its user exists with the same
+/// <see cref="UserId"/> (null: issued before ids existed, and accepted only for a user without one).
+/// </summary>
+public sealed record StoredToken(string User, DateTimeOffset Expires, string? UserId = null);
 
 /// <summary>A secret as stored: AES-256-GCM under the node key.</summary>
 public sealed record StoredSecret(string Nonce, string Ciphertext, string Tag, DateTimeOffset Created);

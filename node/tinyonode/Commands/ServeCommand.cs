@@ -11,7 +11,10 @@ internal static class ServeCommand
     {
         var root = new Option<string>("--root") { Description = "State directory (node key); env TINYO_ROOT", DefaultValueFactory = _ => Env("TINYO_ROOT") ?? "/var/lib/tinyo" };
         var socket = new Option<string>("--socket") { Description = "API unix socket; env TINYO_SOCKET", DefaultValueFactory = _ => Env("TINYO_SOCKET") ?? "/run/tinyo/node.sock" };
-        var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve remote clients on ip:port (bearer tokens required)" };
+        var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve remote clients on ip:port over TLS (bearer tokens required); the certificate is made on first start in ROOT (api.crt, api.key)" };
+        var plainTcp = new Option<bool>("--plain-tcp") { Description = "Serve --listen-tcp without TLS (e.g. behind a TLS-terminating proxy); clients then use tcp+plain://" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "Your own PEM certificate for --listen-tcp (with --tls-key) instead of the node's self-signed one" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "The private key (PEM, mode 0600) of --tls-cert" };
         var kv = new Option<string>("--kv-endpoints") { Description = "tinyokv client addresses, comma-separated; env TINYO_KV_ENDPOINTS", DefaultValueFactory = _ => Env("TINYO_KV_ENDPOINTS") ?? "127.0.0.1:2379" };
         var kvToken = new Option<string?>("--kv-token-file") { Description = "File holding the tinyokv token (default: ROOT/kv.token; env TINYOKV_TOKEN wins)" };
         var kvCa = new Option<string?>("--kv-cacert") { Description = "TLS to tinyokv: CA bundle (PEM) that signs the members' certificates; enables TLS; env TINYO_KV_CACERT", DefaultValueFactory = _ => Env("TINYO_KV_CACERT") };
@@ -24,7 +27,7 @@ internal static class ServeCommand
         var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
         var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, kv, kvToken, kvCa, kvCert, kvKey, name, ttl, iters, mirrors, offline, grace, idleTrim };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, ttl, iters, mirrors, offline, grace, idleTrim };
         cmd.SetAction(async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
@@ -40,6 +43,10 @@ internal static class ServeCommand
                 if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
                     throw new NodeException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
                 var kvTls = KvTls(pr.GetValue(kvCa), pr.GetValue(kvCert), pr.GetValue(kvKey));
+                var (cert, key, plain) = (pr.GetValue(tlsCert), pr.GetValue(tlsKey), pr.GetValue(plainTcp));
+                if ((cert is null) != (key is null)) throw new NodeException("--tls-cert and --tls-key go together");
+                if (plain && cert is not null) throw new NodeException("--plain-tcp and --tls-cert contradict each other: choose one");
+                if ((plain || cert is not null) && pr.GetValue(tcp) is null) throw new NodeException("--plain-tcp, --tls-cert and --tls-key apply to --listen-tcp, which is not given");
                 var mirrorList = Reconcile.RegistryMirrors.Parse(pr.GetValue(mirrors));
                 var (init, seal) = InitBinary();
                 var options = new NodeOptions
@@ -47,6 +54,8 @@ internal static class ServeCommand
                     Root = rootDir,
                     Socket = pr.GetValue(socket)!,
                     Tcp = pr.GetValue(tcp) is { } addr ? Endpoints.Parse(addr) : null,
+                    PlainTcp = plain,
+                    TlsFiles = cert is not null ? (cert, key!) : null,
                     KvEndpoints = Endpoints.ParseList(pr.GetValue(kv)!),
                     KvToken = token,
                     KvTls = kvTls,
