@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Processes;
 

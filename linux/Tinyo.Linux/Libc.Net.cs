@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Networking inside a fresh network namespace: bringing the loopback interface up.
 internal static unsafe partial class Libc

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Idmapped mounts (open_tree + mount_setattr(MOUNT_ATTR_IDMAP)) and fsconfig(FSCONFIG_SET_FD): an image container in
 // a user namespace sees the shared, host-root-owned layers through an idmapped view instead of a chowned copy.

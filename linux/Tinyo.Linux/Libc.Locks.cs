@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // flock(2) for the image store's cross-process locks, and fsync of directories so a rename into the store is durable.
 internal static unsafe partial class Libc

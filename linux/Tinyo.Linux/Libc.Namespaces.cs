@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Namespaces: unshare(2), setns(2), and the UTS namespace's names.
 internal static unsafe partial class Libc

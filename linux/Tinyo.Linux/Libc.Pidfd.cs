@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Exit status through a pidfd (PIDFD_GET_INFO, Linux ≥ 6.15) and the socket/epoll calls of the per-root exit monitor.
 internal static unsafe partial class Libc

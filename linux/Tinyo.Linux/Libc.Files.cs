@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
-using static Tinyo.Rt.Linux.Libc.FileSys;
+using static Tinyo.Linux.Libc.FileSys;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // File-system calls, all relative to directory file descriptors (the *at family), so that code extracting untrusted
 // content never hands the kernel a full path it has not resolved itself. Paths are NUL-terminated UTF-8 spans the
@@ -11,7 +11,7 @@ internal static unsafe partial class Libc
     /// <summary>
     /// Constants of the file-system calls below, in their C spelling. Nested so that other files of this partial class
     /// (locks, namespaces, mounts) can declare the few they need without colliding; use with
-    /// <c>using static Tinyo.Rt.Linux.Libc.FileSys;</c>.
+    /// <c>using static Tinyo.Linux.Libc.FileSys;</c>.
     /// </summary>
     public static class FileSys
     {

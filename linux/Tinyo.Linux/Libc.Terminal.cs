@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Pseudo-terminals and passing file descriptors over unix sockets (SCM_RIGHTS): process.terminal and --console-socket.
 internal static unsafe partial class Libc

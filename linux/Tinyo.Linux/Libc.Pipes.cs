@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Pipes for the processes the runtime starts itself (OCI hooks): pipe2 and the non-blocking flag.
 internal static unsafe partial class Libc

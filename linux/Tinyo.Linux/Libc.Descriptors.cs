@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // File descriptors as the container code uses them: path resolution confined to a root (openat2), device nodes,
 // FIFOs, sockets for the parent/init handshake. Names carry an "Fd"/"Sys" flavour so they do not collide with the

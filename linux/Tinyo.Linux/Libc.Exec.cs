@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // exec into a running container: pidfd_open and the syscall numbers the clone trampoline's table uses; rmdir.
 internal static unsafe partial class Libc

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Rt.Linux;
+namespace Tinyo.Linux;
 
 // Mounts: mount(2), umount2(2), pivot_root(2) and the new mount API used to seal the runtime's own executable.
 internal static unsafe partial class Libc
