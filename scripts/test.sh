@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 results=artifacts/test-results
 rm -rf "$results"; mkdir -p "$results"
-suites=(rt/tests kv/tests node/tests ctl/tests)
+suites=(linux/tests rt/tests kv/tests node/tests ctl/tests)
 rc=0
 broken=()  # suites whose runner failed although no test did (a class fixture's cleanup, a crashed test host)
 for s in "${suites[@]}"; do

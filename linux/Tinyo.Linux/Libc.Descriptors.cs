@@ -52,10 +52,13 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int SysOpen(string path, int flags, uint mode);
 
-    [LibraryImport("libc", EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SysOpenAt(int dirfd, string path, int flags, uint mode);
+    // The *at calls below take a string for cold paths; the imports are the byte* ones of Libc.Files.cs.
+    public static int SysOpenAt(int dirfd, string path, int flags, uint mode)
+    {
+        fixed (byte* p = Utf8z(path)) return openat_(dirfd, p, flags, mode);
+    }
 
-    [LibraryImport("libc", EntryPoint = "close")]
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int SysClose(int fd);
 
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
@@ -64,20 +67,31 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     public static partial nint SysWrite(int fd, byte* buf, nuint count);
 
-    [LibraryImport("libc", EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SysMkdirAt(int dirfd, string path, uint mode);
+    public static int SysMkdirAt(int dirfd, string path, uint mode)
+    {
+        fixed (byte* p = Utf8z(path)) return mkdirat_(dirfd, p, mode);
+    }
 
-    [LibraryImport("libc", EntryPoint = "mknodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SysMknodAt(int dirfd, string path, uint mode, ulong dev);
+    public static int SysMknodAt(int dirfd, string path, uint mode, ulong dev)
+    {
+        fixed (byte* p = Utf8z(path)) return mknodat_(dirfd, p, mode, dev);
+    }
 
-    [LibraryImport("libc", EntryPoint = "symlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SysSymlinkAt(string target, int dirfd, string path);
+    public static int SysSymlinkAt(string target, int dirfd, string path)
+    {
+        fixed (byte* t = Utf8z(target))
+        fixed (byte* p = Utf8z(path)) return symlinkat_(t, dirfd, p);
+    }
 
-    [LibraryImport("libc", EntryPoint = "fchmodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SysFchmodAt(int dirfd, string path, uint mode, int flags);
+    public static int SysFchmodAt(int dirfd, string path, uint mode, int flags)
+    {
+        fixed (byte* p = Utf8z(path)) return fchmodat_(dirfd, p, mode, flags);
+    }
 
-    [LibraryImport("libc", EntryPoint = "fchownat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SysFchownAt(int dirfd, string path, uint uid, uint gid, int flags);
+    public static int SysFchownAt(int dirfd, string path, uint uid, uint gid, int flags)
+    {
+        fixed (byte* p = Utf8z(path)) return fchownat_(dirfd, p, uid, gid, flags);
+    }
 
     [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int SysMkfifo(string path, uint mode);

@@ -142,12 +142,6 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "openat", SetLastError = true)]
     private static partial int openat_(int dirfd, byte* path, int flags, uint mode);
 
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int close_(int fd);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static partial nint write_(int fd, byte* buf, nuint count);
-
     [LibraryImport("libc", EntryPoint = "mkdirat", SetLastError = true)]
     private static partial int mkdirat_(int dirfd, byte* path, uint mode);
 
@@ -205,9 +199,6 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     private static partial int syncfs_(int fd);
 
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int fsync_(int fd);
-
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static partial int statx_(int dirfd, byte* path, int flags, uint mask, Statx* buf);
 
@@ -241,7 +232,7 @@ internal static unsafe partial class Libc
     /// <summary>close(2). Errors are ignored: on Linux the fd is released whatever close returns.</summary>
     public static void CloseFd(int fd)
     {
-        if (fd >= 0) close_(fd);
+        if (fd >= 0) SysClose(fd);
     }
 
     /// <summary>Writes all of <paramref name="data"/>; returns 0, or the errno of the failing write.</summary>
@@ -252,7 +243,7 @@ internal static unsafe partial class Libc
             nuint done = 0, len = (nuint)data.Length;
             while (done < len)
             {
-                nint n = write_(fd, p + done, len - done);
+                nint n = SysWrite(fd, p + done, len - done);
                 if (n < 0)
                 {
                     int e = Errno;
@@ -414,7 +405,7 @@ internal static unsafe partial class Libc
     public static int SyncFs(int fd) => syncfs_(fd);
 
     /// <summary>fsync(2) of an fd (a directory fd makes renames and creations in it durable).</summary>
-    public static int FsyncFd(int fd) => fsync_(fd);
+    public static int FsyncFd(int fd) => Fsync(fd);
 
     /// <summary>Opens <paramref name="path"/> read-only and syncs its whole file system (<paramref name="wholeFs"/>) or
     /// just it. Returns 0 or an errno.</summary>
@@ -422,9 +413,9 @@ internal static unsafe partial class Libc
     {
         int fd = OpenAt(AT_FDCWD, Utf8z(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) return Errno;
-        int r = wholeFs ? syncfs_(fd) : fsync_(fd);
+        int r = wholeFs ? syncfs_(fd) : Fsync(fd);
         int e = r == 0 ? 0 : Errno;
-        close_(fd);
+        SysClose(fd);
         return e;
     }
 

@@ -19,11 +19,11 @@ internal static unsafe partial class Libc
     public const int EINTR = 4;
     public const int EWOULDBLOCK = 11;
 
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Open(string path, int flags, uint mode);
+    /// <summary>open(2) (<see cref="SysOpen"/>).</summary>
+    public static int Open(string path, int flags, uint mode = 0) => SysOpen(path, flags, mode);
 
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    public static partial int Close(int fd);
+    /// <summary>close(2) (<see cref="SysClose"/>).</summary>
+    public static int Close(int fd) => SysClose(fd);
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(int fd, int operation);

@@ -84,8 +84,7 @@ internal static unsafe partial class Libc
     public static partial int SysConnect(int fd, void* addr, uint len);
 
     /// <summary>ioctl(2) with an integer argument (TIOCGPTPEER's open flags).</summary>
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    public static partial int SysIoctlInt(int fd, ulong request, int arg);
+    public static int SysIoctlInt(int fd, ulong request, int arg) => SysIoctl(fd, request, (void*)(nint)arg);
 
     [LibraryImport("libc", EntryPoint = "dup3", SetLastError = true)]
     public static partial int SysDup3(int oldfd, int newfd, int flags);

@@ -11,4 +11,7 @@ internal static unsafe partial class Libc
 {
     /// <summary>The errno of the last failed call made through a <c>SetLastError = true</c> import.</summary>
     public static int Errno => Marshal.GetLastPInvokeError();
+
+    /// <summary>strerror text for <paramref name="errno"/>.</summary>
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 }

@@ -1,7 +1,7 @@
 using Tinyo.Kv.Client;
 using Tinyo.Node.Api;
 using Tinyo.Node.Http;
-using Tinyo.Node.Linux;
+using Tinyo.Linux;
 using Tinyo.Node.Reconcile;
 using Tinyo.Node.Security;
 using Tinyo.Node.Store;
@@ -19,7 +19,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private HttpServer? server;
     private Reconciler? reconciler;
     private IPortPublisher? ports;
-    private Kv.Linux.IdleTrim? trim;
+    private IdleTrim? trim;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -51,7 +51,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp) TcpEndpoint = server.ListenTcp(tcp);
-        if (options.IdleTrim > TimeSpan.Zero) trim = new Kv.Linux.IdleTrim(options.IdleTrim, options.Log);
+        if (options.IdleTrim > TimeSpan.Zero) trim = new IdleTrim(options.IdleTrim, options.Log);
         options.Log($"{options.Name} serving on {options.Socket}{(TcpEndpoint is null ? "" : " and " + TcpEndpoint)}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }
 

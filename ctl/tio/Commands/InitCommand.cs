@@ -3,6 +3,7 @@ using Tinyo.Ctl.Api;
 using Tinyo.Ctl.Client;
 using Tinyo.Ctl.Setup;
 using Tinyo.Ctl.Statefile;
+using Tinyo.Linux;
 
 namespace Tinyo.Ctl.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Tinyo.Kv.Client;
-using Tinyo.Kv.Linux;
+using Tinyo.Linux;
 using Tinyo.Kv.Protocol;
 using Tinyo.Kv.Raft;
 using Tinyo.Kv.Server;

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Runtime.InteropServices;
 
-namespace Tinyo.Kv.Linux;
+namespace Tinyo.Linux;
 
 /// <summary>
 /// Gives memory back once a daemon has gone quiet after work (start-up, an image pull, a burst of requests).
@@ -23,7 +23,7 @@ namespace Tinyo.Kv.Linux;
 /// trim in a row doubles that wait (up to an hour), so that an idle loop whose own pages exceed the threshold is not
 /// trimmed over and over. An idle daemon therefore trims once and then sleeps; a busy one never trims.
 /// </remarks>
-public sealed partial class IdleTrim : IDisposable
+public sealed class IdleTrim : IDisposable
 {
     /// <summary>Allocation per period below which the period counts as quiet.</summary>
     public const long QuietBytes = 256 << 10;
@@ -159,12 +159,12 @@ public sealed partial class IdleTrim : IDisposable
                 else if (candidate && line.StartsWith("Swap:"u8))
                 {
                     var advice = !writable && noPrivate && IsZero(line[5..]) ? MadvDontneed : MadvPageout;
-                    _ = Madvise((nint)start, (nuint)(end - start), advice); // PAGEOUT fails (EINVAL) before Linux 5.4: nothing to do
+                    _ = Libc.Madvise((nint)start, (nuint)(end - start), advice); // PAGEOUT fails (EINVAL) before Linux 5.4: nothing to do
                     candidate = false;
                 }
             });
             using var exe = File.OpenHandle("/proc/self/exe");
-            _ = Fadvise(exe.DangerousGetHandle().ToInt32(), 0, 0, FadvDontneed);
+            _ = Libc.Fadvise(exe.DangerousGetHandle().ToInt32(), 0, 0, FadvDontneed);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -249,12 +249,6 @@ public sealed partial class IdleTrim : IDisposable
         }
         return kib;
     }
-
-    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
-    private static partial int Madvise(nint addr, nuint length, int advice);
-
-    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
-    private static partial int Fadvise(int fd, long offset, long length, int advice);
 
     /// <inheritdoc/>
     public void Dispose() => timer.Dispose();

@@ -1,6 +1,6 @@
-using Tinyo.Kv.Linux;
+using Tinyo.Linux;
 
-namespace Tinyo.Kv.Tests.Linux;
+namespace Tinyo.Linux.Tests;
 
 /// <summary>The idle trim in this (JIT) test process: its images are libcoreclr, the JIT and the framework's dlls.</summary>
 public class IdleTrimTests
