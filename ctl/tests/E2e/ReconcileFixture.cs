@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 using Tinyo.Rt;
 using Tinyo.Rt.Containers;
 using Tinyo.Rt.Tests.Fixtures;

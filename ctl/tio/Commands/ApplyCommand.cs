@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
@@ -20,12 +20,12 @@ internal static class ApplyCommand
             {
                 text = await Console.In.ReadToEndAsync(ct);
                 name = "stdin.yml";
-                Statefile.Statefile.Parse(text, name, Environment.CurrentDirectory);
+                Statefile.Parse(text, name, Environment.CurrentDirectory);
                 baseDir = Environment.CurrentDirectory;
             }
             else
             {
-                Statefile.Statefile.Load(path); // local errors need no node and name the user's path
+                Statefile.Load(path); // local errors need no node and name the user's path
                 text = await File.ReadAllTextAsync(path, ct);
                 name = Path.GetFileName(path);
                 baseDir = Path.GetDirectoryName(Path.GetFullPath(path));

@@ -312,7 +312,7 @@ public sealed class HttpServer : IAsyncDisposable
 
     /// <summary>A JSON error answer.</summary>
     public static HttpResponse Error(int status, string message, string code)
-        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Tinyo.Ctl.Api.ErrorBody(message, code), Tinyo.Ctl.Api.ApiJson.Default.ErrorBody));
+        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Tinyo.Api.ErrorBody(message, code), Tinyo.Api.ApiJson.Default.ErrorBody));
 
     /// <summary>The standard reason phrase.</summary>
     public static string Reason(int status) => status switch

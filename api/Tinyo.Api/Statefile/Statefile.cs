@@ -3,7 +3,7 @@ using System.Text;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace Tinyo.Ctl.Statefile;
+namespace Tinyo.Api.Statefile;
 
 /// <summary>
 /// Reads and validates statefiles: YAML documents, one container each. The YAML is loaded with YamlDotNet's

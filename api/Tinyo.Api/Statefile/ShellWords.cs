@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Tinyo.Ctl.Statefile;
+namespace Tinyo.Api.Statefile;
 
 /// <summary>Splits a command string into words like a POSIX shell (quotes and backslashes), as Compose does.</summary>
 public static class ShellWords

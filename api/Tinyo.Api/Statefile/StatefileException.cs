@@ -1,10 +1,10 @@
-namespace Tinyo.Ctl.Statefile;
+namespace Tinyo.Api.Statefile;
 
 /// <summary>
 /// A statefile that cannot be accepted. The message is one line, <c>file:line:col: field: problem</c>, and the
 /// position and field are also available separately for API answers.
 /// </summary>
-public sealed class StatefileException : CtlException
+public sealed class StatefileException : Exception
 {
     /// <summary>Creates the error; <paramref name="line"/> and <paramref name="column"/> are 1-based, 0 when unknown.</summary>
     public StatefileException(string file, long line, long column, string? field, string problem, Exception? inner = null)

@@ -1,4 +1,4 @@
-namespace Tinyo.Ctl.Statefile;
+namespace Tinyo.Api.Statefile;
 
 /// <summary>
 /// One container's desired state, as a statefile document describes it after validation. Stored as JSON in the

@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 
-namespace Tinyo.Ctl.Api;
+namespace Tinyo.Api;
 
 /// <summary>An error answer: <c>{"error": "...", "code": "..."}</c>, plus the position for statefile errors.</summary>
 public sealed record ErrorBody(string Error, string Code, string? File = null, long? Line = null, long? Column = null, string? Field = null);

@@ -1,4 +1,4 @@
-namespace Tinyo.Ctl.Api;
+namespace Tinyo.Api;
 
 /// <summary>
 /// POST /v1/apps/NAME/exec: run <see cref="Command"/> (non-interactive: no stdin, no TTY) in replica
