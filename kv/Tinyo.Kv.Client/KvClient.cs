@@ -145,7 +145,7 @@ public sealed class KvClient : IAsyncDisposable
         var r = Reply.Open(reply);
         var list = new List<MemberInfo>();
         for (int i = 0, n = r.Int(); i < n; i++) list.Add(MemberInfo.Decode(ref r));
-        if (r.Remaining > 0) list.AddRange(Learner.LearnerRegistry.Decode(ref r));
+        if (r.Remaining > 0) list.AddRange(LearnerList.Decode(ref r));
         return list;
     }
 
@@ -162,7 +162,7 @@ public sealed class KvClient : IAsyncDisposable
 
     /// <summary>
     /// Promotes learner <paramref name="name"/> to a voting member: finds its client address in the member list and
-    /// asks it directly; it answers once it has been added and has caught up (see <see cref="Learner.LearnerNode.PromoteAsync"/>).
+    /// asks it directly; it answers once it has been added and has caught up (see <c>LearnerNode.PromoteAsync</c>).
     /// </summary>
     public async Task MemberPromoteAsync(string name, CancellationToken ct = default)
     {

@@ -9,7 +9,7 @@ namespace Tinyo.Kv.Protocol;
 /// <param name="Standby">A standby member: never stands for election, but votes and counts in the quorum.</param>
 /// <param name="Learner">
 /// A learner: not a Raft member at all (no peer address, no vote, not in the quorum); a read-only copy that
-/// registered itself (see <see cref="Learner.LearnerRegistry"/>). Learners travel in their own section after the
+/// registered itself (see <c>LearnerRegistry</c>). Learners travel in their own section after the
 /// members (name and client address), so a list decoded by an older client simply ends before them.
 /// </param>
 public sealed record MemberInfo(string Name, string PeerAddress, string ClientAddress, bool IsLeader, string Status, bool Standby = false,

@@ -32,11 +32,3 @@ public sealed record KeyValue(byte[] Key, byte[] Value, long CreateRevision, lon
     /// <summary>A probe used to look a key up in the sorted set.</summary>
     internal static KeyValue Probe(byte[] key) => new(key, [], 0, 0, 0, 0);
 }
-
-/// <summary>Orders key-values by key, bytewise, as etcd does.</summary>
-internal sealed class KeyOrder : IComparer<KeyValue>
-{
-    public static readonly KeyOrder Instance = new();
-
-    public int Compare(KeyValue? x, KeyValue? y) => x!.Key.AsSpan().SequenceCompareTo(y!.Key);
-}
