@@ -15,10 +15,11 @@ build: $(addprefix $(BIN)/,tio tinyonode tinyokv tinyort) ## Same as `make`
 # One static rule per binary: rebuilt only when a source of its component (or of what it links) changed.
 COMMON := Directory.Build.props Directory.Packages.props global.json
 src = $(shell find $(1) -type f \( -name '*.cs' -o -name '*.csproj' \) -not -path '*/tests/*' -not -path '*/obj/*' -not -path '*/bin/*' 2>/dev/null)
-$(BIN)/tio:       $(COMMON) $(call src,ctl) $(call src,kv/Tinyo.Kv)
-$(BIN)/tinyonode: $(COMMON) $(call src,node) $(call src,ctl/Tinyo.Ctl) $(call src,kv/Tinyo.Kv) $(call src,rt/Tinyo.Rt)
-$(BIN)/tinyokv:   $(COMMON) $(call src,kv)
-$(BIN)/tinyort:   $(COMMON) $(call src,rt)
+# The folders follow the project references (docs/architecture.md, "Dependencies"); leaves: linux/, api/.
+$(BIN)/tio:       $(COMMON) $(call src,ctl) $(call src,api) $(call src,linux)
+$(BIN)/tinyonode: $(COMMON) $(call src,node) $(call src,api) $(call src,kv/Tinyo.Kv.Client) $(call src,rt/Tinyo.Rt) $(call src,linux)
+$(BIN)/tinyokv:   $(COMMON) $(call src,kv) $(call src,linux)
+$(BIN)/tinyort:   $(COMMON) $(call src,rt) $(call src,linux)
 # The NativeAOT link needs gcc, libc6-dev and zlib1g-dev: order-only, so a present package never forces a relink.
 $(addprefix $(BIN)/,tio tinyonode tinyokv tinyort): | deps
 $(BIN)/%:

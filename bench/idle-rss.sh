@@ -30,7 +30,7 @@ threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
 # One markdown row per daemon and one for the sum: RSS, PSS (shared pages divided among the processes that map them:
 # libc, libcrypto), anonymous, file-backed (of the RSS), threads, idle trims so far (the
-# daemons give memory back once quiet after work: kv/Tinyo.Kv/Linux/IdleTrim.cs; they log each one).
+# daemons give memory back once quiet after work: linux/Tinyo.Linux/IdleTrim.cs; they log each one).
 row() {
   local step=$1 total=0 tpss=0 name pid rss anon pss
   for name in tinyonode tinyokv; do

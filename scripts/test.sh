@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 results=artifacts/test-results
 rm -rf "$results"; mkdir -p "$results"
-suites=(rt/tests kv/tests node/tests ctl/tests)
+suites=(linux/tests rt/tests kv/tests node/tests ctl/tests)
 declare -A suite_of  # trx name -> suite folder
 rc=0
 broken=()  # suites whose runner failed although no test did (a class fixture's cleanup, a crashed test host)

@@ -1,3 +1,4 @@
+using Tinyo.Api;
 using Tinyo.Ctl.Client;
 
 namespace Tinyo.Ctl.Tests;
@@ -38,12 +39,4 @@ public class ClientTests
     [InlineData("tcp://host:0")]
     [InlineData("tcp://host:99999")]
     public void BadAddressesAreRefused(string s) => Assert.Throws<CtlException>(() => NodeAddress.Parse(s));
-
-    [Fact]
-    public void KernelRandomIsRandom()
-    {
-        var a = KernelRandom.Bytes(32);
-        Assert.NotEqual(a, KernelRandom.Bytes(32));
-        Assert.Contains(a, b => b != 0);
-    }
 }

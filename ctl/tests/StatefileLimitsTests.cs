@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Tinyo.Ctl.Statefile;
-using SF = Tinyo.Ctl.Statefile.Statefile;
+using Tinyo.Api.Statefile;
+using SF = Tinyo.Api.Statefile.Statefile;
 
 namespace Tinyo.Ctl.Tests;
 

@@ -1,5 +1,5 @@
-using Tinyo.Ctl.Statefile;
-using SF = Tinyo.Ctl.Statefile.Statefile;
+using Tinyo.Api.Statefile;
+using SF = Tinyo.Api.Statefile.Statefile;
 
 namespace Tinyo.Ctl.Tests;
 

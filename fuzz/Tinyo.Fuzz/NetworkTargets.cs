@@ -1,5 +1,5 @@
 using Tinyo.Node.Network;
-using Tinyo.Rt.Linux.Netlink;
+using Tinyo.Rt.Network.Netlink;
 
 namespace Tinyo.Fuzz;
 

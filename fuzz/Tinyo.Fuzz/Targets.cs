@@ -1,6 +1,5 @@
 using System.Buffers;
-using Tinyo.Ctl;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Kv;
 using Tinyo.Kv.Protocol;
 using Tinyo.Node.Http;
@@ -24,7 +23,7 @@ public sealed record Target(string Name, Action<byte[]> Body)
         try { Body(input); return null; }
         catch (RtException e) { return e.Message; }
         catch (KvException e) { return e.Message; }
-        catch (CtlException e) { return e.Message; }
+        catch (StatefileException e) { return e.Message; }
         catch (HttpParseException e) { return e.Message; }
         catch (Tinyo.Node.NodeException e) { return e.Message; }
     }

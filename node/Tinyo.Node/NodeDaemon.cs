@@ -1,7 +1,7 @@
 using Tinyo.Kv.Client;
 using Tinyo.Node.Api;
 using Tinyo.Node.Http;
-using Tinyo.Node.Linux;
+using Tinyo.Linux;
 using Tinyo.Node.Reconcile;
 using Tinyo.Node.Security;
 using Tinyo.Node.Store;
@@ -19,7 +19,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private HttpServer? server;
     private Reconciler? reconciler;
     private IPortPublisher? ports;
-    private Kv.Linux.IdleTrim? trim;
+    private IdleTrim? trim;
     private Logs.LogCapWatcher? logCap;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
@@ -60,13 +60,13 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             if (!options.PlainTcp)
             {
                 TlsCertificate = options.TlsFiles is var (cert, key) ? ApiCertificate.Load(cert, key) : ApiCertificate.LoadOrCreate(options.Root, options.Name, tcp);
-                api.TlsPin = Ctl.Client.CertificatePin.Of(TlsCertificate);
+                api.TlsPin = Tinyo.Api.CertificatePin.Of(TlsCertificate);
             }
             TcpEndpoint = server.ListenTcp(tcp, TlsCertificate);
             api.ApiTcpPort = TcpEndpoint.Port;
         }
-        if (options.IdleTrim > TimeSpan.Zero) trim = new Kv.Linux.IdleTrim(options.IdleTrim, options.Log);
-        var tcpNote = TcpEndpoint is null ? "" : TlsCertificate is null ? $" and {TcpEndpoint} (plain TCP: --plain-tcp)" : $" and {TcpEndpoint} (TLS, key {Ctl.Client.CertificatePin.Of(TlsCertificate)})";
+        if (options.IdleTrim > TimeSpan.Zero) trim = new IdleTrim(options.IdleTrim, options.Log);
+        var tcpNote = TcpEndpoint is null ? "" : TlsCertificate is null ? $" and {TcpEndpoint} (plain TCP: --plain-tcp)" : $" and {TcpEndpoint} (TLS, key {Tinyo.Api.CertificatePin.Of(TlsCertificate)})";
         options.Log($"{options.Name} serving on {options.Socket}{tcpNote}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }
 

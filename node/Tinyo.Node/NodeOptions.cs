@@ -65,7 +65,7 @@ public sealed class NodeOptions
     public long LogMaxBytes { get; init; } = 10 << 20;
 
     /// <summary>
-    /// Quiet time after work before the daemon gives memory back (<see cref="Kv.Linux.IdleTrim"/>: a full GC and its
+    /// Quiet time after work before the daemon gives memory back (<see cref="Tinyo.Linux.IdleTrim"/>: a full GC and its
     /// cold code paged out); zero (the default for an in-process daemon) never trims. tinyonode serve: 10 s.
     /// </summary>
     public TimeSpan IdleTrim { get; init; }

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
-using Tinyo.Ctl.Api;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Api;
 
 namespace Tinyo.Node.Tests;

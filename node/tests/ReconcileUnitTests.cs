@@ -1,5 +1,5 @@
-using Tinyo.Ctl.Api;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Reconcile;
 
 namespace Tinyo.Node.Tests;

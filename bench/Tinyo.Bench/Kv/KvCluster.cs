@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Tinyo.Bench.Env;
+using Tinyo.Linux;
 
 namespace Tinyo.Bench.Kv;
 
@@ -142,12 +143,4 @@ public abstract class KvCluster : IAsyncDisposable
         var o = apparent ? Cmd.Run("du", "-s", "--apparent-size", "--block-size=1", dir) : Cmd.Run("du", "-s", "--block-size=1", dir);
         return long.Parse(o.Split('\t')[0], CultureInfo.InvariantCulture);
     }
-}
-
-internal static partial class Libc
-{
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int KillNative(int pid, int sig);
-
-    public static void Kill(int pid, int sig) => KillNative(pid, sig);
 }

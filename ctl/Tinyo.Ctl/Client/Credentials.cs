@@ -1,3 +1,4 @@
+using Tinyo.Api;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 
 namespace Tinyo.Ctl.Client;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace Tinyo.Ctl.Setup;
 
@@ -8,7 +7,7 @@ namespace Tinyo.Ctl.Setup;
 /// <c>tio ++</c> says when a daemon does not start. On a full disk a daemon cannot write its log, so the log's tail
 /// is an old one that explains nothing (issue 10, item 7).
 /// </summary>
-public static partial class StateDisk
+public static class StateDisk
 {
     /// <summary>Below this many free bytes the disk counts as full: tinyokv refuses writes below 8 MiB.</summary>
     public const long FullBelow = 8L << 20;
@@ -23,7 +22,7 @@ public static partial class StateDisk
         if (!OperatingSystem.IsLinux()) return null;
         var probe = Path.GetFullPath(dir);
         while (!Directory.Exists(probe) && Path.GetDirectoryName(probe) is { } parent) probe = parent;
-        if (Statvfs(probe, out var st) != 0) return null;
+        if (Tinyo.Linux.Libc.Statvfs(probe, out var st) != 0) return null;
         var free = st.Bavail * st.Frsize;
         var total = st.Blocks * st.Frsize;
         if (free < FullBelow)
@@ -37,14 +36,4 @@ public static partial class StateDisk
     private static string Mib(ulong bytes) => (bytes / 1048576.0).ToString("0.#", CultureInfo.InvariantCulture);
 
     private static string Mib(long bytes) => Mib((ulong)bytes);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct StatvfsBuf
-    {
-        public ulong Bsize, Frsize, Blocks, Bfree, Bavail, Files, Ffree, Favail, Fsid, Flag, Namemax;
-        public ulong Spare0, Spare1, Spare2, Spare3, Spare4, Spare5;
-    }
-
-    [LibraryImport("libc", EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Statvfs(string path, out StatvfsBuf buf);
 }

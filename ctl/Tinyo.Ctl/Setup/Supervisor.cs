@@ -103,12 +103,12 @@ public sealed class Supervisor(NodeLayout layout)
         var killed = false;
         if (IsOurs(pid, component))
         {
-            Linux.Libc.kill(pid, Linux.Libc.SIGTERM);
+            Linux.Libc.Kill(pid, Linux.Libc.SIGTERM);
             var deadline = DateTime.UtcNow + grace;
             while (Alive(pid) && DateTime.UtcNow < deadline) Thread.Sleep(50);
             if (Alive(pid))
             {
-                Linux.Libc.kill(pid, Linux.Libc.SIGKILL);
+                Linux.Libc.Kill(pid, Linux.Libc.SIGKILL);
                 killed = true;
                 var hard = DateTime.UtcNow.AddSeconds(5);
                 while (Alive(pid) && DateTime.UtcNow < hard) Thread.Sleep(20);

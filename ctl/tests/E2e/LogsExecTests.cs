@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 using Tinyo.Ctl.Client;
 using Tinyo.Rt.Tests.Fixtures;
 

@@ -221,7 +221,7 @@ public sealed class NodeKvTlsTests : IAsyncLifetime
             try
             {
                 if (Process.HasExited) return;
-                Tinyo.Ctl.Linux.Libc.kill(Process.Id, Tinyo.Ctl.Linux.Libc.SIGTERM);
+                Tinyo.Linux.Libc.Kill(Process.Id, Tinyo.Linux.Libc.SIGTERM);
             }
             catch (Exception)
             {

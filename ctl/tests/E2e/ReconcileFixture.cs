@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 using Tinyo.Rt;
 using Tinyo.Rt.Containers;
 using Tinyo.Rt.Tests.Fixtures;
@@ -186,8 +186,5 @@ public sealed class ReconcileNode : IAsyncDisposable
         await Node.DisposeAsync();
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "umount2", SetLastError = true)]
-    private static extern int Umount2(string target, int flags);
-
-    private static int Umount(string d) => Umount2(d, 2 /* MNT_DETACH */);
+    private static int Umount(string d) => Tinyo.Linux.Libc.Umount2(d, Tinyo.Linux.Libc.MNT_DETACH);
 }

@@ -156,7 +156,7 @@ public sealed class SystemdInstance : IDisposable
                     // killed below
                 }
                 if (!boot.WaitForExit(TimeSpan.FromSeconds(10)) && IsOurSystemd(Pid))
-                    Tinyo.Ctl.Linux.Libc.kill(Pid, Tinyo.Ctl.Linux.Libc.SIGKILL);
+                    Tinyo.Linux.Libc.Kill(Pid, Tinyo.Linux.Libc.SIGKILL);
             }
             if (!boot.HasExited)
             {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 using Tinyo.Ctl.Setup;
 
 namespace Tinyo.Ctl.Tests.E2e;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
@@ -22,16 +22,16 @@ internal static class ApplyCommand
             {
                 name = "stdin.yml";
                 await using var stdin = Console.OpenStandardInput();
-                text = Statefile.Statefile.ReadCapped(stdin, name);
+                text = Statefile.ReadCapped(stdin, name);
                 baseDir = Environment.CurrentDirectory;
-                Statefile.Statefile.Parse(text, name, baseDir);
+                Statefile.Parse(text, name, baseDir);
             }
             else
             {
-                text = Statefile.Statefile.ReadFile(path);
+                text = Statefile.ReadFile(path);
                 name = Path.GetFileName(path);
                 baseDir = Path.GetDirectoryName(Path.GetFullPath(path));
-                Statefile.Statefile.Parse(text, path, baseDir);
+                Statefile.Parse(text, path, baseDir);
             }
             var results = await Common.Client(pr).ApplyAsync(name, text, baseDir, ct);
             foreach (var r in results)

@@ -1,7 +1,8 @@
+using Tinyo.Api;
 using System.CommandLine;
 using Tinyo.Ctl.Client;
 using Tinyo.Ctl.Setup;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Ctl.Cli.Commands;
 

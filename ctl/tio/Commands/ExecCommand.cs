@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 
 namespace Tinyo.Ctl.Cli.Commands;
 

@@ -1,8 +1,9 @@
 using System.CommandLine;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 using Tinyo.Ctl.Client;
 using Tinyo.Ctl.Setup;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
+using Tinyo.Linux;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
@@ -41,8 +42,8 @@ internal static class InitCommand
                 throw new UsageException($"joining a cluster (-ip {join}) is not supported yet: this version runs single-node clusters only");
             var netName = pr.GetValue(net)!;
             var userName = pr.GetValue(user)!;
-            if (!Statefile.Statefile.IsValidName(netName)) throw new UsageException($"invalid net name '{netName}': 1-63 of a-z, 0-9 and '-'");
-            if (!Statefile.Statefile.IsValidName(userName)) throw new UsageException($"invalid user name '{userName}': 1-63 of a-z, 0-9 and '-'");
+            if (!Statefile.IsValidName(netName)) throw new UsageException($"invalid net name '{netName}': 1-63 of a-z, 0-9 and '-'");
+            if (!Statefile.IsValidName(userName)) throw new UsageException($"invalid user name '{userName}': 1-63 of a-z, 0-9 and '-'");
             var password = Common.Password(pr.GetValue(pass));
             var layout = Common.Layout(pr);
             var mode = ServiceModes.Resolve(pr.GetValue(supervisor) ?? Common.Env("TINYO_SUPERVISOR"))

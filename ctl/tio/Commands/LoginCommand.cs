@@ -1,3 +1,4 @@
+using Tinyo.Api;
 using System.CommandLine;
 using Tinyo.Ctl.Client;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 
 namespace Tinyo.Ctl.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
@@ -16,7 +17,7 @@ internal static class RemoveCommand
             foreach (var t in pr.GetValue(target)!)
             {
                 if (File.Exists(t) || t.EndsWith(".yml", StringComparison.Ordinal) || t.EndsWith(".yaml", StringComparison.Ordinal))
-                    names.AddRange(Statefile.Statefile.Load(t).Select(s => s.Name));
+                    names.AddRange(Statefile.Load(t).Select(s => s.Name));
                 else names.Add(t);
             }
             var client = Common.Client(pr);

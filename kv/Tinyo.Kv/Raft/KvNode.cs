@@ -36,11 +36,11 @@ public sealed class KvNode : IAsyncDisposable
         StateMachine = new KvStateMachine(Path.Combine(options.DataDir, "snapshots"), options.SnapshotEvery);
         Leases = new LeaseKeeper(this);
         Durability = new DurabilityTracker(this);
-        Disk = new Linux.DiskSpace(options.DataDir, options.DiskReserveBytes > 0 ? options.DiskReserveBytes : Math.Max(8L << 20, 4L * options.WalChunkSize));
+        Disk = new Storage.DiskSpace(options.DataDir, options.DiskReserveBytes > 0 ? options.DiskReserveBytes : Math.Max(8L << 20, 4L * options.WalChunkSize));
     }
 
-    /// <summary>Free space of the data directory's disk: writes are refused before it runs out (see <see cref="Linux.DiskSpace"/>).</summary>
-    public Linux.DiskSpace Disk { get; }
+    /// <summary>Free space of the data directory's disk: writes are refused before it runs out (see <see cref="Storage.DiskSpace"/>).</summary>
+    public Storage.DiskSpace Disk { get; }
 
     /// <summary>The member's settings.</summary>
     public NodeOptions Options { get; }

@@ -81,7 +81,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
         using (var fs = new FileStream(final + ".tmp", FileMode.Open, FileAccess.ReadWrite))
             fs.Flush(flushToDisk: true);
         File.Move(final + ".tmp", final);
-        Linux.Libc.FsyncDirectory(dir.FullName);
+        DirectorySync.Fsync(dir.FullName);
         return view;
     }
 
@@ -164,7 +164,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, final, overwrite: true);
-            Linux.Libc.FsyncDirectory(dir.FullName);
+            DirectorySync.Fsync(dir.FullName);
             snapshot = SnapshotFile.Parse(new FileInfo(final));
         }
         catch (Exception e)
@@ -191,7 +191,7 @@ public sealed class KvStateMachine : IStateMachine, IAsyncDisposable
             Store.Restore(fs); // throws on a corrupt transfer, leaving the store as it was
         }
         File.Move(tmp, final, overwrite: true);
-        Linux.Libc.FsyncDirectory(dir.FullName);
+        DirectorySync.Fsync(dir.FullName);
         snapshot = SnapshotFile.Parse(new FileInfo(final));
         lastTerm = entry.Term;
         sinceSnapshot = 0;

@@ -1,4 +1,4 @@
-using Tinyo.Kv.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Kv.Tests.DiskFull;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Tinyo.Kv.Client;
-using Tinyo.Kv.Linux;
+using Tinyo.Linux;
 using Tinyo.Kv.Protocol;
 using Tinyo.Kv.Raft;
 using Tinyo.Kv.Server;
@@ -45,8 +45,8 @@ internal static class ServeCommand
         Common.Run(cmd, async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than ending the member.
-            Console.SetError(new Tinyo.Kv.Linux.DaemonLog(2, "tinyokv"));
-            Console.SetOut(new Tinyo.Kv.Linux.DaemonLog(1, "tinyokv"));
+            Console.SetError(new Tinyo.Linux.DaemonLog(2, "tinyokv"));
+            Console.SetOut(new Tinyo.Linux.DaemonLog(1, "tinyokv"));
             NodeOptions MemberOptions(string dir) => new()
             {
                 Name = pr.GetValue(name)!,

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Threading.Channels;
-using Tinyo.Node.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt;
 using Tinyo.Rt.Containers;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Tinyo.Ctl.Api;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Http;
 using Tinyo.Node.Logs;
 using Tinyo.Node.Store;

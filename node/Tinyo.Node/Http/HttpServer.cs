@@ -477,7 +477,7 @@ public sealed class HttpServer : IAsyncDisposable
     /// <remarks>The message often quotes the request (a name, a path): control characters are escaped, so a client that
     /// prints it to a terminal prints what was sent, not what it would make the terminal do.</remarks>
     public static HttpResponse Error(int status, string message, string code)
-        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Tinyo.Ctl.Api.ErrorBody(Ctl.Statefile.Printable.Escape(message), code), Tinyo.Ctl.Api.ApiJson.Default.ErrorBody));
+        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Tinyo.Api.ErrorBody(Tinyo.Api.Statefile.Printable.Escape(message), code), Tinyo.Api.ApiJson.Default.ErrorBody));
 
     /// <summary>The standard reason phrase.</summary>
     public static string Reason(int status) => status switch

@@ -1,4 +1,4 @@
-using Tinyo.Node.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Node.Logs;
 

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
-using Tinyo.Node.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Node.Ports;
 
@@ -125,7 +125,7 @@ internal static class ByteRelay
                 if (n < 0)
                 {
                     int err = Libc.Errno;
-                    if (err is Libc.EAGAIN or Libc.EINTR) continue;
+                    if (err is Libc.Errno_.EAGAIN or Libc.EINTR) continue;
                     throw new SocketException(err);
                 }
                 while (n > 0)
@@ -139,7 +139,7 @@ internal static class ByteRelay
                     if (m == 0) throw new IOException("splice into the socket moved nothing");
                     int err = Libc.Errno;
                     if (err == Libc.EINTR) continue;
-                    if (err != Libc.EAGAIN) throw new SocketException(err);
+                    if (err != Libc.Errno_.EAGAIN) throw new SocketException(err);
                     buf ??= ArrayPool<byte>.Shared.Rent(Chunk);
                     int r = ReadPipe(p[0], buf, (int)Math.Min(n, buf.Length));
                     await SendAllAsync(to, buf.AsMemory(0, r)).ConfigureAwait(false);
@@ -158,7 +158,7 @@ internal static class ByteRelay
     private static unsafe int[] MakePipe()
     {
         int* fds = stackalloc int[2];
-        if (Libc.Pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK) != 0) throw new SocketException(Libc.Errno);
+        if (Libc.SysPipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK) != 0) throw new SocketException(Libc.Errno);
         // A pipe holds 64 KiB by default (16 pages) — the chunk size; F_SETPIPE_SZ only if that ever changes.
         return [fds[0], fds[1]];
     }

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
-using Tinyo.Node.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Node.Ports;
 

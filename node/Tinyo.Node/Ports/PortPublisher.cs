@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Node.Ports;
 

@@ -1,5 +1,5 @@
-using Tinyo.Ctl.Api;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Node.Reconcile;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Rt.Containers;
 
 namespace Tinyo.Node.Reconcile;

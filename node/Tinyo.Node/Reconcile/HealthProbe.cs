@@ -1,4 +1,4 @@
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Rt;
 using Tinyo.Rt.Containers;
 

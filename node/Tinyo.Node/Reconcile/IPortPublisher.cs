@@ -1,4 +1,4 @@
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Node.Reconcile;
 

@@ -1,4 +1,4 @@
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 
 namespace Tinyo.Node.Reconcile;
 

@@ -1,4 +1,4 @@
-using static Tinyo.Node.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Node.Reconcile;
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using Tinyo.Ctl.Api;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api;
+using Tinyo.Api.Statefile;
 
 namespace Tinyo.Node.Reconcile;
 

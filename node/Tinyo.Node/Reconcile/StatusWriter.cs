@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Tinyo.Ctl.Api;
+using Tinyo.Api;
 using Tinyo.Kv;
 using Tinyo.Kv.Protocol;
 using Tinyo.Node.Store;

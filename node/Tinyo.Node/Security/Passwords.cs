@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using Tinyo.Ctl;
+using Tinyo.Linux;
 using Tinyo.Node.Store;
 
 namespace Tinyo.Node.Security;

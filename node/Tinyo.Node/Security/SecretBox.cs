@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Tinyo.Ctl;
+using Tinyo.Linux;
 using Tinyo.Node.Store;
 
 namespace Tinyo.Node.Security;

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using Tinyo.Ctl;
+using Tinyo.Linux;
 
 namespace Tinyo.Node.Security;
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Ports;
 using Tinyo.Node.Tests.Fixtures;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Ports;
 using Tinyo.Rt;
 using Tinyo.Rt.Containers;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Ports;
 using Xunit.Abstractions;
 

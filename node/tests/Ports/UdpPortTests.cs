@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Tinyo.Ctl.Statefile;
+using Tinyo.Api.Statefile;
 using Tinyo.Node.Ports;
 
 namespace Tinyo.Node.Tests.Ports;

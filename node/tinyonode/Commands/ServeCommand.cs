@@ -31,8 +31,8 @@ internal static class ServeCommand
         cmd.SetAction(async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
-            Console.SetError(new Kv.Linux.DaemonLog(2, "tinyonode"));
-            Console.SetOut(new Kv.Linux.DaemonLog(1, "tinyonode"));
+            Console.SetError(new Tinyo.Linux.DaemonLog(2, "tinyonode"));
+            Console.SetOut(new Tinyo.Linux.DaemonLog(1, "tinyonode"));
             try
             {
                 var rootDir = pr.GetValue(root)!;

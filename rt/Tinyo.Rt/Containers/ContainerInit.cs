@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Rootfs;
 using Tinyo.Rt.Security;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
 

@@ -1,6 +1,6 @@
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Processes;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
 

@@ -1,10 +1,10 @@
 using System.Text;
 using System.Text.Json;
 using Tinyo.Rt.Cgroups;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Processes;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
 

@@ -3,7 +3,7 @@ using System.Text;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Processes;
 using Tinyo.Rt.Security;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
 

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 using Tinyo.Rt.Images;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Rootfs;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
 

@@ -1,4 +1,4 @@
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Images;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Images;
 

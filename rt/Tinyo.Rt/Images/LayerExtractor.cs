@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Formats.Tar;
 using System.Text;
-using Tinyo.Rt.Linux;
-using FileSys = Tinyo.Rt.Linux.Libc.FileSys;
+using Tinyo.Linux;
+using FileSys = Tinyo.Linux.Libc.FileSys;
 
 namespace Tinyo.Rt.Images;
 

@@ -1,6 +1,6 @@
 using System.Buffers;
-using Tinyo.Rt.Linux;
-using FileSys = Tinyo.Rt.Linux.Libc.FileSys;
+using Tinyo.Linux;
+using FileSys = Tinyo.Linux.Libc.FileSys;
 
 namespace Tinyo.Rt.Images;
 

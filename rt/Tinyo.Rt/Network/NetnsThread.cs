@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Network;
 

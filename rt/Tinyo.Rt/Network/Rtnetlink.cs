@@ -1,6 +1,6 @@
 using System.Net;
-using Tinyo.Rt.Linux;
-using Tinyo.Rt.Linux.Netlink;
+using Tinyo.Linux;
+using Tinyo.Rt.Network.Netlink;
 
 namespace Tinyo.Rt.Network;
 

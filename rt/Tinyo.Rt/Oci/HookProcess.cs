@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Tinyo.Rt.Processes;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Oci;
 

@@ -1,5 +1,5 @@
 using Tinyo.Rt.Cgroups;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using Tinyo.Rt.Linux;
-using static Tinyo.Rt.Linux.Libc;
+using Tinyo.Linux;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Tinyo.Rt.Containers;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,5 +1,5 @@
-using Tinyo.Rt.Linux;
-using static Tinyo.Rt.Linux.Libc;
+using Tinyo.Linux;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

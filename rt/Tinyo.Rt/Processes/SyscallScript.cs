@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using Tinyo.Rt.Containers;
-using Tinyo.Rt.Linux;
-using static Tinyo.Rt.Linux.Libc;
+using Tinyo.Linux;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Processes;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Rootfs;
 

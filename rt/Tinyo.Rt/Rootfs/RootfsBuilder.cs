@@ -1,7 +1,7 @@
 using Tinyo.Rt.Containers;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Rootfs;
 

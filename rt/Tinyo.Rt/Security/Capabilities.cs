@@ -1,4 +1,4 @@
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
 
 namespace Tinyo.Rt.Security;

@@ -1,4 +1,4 @@
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 using static Tinyo.Rt.Processes.SyscallScript;
 using static Tinyo.Rt.Setup.RootfsRows;
 

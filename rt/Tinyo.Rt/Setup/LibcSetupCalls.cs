@@ -4,7 +4,7 @@ using Tinyo.Rt.Containers;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Rootfs;
 using Tinyo.Rt.Security;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Setup;
 

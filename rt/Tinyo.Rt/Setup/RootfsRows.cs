@@ -1,5 +1,5 @@
 using Tinyo.Rt.Processes;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 using static Tinyo.Rt.Processes.SyscallScript;
 
 namespace Tinyo.Rt.Setup;

@@ -1,6 +1,6 @@
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Rootfs;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 using static Tinyo.Rt.Processes.SyscallScript;
 using static Tinyo.Rt.Setup.RootfsRows;
 

@@ -1,5 +1,5 @@
 using System.Formats.Tar;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Tests.Layers;
 

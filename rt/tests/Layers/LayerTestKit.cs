@@ -2,7 +2,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
 using Tinyo.Rt.Images;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Tests.Layers;
 

@@ -2,7 +2,7 @@ using System.Text;
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using Tinyo.Rt.Images;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Tests.Layers;
 

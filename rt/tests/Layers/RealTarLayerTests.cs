@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Tinyo.Rt.Images;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 
 namespace Tinyo.Rt.Tests.Layers;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Processes;
 using Tinyo.Rt.Tests.RunImage;

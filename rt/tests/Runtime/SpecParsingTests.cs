@@ -3,7 +3,7 @@ using Tinyo.Rt.Cgroups;
 using Tinyo.Rt.Oci;
 using Tinyo.Rt.Processes;
 using Tinyo.Rt.Rootfs;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Tests.Runtime;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Tinyo.Rt.Oci;
-using static Tinyo.Rt.Linux.Libc;
+using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Tests.Runtime;
 

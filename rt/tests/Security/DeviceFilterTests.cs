@@ -1,5 +1,5 @@
 using Tinyo.Rt.Cgroups;
-using Tinyo.Rt.Linux;
+using Tinyo.Linux;
 using Tinyo.Rt.Oci;
 using static Tinyo.Rt.Cgroups.DeviceAccess;
 

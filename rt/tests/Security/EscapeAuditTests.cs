@@ -258,6 +258,6 @@ public sealed class EscapeAuditTests : IDisposable
     private static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
-    private static extern int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+    private static int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags) =>
+        Tinyo.Linux.Libc.RenameAt2(olddirfd, Tinyo.Linux.Libc.Utf8z(oldpath), newdirfd, Tinyo.Linux.Libc.Utf8z(newpath), flags);
 }

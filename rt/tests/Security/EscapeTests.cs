@@ -242,6 +242,6 @@ public sealed class EscapeTests : IDisposable
         Assert.Empty(Directory.GetFileSystemEntries(target));
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
-    private static extern int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+    private static int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags) =>
+        Tinyo.Linux.Libc.RenameAt2(olddirfd, Tinyo.Linux.Libc.Utf8z(oldpath), newdirfd, Tinyo.Linux.Libc.Utf8z(newpath), flags);
 }

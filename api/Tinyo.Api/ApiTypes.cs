@@ -1,0 +1,94 @@
+using System.Text.Json.Serialization;
+using Tinyo.Api.Statefile;
+
+namespace Tinyo.Api;
+
+/// <summary>An error answer: <c>{"error": "...", "code": "..."}</c>, plus the position for statefile errors.</summary>
+public sealed record ErrorBody(string Error, string Code, string? File = null, long? Line = null, long? Column = null, string? Field = null);
+
+/// <summary>GET /v1/version.</summary>
+public sealed record VersionInfo(string Version, string Api);
+
+/// <summary>GET /v1/status.</summary>
+public sealed record NodeStatus(string Node, string? Net, string Version, long UptimeSeconds, string KvEndpoint, long KvRevision, int Apps, int Users, int Secrets, string? TlsPin = null);
+
+/// <summary>POST /v1/init: creates the net and its first (admin) user; only on the unix socket, only once.</summary>
+public sealed record InitRequest(string Net, string User, string Password);
+
+/// <summary>POST /v1/login.</summary>
+public sealed record LoginRequest(string User, string Password);
+
+/// <summary>A bearer token and when it expires.</summary>
+public sealed record LoginResponse(string Token, string User, DateTimeOffset Expires);
+
+/// <summary>POST /v1/users.</summary>
+public sealed record UserRequest(string Name, string Password);
+
+/// <summary>A user as listed (never the hash).</summary>
+public sealed record UserInfo(string Name, DateTimeOffset Created);
+
+/// <summary>A net (the cluster's name).</summary>
+public sealed record NetInfo(string Name, DateTimeOffset Created);
+
+/// <summary>POST /v1/nets.</summary>
+public sealed record NetRequest(string Name);
+
+/// <summary>PUT /v1/secrets/NAME: the value, base64.</summary>
+public sealed record SecretRequest(string Value);
+
+/// <summary>A secret as listed: never its value.</summary>
+public sealed record SecretInfo(string Name, DateTimeOffset Created);
+
+/// <summary>
+/// POST /v1/apps: the statefile's text; the node validates it again. <see cref="BaseDir"/> is the statefile's
+/// directory on the client, for relative mount sources (meaningful when client and node share the host).
+/// </summary>
+public sealed record ApplyRequest(string File, string Yaml, string? BaseDir = null);
+
+/// <summary>The outcome of an apply, per app.</summary>
+public sealed record ApplyResult(string Name, string Action);
+
+/// <summary>
+/// An app's desired and observed state. <see cref="State"/>: <c>pending</c> (no node reported yet), <c>pulling</c>,
+/// <c>running</c>, <c>starting</c>, <c>restarting</c>, <c>exited</c> or <c>error</c> (then <see cref="Error"/> says why).
+/// </summary>
+public sealed record AppInfo(string Name, string Image, string State, IReadOnlyList<string> Ports, int Replicas, int Restarts, DateTimeOffset Created, DateTimeOffset Updated,
+    string? Error = null, IReadOnlyList<ContainerStatus>? Containers = null);
+
+/// <summary>
+/// One container as its node observed it. <see cref="ExitCode"/> is null while running or when unknown (a container
+/// re-adopted from an earlier tinyonode process exits without telling anyone its status).
+/// </summary>
+public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
+    string? LastError = null, string? Health = null);
+
+/// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
+public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);
+
+/// <summary>An app as stored under /tinyo/apps/NAME.</summary>
+public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created, DateTimeOffset Updated);
+
+/// <summary>Source-generated JSON for every API body (NativeAOT: no reflection).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = false)]
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(VersionInfo))]
+[JsonSerializable(typeof(NodeStatus))]
+[JsonSerializable(typeof(InitRequest))]
+[JsonSerializable(typeof(LoginRequest))]
+[JsonSerializable(typeof(LoginResponse))]
+[JsonSerializable(typeof(UserRequest))]
+[JsonSerializable(typeof(List<UserInfo>))]
+[JsonSerializable(typeof(NetRequest))]
+[JsonSerializable(typeof(List<NetInfo>))]
+[JsonSerializable(typeof(NetInfo))]
+[JsonSerializable(typeof(SecretRequest))]
+[JsonSerializable(typeof(List<SecretInfo>))]
+[JsonSerializable(typeof(ApplyRequest))]
+[JsonSerializable(typeof(List<ApplyResult>))]
+[JsonSerializable(typeof(List<AppInfo>))]
+[JsonSerializable(typeof(AppRecord))]
+[JsonSerializable(typeof(AppSpec))]
+[JsonSerializable(typeof(AppStatus))]
+[JsonSerializable(typeof(ExecRequest))]
+public sealed partial class ApiJson : JsonSerializerContext;

@@ -1,0 +1,112 @@
+namespace Tinyo.Api.Statefile;
+
+/// <summary>
+/// One container's desired state, as a statefile document describes it after validation. Stored as JSON in the
+/// KV (<c>/tinyo/apps/NAME</c>) by the node; the reconciler turns it into running containers.
+/// </summary>
+public sealed class AppSpec
+{
+    /// <summary>The app's name: DNS-label style, unique in the cluster.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The image reference, e.g. <c>alpine:latest</c>.</summary>
+    public required string Image { get; init; }
+
+    /// <summary>Replaces the image's Cmd when set (Compose semantics).</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+
+    /// <summary>Replaces the image's Entrypoint when set.</summary>
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+
+    /// <summary>Environment variables added to the image's.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Published ports.</summary>
+    public IReadOnlyList<PortSpec> Ports { get; init; } = [];
+
+    /// <summary>Host paths bind-mounted into the container.</summary>
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
+
+    /// <summary>Secrets made available to the container.</summary>
+    public IReadOnlyList<SecretRef> Secrets { get; init; } = [];
+
+    /// <summary>How many copies run.</summary>
+    public int Replicas { get; init; } = 1;
+
+    /// <summary>When an exited container is started again: always, on-failure or never.</summary>
+    public string Restart { get; init; } = "always";
+
+    /// <summary>Resource limits, null for none.</summary>
+    public ResourceSpec? Resources { get; init; }
+
+    /// <summary>Health check, null for none.</summary>
+    public HealthcheckSpec? Healthcheck { get; init; }
+}
+
+/// <summary>A published port: host port → container port.</summary>
+public sealed class PortSpec
+{
+    /// <summary>Port on the host.</summary>
+    public int Host { get; init; }
+
+    /// <summary>Port in the container.</summary>
+    public int Container { get; init; }
+
+    /// <summary>tcp or udp.</summary>
+    public string Protocol { get; init; } = "tcp";
+
+    /// <inheritdoc/>
+    public override string ToString() => Host == Container && Protocol == "tcp" ? $"{Host}" : $"{Host}:{Container}{(Protocol == "tcp" ? "" : "/" + Protocol)}";
+}
+
+/// <summary>A bind mount from the host.</summary>
+public sealed class MountSpec
+{
+    /// <summary>Absolute host path.</summary>
+    public required string Source { get; init; }
+
+    /// <summary>Absolute path in the container.</summary>
+    public required string Target { get; init; }
+
+    /// <summary>Mounted read-only.</summary>
+    public bool ReadOnly { get; init; }
+}
+
+/// <summary>A secret given to the container as the file <c>/run/secrets/NAME</c>, optionally also as a variable.</summary>
+public sealed class SecretRef
+{
+    /// <summary>The secret's name (see <c>tio secret +</c>).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Environment variable that also receives the value, or null.</summary>
+    public string? Env { get; init; }
+
+    /// <summary>The file path in the container.</summary>
+    public string Target => "/run/secrets/" + Name;
+}
+
+/// <summary>Resource limits.</summary>
+public sealed class ResourceSpec
+{
+    /// <summary>Memory limit in bytes, 0 for none.</summary>
+    public long MemoryBytes { get; init; }
+
+    /// <summary>CPU limit in cores (0.5 = half a core), 0 for none.</summary>
+    public double Cpus { get; init; }
+
+    /// <summary>Maximum number of processes, 0 for none.</summary>
+    public int Pids { get; init; }
+}
+
+/// <summary>A command run in the container to judge its health.</summary>
+public sealed class HealthcheckSpec
+{
+    /// <summary>The command (a string is run with /bin/sh -c).</summary>
+    public required IReadOnlyList<string> Command { get; init; }
+
+    /// <summary>Time between checks, milliseconds.</summary>
+    public long IntervalMs { get; init; } = 30_000;
+
+    /// <summary>Consecutive failures before the container is unhealthy.</summary>
+    public int Retries { get; init; } = 3;
+}
