@@ -19,7 +19,7 @@ internal static class ContainerSpec
     public static string Name(string app, int index) => app + "-" + index.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// The run options. Mount sources must exist (a clear error otherwise); <paramref name="secretsDir"/> is bound
+    /// The run options. Mount sources are checked when the container is made; <paramref name="secretsDir"/> is bound
     /// read-only at /run/secrets; <paramref name="secretEnv"/> adds <c>KEY=VALUE</c> for secrets injected as variables.
     /// </summary>
     public static RunOptions For(AppSpec spec, int index, string hash, string? secretsDir, IReadOnlyList<string> secretEnv)
@@ -45,14 +45,8 @@ internal static class ContainerSpec
         foreach (var (k, v) in spec.Env) o.Env.Add(k + "=" + v);
         o.Env.AddRange(secretEnv);
         foreach (var m in spec.Mounts)
-        {
-            if (!File.Exists(m.Source) && !Directory.Exists(m.Source))
-                throw new NodeException($"mount source {m.Source} does not exist (target {m.Target})");
-            if (m.Source.Contains(':') || m.Target.Contains(':'))
-                throw new NodeException($"mount {m.Source} → {m.Target}: paths with ':' are not supported");
-            o.Volumes.Add(m.Source + ":" + m.Target + (m.ReadOnly ? ":ro" : ""));
-        }
-        if (secretsDir is not null) o.Volumes.Add(secretsDir + ":/run/secrets:ro");
+            o.Volumes.Add(new BindMount(m.Source, m.Target, m.ReadOnly));
+        if (secretsDir is not null) o.Volumes.Add(new BindMount(secretsDir, "/run/secrets", ReadOnly: true));
         if (spec.Resources is { } r)
         {
             if (r.MemoryBytes > 0) o.Memory = r.MemoryBytes;

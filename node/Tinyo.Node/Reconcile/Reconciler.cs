@@ -59,7 +59,7 @@ public sealed class Reconciler : IAsyncDisposable
         this.store = store;
         this.box = box;
         rt = new ContainerRuntime(o.Runtime, o.RuntimeOptions);
-        ic = new ImageContainers(o.Runtime, o.RuntimeOptions);
+        ic = new ImageContainers(rt);
         images = new ImageSource(new ImageStore(o.Runtime), MirrorsAsync, o.Offline, o.Log);
         secrets = new SecretFiles(o.SecretsDir);
         status = new StatusWriter(store, StatusPrefix, o.Log);
@@ -356,9 +356,7 @@ public sealed class Reconciler : IAsyncDisposable
                 Watch(app, r);
                 break;
             default: // stopped: found after the node was down (tio down stops containers), or it died meanwhile
-                rt.ReapExited();
-                var exit = ExitOf(id);
-                ReleaseCgroup(id);
+                var exit = rt.CollectExit(id)?.Code;
                 r.ExitCode = exit;
                 if (RestartPolicy.ShouldRestart(spec.Restart, exit))
                 {
@@ -414,15 +412,8 @@ public sealed class Reconciler : IAsyncDisposable
         if (r.Id != id || r.Generation != gen || !apps.TryGetValue(app.Name, out var cur) || cur != app) return; // replaced or removed meanwhile
         r.Probe?.Dispose();
         r.Probe = null;
-        rt.ReapExited();
-        if (status is { } ws && pid > 0)
-        {
-            // Recorded in the state (with the OOM verdict, before the cgroup goes), so `tio ls` and tinyort see it too.
-            try { rt.RecordExit(id, pid, null, ws); }
-            catch (RtException e) { o.Log($"reconcile: container {id}: recording its exit: {e.Message}"); }
-        }
-        var code = ExitOf(id);
-        ReleaseCgroup(id);
+        // Recorded in the state (with the OOM verdict, before the cgroup goes), so `tio ls` and tinyort see it too.
+        var code = rt.CollectExit(id, status is { } ws && pid > 0 ? (pid, ws) : null)?.Code;
         var ran = r.Started is { } s ? DateTimeOffset.UtcNow - s : TimeSpan.Zero;
         r.ExitCode = code;
         r.Pid = 0;
@@ -522,8 +513,7 @@ public sealed class Reconciler : IAsyncDisposable
             rt.Kill(id, 15);
             if (!await Task.Run(() => ic.WaitStopped(id, o.StopGrace)).ConfigureAwait(false)) rt.Kill(id, 9, all: true);
             await Task.Run(() => ic.WaitStopped(id, TimeSpan.FromSeconds(5))).ConfigureAwait(false);
-            rt.ReapExited();
-            ReleaseCgroup(id);
+            rt.CollectExit(id);
         }
         catch (RtException)
         {
@@ -552,30 +542,6 @@ public sealed class Reconciler : IAsyncDisposable
     {
         app.RefreshPids();
         status.Set(app.Name, app.ToStatus(o.Node));
-    }
-
-    private int? ExitOf(string id)
-    {
-        try
-        {
-            return ic.Summary(id).ExitCode ?? (rt.ExitOf(id) is { } e ? e.Code : null);
-        }
-        catch (RtException)
-        {
-            return null;
-        }
-    }
-
-    private void ReleaseCgroup(string id)
-    {
-        try
-        {
-            rt.ReleaseCgroup(id);
-        }
-        catch (RtException e)
-        {
-            o.Log($"reconcile: container {id}: {e.Message}");
-        }
     }
 
     private static string Describe(int? code) => code is { } c ? "exit code " + c.ToString(CultureInfo.InvariantCulture) : "exit code unknown";

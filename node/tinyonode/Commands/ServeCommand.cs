@@ -37,7 +37,7 @@ internal static class ServeCommand
                 if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
                     throw new NodeException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
                 var kvTls = KvTls(pr.GetValue(kvCa), pr.GetValue(kvCert), pr.GetValue(kvKey));
-                var mirrorList = Reconcile.RegistryMirrors.Parse(pr.GetValue(mirrors));
+                var mirrorList = Rt.Images.RegistryMirrors.Parse(pr.GetValue(mirrors));
                 var (init, seal) = InitBinary();
                 var options = new NodeOptions
                 {
@@ -74,7 +74,7 @@ internal static class ServeCommand
                 }
                 return 0;
             }
-            catch (Exception e) when (e is NodeException or Kv.KvException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is NodeException or Rt.RtException or Kv.KvException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
             {
                 Console.Error.WriteLine($"tinyonode: {e.Message}");
                 return 1;
