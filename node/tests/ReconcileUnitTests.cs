@@ -73,7 +73,8 @@ public class ReconcileUnitTests
             """);
         var o = ContainerSpec.For(s, 1, "h", "/run/x/t-1", ["DB=secret"]);
         Assert.Equal(["A=1", "DB=secret"], o.Env);
-        Assert.Equal([new BindMount("/etc/hosts", "/h", true), new BindMount("/tmp", "/t"), new BindMount("/run/x/t-1", "/run/secrets", true)], o.Volumes);
+        Assert.Equal([new BindMount("/etc/hosts", "/h", true) { CreateSource = true }, new BindMount("/tmp", "/t") { CreateSource = true },
+            new BindMount("/run/x/t-1", "/run/secrets", true) { NoExec = true, Trusted = true }], o.Volumes);
         Assert.Equal(64L << 20, o.Memory);
         Assert.Equal(0.5, o.Cpus);
         Assert.Equal(10, o.Pids);

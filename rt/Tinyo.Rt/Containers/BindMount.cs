@@ -22,6 +22,10 @@ public sealed record BindMount(string Source, string Destination, bool ReadOnly 
     /// host; the bind keeps it so).</summary>
     public bool NoExec { get; init; }
 
+    /// <summary>The embedder's own mount (tinyonode's secrets tmpfs, which lives in its state directory): exempt
+    /// from the forbidden directories, which guard against mounts a user asked for.</summary>
+    public bool Trusted { get; init; }
+
     /// <summary>Parses <c>-v SRC:DST[:ro|rw]</c> (tinyort's command line). Checks the form only; the source is
     /// looked at when the container is made.</summary>
     public static BindMount Parse(string v)
@@ -56,7 +60,7 @@ public sealed record BindMount(string Source, string Destination, bool ReadOnly 
     public SpecMount ToSpec(IReadOnlyList<string> forbiddenSources)
     {
         CheckPaths();
-        var src = MountSource.Ensure(Source, CreateSource, forbiddenSources, Show());
+        var src = MountSource.Ensure(Source, CreateSource, Trusted ? [] : forbiddenSources, Show());
         List<string> opts = ["rbind", "rprivate"];
         if (ReadOnly) opts.Add("ro");
         if (NoExec) opts.AddRange(["nosuid", "nodev", "noexec"]);

@@ -394,6 +394,36 @@ public sealed class ImageContainers
         if (info is not null) ContainerNames.Release(Root, info.Name, id);
     }
 
+    /// <summary>
+    /// Removes what creates interrupted by a kill -9 left behind — a container directory with no state record (its
+    /// init died with the creator), and names pointing at no container — and returns the ids removed. Only for the
+    /// one process that creates containers in this root (tinyonode at start or resync, on its single loop): a
+    /// create running in another process at that moment would look the same.
+    /// </summary>
+    public List<string> RemoveIncomplete()
+    {
+        var removed = new List<string>();
+        if (Directory.Exists(Root.Containers))
+        {
+            foreach (var d in Directory.GetDirectories(Root.Containers))
+            {
+                var id = Path.GetFileName(d);
+                if (File.Exists(Path.Combine(d, ContainerRecord.FileName))) continue;
+                try
+                {
+                    Bundle.ValidateId(id);
+                    var name = Info(id)?.Name;
+                    Remove(id, force: true);
+                    if (name is not null) ContainerNames.Release(Root, name, id);
+                    removed.Add(id);
+                }
+                catch (Exception e) when (e is RtException or IOException) { } // not a container directory, or busy
+            }
+        }
+        ContainerNames.ReleaseStale(Root);
+        return removed;
+    }
+
     /// <summary>Every container (image and bundle ones), oldest first.</summary>
     public List<ContainerSummary> List()
     {
