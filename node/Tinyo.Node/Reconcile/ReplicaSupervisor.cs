@@ -83,7 +83,7 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
         {
             var delay = r.Backoff.Next(ran);
             r.State = "restarting";
-            ctx.Log($"app {app.Name}: {r.Name} exited ({Describe(exit)}) after {ran.TotalSeconds:0.#} s; restart in {delay.TotalMilliseconds:0} ms");
+            ctx.Log($"app {app.Name}: {r.Name} exited {Describe(exit)} after {ran.TotalSeconds:0.#} s; restart in {delay.TotalMilliseconds:0} ms");
             var g = ++r.Generation;
             ctx.Queue.After(delay, () =>
             {
@@ -91,7 +91,7 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
                 return Task.CompletedTask;
             });
         }
-        else ctx.Log($"app {app.Name}: {r.Name} exited ({Describe(exit)}); not restarted (restart: {policy})");
+        else ctx.Log($"app {app.Name}: {r.Name} exited {Describe(exit)}; not restarted (restart: {policy})");
         ctx.Publish(app);
     }
 
@@ -118,13 +118,12 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
         }
     }
 
-    /// <summary>How an exit reads in the node's log and in <c>tio ls</c>: code, signal, OOM kill.</summary>
+    /// <summary>How an exit reads in the node's log: "(exit code N)", then what ended it: " (signal S)", " (OOM-killed)".</summary>
     public static string Describe(ExitStatus? exit)
     {
-        if (exit is not { } e) return "exit code unknown";
-        var s = "exit code " + e.Code.ToString(CultureInfo.InvariantCulture);
-        if (e.OomKilled) s += ", OOM-killed";
-        else if (e.Signal != 0) s += ", signal " + e.Signal.ToString(CultureInfo.InvariantCulture);
-        return s;
+        if (exit is not { } e) return "(exit code unknown)";
+        var s = "(exit code " + e.Code.ToString(CultureInfo.InvariantCulture) + ")";
+        if (e.OomKilled) return s + " (OOM-killed)";
+        return e.Signal != 0 ? s + " (signal " + e.Signal.ToString(CultureInfo.InvariantCulture) + ")" : s;
     }
 }
