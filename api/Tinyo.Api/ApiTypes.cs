@@ -56,11 +56,12 @@ public sealed record AppInfo(string Name, string Image, string State, IReadOnlyL
     string? Error = null, IReadOnlyList<ContainerStatus>? Containers = null);
 
 /// <summary>
-/// One container as its node observed it. <see cref="ExitCode"/> is null while running or when unknown (a container
-/// re-adopted from an earlier tinyonode process exits without telling anyone its status).
+/// One container as its node observed it. <see cref="ExitCode"/>, <see cref="ExitSignal"/> and
+/// <see cref="OomKilled"/> describe its last exit and stay while it runs again after a restart (why it restarted);
+/// null before any exit, or when unknown (a re-adopted container on a kernel before 6.15).
 /// </summary>
 public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
-    string? LastError = null, string? Health = null);
+    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null);
 
 /// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
 public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);

@@ -48,6 +48,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Offline = options.Offline,
             StopGrace = options.StopGrace,
             Ports = ports,
+            ForbiddenMountSources = [options.Root, Path.GetDirectoryName(Path.GetFullPath(options.Socket)) ?? options.Root],
             EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
             Log = options.Log,
         }, new StateStore(kv), box);

@@ -34,8 +34,20 @@ public class PortTests(MirrorRegistry registry) : IClassFixture<MirrorRegistry>
     public async Task PublishedPortServesThePage_TakenPortsAreRefused_RemovalFreesThePort()
     {
         await using var n = await ReconcileNode.UpAsync(registry);
-        var www = Path.Combine(n.Node.Dir, "www");
-        Directory.CreateDirectory(www);
+        // Not in the node's directory: it holds the node's socket, and the node refuses mount sources there.
+        var www = Directory.CreateTempSubdirectory("tio-www-").FullName;
+        try
+        {
+            await ServesAsync(n, www);
+        }
+        finally
+        {
+            Directory.Delete(www, recursive: true);
+        }
+    }
+
+    private static async Task ServesAsync(ReconcileNode n, string www)
+    {
         await File.WriteAllTextAsync(Path.Combine(www, "index.html"), "hello through the proxy\n");
         int port = FreePort();
         await n.ApplyAsync("web", Web("web", port, www));

@@ -5,15 +5,11 @@ namespace Tinyo.Ctl.Tests.Setup;
 /// <summary>What <c>tio ++</c> says first when a daemon does not start on a full disk (issue 10, item 7).</summary>
 public class StateDiskTests
 {
-    [Fact]
+    [SkippableFact]
     public void A_full_state_disk_is_named_as_the_cause_and_a_roomy_one_is_not()
     {
         using var disk = new SmallTmpfs(16);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         var root = Path.Combine(disk.Dir, "tinyo");
         Directory.CreateDirectory(root);
         Assert.Null(StateDisk.Problem(root));

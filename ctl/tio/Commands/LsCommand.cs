@@ -11,7 +11,7 @@ internal static class LsCommand
     {
         var output = new Option<string>("--output", "-o") { Description = "table or json", DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");
-        var cmd = new Command("ls", "List apps: name, image, state, ports, restarts, age") { output };
+        var cmd = new Command("ls", "List apps: name, image, state, ports, restarts, last exit, age") { output };
         Common.Run(cmd, async (pr, ct) =>
         {
             var apps = await Common.Client(pr).AppsAsync(ct);
@@ -20,15 +20,38 @@ internal static class LsCommand
                 Console.WriteLine(JsonSerializer.Serialize(apps, ApiJson.Default.ListAppInfo));
                 return Exit.Ok;
             }
-            Common.Table(["NAME", "IMAGE", "STATE", "PORTS", "RESTARTS", "AGE"],
-                apps.Select(a => new[] { a.Name, a.Image, StateText(a), string.Join(',', a.Ports), a.Restarts.ToString(), Common.Age(a.Created) }));
+            Common.Table(["NAME", "IMAGE", "STATE", "PORTS", "RESTARTS", "LAST EXIT", "AGE"],
+                apps.Select(a => new[]
+                {
+                    a.Name, a.Image, StateText(a), string.Join(',', a.Ports), a.Restarts.ToString(),
+                    a.Containers is [var only] ? ExitText(only) ?? "-" : a.Containers is { Count: > 1 } ? "(below)" : "-", Common.Age(a.Created),
+                }));
             // Problems in full below the table (the column stays narrow): "image not found", "mount source missing"...
             foreach (var a in apps)
                 if (a.Error is { } e) Console.WriteLine($"{a.Name}: {e}");
+            // Why replicas of multi-replica apps restarted or stopped: each one's last exit.
+            foreach (var a in apps)
+                if (a.Containers is { Count: > 1 } cs)
+                    foreach (var c in cs)
+                        if (ExitText(c) is { } x) Console.WriteLine($"{c.Name}: last exit {x}");
             return Exit.Ok;
         });
         return cmd;
     }
+
+    /// <summary>A replica's last exit — code, signal, OOM kill — or null before any: why it restarted.</summary>
+    internal static string? ExitText(ContainerStatus c)
+    {
+        if (c.ExitCode is not { } code) return null;
+        if (c.OomKilled == true) return $"{code} (OOM-killed)";
+        if (c.ExitSignal is { } sig and > 0) return $"{code} (signal {sig}{SignalName(sig)})";
+        return code.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static string SignalName(int sig) => sig switch
+    {
+        1 => " HUP", 2 => " INT", 3 => " QUIT", 6 => " ABRT", 9 => " KILL", 11 => " SEGV", 13 => " PIPE", 15 => " TERM", _ => "",
+    };
 
     /// <summary>running (green), error (red), the rest yellow; several replicas show how many run, e.g. "running 2/3".</summary>
     private static string StateText(AppInfo a)

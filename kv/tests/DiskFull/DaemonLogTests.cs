@@ -5,15 +5,11 @@ namespace Tinyo.Kv.Tests.DiskFull;
 /// <summary>A daemon's log on a disk that fills up and frees again: no exception, lines counted, one notice.</summary>
 public class DaemonLogTests
 {
-    [Fact]
+    [SkippableFact]
     public void Lines_that_do_not_fit_are_dropped_counted_and_reported_once_space_is_back()
     {
         using var disk = new SmallTmpfs(1);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         var path = Path.Combine(disk.Dir, "daemon.log");
         using var handle = File.OpenHandle(path, FileMode.Append, FileAccess.Write);
         {

@@ -14,15 +14,11 @@ public class DiskFullTests
 {
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
 
-    [Fact]
+    [SkippableFact]
     public async Task A_full_data_disk_refuses_writes_keeps_reads_and_recovers()
     {
         using var disk = new SmallTmpfs(24);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         await using var cluster = new TestCluster();
         var m = new Member("m1", Path.Combine(disk.Dir, "data"), TestCluster.FreePort(), TestCluster.FreePort());
         cluster.Members.Add(m);
@@ -66,15 +62,11 @@ public class DiskFullTests
         Assert.True(m.Running, "tinyokv died after space was freed:\n" + m.Log);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_store_that_fills_its_own_disk_stops_taking_writes_without_crashing()
     {
         using var disk = new SmallTmpfs(16);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         await using var cluster = new TestCluster();
         var m = new Member("m1", Path.Combine(disk.Dir, "data"), TestCluster.FreePort(), TestCluster.FreePort());
         cluster.Members.Add(m);

@@ -10,15 +10,11 @@ namespace Tinyo.Kv.Tests.DiskFull;
 [Collection("cluster")]
 public class FullLogDiskTests
 {
-    [Fact]
+    [SkippableFact]
     public async Task A_member_whose_log_cannot_be_written_serves_and_reports_the_lost_lines_later()
     {
         using var disk = new SmallTmpfs(1);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         var data = Directory.CreateTempSubdirectory("tinyokv-fulllog-").FullName;
         var log = Path.Combine(disk.Dir, "tinyokv.log");
         File.WriteAllText(log, "");

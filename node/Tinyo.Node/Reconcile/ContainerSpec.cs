@@ -19,10 +19,12 @@ internal static class ContainerSpec
     public static string Name(string app, int index) => app + "-" + index.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// The run options. Mount sources must exist (a clear error otherwise); <paramref name="secretsDir"/> is bound
+    /// The run options. Mount sources are checked (and missing ones created) when the container is made;
+    /// <paramref name="defaults"/> (<see cref="ContainerDefaults.Standard"/>) limit memory and processes unless the
+    /// spec's <c>resources</c> say otherwise; <paramref name="secretsDir"/> is bound
     /// read-only at /run/secrets; <paramref name="secretEnv"/> adds <c>KEY=VALUE</c> for secrets injected as variables.
     /// </summary>
-    public static RunOptions For(AppSpec spec, int index, string hash, string? secretsDir, IReadOnlyList<string> secretEnv)
+    public static RunOptions For(AppSpec spec, int index, string hash, string? secretsDir, IReadOnlyList<string> secretEnv, ContainerDefaults? defaults = null)
     {
         var o = new RunOptions
         {
@@ -44,15 +46,14 @@ internal static class ContainerSpec
         else if (spec.Command is { } cmd) o.Command = [.. cmd];
         foreach (var (k, v) in spec.Env) o.Env.Add(k + "=" + v);
         o.Env.AddRange(secretEnv);
+        // A missing source is created (a root-owned 0755 directory, never through a symlink), as Docker's -v does.
         foreach (var m in spec.Mounts)
-        {
-            if (!File.Exists(m.Source) && !Directory.Exists(m.Source))
-                throw new NodeException($"mount source {m.Source} does not exist (target {m.Target})");
-            if (m.Source.Contains(':') || m.Target.Contains(':'))
-                throw new NodeException($"mount {m.Source} → {m.Target}: paths with ':' are not supported");
-            o.Volumes.Add(m.Source + ":" + m.Target + (m.ReadOnly ? ":ro" : ""));
-        }
-        if (secretsDir is not null) o.Volumes.Add(secretsDir + ":/run/secrets:ro");
+            o.Volumes.Add(new BindMount(m.Source, m.Target, m.ReadOnly) { CreateSource = true });
+        // nosuid,nodev,noexec inside as the tmpfs is outside: secrets are data, never programs.
+        if (secretsDir is not null) o.Volumes.Add(new BindMount(secretsDir, "/run/secrets", ReadOnly: true) { NoExec = true, Trusted = true });
+        defaults ??= ContainerDefaults.Standard;
+        o.Memory = defaults.MemoryBytes > 0 ? defaults.MemoryBytes : null;
+        o.Pids = defaults.Pids > 0 ? defaults.Pids : null;
         if (spec.Resources is { } r)
         {
             if (r.MemoryBytes > 0) o.Memory = r.MemoryBytes;

@@ -7,7 +7,7 @@ namespace Tinyo.Node.Reconcile;
 /// watched process plus an eventfd that wakes it when the set changes. A pidfd works for any process — our own
 /// children (containers this node started) and re-adopted ones whose parent was a previous, killed tinyonode — and
 /// does not reap: the exit status of a child is collected afterwards by the runtime
-/// (<see cref="Rt.Containers.ContainerRuntime.ReapExited"/>), so exec'd processes other code waits for by pid are
+/// (<see cref="Rt.Containers.ContainerRuntime.CollectExit"/>), so exec'd processes other code waits for by pid are
 /// never stolen. A re-adopted container is not our child: its status comes from the pidfd itself once its parent
 /// (the host's pid 1) has reaped it (<see cref="Rt.Processes.ExitInfo"/>, Linux ≥ 6.15), and is handed to the callback.
 /// </summary>

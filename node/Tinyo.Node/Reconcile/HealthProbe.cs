@@ -10,7 +10,7 @@ namespace Tinyo.Node.Reconcile;
 /// failing) it calls <c>unhealthy</c> once and stops: the reconciler then kills the container and the restart
 /// policy decides. The command's output goes to the node's log (stdio of tinyonode).
 /// </summary>
-internal sealed class HealthProbe : IDisposable
+internal sealed class HealthProbe : Runtime.IHealthProbe
 {
     private readonly CancellationTokenSource stop = new();
     private volatile string status = "starting";

@@ -33,6 +33,26 @@ public sealed class ReconcilerOptions
     /// <summary>Called every 30 s with each container's log file (the size cap); default none.</summary>
     public Action<string>? EnforceLogCap { get; init; }
 
+    /// <summary>Directories no mount source may be in, contain or lead into: the node's state directory and its
+    /// socket's directory (a missing source elsewhere is created, as Docker's <c>-v</c> does).</summary>
+    public IReadOnlyList<string> ForbiddenMountSources { get; init; } = [];
+
+    /// <summary>Limits every container gets unless its statefile says otherwise.</summary>
+    public ContainerDefaults Defaults { get; init; } = ContainerDefaults.Standard;
+
     /// <summary>Log lines (never secrets).</summary>
     public Action<string> Log { get; init; } = _ => { };
+}
+
+/// <summary>
+/// Limits a careful operator expects on every container, each overridable per app (<c>resources:</c> in the
+/// statefile): enough for ordinary services, small enough that one runaway app (a fork bomb, a leak) cannot take the
+/// node down with it.
+/// </summary>
+/// <param name="MemoryBytes">Memory limit (and memory+swap): 1 GiB.</param>
+/// <param name="Pids">Process/thread limit: 4096.</param>
+public sealed record ContainerDefaults(long MemoryBytes, long Pids)
+{
+    /// <summary>1 GiB of memory, 4096 processes.</summary>
+    public static readonly ContainerDefaults Standard = new(1L << 30, 4096);
 }

@@ -29,7 +29,8 @@ internal sealed class Replica(string app, int index)
     }
 
     public int Restarts { get; set; }
-    public int? ExitCode { get; set; }
+    /// <summary>How the container last ended (code, signal, OOM kill), kept across restarts: why it restarted.</summary>
+    public Rt.Processes.ExitStatus? LastExit { get; set; }
     public DateTimeOffset? Started { get; set; }
     public string? LastError { get; set; }
     public Backoff Backoff { get; } = new();
@@ -38,8 +39,9 @@ internal sealed class Replica(string app, int index)
     public int Generation { get; set; }
 
     /// <summary>The running health probe, if the app has a healthcheck.</summary>
-    public HealthProbe? Probe { get; set; }
+    public Runtime.IHealthProbe? Probe { get; set; }
 
     public ContainerStatus ToStatus()
-        => new(Name, Id, State, Pid, Restarts, ExitCode, Started, LastError, Probe?.Status);
+        => new(Name, Id, State, Pid, Restarts, LastExit?.Code, Started, LastError, Probe?.Status,
+            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null);
 }

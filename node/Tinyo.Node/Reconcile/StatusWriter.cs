@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Tinyo.Api;
 using Tinyo.Kv;
-using Tinyo.Kv.Protocol;
 using Tinyo.Node.Store;
 
 namespace Tinyo.Node.Reconcile;
@@ -11,7 +10,7 @@ namespace Tinyo.Node.Reconcile;
 /// app wins, an unchanged one is not written again, and while tinyokv is away the writes wait (and retry every
 /// second) without holding up the reconciler.
 /// </summary>
-internal sealed class StatusWriter(StateStore store, string prefix, Action<string> log) : IAsyncDisposable
+internal sealed class StatusWriter(NodeStatusStore store, Action<string> log) : IStatusSink, IAsyncDisposable
 {
     private readonly Lock gate = new();
     private readonly Dictionary<string, AppStatus?> pending = new(StringComparer.Ordinal); // null: delete
@@ -92,13 +91,8 @@ internal sealed class StatusWriter(StateStore store, string prefix, Action<strin
         {
             if (prune is not null)
             {
-                var p = Keys.Of(prefix);
-                var resp = await store.Kv.RangeAsync(new RangeRequest(p, RangeRequest.PrefixEnd(p), KeysOnly: true), cts.Token).ConfigureAwait(false);
-                foreach (var kv in resp.Kvs)
-                {
-                    var app = System.Text.Encoding.UTF8.GetString(kv.Key)[prefix.Length..];
-                    if (!prune.Contains(app)) await store.DeleteAsync(prefix + app, cts.Token).ConfigureAwait(false);
-                }
+                foreach (var app in await store.AppsAsync(cts.Token).ConfigureAwait(false))
+                    if (!prune.Contains(app)) await store.DeleteAsync(app, cts.Token).ConfigureAwait(false);
                 prune = null;
             }
             for (int i = 0; i < batch.Count; i++)
@@ -106,7 +100,7 @@ internal sealed class StatusWriter(StateStore store, string prefix, Action<strin
                 var (app, s) = (batch[i].Key, batch[i].Value);
                 if (s is null)
                 {
-                    await store.DeleteAsync(prefix + app, cts.Token).ConfigureAwait(false);
+                    await store.DeleteAsync(app, cts.Token).ConfigureAwait(false);
                     written.Remove(app);
                 }
                 else
@@ -114,7 +108,7 @@ internal sealed class StatusWriter(StateStore store, string prefix, Action<strin
                     // Updated changes every time: compare without it.
                     var json = JsonSerializer.Serialize(s with { Updated = default }, ApiJson.Default.AppStatus);
                     if (written.TryGetValue(app, out var w) && w == json) continue;
-                    await store.PutAsync(prefix + app, s, ApiJson.Default.AppStatus, cts.Token).ConfigureAwait(false);
+                    await store.PutAsync(s, cts.Token).ConfigureAwait(false);
                     written[app] = json;
                 }
                 batch[i] = default;

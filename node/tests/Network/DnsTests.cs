@@ -189,14 +189,10 @@ public sealed class DnsTests
         Assert.Equal(100, DnsMessage.ReadAll(tcp).Addresses.Distinct().Count());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Dig_resolves_through_the_responder()
     {
-        if (!File.Exists("/usr/bin/dig"))
-        {
-            // SKIP: dig (bind9-dnsutils) is not installed; make deps installs it
-            return;
-        }
+        Skip.If(!File.Exists("/usr/bin/dig"), "dig (bind9-dnsutils) is not installed; make deps installs it");
         await using var dns = new DnsServer(Table());
         dns.Start(new IPEndPoint(IPAddress.Loopback, 0));
         var port = dns.UdpEndpoint!.Port;

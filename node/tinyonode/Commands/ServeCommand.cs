@@ -47,7 +47,7 @@ internal static class ServeCommand
                 if ((cert is null) != (key is null)) throw new NodeException("--tls-cert and --tls-key go together");
                 if (plain && cert is not null) throw new NodeException("--plain-tcp and --tls-cert contradict each other: choose one");
                 if ((plain || cert is not null) && pr.GetValue(tcp) is null) throw new NodeException("--plain-tcp, --tls-cert and --tls-key apply to --listen-tcp, which is not given");
-                var mirrorList = Reconcile.RegistryMirrors.Parse(pr.GetValue(mirrors));
+                var mirrorList = Rt.Images.RegistryMirrors.Parse(pr.GetValue(mirrors));
                 var (init, seal) = InitBinary();
                 var options = new NodeOptions
                 {
@@ -86,7 +86,7 @@ internal static class ServeCommand
                 }
                 return 0;
             }
-            catch (Exception e) when (e is NodeException or Kv.KvException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is NodeException or Rt.RtException or Kv.KvException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
             {
                 Console.Error.WriteLine($"tinyonode: {e.Message}");
                 return 1;

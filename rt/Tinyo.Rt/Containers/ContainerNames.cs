@@ -58,6 +58,24 @@ public static class ContainerNames
         throw Error("claiming container name", link);
     }
 
+    /// <summary>Releases every name whose container directory is gone (a create killed between claiming the name
+    /// and recording the container); returns the names released.</summary>
+    public static List<string> ReleaseStale(RuntimeRoot root)
+    {
+        var released = new List<string>();
+        if (!Directory.Exists(Dir(root))) return released;
+        foreach (var link in Directory.GetFileSystemEntries(Dir(root)))
+        {
+            var name = Path.GetFileName(link);
+            if (Lookup(root, name) is { } id && !Directory.Exists(Path.Combine(root.Containers, id)))
+            {
+                Release(root, name, id);
+                released.Add(name);
+            }
+        }
+        return released;
+    }
+
     /// <summary>Releases a name if it still points at <paramref name="id"/>.</summary>
     public static void Release(RuntimeRoot root, string name, string id)
     {

@@ -8,42 +8,6 @@ using static Tinyo.Linux.Libc;
 
 namespace Tinyo.Rt.Containers;
 
-/// <summary>Settings of a <see cref="ContainerRuntime"/>.</summary>
-public sealed class RuntimeOptions
-{
-    /// <summary>
-    /// How to start the runtime binary as a container's init: the executable and any leading arguments before the
-    /// hidden <c>init</c> verb. Default: this process's own executable (the NativeAOT <c>tinyort</c>). Tests running
-    /// under <c>dotnet</c> point it at a built <c>tinyort</c>.
-    /// </summary>
-    public string[]? InitCommand { get; set; }
-    /// <summary>
-    /// Exec init through a read-only sealed view of its binary (CVE-2019-5736 defence, see SealedExecutable). Default
-    /// true; only an init that must find files next to itself (a framework-dependent test build) turns it off.
-    /// </summary>
-    public bool SealInit { get; set; } = true;
-    /// <summary>File descriptors given to the container as its stdin, stdout and stderr.</summary>
-    public int Stdin { get; set; }
-    /// <summary>See <see cref="Stdin"/>.</summary>
-    public int Stdout { get; set; } = 1;
-    /// <summary>See <see cref="Stdin"/>.</summary>
-    public int Stderr { get; set; } = 2;
-    /// <summary>Receives warnings (spec features recognised but not enforced).</summary>
-    public Action<string>? Warn { get; set; }
-    /// <summary>The host's cgroup layout (default: detected).</summary>
-    public CgroupHost? Cgroups { get; set; }
-    /// <summary>
-    /// Start containers without exec'ing <c>tinyort init</c> into them when the spec allows (see
-    /// <c>Processes/DirectStart</c>): the clone child builds the container from a syscall script prepared here and
-    /// execs the process itself. Default true; false (or TINYO_INIT=1 in the environment) always takes the init path.
-    /// </summary>
-    public bool DirectStart { get; set; } = Environment.GetEnvironmentVariable("TINYO_INIT") != "1";
-    /// <summary>runc's <c>--console-socket</c>: where the pty master of a <c>process.terminal</c> container is sent.</summary>
-    public string? ConsoleSocket { get; set; }
-    /// <summary>Receives the pty master of a <c>process.terminal</c> container when there is no console socket
-    /// (foreground <c>run -t</c>); the callee owns the descriptor.</summary>
-    public Action<int>? OnTerminal { get; set; }
-}
 
 /// <summary>
 /// The OCI runtime: creates, starts, runs, signals and deletes containers from OCI bundles. State lives in
@@ -93,239 +57,17 @@ public sealed partial class ContainerRuntime
         _o = options ?? new RuntimeOptions();
     }
 
+    /// <summary>The runtime root (state under <see cref="RuntimeRoot.Containers"/>).</summary>
+    public RuntimeRoot Root => _root;
+
+    /// <summary>This runtime with other stdio descriptors for the containers it launches (a detached container's
+    /// log file): every other option is kept (<see cref="RuntimeOptions.WithStdio"/>).</summary>
+    public ContainerRuntime WithStdio(int stdin, int stdout, int stderr) => new(_root, _o.WithStdio(stdin, stdout, stderr));
+
     private string Dir(string id) => Path.Combine(_root.Containers, id);
 
     private string[] InitCommand =>
         _o.InitCommand ?? [Environment.ProcessPath ?? throw new RtException("cannot find the runtime executable")];
-
-    /// <summary>Creates a container (status <c>created</c>): namespaces, cgroup and rootfs are ready, the process
-    /// waits for <see cref="Start"/>. Returns its pid.</summary>
-    public int Create(string id, string bundleDir) => Launch(id, bundleDir, detached: true).Pid;
-
-    /// <summary>Starts the process of a created container.</summary>
-    public void Start(string id)
-    {
-        Bundle.ValidateId(id);
-        var dir = Dir(id);
-        var rec = ContainerRecord.Load(dir, id);
-        var status = rec.Status(dir);
-        if (status != "created") throw new RtException($"container {id} is {status}, not created");
-        var fifo = Path.Combine(dir, ContainerRecord.FifoName);
-        var hooks = ReadHooks(rec.Bundle);
-        var initExe = Oci.Hooks.Any(hooks?.Poststart) ? ExeOf(rec.Pid) : null;
-        int fd = SysOpen(fifo, OFlag.WrOnly | OFlag.NonBlock | OFlag.Cloexec, 0);
-        if (fd < 0)
-        {
-            if (Errno is Errno_.ENXIO or Errno_.ENOENT) throw new RtException($"container {id} is not waiting to start (its init is gone)");
-            throw Error("opening", fifo);
-        }
-        try
-        {
-            if (!SysWriteAll(fd, "0"u8)) throw Error("signalling start on", fifo);
-        }
-        finally { SysClose(fd); }
-        File.Delete(fifo);
-        if (initExe is not null) RunPoststart(rec, hooks!, initExe);
-    }
-
-    /// <summary>Runs a container in the foreground: create, start, wait; returns how it ended, having removed the
-    /// container (state, cgroup; its mounts died with its mount namespace).</summary>
-    public ExitStatus Run(string id, string bundleDir, Action<int>? started = null)
-    {
-        var c = Launch(id, bundleDir, detached: false);
-        started?.Invoke(c.Pid);
-        return c.Wait();
-    }
-
-    /// <summary>The OCI state of a container.</summary>
-    public OciState State(string id)
-    {
-        Bundle.ValidateId(id);
-        var dir = Dir(id);
-        return ContainerRecord.Load(dir, id).ToState(dir);
-    }
-
-    /// <summary>The states of all containers, ordered by id.</summary>
-    public List<OciState> List()
-    {
-        var l = new List<OciState>();
-        if (!Directory.Exists(_root.Containers)) return l;
-        foreach (var d in Directory.GetDirectories(_root.Containers).Order(StringComparer.Ordinal))
-        {
-            var id = Path.GetFileName(d);
-            try { l.Add(ContainerRecord.Load(d, id).ToState(d)); }
-            catch (RtException) { } // an entry being created or deleted right now
-        }
-        return l;
-    }
-
-    /// <summary>
-    /// Records the exit status of every container whose process is this process's child and has ended (waitpid with
-    /// WNOHANG on each recorded pid). A subreaper embedding the runtime (tinyonode) calls it on SIGCHLD, so detached
-    /// containers keep their exit code and OOM verdict after they stop; see <see cref="ExitOf"/>. Returns how many
-    /// exits it recorded.
-    /// </summary>
-    public unsafe int ReapExited()
-    {
-        int n = 0;
-        if (!Directory.Exists(_root.Containers)) return 0;
-        foreach (var d in Directory.GetDirectories(_root.Containers))
-        {
-            ContainerRecord rec;
-            try { rec = ContainerRecord.Load(d, Path.GetFileName(d)); }
-            catch (RtException) { continue; }
-            if (rec.ExitCode is not null || rec.Pid <= 0) continue;
-            int st = 0;
-            if (WaitPid(rec.Pid, &st, WNOHANG) != rec.Pid) continue; // still running, or not our child
-            if (RecordExitIn(d, rec.Id, rec.Pid, rec.PidStartTime, st) is not null) n++;
-        }
-        return n;
-    }
-
-    /// <summary>
-    /// Records how a container's process ended — exit code, signal, and the OOM verdict read from its cgroup — in
-    /// its state, unless the state is of another process by now (<paramref name="pid"/> and, when given,
-    /// <paramref name="startTime"/> must match the record: the container may have been deleted and made again, or
-    /// restarted) or holds an exit already. The exit monitor (<see cref="ExitMonitor"/>) and tinyonode, for
-    /// containers it re-adopted, call it with a wait status read from a pidfd (<see cref="ExitInfo"/>). Returns
-    /// whether it recorded.
-    /// </summary>
-    public bool RecordExit(string id, int pid, ulong? startTime, int waitStatus)
-    {
-        Bundle.ValidateId(id);
-        return RecordExitIn(Dir(id), id, pid, startTime, waitStatus) is not null;
-    }
-
-    /// <summary><see cref="RecordExit"/> on a state directory, under its lock (a restart saving a new record, or a
-    /// delete, may run at the same moment in another process).</summary>
-    internal static ExitStatus? RecordExitIn(string dir, string id, int pid, ulong? startTime, int waitStatus)
-    {
-        using var held = ContainerRecord.Lock(dir);
-        if (held is null) return null; // deleted meanwhile
-        ContainerRecord rec;
-        try { rec = ContainerRecord.Load(dir, id); }
-        catch (RtException) { return null; }
-        if (rec.Pid != pid || (startTime is { } t && rec.PidStartTime != t) || rec.ExitCode is not null) return null;
-        var (code, sig) = DecodeWaitStatus(waitStatus);
-        // The cgroup's oom_kill counter tells an OOM kill from any other SIGKILL (it outlives the processes; the
-        // directory is removed only by delete or ReleaseCgroup).
-        bool oom = sig == SIGKILL && Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).OomKills() > 0;
-        rec.ExitCode = code;
-        rec.ExitSignal = sig;
-        rec.OomKilled = oom;
-        try { rec.Save(dir); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; } // removed meanwhile
-        return new ExitStatus(code, sig, oom);
-    }
-
-    /// <summary>
-    /// Has the exit of a container whose process this process started (and has not reaped) recorded after this
-    /// process exits: takes a pidfd of the process and hands it to the root's exit monitor
-    /// (<see cref="ExitMonitor"/>), starting the monitor when none answers. For detached starts from a CLI that
-    /// exits right away (<c>run -d</c>, <c>create</c>); an embedding daemon that reaps its own children does not
-    /// need it. Returns false (with a warning) when no monitor took it; true also when there is nothing to do (a
-    /// kernel before 6.15, where the exit code stays unknown, or <c>TINYO_EXIT_MONITOR=0</c>).
-    /// </summary>
-    public bool WatchExit(string id)
-    {
-        Bundle.ValidateId(id);
-        return WatchExit(ContainerRecord.Load(Dir(id), id));
-    }
-
-    /// <summary><see cref="WatchExit(string)"/> for a container just launched by this process.</summary>
-    public bool WatchExit(Launched c) => WatchExit(c.Record);
-
-    private bool WatchExit(ContainerRecord rec)
-    {
-        var err = ExitMonitor.Hand(_root, InitCommand, rec.Id, rec.Pid, rec.PidStartTime);
-        if (err is not null) _o.Warn?.Invoke($"container {rec.Id}: its exit code will not be recorded: {err}");
-        return err is null;
-    }
-
-    /// <summary>
-    /// Removes the cgroup of a stopped container that is kept (an orchestrator's exited container waiting for its
-    /// restart or removal), as <see cref="Launched.Wait"/> does for its own: no empty cgroups stay behind on the
-    /// host. Nothing to do when the container runs, is gone, or has no cgroup left.
-    /// </summary>
-    public void ReleaseCgroup(string id)
-    {
-        Bundle.ValidateId(id);
-        var dir = Dir(id);
-        ContainerRecord rec;
-        try { rec = ContainerRecord.Load(dir, id); }
-        catch (RtException) { return; }
-        if (rec.Status(dir) != "stopped") return;
-        Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).Destroy();
-    }
-
-    /// <summary>The recorded exit of a stopped container, or null when no reaper recorded one.</summary>
-    public ExitStatus? ExitOf(string id)
-    {
-        Bundle.ValidateId(id);
-        var rec = ContainerRecord.Load(Dir(id), id);
-        return rec.ExitCode is { } c ? new ExitStatus(c, rec.ExitSignal ?? 0, rec.OomKilled ?? false) : null;
-    }
-
-    /// <summary>Sends <paramref name="signal"/> to the container's process (or, with <paramref name="all"/>, to every
-    /// process in its cgroup).</summary>
-    public void Kill(string id, int signal, bool all = false)
-    {
-        Bundle.ValidateId(id);
-        var dir = Dir(id);
-        var rec = ContainerRecord.Load(dir, id);
-        var status = rec.Status(dir);
-        if (status == "stopped" && !all) throw new RtException($"container {id} is not running");
-        if (all) Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).Signal(signal);
-        else if (Libc.Kill(rec.Pid, signal) != 0) throw Error($"kill {id}");
-    }
-
-    /// <summary>Deletes a container: refuses a running one unless <paramref name="force"/>, which kills it first.
-    /// Afterwards no process, cgroup or state of it remains.</summary>
-    public void Delete(string id, bool force = false)
-    {
-        Bundle.ValidateId(id);
-        var dir = Dir(id);
-        // runc: `delete --force` of a container that does not exist succeeds (conmon and podman clean up with it).
-        if (force && !Directory.Exists(dir)) return;
-        if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ContainerRecord.FileName)))
-        {
-            // A create that was killed before it recorded anything: its init died with it (the sync socket closed),
-            // so only the directory and, at most, a cgroup at the default path remain.
-            if (!force) throw new RtException($"container {id} is incomplete (its creation was interrupted): use --force to remove it");
-            var host = _o.Cgroups ?? CgroupHost.Current;
-            var rel = CgroupPath.For(id, null);
-            var dirs = host.IsV2 ? [Path.Combine(host.V2Root!, rel)] : host.V1.Select(h => Path.Combine(h.MountPoint, rel)).ToList();
-            Cgroup.Open(dirs, host.IsV2).Destroy();
-            Directory.Delete(dir, recursive: true);
-            return;
-        }
-        var rec = ContainerRecord.Load(dir, id);
-        var status = rec.Status(dir);
-        if (status == "running" && !force) throw new RtException($"container {id} is running: stop it first or use --force");
-        var hooks = ReadHooks(rec.Bundle);
-        Destroy(dir, rec);
-        RunPoststop(hooks, id, rec.Bundle, rec.Annotations, _o.Warn);
-    }
-
-    private static void Destroy(string dir, ContainerRecord rec)
-    {
-        if (ContainerRecord.IsAlive(rec.Pid, rec.PidStartTime)) Libc.Kill(rec.Pid, SIGKILL);
-        var cg = Cgroup.Open(rec.CgroupDirs, rec.CgroupV2);
-        cg.Destroy();
-        WaitGone(rec.Pid, rec.PidStartTime);
-        using (ContainerRecord.Lock(dir)) Directory.Delete(dir, recursive: true);
-    }
-
-    private static unsafe void WaitGone(int pid, ulong start)
-    {
-        for (int i = 0; i < 400; i++)
-        {
-            int st;
-            WaitPid(pid, &st, WNOHANG); // reaps it when it is our own child (in-process callers)
-            if (!ContainerRecord.IsAlive(pid, start)) return;
-            Thread.Sleep(5);
-        }
-    }
 
     /// <summary>A container whose process this runtime started and can wait for.</summary>
     public sealed class Launched
@@ -379,10 +121,20 @@ public sealed partial class ContainerRuntime
     /// the state directory <paramref name="bundleDir"/> already exists, made by the caller with the upper and work
     /// directories, and init mounts the overlay as the rootfs inside the container's mount namespace.
     /// </summary>
-    public unsafe Launched Launch(string id, string bundleDir, bool detached, Rootfs.OverlayLayers? overlay)
+    public Launched Launch(string id, string bundleDir, bool detached, Rootfs.OverlayLayers? overlay)
     {
         Bundle.ValidateId(id);
-        var bundle = Bundle.Load(bundleDir);
+        return Launch(id, Bundle.Load(bundleDir), detached, overlay);
+    }
+
+    /// <summary>
+    /// <see cref="Launch(string, string, bool, Rootfs.OverlayLayers?)"/> with the bundle in memory: an image
+    /// container's caller built the spec itself and wrote config.json only for the OCI state, so the start path does
+    /// not read back and parse what this process just wrote.
+    /// </summary>
+    public unsafe Launched Launch(string id, Bundle bundle, bool detached, Rootfs.OverlayLayers? overlay)
+    {
+        Bundle.ValidateId(id);
         foreach (var w in bundle.Warnings) _o.Warn?.Invoke(w);
         var spec = bundle.Spec;
         var host = _o.Cgroups ?? CgroupHost.Current;
@@ -391,7 +143,7 @@ public sealed partial class ContainerRuntime
         var dir = Dir(id);
         if (overlay is not null)
         {
-            if (Path.GetFullPath(bundleDir) != dir) throw new RtException($"container {id}: an image container's bundle is its state directory");
+            if (Path.GetFullPath(bundle.Directory) != dir) throw new RtException($"container {id}: an image container's bundle is its state directory");
         }
         else if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0)
         {

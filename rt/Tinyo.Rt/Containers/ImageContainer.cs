@@ -78,10 +78,28 @@ internal sealed partial class ContainerJson : JsonSerializerContext;
 /// inside the container's mount namespace (<see cref="Overlay"/>). Everything that can be checked is checked before
 /// the directory exists; a later failure removes it, the name and the cgroup.
 /// </summary>
-public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
+public sealed class ImageContainers
 {
+    private readonly ContainerRuntime runtime;
+
+    /// <summary>Image containers over <paramref name="runtime"/> (its root and options: init command, cgroups,
+    /// direct start, stdio of foreground runs).</summary>
+    public ImageContainers(ContainerRuntime runtime)
+    {
+        this.runtime = runtime;
+        Root = runtime.Root;
+    }
+
+    /// <summary>Image containers over a new <see cref="ContainerRuntime"/> of <paramref name="root"/>.</summary>
+    public ImageContainers(RuntimeRoot root, RuntimeOptions options) : this(new ContainerRuntime(root, options))
+    {
+    }
+
     /// <summary>The runtime root.</summary>
-    public RuntimeRoot Root { get; } = root;
+    public RuntimeRoot Root { get; }
+
+    /// <summary>The runtime these containers are launched with.</summary>
+    public ContainerRuntime Runtime => runtime;
 
     internal const string InfoName = "image.json", LogName = "container.log";
 
@@ -149,7 +167,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             p.Capabilities.Permitted = [];
         }
 
-        foreach (var v in o.Volumes) spec.Mounts!.Add(ParseVolume(v));
+        foreach (var v in o.Volumes) spec.Mounts!.Add(v.ToSpec(o.ForbiddenMountSources));
 
         var r = spec.Linux!.Resources!;
         if (o.Memory is { } mem) r.Memory = new SpecMemory { Limit = mem, Swap = mem };
@@ -190,27 +208,6 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             if ((st.UnixFileMode & UnixFileMode.OtherExecute) == 0)
                 throw new RtException($"--userns: {d} is not searchable by others (mode {Convert.ToString((int)st.UnixFileMode, 8)}), so the container's root (host uid {u.HostId}) cannot reach its rootfs; make the runtime root and its parents o+x");
         }
-    }
-
-    /// <summary>Parses <c>-v SRC:DST[:ro|rw]</c>; the source must be an existing absolute host path.</summary>
-    public static SpecMount ParseVolume(string v)
-    {
-        var parts = v.Split(':');
-        if (parts.Length is < 2 or > 3) throw new RtException($"invalid volume \"{v}\": expected SRC:DST[:ro]");
-        string src = parts[0], dst = parts[1];
-        bool ro = false;
-        if (parts.Length == 3)
-        {
-            foreach (var opt in parts[2].Split(','))
-                if (opt == "ro") ro = true;
-                else if (opt != "rw") throw new RtException($"invalid volume \"{v}\": unknown option \"{opt}\" (ro or rw)");
-        }
-        if (!src.StartsWith('/')) throw new RtException($"invalid volume \"{v}\": the source must be an absolute host path (named volumes are not supported)");
-        if (!dst.StartsWith('/') || dst.Split('/').Contains("..")) throw new RtException($"invalid volume \"{v}\": the destination must be an absolute path without ..");
-        if (!Directory.Exists(src) && !File.Exists(src)) throw new RtException($"invalid volume \"{v}\": mount source {src} does not exist");
-        List<string> opts = ["rbind", "rprivate"];
-        if (ro) opts.Add("ro");
-        return new SpecMount { Destination = dst, Type = "bind", Source = Path.GetFullPath(src), Options = opts };
     }
 
     /// <summary>
@@ -271,26 +268,21 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             };
             File.WriteAllBytes(Path.Combine(dir, InfoName), JsonSerializer.SerializeToUtf8Bytes(info, ContainerJson.Default.ImageContainerInfo));
 
-            var ro = new RuntimeOptions
-            {
-                InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Warn, Cgroups = options.Cgroups,
-                Stdin = options.Stdin, Stdout = options.Stdout, Stderr = options.Stderr,
-                ConsoleSocket = options.ConsoleSocket, OnTerminal = options.OnTerminal,
-            };
+            var rt = runtime;
+            int devnull = -1;
             if (o.Detach)
             {
                 log = SysOpen(LogFile(id), OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x1A0 /* 0640 */);
                 if (log < 0) throw Error("creating log file", LogFile(id));
-                int devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
-                ro.Stdin = devnull;
-                ro.Stdout = ro.Stderr = log;
+                devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
+                rt = runtime.WithStdio(devnull, log, log);
             }
-            var rt = new ContainerRuntime(Root, ro);
             var overlay = new OverlayLayers(layersTopFirst, upper, work);
             ContainerRuntime.Launched? launched;
             try
             {
-                launched = rt.Launch(id, dir, o.Detach, overlay);
+                // The spec is passed in memory: config.json above is the OCI state for other tools, not read back.
+                launched = rt.Launch(id, Bundle.FromSpec(dir, spec), o.Detach, overlay);
                 if (o.Detach)
                 {
                     rt.Start(id);
@@ -299,7 +291,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             }
             finally
             {
-                if (o.Detach && ro.Stdin > 2) SysClose(ro.Stdin);
+                if (devnull >= 0) SysClose(devnull);
             }
             ok = true;
             return new Started(id, name, launched);
@@ -310,7 +302,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
             if (!ok)
             {
                 // Launch removed the cgroup (and perhaps the directory); the name and what we made are ours to undo.
-                try { if (File.Exists(Path.Combine(dir, ContainerRecord.FileName))) new ContainerRuntime(Root, options).Delete(id, force: true); } catch (RtException) { }
+                try { if (File.Exists(Path.Combine(dir, ContainerRecord.FileName))) runtime.Delete(id, force: true); } catch (RtException) { }
                 try { if (Directory.Exists(dir)) ImageGc.DeleteTree(dir); } catch (IOException) { }
                 if (claimed) ContainerNames.Release(Root, name, id);
             }
@@ -345,12 +337,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         int devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
         try
         {
-            var ro = new RuntimeOptions
-            {
-                InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Warn, Cgroups = options.Cgroups,
-                Stdin = devnull, Stdout = log, Stderr = log,
-            };
-            var rt = new ContainerRuntime(Root, ro);
+            var rt = runtime.WithStdio(devnull, log, log);
             bool ok = false;
             try
             {
@@ -391,7 +378,7 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         Bundle.ValidateId(id);
         var dir = Path.Combine(Root.Containers, id);
         var info = Info(id);
-        var rt = new ContainerRuntime(Root, options);
+        var rt = runtime;
         if (!force && File.Exists(Path.Combine(dir, ContainerRecord.FileName)) && rt.State(id).Status == "running")
             throw new RtException($"container {info?.Name ?? id} is running: stop it first or use -f");
         if (force && File.Exists(Path.Combine(dir, ContainerRecord.FileName)) && rt.State(id).Status != "stopped")
@@ -407,10 +394,40 @@ public sealed class ImageContainers(RuntimeRoot root, RuntimeOptions options)
         if (info is not null) ContainerNames.Release(Root, info.Name, id);
     }
 
+    /// <summary>
+    /// Removes what creates interrupted by a kill -9 left behind — a container directory with no state record (its
+    /// init died with the creator), and names pointing at no container — and returns the ids removed. Only for the
+    /// one process that creates containers in this root (tinyonode at start or resync, on its single loop): a
+    /// create running in another process at that moment would look the same.
+    /// </summary>
+    public List<string> RemoveIncomplete()
+    {
+        var removed = new List<string>();
+        if (Directory.Exists(Root.Containers))
+        {
+            foreach (var d in Directory.GetDirectories(Root.Containers))
+            {
+                var id = Path.GetFileName(d);
+                if (File.Exists(Path.Combine(d, ContainerRecord.FileName))) continue;
+                try
+                {
+                    Bundle.ValidateId(id);
+                    var name = Info(id)?.Name;
+                    Remove(id, force: true);
+                    if (name is not null) ContainerNames.Release(Root, name, id);
+                    removed.Add(id);
+                }
+                catch (Exception e) when (e is RtException or IOException) { } // not a container directory, or busy
+            }
+        }
+        ContainerNames.ReleaseStale(Root);
+        return removed;
+    }
+
     /// <summary>Every container (image and bundle ones), oldest first.</summary>
     public List<ContainerSummary> List()
     {
-        var rt = new ContainerRuntime(Root, options);
+        var rt = runtime;
         var l = new List<ContainerSummary>();
         foreach (var s in rt.List())
         {

@@ -15,8 +15,11 @@ public sealed class RunOptions
     public string? Name { get; set; }
     /// <summary><c>-e K=V</c> (or <c>-e K</c>: taken from the caller's environment).</summary>
     public List<string> Env { get; set; } = [];
-    /// <summary><c>-v SRC:DST[:ro]</c>.</summary>
-    public List<string> Volumes { get; set; } = [];
+    /// <summary>Bind mounts (<c>-v SRC:DST[:ro]</c>, parsed by <see cref="BindMount.Parse"/>; an orchestrator builds them directly).</summary>
+    public List<BindMount> Volumes { get; set; } = [];
+    /// <summary>Host directories no mount source may be in, contain or lead into (an embedding node's state and
+    /// socket directories); see <see cref="MountSource.Ensure"/>.</summary>
+    public List<string> ForbiddenMountSources { get; set; } = [];
     /// <summary><c>--memory</c> in bytes.</summary>
     public long? Memory { get; set; }
     /// <summary><c>--cpus</c>.</summary>

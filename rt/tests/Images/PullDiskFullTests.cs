@@ -9,17 +9,13 @@ namespace Tinyo.Rt.Tests.Images;
 /// </summary>
 public class PullDiskFullTests
 {
-    [Fact]
+    [SkippableFact]
     public async Task A_blob_that_does_not_fit_is_removed_and_the_error_says_the_disk_is_full()
     {
         var img = BusyboxImage.Get();
         var blobSize = new FileInfo(img.BlobPath(img.LayerDigest)).Length;
         using var disk = new SmallTmpfs(blobSize / 2 / 1024);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         using var registry = new FakeRegistry(img.Layout);
         var root = new RuntimeRoot(Path.Combine(disk.Dir, "rt"));
         var e = await Assert.ThrowsAsync<RtException>(() => new Puller(new ImageStore(root)).PullAsync(ImageReference.Parse($"{registry.Host}/busybox")));
@@ -30,18 +26,14 @@ public class PullDiskFullTests
         Assert.True(disk.Free > blobSize / 4, $"only {disk.Free} bytes free after the failed pull: something was left behind");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_layer_that_does_not_unpack_leaves_no_partial_directory()
     {
         var img = BusyboxImage.Get();
         var blobSize = new FileInfo(img.BlobPath(img.LayerDigest)).Length;
         // Room for the compressed blob (and the small config and manifest), not for its unpacked content.
         using var disk = new SmallTmpfs(blobSize / 1024 + 256);
-        if (disk.Unavailable is not null)
-        {
-            // SKIP: needs root to mount a tmpfs
-            return;
-        }
+        Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         using var registry = new FakeRegistry(img.Layout);
         var root = new RuntimeRoot(Path.Combine(disk.Dir, "rt"));
         var e = await Assert.ThrowsAsync<RtException>(() => new Puller(new ImageStore(root)).PullAsync(ImageReference.Parse($"{registry.Host}/busybox")));

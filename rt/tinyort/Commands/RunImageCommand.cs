@@ -76,7 +76,7 @@ internal static class RunImageCommand
             var o = new RunOptions
             {
                 Image = pr.GetValue(image)!, Command = [.. containerCommand], Entrypoint = pr.GetValue(entrypoint),
-                Name = pr.GetValue(name), Env = [.. pr.GetValue(env) ?? []], Volumes = [.. pr.GetValue(vol) ?? []],
+                Name = pr.GetValue(name), Env = [.. pr.GetValue(env) ?? []], Volumes = [.. (pr.GetValue(vol) ?? []).Select(BindMount.Parse)],
                 Pids = pr.GetValue(pids), Hostname = pr.GetValue(hostname), WorkingDir = pr.GetValue(workdir),
                 User = pr.GetValue(user), Network = pr.GetValue(network)!, Detach = pr.GetValue(detach), Remove = pr.GetValue(rm),
                 Tty = pr.GetValue(tty),
@@ -85,20 +85,14 @@ internal static class RunImageCommand
             if (pr.GetValue(cpus) is { } c) o.Cpus = RunOptions.ParseCpus(c);
             if (pr.GetValue(userns) is { } un) o.UserNs = RunOptions.ParseUserNs(un);
             if (o.Name is { } n) ContainerNames.Validate(n);
-            foreach (var v in o.Volumes) ImageContainers.ParseVolume(v);
             var policy = pr.GetValue(pull);
             if (policy is not ("missing" or "never")) throw new RtException($"invalid --pull \"{policy}\": missing or never");
 
             var root = Cli.ResolveRoot(pr);
-            var store = new ImageStore(root);
-            ImageRecord rec;
-            try { rec = store.Find(o.Image); }
-            catch (RtException) when (policy == "missing" && TryParse(o.Image) is { } reference)
-            {
-                Console.Error.WriteLine($"tinyort: image {o.Image} not found locally, pulling");
-                rec = await new Puller(store).PullAsync(reference, new PullOptions(), ct).ConfigureAwait(false);
-            }
-            var img = store.Load(rec);
+            // The one find-or-pull (docker.io through TINYO_REGISTRY_MIRRORS first, as tinyonode does).
+            var images = new ImageSource(new ImageStore(root), ImageSource.MirrorsFromEnvironment(), offline: false,
+                m => Console.Error.WriteLine("tinyort: " + m)) { PullTimeout = Timeout.InfiniteTimeSpan };
+            var img = await images.GetAsync(o.Image, policy == "missing", ct).ConfigureAwait(false);
             var ro = ContainerCli.Options();
             Processes.TerminalProxy? proxy = null;
             if (o.Tty) ro.OnTerminal = m => proxy = Processes.TerminalProxy.Start(m);
@@ -107,7 +101,7 @@ internal static class RunImageCommand
             if (started.Launched is not { } launched)
             {
                 // Detached: its process is our child until we exit; the root's exit monitor records how it ends.
-                new ContainerRuntime(root, ro).WatchExit(started.Id);
+                ic.Runtime.WatchExit(started.Id);
                 Console.Out.WriteLine(started.Id);
                 return 0;
             }
@@ -133,11 +127,5 @@ internal static class RunImageCommand
             }
         }));
         return cmd;
-    }
-
-    private static ImageReference? TryParse(string s)
-    {
-        try { return ImageReference.Parse(s); }
-        catch (RtException) { return null; }
     }
 }

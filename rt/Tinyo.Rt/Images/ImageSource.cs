@@ -1,10 +1,7 @@
-using Tinyo.Rt;
-using Tinyo.Rt.Images;
-
-namespace Tinyo.Node.Reconcile;
+namespace Tinyo.Rt.Images;
 
 /// <summary>
-/// Finds an app's image in the node's store, pulling it when missing. <c>docker.io</c> images are tried on the
+/// Find-or-pull, the one used by <c>tinyort run</c> and tinyonode: an image from the store, pulled when missing. <c>docker.io</c> images are tried on the
 /// registry mirrors first (like Docker's <c>registry-mirrors</c>: an offline host resolves <c>alpine:latest</c> from
 /// a local registry), then on Docker Hub. A mirror's pull is stored under the mirror's name and then also under the
 /// image's own name, so <c>alpine:latest</c> is found next time without any network. Images are pulled only when
@@ -12,20 +9,37 @@ namespace Tinyo.Node.Reconcile;
 /// </summary>
 /// <remarks>Offline (<c>--offline</c>): only mirrors and loopback registries are contacted — for hosts without a way
 /// out, and for tests, which must not send traffic beyond 127.0.0.0/8.</remarks>
-internal sealed class ImageSource(ImageStore store, Func<CancellationToken, Task<IReadOnlyList<string>>> mirrors, bool offline, Action<string> log)
+public sealed class ImageSource(ImageStore store, Func<CancellationToken, Task<IReadOnlyList<string>>> mirrors, bool offline, Action<string> log)
 {
-    /// <summary>How long one pull may take before the app reports an error (and is retried later).</summary>
-    public static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(5);
+    /// <summary>A source with a fixed list of mirrors.</summary>
+    public ImageSource(ImageStore store, IReadOnlyList<string> mirrors, bool offline, Action<string> log)
+        : this(store, _ => Task.FromResult(mirrors), offline, log)
+    {
+    }
+
+    /// <summary>The mirrors of <c>TINYO_REGISTRY_MIRRORS</c> (comma- or space-separated), as the node's own flag reads them.</summary>
+    public static IReadOnlyList<string> MirrorsFromEnvironment() => RegistryMirrors.Split(Environment.GetEnvironmentVariable("TINYO_REGISTRY_MIRRORS"));
+
+    /// <summary>The node's bound on one pull: after it the app reports an error (and is retried later).</summary>
+    public static readonly TimeSpan DefaultPullTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long one pull may take (<see cref="Timeout.InfiniteTimeSpan"/>: no bound, as on the command line).</summary>
+    public TimeSpan PullTimeout { get; init; } = DefaultPullTimeout;
 
     /// <summary>The stored image for <paramref name="image"/>; throws <see cref="RtException"/> naming the problem.</summary>
-    public async Task<StoredImage> GetAsync(string image, CancellationToken ct)
+    public Task<StoredImage> GetAsync(string image, CancellationToken ct) => GetAsync(image, pull: true, ct);
+
+    /// <summary>The stored image for <paramref name="image"/>, pulled when missing unless <paramref name="pull"/> is
+    /// false (<c>--pull never</c>).</summary>
+    public async Task<StoredImage> GetAsync(string image, bool pull, CancellationToken ct)
     {
         try
         {
             return store.Load(store.Find(image));
         }
-        catch (RtException) when (ImageReference.TryParse(image, out var r))
+        catch (RtException) when (pull && ImageReference.TryParse(image, out var r))
         {
+            log($"image {image} not found locally, pulling");
             return store.Load(await PullAsync(r!, ct).ConfigureAwait(false));
         }
     }
@@ -81,7 +95,7 @@ internal sealed class ImageSource(ImageStore store, Func<CancellationToken, Task
     private async Task<ImageRecord> PullOnce(ImageReference r, bool insecure, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(PullTimeout);
+        if (PullTimeout != Timeout.InfiniteTimeSpan) timeout.CancelAfter(PullTimeout);
         try
         {
             return await new Puller(store).PullAsync(r, new PullOptions { Insecure = insecure, StallTimeout = TimeSpan.FromSeconds(30) }, timeout.Token).ConfigureAwait(false);
@@ -97,34 +111,3 @@ internal sealed class ImageSource(ImageStore store, Func<CancellationToken, Task
     }
 }
 
-/// <summary>Registry mirrors (Docker's <c>registry-mirrors</c>): where docker.io images are looked for first.</summary>
-public static class RegistryMirrors
-{
-    /// <summary>Parses a mirror: <c>http://HOST[:PORT]</c>, <c>https://HOST[:PORT]</c> or <c>HOST[:PORT]</c> (https).</summary>
-    public static bool TryParse(string mirror, out string host, out bool insecure)
-    {
-        host = "";
-        insecure = false;
-        var m = mirror.Trim();
-        if (m.Length == 0) return false;
-        if (!m.Contains("://", StringComparison.Ordinal)) m = "https://" + m;
-        if (!Uri.TryCreate(m, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https") || u.Host.Length == 0) return false;
-        if (u.AbsolutePath is not ("/" or "")) return false; // a path prefix is not supported
-        host = u.Authority;
-        insecure = u.Scheme == "http";
-        return true;
-    }
-
-    /// <summary>Splits a comma- or whitespace-separated list.</summary>
-    public static IReadOnlyList<string> Split(string? text)
-        => string.IsNullOrWhiteSpace(text) ? [] : text.Split([',', ' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    /// <summary>Splits and checks a list; throws <see cref="NodeException"/> naming a bad entry.</summary>
-    public static IReadOnlyList<string> Parse(string? text)
-    {
-        var l = Split(text);
-        foreach (var m in l)
-            if (!TryParse(m, out _, out _)) throw new NodeException($"invalid registry mirror '{m}': expected http://HOST:PORT, https://HOST or HOST:PORT");
-        return l;
-    }
-}

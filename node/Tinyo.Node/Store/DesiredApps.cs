@@ -1,0 +1,69 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Tinyo.Api;
+using Tinyo.Api.Statefile;
+using Tinyo.Kv.Mvcc;
+using Tinyo.Kv.Protocol;
+
+namespace Tinyo.Node.Store;
+
+/// <summary>A change to the desired state: an app put (<see cref="Spec"/> set) or deleted (null).</summary>
+/// <param name="Name">The app.</param>
+/// <param name="Spec">Its new spec, or null when it was deleted.</param>
+public readonly record struct AppChange(string Name, AppSpec? Spec);
+
+/// <summary>
+/// Typed access to the desired state, <c>/tinyo/apps/NAME</c> (<see cref="AppRecord"/>): a full read with its
+/// revision, and a watch from a revision. Records that do not decode, or whose spec names another app, are logged
+/// and skipped, so one bad key cannot stop the node.
+/// </summary>
+public sealed class DesiredApps(StateStore store, Action<string> log)
+{
+    private static readonly byte[] Prefix = Keys.Of(Keys.Apps);
+
+    /// <summary>Every app, and the revision the read saw.</summary>
+    public async Task<(Dictionary<string, AppSpec> Apps, long Revision)> ReadAsync(CancellationToken ct)
+    {
+        var resp = await store.Kv.RangeAsync(new RangeRequest(Prefix, RangeRequest.PrefixEnd(Prefix)), ct).ConfigureAwait(false);
+        var apps = new Dictionary<string, AppSpec>(StringComparer.Ordinal);
+        foreach (var kv in resp.Kvs)
+            if (Decode(kv.Key, kv.Value) is { } d) apps[d.Name] = d.Spec!;
+        return (apps, resp.Revision);
+    }
+
+    /// <summary>Every change after <paramref name="fromRevision"/> - 1; ends when the watch does (compaction).</summary>
+    public async IAsyncEnumerable<AppChange> WatchAsync(long fromRevision, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var frame in store.Kv.WatchAsync(Prefix, RangeRequest.PrefixEnd(Prefix), fromRevision, ct: ct).ConfigureAwait(false))
+        {
+            foreach (var ev in frame.Events)
+            {
+                if (ev.Type == WatchEventType.Put)
+                {
+                    if (Decode(ev.Kv.Key, ev.Kv.Value) is { } d) yield return d;
+                }
+                else yield return new AppChange(NameOf(ev.Kv.Key), null);
+            }
+        }
+    }
+
+    private static string NameOf(byte[] key) => Encoding.UTF8.GetString(key)[Keys.Apps.Length..];
+
+    private AppChange? Decode(byte[] key, byte[] value)
+    {
+        var name = NameOf(key);
+        try
+        {
+            var rec = JsonSerializer.Deserialize(value, ApiJson.Default.AppRecord);
+            if (rec?.Spec is { } s && s.Name == name) return new AppChange(name, s);
+        }
+        catch (JsonException e)
+        {
+            log($"reconcile: app {name}: unreadable record ({e.Message}); ignored");
+            return null;
+        }
+        log($"reconcile: app {name}: record without a matching spec; ignored");
+        return null;
+    }
+}
