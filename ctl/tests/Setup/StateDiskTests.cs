@@ -1,3 +1,4 @@
+using Tinyo.Rt.Tests.Fixtures;
 using Tinyo.Ctl.Setup;
 
 namespace Tinyo.Ctl.Tests.Setup;
@@ -8,7 +9,7 @@ public class StateDiskTests
     [SkippableFact]
     public void A_full_state_disk_is_named_as_the_cause_and_a_roomy_one_is_not()
     {
-        using var disk = new SmallTmpfs(16);
+        using var disk = new SmallTmpfs(16 * 1024);
         Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         var root = Path.Combine(disk.Dir, "tinyo");
         Directory.CreateDirectory(root);

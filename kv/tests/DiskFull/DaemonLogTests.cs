@@ -1,3 +1,4 @@
+using Tinyo.Rt.Tests.Fixtures;
 using Tinyo.Linux;
 
 namespace Tinyo.Kv.Tests.DiskFull;
@@ -8,7 +9,7 @@ public class DaemonLogTests
     [SkippableFact]
     public void Lines_that_do_not_fit_are_dropped_counted_and_reported_once_space_is_back()
     {
-        using var disk = new SmallTmpfs(1);
+        using var disk = new SmallTmpfs(1 * 1024);
         Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         var path = Path.Combine(disk.Dir, "daemon.log");
         using var handle = File.OpenHandle(path, FileMode.Append, FileAccess.Write);

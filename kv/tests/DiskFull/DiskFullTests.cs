@@ -1,3 +1,4 @@
+using Tinyo.Rt.Tests.Fixtures;
 using System.Text;
 using Tinyo.Kv.Protocol;
 using Tinyo.Kv.Tests.Cluster;
@@ -17,7 +18,7 @@ public class DiskFullTests
     [SkippableFact]
     public async Task A_full_data_disk_refuses_writes_keeps_reads_and_recovers()
     {
-        using var disk = new SmallTmpfs(24);
+        using var disk = new SmallTmpfs(24 * 1024);
         Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         await using var cluster = new TestCluster();
         var m = new Member("m1", Path.Combine(disk.Dir, "data"), TestCluster.FreePort(), TestCluster.FreePort());
@@ -65,7 +66,7 @@ public class DiskFullTests
     [SkippableFact]
     public async Task A_store_that_fills_its_own_disk_stops_taking_writes_without_crashing()
     {
-        using var disk = new SmallTmpfs(16);
+        using var disk = new SmallTmpfs(16 * 1024);
         Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         await using var cluster = new TestCluster();
         var m = new Member("m1", Path.Combine(disk.Dir, "data"), TestCluster.FreePort(), TestCluster.FreePort());

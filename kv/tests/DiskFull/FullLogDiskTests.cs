@@ -1,3 +1,4 @@
+using Tinyo.Rt.Tests.Fixtures;
 using System.Diagnostics;
 using System.Text;
 using Tinyo.Kv.Client;
@@ -13,7 +14,7 @@ public class FullLogDiskTests
     [SkippableFact]
     public async Task A_member_whose_log_cannot_be_written_serves_and_reports_the_lost_lines_later()
     {
-        using var disk = new SmallTmpfs(1);
+        using var disk = new SmallTmpfs(1 * 1024);
         Skip.If(disk.Unavailable is not null, "needs root to mount a tmpfs");
         var data = Directory.CreateTempSubdirectory("tinyokv-fulllog-").FullName;
         var log = Path.Combine(disk.Dir, "tinyokv.log");
