@@ -58,7 +58,9 @@ internal static unsafe partial class Libc
         fixed (byte* p = Utf8z(path)) return openat_(dirfd, p, flags, mode);
     }
 
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    // No SetLastError, on purpose: close is the cleanup call between a failing call and the read of its errno
+    // (`fd = openat2(root, …); close(root); if (fd < 0) … Errno`), and a successful close must not reset it to 0.
+    [LibraryImport("libc", EntryPoint = "close")]
     public static partial int SysClose(int fd);
 
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
