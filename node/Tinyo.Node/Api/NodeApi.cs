@@ -146,20 +146,12 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     {
         if (!req.Local) return Err(403, "init is only accepted on the node's unix socket", "forbidden");
         var r = ApiRequests.Init(req.Body);
-        var existing = await store.Kv.GetAsync(Keys.Of(Keys.Init), ct: ct);
-        if (existing is not null)
-            return Err(409, $"already initialised: net {System.Text.Encoding.UTF8.GetString(existing.Value)}", "exists");
+        var cluster = new ClusterInit(store);
+        if (await cluster.NetAsync(ct) is { } existing)
+            return Err(409, $"already initialised: net {existing}", "exists");
         var user = await HashAsync(r.User, r.Password, ct);
         var now = DateTimeOffset.UtcNow;
-        var init = Keys.Of(Keys.Init);
-        var txn = await store.Kv.TxnAsync(new Kv.Protocol.TxnRequest(
-            [new Kv.Protocol.Compare(init, Kv.Protocol.CompareTarget.Create, Kv.Protocol.CompareResult.Equal, 0)],
-            [
-                new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(init, System.Text.Encoding.UTF8.GetBytes(r.Net))),
-                new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Nets, r.Net), JsonSerializer.SerializeToUtf8Bytes(new NetInfo(r.Net, now), J.NetInfo))),
-                new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Users, r.User), JsonSerializer.SerializeToUtf8Bytes(user, StoreJson.Default.StoredUser))),
-            ], []), ct);
-        if (!txn.Succeeded) return Err(409, "already initialised", "exists");
+        if (!await cluster.InitializeAsync(new NetInfo(r.Net, now), user, ct)) return Err(409, "already initialised", "exists");
         options.Log($"initialised net {r.Net} with user {r.User}");
         return Ok(new NetInfo(r.Net, now), J.NetInfo, 201);
     }
@@ -207,8 +199,8 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         var token = Tokens.New();
         var expires = DateTimeOffset.UtcNow + options.TokenTtl;
         // The lease deletes the token's record when it expires (plus a margin: the expiry check is authoritative).
-        var (lease, _) = await store.Kv.LeaseGrantAsync((long)Math.Ceiling(options.TokenTtl.TotalSeconds) + 60, ct: ct);
-        await store.PutAsync(Keys.Tokens + Tokens.Id(token), new StoredToken(name, expires, u!.Id), StoreJson.Default.StoredToken, ct, lease);
+        await store.PutExpiringAsync(Keys.Tokens + Tokens.Id(token), new StoredToken(name, expires, u!.Id), StoreJson.Default.StoredToken,
+            options.TokenTtl + TimeSpan.FromSeconds(60), ct);
         options.Log($"user {name} logged in from {req.Peer}");
         return Ok(new LoginResponse(token, name, expires), J.LoginResponse);
     }
@@ -223,10 +215,9 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     private async Task<HttpResponse> StatusAsync(CancellationToken ct)
     {
         var nets = await store.ListAsync(Keys.Nets, J.NetInfo, ct);
-        var st = await store.Kv.StatusAsync(ct);
         return Ok(new NodeStatus(options.Name, nets.Count > 0 ? nets[0].Name : null, Version,
             (long)(DateTimeOffset.UtcNow - started).TotalSeconds, string.Join(',', options.KvEndpoints),
-            st.Revision, (int)await store.CountAsync(Keys.Apps, ct), (int)await store.CountAsync(Keys.Users, ct),
+            await store.RevisionAsync(ct), (int)await store.CountAsync(Keys.Apps, ct), (int)await store.CountAsync(Keys.Users, ct),
             (int)await store.CountAsync(Keys.Secrets, ct), TlsPin), J.NodeStatus);
     }
 
@@ -314,7 +305,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         // Referenced secrets must exist: an app that can never start is refused now, not discovered later.
         foreach (var s in specs)
             foreach (var sec in s.Secrets)
-                if (await store.Kv.GetAsync(Keys.Of(Keys.Secrets, sec.Name), ct: ct) is null)
+                if (!await store.ExistsAsync(Keys.Secrets + sec.Name, ct))
                     throw new BadRequest(422, $"{file}: app {s.Name}: secret '{sec.Name}' does not exist (tio secret + {sec.Name})", "missing_secret");
         // The node's own ports are never an app's, even when the publisher could bind them (another address, SO_REUSEADDR).
         ApiRequests.CheckReservedPorts(file, specs, ReservedPorts());
@@ -336,7 +327,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         }
         var results = new List<ApplyResult>();
         var now = DateTimeOffset.UtcNow;
-        var ops = new List<Kv.Protocol.TxnOp>();
+        var changed = new List<AppRecord>();
         foreach (var s in specs)
         {
             var old = await store.GetAsync(Keys.Apps + s.Name, J.AppRecord, ct);
@@ -346,10 +337,10 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 throw new BadRequest(413, $"{file}: app {s.Name}: its desired state is larger than {MaxRecordBytes >> 20} MiB", "too_large");
             var same = old is not null && JsonSerializer.Serialize(old.Spec, J.AppSpec) == JsonSerializer.Serialize(s, J.AppSpec);
             results.Add(new ApplyResult(s.Name, old is null ? "created" : same ? "unchanged" : "updated"));
-            if (!same) ops.Add(new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(Keys.Of(Keys.Apps, s.Name), JsonSerializer.SerializeToUtf8Bytes(rec, J.AppRecord))));
+            if (!same) changed.Add(rec);
         }
         // All documents of a file are stored in one transaction: all or nothing.
-        if (ops.Count > 0) await store.Kv.TxnAsync(new Kv.Protocol.TxnRequest([], ops, []), ct);
+        await new DesiredApps(store, options.Log).PutAsync(changed, ct);
         foreach (var x in results) options.Log($"app {x.Name} {x.Action} by {by}");
         return Ok(results, J.ListApplyResult);
     }

@@ -15,8 +15,8 @@ public readonly record struct AppChange(string Name, AppSpec? Spec);
 
 /// <summary>
 /// Typed access to the desired state, <c>/tinyo/apps/NAME</c> (<see cref="AppRecord"/>): a full read with its
-/// revision, and a watch from a revision. Records that do not decode, or whose spec names another app, are logged
-/// and skipped, so one bad key cannot stop the node.
+/// revision, a watch from a revision, and apply's all-or-nothing write. Records that do not decode, or whose spec
+/// names another app, are logged and skipped, so one bad key cannot stop the node.
 /// </summary>
 public sealed class DesiredApps(StateStore store, Action<string> log)
 {
@@ -46,6 +46,17 @@ public sealed class DesiredApps(StateStore store, Action<string> log)
                 else yield return new AppChange(NameOf(ev.Kv.Key), null);
             }
         }
+    }
+
+    /// <summary>
+    /// Stores apps' desired state, each under its spec's name, in one transaction: all or nothing (nothing is sent
+    /// when <paramref name="records"/> is empty).
+    /// </summary>
+    public async Task PutAsync(IReadOnlyCollection<AppRecord> records, CancellationToken ct)
+    {
+        if (records.Count == 0) return;
+        var ops = records.Select(r => new TxnOp(Put: new PutRequest(Keys.Of(Keys.Apps, r.Spec.Name), JsonSerializer.SerializeToUtf8Bytes(r, ApiJson.Default.AppRecord)))).ToList();
+        await store.Kv.TxnAsync(new TxnRequest([], ops, []), ct).ConfigureAwait(false);
     }
 
     private static string NameOf(byte[] key) => Encoding.UTF8.GetString(key)[Keys.Apps.Length..];

@@ -8,8 +8,11 @@ namespace Tinyo.Node.Store;
 /// <summary>Typed JSON access to the cluster state in tinyokv.</summary>
 public sealed class StateStore(KvClient kv)
 {
-    /// <summary>The underlying client.</summary>
-    public KvClient Kv => kv;
+    /// <summary>
+    /// The underlying client, for the typed store classes beside this one only: everything else goes through their
+    /// methods (StoreAccessPlacementTests in node/tests keeps it so).
+    /// </summary>
+    internal KvClient Kv => kv;
 
     /// <summary>Reads one value, null when absent.</summary>
     public async Task<T?> GetAsync<T>(string key, JsonTypeInfo<T> info, CancellationToken ct) where T : class
@@ -35,6 +38,23 @@ public sealed class StateStore(KvClient kv)
         var p = Keys.Of(prefix);
         var resp = await kv.RangeAsync(new RangeRequest(p, RangeRequest.PrefixEnd(p), CountOnly: true), ct).ConfigureAwait(false);
         return resp.Count;
+    }
+
+    /// <summary>Whether a key exists (its value is not read into a type).</summary>
+    public async Task<bool> ExistsAsync(string key, CancellationToken ct)
+        => await kv.GetAsync(Keys.Of(key), ct: ct).ConfigureAwait(false) is not null;
+
+    /// <summary>The KV's current revision (what GET /v1/status reports).</summary>
+    public async Task<long> RevisionAsync(CancellationToken ct) => (await kv.StatusAsync(ct).ConfigureAwait(false)).Revision;
+
+    /// <summary>
+    /// Writes a value attached to a new KV lease of <paramref name="ttl"/> (rounded up to whole seconds), so the KV
+    /// deletes it on its own once the lease expires.
+    /// </summary>
+    public async Task PutExpiringAsync<T>(string key, T value, JsonTypeInfo<T> info, TimeSpan ttl, CancellationToken ct)
+    {
+        var (lease, _) = await kv.LeaseGrantAsync((long)Math.Ceiling(ttl.TotalSeconds), ct: ct).ConfigureAwait(false);
+        await PutAsync(key, value, info, ct, lease).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value unconditionally.</summary>
