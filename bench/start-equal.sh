@@ -4,6 +4,7 @@
 # 1.8 needs on this hybrid-cgroup host — so no runtime gets a wrapper the others do not. Also each runtime's
 # `--version` (process start-up alone). hyperfine, ROUNDS rounds of RUNS runs each; medians are what to quote.
 #   TINYO_BIN=out/bin bench/start-equal.sh            RUNS=60 ROUNDS=3 by default
+#   BASE_TINYORT=/path/to/older/tinyort                 adds that binary as a fourth command (before/after ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TINYO_BIN:-$PWD/out/bin}
@@ -18,7 +19,9 @@ ln -s busybox "$b/rootfs/bin/true"; ln -s busybox "$b/rootfs/bin/sh"
 (cd "$b" && runc spec) # runc's default spec: an ociVersion all three accept (crun 1.8 refuses newer ones)
 # The same config for all three: /bin/true, no terminal.
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
-export b bin runs rounds work
+BASE_CMD=""; BASE_RUN=""
+if [ -n "${BASE_TINYORT:-}" ]; then BASE_CMD=tinyort-base; BASE_RUN="$BASE_TINYORT --root $work/base run --bundle $b se-base"; fi
+export b bin runs rounds work BASE_CMD BASE_RUN
 unshare -m --propagation private bash -euo pipefail -c '
   if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
   for r in $(seq "$rounds"); do
@@ -26,7 +29,8 @@ unshare -m --propagation private bash -euo pipefail -c '
     hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/start-$r.json" \
       -n tinyort "$bin/tinyort --root $work/tinyort run --bundle $b se-tinyort" \
       -n crun "crun --root $work/crun run --bundle $b se-crun" \
-      -n runc "runc --root $work/runc run --bundle $b se-runc" >/dev/null
+      -n runc "runc --root $work/runc run --bundle $b se-runc" \
+      ${BASE_CMD:+-n "$BASE_CMD" "$BASE_RUN"} >/dev/null
     hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/version-$r.json" \
       -n tinyort "$bin/tinyort --version" -n tio "$bin/tio --version" -n crun "crun --version" >/dev/null
     for f in "$work/start-$r.json" "$work/version-$r.json"; do
