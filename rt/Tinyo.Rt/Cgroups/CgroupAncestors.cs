@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Tinyo.Rt.Cgroups;
@@ -82,6 +81,21 @@ public static class CgroupAncestors
         try { Directory.Delete(Dir); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    private static string MarkerOf(string dir) =>
-        Path.Combine(Dir, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(dir)))[..32]);
+    /// <summary>
+    /// The marker's name is the directory's path itself, escaped into one file name ('%' → %25, '/' → %2F); a path too
+    /// long for that gets an FNV-1a hash of it. Not SHA-256: hashing through OpenSSL loads libssl and libcrypto into
+    /// every `tinyort run` when its container exits (≈ 1.4 ms of wall time on the start benchmark), and the start path
+    /// loads no OpenSSL.
+    /// </summary>
+    private static string MarkerOf(string dir)
+    {
+        var name = dir.Replace("%", "%25", StringComparison.Ordinal).Replace("/", "%2F", StringComparison.Ordinal);
+        if (name.Length > 200)
+        {
+            ulong h = 14695981039346656037;
+            foreach (var b in Encoding.UTF8.GetBytes(dir)) h = (h ^ b) * 1099511628211;
+            name = "fnv-" + h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) + "-" + dir.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return Path.Combine(Dir, name);
+    }
 }
