@@ -95,40 +95,21 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     /// <paramref name="rowType"/> to <paramref name="row"/>.
     /// </summary>
     public void Dump(ushort type, string what, Action<NetlinkWriter> write, ushort rowType, RowHandler row)
-    {
-        var w = new NetlinkWriter(seq++);
-        w.Begin(type, Rtnl.NLM_F_DUMP, what);
-        write(w);
-        w.End();
-        uint mySeq = w.Operations[0].Seq;
-        Send(w.Bytes);
-        while (true)
-        {
-            var data = Receive();
-            var msgs = new NetlinkMessages(data);
-            while (msgs.Next(out var m))
-            {
-                if (m.Seq != mySeq) continue;
-                if (m.Type == Rtnl.NLMSG_DONE) return;
-                if (m.Type == Rtnl.NLMSG_ERROR)
-                {
-                    var (errno, text) = NetlinkParse.Error(m.Payload, m.Flags);
-                    if (errno != 0) throw new NetlinkException(what, errno, text);
-                    return;
-                }
-                if (m.Type == rowType) row(m.Payload);
-            }
-        }
-    }
+        => Exchange(type, Rtnl.NLM_F_DUMP, what, write, rowType, row, dump: true);
 
     /// <summary>
     /// Sends one request whose answer is a single message of type <paramref name="rowType"/> (a GET by name), hands it
     /// to <paramref name="row"/>; an error answer is thrown.
     /// </summary>
     public void Query(ushort type, string what, Action<NetlinkWriter> write, ushort rowType, RowHandler row)
+        => Exchange(type, 0, what, write, rowType, row, dump: false);
+
+    // One request, then its answers: a dump hands every row on until NLMSG_DONE (an ACK ends it too); a query hands on
+    // the first row and returns. An error answer is thrown (a query's errno 0 would be no answer at all: EINVAL).
+    private void Exchange(ushort type, ushort flags, string what, Action<NetlinkWriter> write, ushort rowType, RowHandler row, bool dump)
     {
         var w = new NetlinkWriter(seq++);
-        w.Begin(type, 0, what);
+        w.Begin(type, flags, what);
         write(w);
         w.End();
         uint mySeq = w.Operations[0].Seq;
@@ -140,16 +121,17 @@ internal sealed unsafe class NetlinkSocket : IDisposable
             while (msgs.Next(out var m))
             {
                 if (m.Seq != mySeq) continue;
+                if (dump && m.Type == Rtnl.NLMSG_DONE) return;
                 if (m.Type == Rtnl.NLMSG_ERROR)
                 {
                     var (errno, text) = NetlinkParse.Error(m.Payload, m.Flags);
-                    throw new NetlinkException(what, errno == 0 ? Libc.Errno_.EINVAL : errno, text);
+                    if (errno != 0) throw new NetlinkException(what, errno, text);
+                    if (dump) return;
+                    throw new NetlinkException(what, Libc.Errno_.EINVAL, text);
                 }
-                if (m.Type == rowType)
-                {
-                    row(m.Payload);
-                    return;
-                }
+                if (m.Type != rowType) continue;
+                row(m.Payload);
+                if (!dump) return;
             }
         }
     }
