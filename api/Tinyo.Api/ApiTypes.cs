@@ -27,11 +27,12 @@ public sealed record UserRequest(string Name, string Password);
 /// <summary>A user as listed (never the hash).</summary>
 public sealed record UserInfo(string Name, DateTimeOffset Created);
 
-/// <summary>A net (the cluster's name).</summary>
-public sealed record NetInfo(string Name, DateTimeOffset Created);
+/// <summary>A net: a cluster, and its network (each node gives it a bridge, a subnet, a DNS responder).
+/// <see cref="Egress"/> false: its replicas reach nothing beyond their cluster (null or true: masqueraded egress).</summary>
+public sealed record NetInfo(string Name, DateTimeOffset Created, bool? Egress = null);
 
-/// <summary>POST /v1/nets.</summary>
-public sealed record NetRequest(string Name);
+/// <summary>POST /v1/nets; <see cref="Egress"/> false for a cluster whose replicas may not reach beyond it.</summary>
+public sealed record NetRequest(string Name, bool? Egress = null);
 
 /// <summary>PUT /v1/secrets/NAME: the value, base64.</summary>
 public sealed record SecretRequest(string Value);
@@ -61,7 +62,7 @@ public sealed record AppInfo(string Name, string Image, string State, IReadOnlyL
 /// null before any exit, or when unknown (a re-adopted container on a kernel before 6.15).
 /// </summary>
 public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
-    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null);
+    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null);
 
 /// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
 public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);

@@ -127,6 +127,32 @@ public class StatefileTests
         Assert.Contains("defined twice (first at line 1)", dup.Message);
     }
 
+    [Fact]
+    public void NetNamesTheClusterAndNetworkChoosesNoneOrHost()
+    {
+        var s = Assert.Single(SF.Parse("container: alpine\nnet: backend\n", "a.yml"));
+        Assert.Equal(("backend", (string?)null, 2L, 6L), (s.Net, s.Network, s.NetAt.Line, s.NetAt.Column));
+        var d = Assert.Single(SF.Parse("container: alpine\n", "a.yml"));
+        Assert.Equal(((string?)null, (string?)null), (d.Net, d.Network)); // the node's first cluster
+        Assert.Null(Assert.Single(SF.Parse("container: alpine\nnetwork: cluster\n", "a.yml")).Network);
+        Assert.Equal("none", Assert.Single(SF.Parse("container: alpine\nnetwork: none\n", "a.yml")).Network);
+        Assert.Equal("host", Assert.Single(SF.Parse("container: alpine\nnetwork: host\n", "a.yml")).Network);
+        // The position is not stored: the spec hash of an app does not change with its layout.
+        Assert.DoesNotContain("net_at", System.Text.Json.JsonSerializer.Serialize(s, Tinyo.Api.ApiJson.Default.AppSpec));
+    }
+
+    [Theory]
+    [InlineData("container: alpine\nnet: Back_End\n", 2, 6, "net", "not a valid cluster name")]
+    [InlineData("container: alpine\nnet: [a]\n", 2, 6, "net", "expected a string")]
+    [InlineData("container: alpine\nnetwork: bridge\n", 2, 10, "network", "not one of cluster, none, host")]
+    [InlineData("container: alpine\nnetwork: host\nnet: a\n", 3, 6, "net", "on no cluster")]
+    public void BadNetAndNetworkAreRefusedWithThePosition(string yaml, int line, int col, string field, string text)
+    {
+        var e = Fails(yaml);
+        Assert.Equal((line, col, field), ((int)e.Line, (int)e.Column, e.Field));
+        Assert.Contains(text, e.Message);
+    }
+
     [Theory]
     [InlineData("container: alpine\nprot: 80\n", 2, 1, "prot", "did you mean 'port'?")]
     [InlineData("container: alpine\nmount: []\n", 2, 1, "mount", "did you mean 'mounts'?")]

@@ -38,6 +38,16 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         var api = new NodeApi(options, new StateStore(kv), box) { Ports = ports };
         if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) options.Log($"cannot become a child subreaper: {Libc.Describe(Libc.Errno)}");
         var rtRoot = new Rt.RuntimeRoot(Path.Combine(options.Root, "rt"));
+        var store = new StateStore(kv);
+        var networks = new Network.ClusterNetworks(new Network.ClusterNetworkOptions
+        {
+            Root = Path.Combine(options.Root, "net"),
+            Ipam = new Network.Ipam(kv, options.Name),
+            Net = (name, ct) => store.GetAsync(Keys.Nets + name, Tinyo.Api.ApiJson.Default.NetInfo, ct),
+            DefaultNet = ct => new ClusterInit(store).NetAsync(ct),
+            NodePorts = () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()],
+            Log = options.Log,
+        });
         reconciler = new Reconciler(new ReconcilerOptions
         {
             Node = options.Name,
@@ -48,6 +58,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Offline = options.Offline,
             StopGrace = options.StopGrace,
             Ports = ports,
+            Networks = networks,
             ForbiddenMountSources = [options.Root, Path.GetDirectoryName(Path.GetFullPath(options.Socket)) ?? options.Root],
             EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
             Log = options.Log,

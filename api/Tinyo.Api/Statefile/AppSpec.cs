@@ -41,6 +41,20 @@ public sealed class AppSpec
 
     /// <summary>Health check, null for none.</summary>
     public HealthcheckSpec? Healthcheck { get; init; }
+
+    /// <summary>The cluster (net) the app's replicas join (<c>net: NAME</c>); null: the node's first cluster.</summary>
+    public string? Net { get; init; }
+
+    /// <summary>
+    /// <c>network:</c> — null (the default) puts every replica on its cluster's network (an address, the cluster's
+    /// names); <c>none</c> gives each replica loopback only; <c>host</c> shares the node's network namespace.
+    /// </summary>
+    public string? Network { get; init; }
+
+    /// <summary>Where <c>net:</c>'s value was written (line, column; not stored): the node names it when the
+    /// cluster does not exist.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public (long Line, long Column) NetAt { get; init; }
 }
 
 /// <summary>A published port: host port → container port.</summary>

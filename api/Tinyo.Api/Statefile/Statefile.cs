@@ -28,7 +28,7 @@ public static class Statefile
     public const int MaxExpandedChars = MaxBytes;
 
     private static readonly string[] TopFields =
-        ["name", "container", "command", "entrypoint", "env", "port", "mounts", "secrets", "replicas", "restart", "resources", "healthcheck"];
+        ["name", "container", "command", "entrypoint", "env", "port", "mounts", "secrets", "replicas", "restart", "resources", "healthcheck", "net", "network"];
 
     /// <summary>Reads a statefile from disk.</summary>
     public static IReadOnlyList<AppSpec> Load(string path)
@@ -212,8 +212,18 @@ public static class Statefile
             var image = Str(imageNode, "container");
             if (ImageName.Problem(image) is { } bad) throw Error(imageNode, "container", $"'{image}' is not a valid image reference: it {bad}");
 
+            var net = Opt(f, "net");
+            var netName = net is null ? null : Str(net, "net");
+            if (netName is not null && !IsValidName(netName))
+                throw Error(net!, "net", $"'{netName}' is not a valid cluster name (1-63 of a-z, 0-9 and '-', not starting or ending with '-')");
+            var network = Opt(f, "network") is { } nw ? OneOf(nw, "network", ["cluster", "none", "host"]) : null;
+            if (network is "none" or "host" && net is not null)
+                throw Error(net, "net", $"an app with network: {network} is on no cluster; drop net: or network:");
             return new AppSpec
             {
+                Net = netName,
+                Network = network == "cluster" ? null : network,
+                NetAt = net is null ? default : (net.Start.Line, net.Start.Column),
                 Name = name,
                 Image = image,
                 Command = Opt(f, "command") is { } c ? Words(c, "command") : null,

@@ -50,7 +50,10 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     public Task<List<NetInfo>> NetsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/nets", null, J.ListNetInfo, ct);
 
     /// <summary>POST /v1/nets.</summary>
-    public Task<NetInfo> NetCreateAsync(string name, CancellationToken ct = default) => CallAsync("POST", "/v1/nets", Json(new NetRequest(name), J.NetRequest), J.NetInfo, ct);
+    public Task<NetInfo> NetCreateAsync(string name, CancellationToken ct = default) => NetCreateAsync(name, null, ct);
+
+    /// <summary>POST /v1/nets; <paramref name="egress"/> false: the cluster's replicas reach nothing beyond it.</summary>
+    public Task<NetInfo> NetCreateAsync(string name, bool? egress, CancellationToken ct = default) => CallAsync("POST", "/v1/nets", Json(new NetRequest(name, egress), J.NetRequest), J.NetInfo, ct);
 
     /// <summary>DELETE /v1/nets/NAME.</summary>
     public Task NetDeleteAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/nets/" + Uri.EscapeDataString(name), null, ct);

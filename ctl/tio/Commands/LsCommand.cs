@@ -11,7 +11,7 @@ internal static class LsCommand
     {
         var output = new Option<string>("--output", "-o") { Description = "table or json", DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");
-        var cmd = new Command("ls", "List apps: name, image, state, ports, restarts, last exit, age") { output };
+        var cmd = new Command("ls", "List apps: name, image, state, cluster address, ports, restarts, last exit, age") { output };
         Common.Run(cmd, async (pr, ct) =>
         {
             var apps = await Common.Client(pr).AppsAsync(ct);
@@ -20,15 +20,20 @@ internal static class LsCommand
                 Console.WriteLine(JsonSerializer.Serialize(apps, ApiJson.Default.ListAppInfo));
                 return Exit.Ok;
             }
-            Common.Table(["NAME", "IMAGE", "STATE", "PORTS", "RESTARTS", "LAST EXIT", "AGE"],
+            Common.Table(["NAME", "IMAGE", "STATE", "ADDRESS", "PORTS", "RESTARTS", "LAST EXIT", "AGE"],
                 apps.Select(a => new[]
                 {
-                    a.Name, a.Image, StateText(a), string.Join(',', a.Ports), a.Restarts.ToString(),
+                    a.Name, a.Image, StateText(a), AddressText(a), string.Join(',', a.Ports), a.Restarts.ToString(),
                     a.Containers is [var only] ? ExitText(only) ?? "-" : a.Containers is { Count: > 1 } ? "(below)" : "-", Common.Age(a.Created),
                 }));
             // Problems in full below the table (the column stays narrow): "image not found", "mount source missing"...
             foreach (var a in apps)
                 if (a.Error is { } e) Console.WriteLine($"{a.Name}: {e}");
+            // Each replica's cluster address, for apps with several.
+            foreach (var a in apps)
+                if (a.Containers is { Count: > 1 } cs)
+                    foreach (var c in cs)
+                        if (c.Address is { } addr) Console.WriteLine($"{c.Name}: address {addr}");
             // Why replicas of multi-replica apps restarted or stopped: each one's last exit.
             foreach (var a in apps)
                 if (a.Containers is { Count: > 1 } cs)
@@ -38,6 +43,10 @@ internal static class LsCommand
         });
         return cmd;
     }
+
+    /// <summary>The replica's cluster address (one replica), "(below)" for several, "-" for none.</summary>
+    internal static string AddressText(AppInfo a)
+        => a.Containers is [var only] ? only.Address ?? "-" : a.Containers is { Count: > 1 } cs && cs.Any(c => c.Address is not null) ? "(below)" : "-";
 
     /// <summary>A replica's last exit — code, signal, OOM kill — or null before any: why it restarted.</summary>
     internal static string? ExitText(ContainerStatus c)

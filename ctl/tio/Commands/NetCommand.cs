@@ -8,16 +8,18 @@ internal static class NetCommand
     public static Command Create()
     {
         var name = new Argument<string>("NAME") { Description = "Net name" };
-        var add = new Command("+", "Create a net") { name };
+        var noEgress = new Option<bool>("--no-egress") { Description = "Its replicas reach only each other (no traffic beyond the cluster)" };
+        var add = new Command("+", "Create a net: a cluster, whose apps reach each other by name and nothing of other clusters") { name, noEgress };
         add.Aliases.Add("add");
         Common.Run(add, async (pr, ct) =>
         {
-            await Common.Client(pr).NetCreateAsync(pr.GetValue(name)!, ct);
-            Console.WriteLine($"net {pr.GetValue(name)}: created");
+            bool off = pr.GetValue(noEgress);
+            await Common.Client(pr).NetCreateAsync(pr.GetValue(name)!, off ? false : null, ct);
+            Console.WriteLine($"net {pr.GetValue(name)}: created{(off ? " (no egress)" : "")}");
             return Exit.Ok;
         });
         var rmName = new Argument<string>("NAME") { Description = "Net name" };
-        var rm = new Command("-", "Delete a net") { rmName };
+        var rm = new Command("-", "Delete a net (refused while apps use it)") { rmName };
         rm.Aliases.Add("rm");
         Common.Run(rm, async (pr, ct) =>
         {
@@ -29,7 +31,7 @@ internal static class NetCommand
         Common.Run(ls, async (pr, ct) =>
         {
             var nets = await Common.Client(pr).NetsAsync(ct);
-            Common.Table(["NAME", "AGE"], nets.Select(n => new[] { n.Name, Common.Age(n.Created) }));
+            Common.Table(["NAME", "EGRESS", "AGE"], nets.Select(n => new[] { n.Name, n.Egress == false ? "off" : "on", Common.Age(n.Created) }));
             return Exit.Ok;
         });
         return new Command("net", "Manage nets (the cluster's name)") { add, rm, ls };

@@ -72,7 +72,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 ("status", "GET", null) => await StatusAsync(ct),
                 ("nets", "GET", null) => Ok((await store.ListAsync(Keys.Nets, J.NetInfo, ct)).Select(x => x.Value).ToList(), J.ListNetInfo),
                 ("nets", "POST", null) => await NetCreateAsync(req, ct),
-                ("nets", "DELETE", { } n) => await DeleteAsync(Keys.Nets, n, "net", ct),
+                ("nets", "DELETE", { } n) => await NetDeleteAsync(n, ct),
                 ("users", "GET", null) => Ok((await store.ListAsync(Keys.Users, StoreJson.Default.StoredUser, ct)).Select(x => new UserInfo(x.Value.Name, x.Value.Created)).ToList(), J.ListUserInfo),
                 ("users", "POST", null) => await UserAddAsync(req, ct),
                 ("users", "DELETE", { } n) => await UserRemoveAsync(n, user, ct),
@@ -224,10 +224,22 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     private async Task<HttpResponse> NetCreateAsync(HttpRequest req, CancellationToken ct)
     {
         var r = ApiRequests.Net(req.Body);
-        var net = new NetInfo(r.Name, DateTimeOffset.UtcNow);
+        var net = new NetInfo(r.Name, DateTimeOffset.UtcNow, r.Egress == false ? false : null);
         if (!await store.CreateAsync(Keys.Nets + r.Name, net, J.NetInfo, ct)) return Err(409, $"net {r.Name} already exists", "exists");
         options.Log($"net {r.Name} created");
         return Ok(net, J.NetInfo, 201);
+    }
+
+    /// <summary>A net is refused removal while an app is on it (by <c>net:</c>, or by default for the first net).</summary>
+    private async Task<HttpResponse> NetDeleteAsync(string name, CancellationToken ct)
+    {
+        ValidName(name, "net");
+        var first = await new ClusterInit(store).NetAsync(ct);
+        var users = (await store.ListAsync(Keys.Apps, J.AppRecord, ct))
+            .Where(a => a.Value.Spec.Network is null && (a.Value.Spec.Net ?? first) == name).Select(a => a.Name).ToList();
+        if (users.Count > 0)
+            return Err(409, $"net {name} is used by {users.Count} app(s): {string.Join(", ", users.Take(5))}{(users.Count > 5 ? ", ..." : "")}; remove them or move them to another net (net: in their statefiles) first", "in_use");
+        return await DeleteAsync(Keys.Nets, name, "net", ct);
     }
 
     private async Task<HttpResponse> DeleteAsync(string prefix, string name, string what, CancellationToken ct, string? by = null)
@@ -307,6 +319,10 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
             foreach (var sec in s.Secrets)
                 if (!await store.ExistsAsync(Keys.Secrets + sec.Name, ct))
                     throw new BadRequest(422, $"{file}: app {s.Name}: secret '{sec.Name}' does not exist (tio secret + {sec.Name})", "missing_secret");
+        // An app's cluster must exist: named at its `net:` (the node's first net is the default, made by init).
+        foreach (var s in specs)
+            if (s.Net is { } net && !await store.ExistsAsync(Keys.Nets + net, ct))
+                throw new StatefileException(file, s.NetAt.Line, s.NetAt.Column, "net", $"no net '{net}' (create it with tio net + {net}; tio net ls lists them)");
         // The node's own ports are never an app's, even when the publisher could bind them (another address, SO_REUSEADDR).
         ApiRequests.CheckReservedPorts(file, specs, ReservedPorts());
         // Published host ports must be free (or this same app's): a taken port is refused now, not discovered later.

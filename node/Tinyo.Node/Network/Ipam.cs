@@ -189,6 +189,18 @@ public sealed class Ipam
         return list;
     }
 
+    /// <summary>Every cluster subnet this node holds (what a restarted node re-makes bridges for, or removes).</summary>
+    public async Task<List<ClusterSubnet>> ClustersAsync(CancellationToken ct = default)
+    {
+        var prefixText = Root + $"clusters/{node}/";
+        var prefix = Encoding.UTF8.GetBytes(prefixText);
+        var resp = await kv.RangeAsync(new RangeRequest(prefix, RangeRequest.PrefixEnd(prefix)), ct).ConfigureAwait(false);
+        var list = new List<ClusterSubnet>(resp.Kvs.Count);
+        foreach (var x in resp.Kvs)
+            list.Add(new ClusterSubnet(Text(x.Key)[prefixText.Length..], node, Ipv4Subnet.Parse(Text(x.Value))));
+        return list;
+    }
+
     /// <summary>Addresses (host order) of the keys under <paramref name="dir"/> between two addresses.</summary>
     private async Task<HashSet<uint>> TakenAsync(string dir, uint first, uint last, CancellationToken ct)
     {

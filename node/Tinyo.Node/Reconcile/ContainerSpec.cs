@@ -7,8 +7,9 @@ namespace Tinyo.Node.Reconcile;
 /// <summary>
 /// Turns an app's spec into the runtime's <see cref="RunOptions"/> for replica i, named <c>APP-i</c>, with Compose's
 /// command semantics: <c>command</c> replaces the image's Cmd; <c>entrypoint</c> replaces its Entrypoint and drops
-/// its Cmd (unless <c>command</c> is given too). Every container gets its own network namespace (loopback only);
-/// published ports reach it through the node's proxy.
+/// its Cmd (unless <c>command</c> is given too). Every container gets its own network namespace: its cluster's
+/// (prepared by the node, see <see cref="ReplicaAddressing"/>), or loopback only (<c>network: none</c>), or the
+/// host's (<c>network: host</c>); published ports reach it through the node's proxy.
 /// </summary>
 internal static class ContainerSpec
 {
@@ -31,7 +32,7 @@ internal static class ContainerSpec
             Image = spec.Image,
             Name = Name(spec.Name, index),
             Hostname = Name(spec.Name, index),
-            Network = "none",
+            Network = spec.Network == "host" ? "host" : "none", // a cluster's namespace: ReplicaAddressing.Apply
             Detach = true,
             Annotations = new Dictionary<string, string>
             {

@@ -47,6 +47,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             }
         foreach (var c in Host.SecretContainers())
             if (Host.Find(c) is null) Host.RemoveSecrets(c);
+        await ReplicaAddressing.RecoverAsync(ctx, Host.Labelled()).ConfigureAwait(false);
         foreach (var (name, spec) in desired) await ApplyAsync(name, spec).ConfigureAwait(false);
         ctx.Prune([.. desired.Keys]);
     }
@@ -169,6 +170,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             if (secretsDir is null) Host.RemoveSecrets(r.Name);
             var opts = ContainerSpec.For(spec, r.Index, app.Hash, secretsDir, secretEnv, O.Defaults);
             opts.ForbiddenMountSources = [.. O.ForbiddenMountSources];
+            await ReplicaAddressing.AttachAsync(ctx, spec, r, opts).ConfigureAwait(false);
             try
             {
                 var started = Host.Run(opts, img);
@@ -185,12 +187,14 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             {
                 r.State = "error";
                 r.LastError = e.Message;
+                await ReplicaAddressing.DetachAsync(ctx, r.Name).ConfigureAwait(false);
                 throw;
             }
             return;
         }
         if (r.Id == c.Id && r.State is "running" or "restarting" or "exited") return; // known and handled
         r.Id = c.Id;
+        r.Address = O.Networks.AddressOf(r.Name)?.ToString();
         if (c.Status == "running")
         {
             r.Started = c.Created;
@@ -237,6 +241,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
         {
             Host.Unwatch(cname);
             Host.RemoveSecrets(cname);
+            await ReplicaAddressing.DetachAsync(ctx, cname).ConfigureAwait(false);
         }
     }
 

@@ -20,10 +20,15 @@ internal sealed class ReconcileContext(ReconcilerOptions options, IContainerHost
     public void Publish(AppInstance app)
     {
         app.RefreshPids();
+        ReplicaAddressing.Publish(options.Networks, app);
         status.Set(app.Name, app.ToStatus(options.Node));
     }
 
-    public void Unpublish(string app) => status.Remove(app);
+    public void Unpublish(string app)
+    {
+        options.Networks.Unpublish(app);
+        status.Remove(app);
+    }
 
     public void Prune(HashSet<string> apps) => status.Prune(apps);
 }

@@ -174,6 +174,7 @@ public sealed class Reconciler : IAsyncDisposable
                 await Task.WhenAll(running).ConfigureAwait(false);
                 foreach (var c in host.SecretContainers()) host.RemoveSecrets(c);
                 if (running.Count > 0) o.Log($"reconcile: stopped {running.Count} container(s)");
+                await o.Networks.StopAsync().ConfigureAwait(false); // namespaces, links, responders, rules; leases stay
             }
             finally
             {

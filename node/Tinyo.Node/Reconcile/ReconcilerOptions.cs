@@ -30,6 +30,9 @@ public sealed class ReconcilerOptions
     /// <summary>Publishes ports (the node's proxy); default none.</summary>
     public IPortPublisher Ports { get; init; } = new NoPorts();
 
+    /// <summary>Cluster networks: each replica's namespace, address and names (default none: loopback only).</summary>
+    public IReplicaNetworks Networks { get; init; } = new NoReplicaNetworks();
+
     /// <summary>Called every 30 s with each container's log file (the size cap); default none.</summary>
     public Action<string>? EnforceLogCap { get; init; }
 

@@ -33,6 +33,9 @@ internal sealed class Replica(string app, int index)
     public Rt.Processes.ExitStatus? LastExit { get; set; }
     public DateTimeOffset? Started { get; set; }
     public string? LastError { get; set; }
+
+    /// <summary>Its address on its cluster's network, or null (network none or host).</summary>
+    public string? Address { get; set; }
     public Backoff Backoff { get; } = new();
 
     /// <summary>Bumped whenever a scheduled restart becomes stale (the container was replaced or removed).</summary>
@@ -43,5 +46,5 @@ internal sealed class Replica(string app, int index)
 
     public ContainerStatus ToStatus()
         => new(Name, Id, State, Pid, Restarts, LastExit?.Code, Started, LastError, Probe?.Status,
-            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null);
+            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null, Address);
 }

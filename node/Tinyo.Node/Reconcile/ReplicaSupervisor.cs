@@ -60,7 +60,11 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
             ctx.Log($"app {app.Name}: {r.Name} ({id}) is stopped; starting it again (restart: {app.Spec.Restart})");
             RestartNow(app, r);
         }
-        else r.State = "exited";
+        else
+        {
+            r.State = "exited";
+            ExitedForGood(r);
+        }
     }
 
     /// <summary>A watched container ended. <paramref name="status"/>: its wait status read from the pidfd when it was
@@ -91,8 +95,24 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
                 return Task.CompletedTask;
             });
         }
-        else ctx.Log($"app {app.Name}: {r.Name} exited {Describe(exit)}; not restarted (restart: {policy})");
+        else
+        {
+            ctx.Log($"app {app.Name}: {r.Name} exited {Describe(exit)}; not restarted (restart: {policy})");
+            ExitedForGood(r);
+        }
         ctx.Publish(app);
+    }
+
+    /// <summary>A replica that will not run again gives its cluster address back (a new spec makes a new container).</summary>
+    private void ExitedForGood(Replica r)
+    {
+        if (r.Address is null) return;
+        r.Address = null;
+        var id = r.Id;
+        ctx.Queue.Post(async () =>
+        {
+            if (r.Id == id && r.State == "exited") await ReplicaAddressing.DetachAsync(ctx, r.Name).ConfigureAwait(false);
+        });
     }
 
     private void RestartNow(AppInstance app, Replica r)

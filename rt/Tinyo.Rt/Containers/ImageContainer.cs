@@ -181,7 +181,11 @@ public sealed class ImageContainers
         {
             case "none": break; // a new network namespace with only loopback
             case "host": spec.Linux.Namespaces!.RemoveAll(n => n.Type == "network"); break;
-            default: throw new RtException($"invalid --network \"{o.Network}\": only none and host are supported");
+            case ['n', 's', ':', '/', ..]:
+                spec.Linux.Namespaces!.RemoveAll(n => n.Type == "network");
+                spec.Linux.Namespaces.Add(new SpecNamespace { Type = "network", Path = o.Network[3..] });
+                break;
+            default: throw new RtException($"invalid --network \"{o.Network}\": none, host or ns:/PATH (a network namespace's file)");
         }
         if (o.UserNs is { } u)
         {
@@ -247,7 +251,7 @@ public sealed class ImageContainers
                 CheckReachable(dir, un);
             }
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
-            EtcFiles.Write(dir, spec, spec.Hostname!, o.Network == "host");
+            EtcFiles.Write(dir, spec, spec.Hostname!, o.Network == "host", o.Dns, o.HostAddress);
             // This container's own copies, bind-mounted over /etc: writable by its root, as without --userns.
             if (o.UserNs is { } une)
                 foreach (var f in new[] { EtcFiles.Hostname, EtcFiles.Hosts, EtcFiles.ResolvConf })

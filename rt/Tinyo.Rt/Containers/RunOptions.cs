@@ -32,8 +32,14 @@ public sealed class RunOptions
     public string? WorkingDir { get; set; }
     /// <summary><c>-u USER[:GROUP]</c> (names or numbers).</summary>
     public string? User { get; set; }
-    /// <summary><c>--network none|host</c>.</summary>
+    /// <summary><c>--network none|host|ns:PATH</c>: loopback only, the host's, or the network namespace mounted on
+    /// PATH (joined by path, as podman's <c>ns:</c>; an orchestrator prepares it with an address before the start).</summary>
     public string Network { get; set; } = "none";
+    /// <summary><c>--dns</c>: the container's nameservers (its resolv.conf has only these); empty: from the host's.</summary>
+    public List<string> Dns { get; set; } = [];
+    /// <summary>The address the container's own hostname maps to in its /etc/hosts (default 127.0.1.1): its address
+    /// on a network the orchestrator prepared.</summary>
+    public string? HostAddress { get; set; }
     /// <summary><c>-d</c>: stdout/stderr go to the container's log file.</summary>
     public bool Detach { get; set; }
     /// <summary><c>--rm</c>: remove the container when it exits.</summary>

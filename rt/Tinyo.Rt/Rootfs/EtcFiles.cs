@@ -30,12 +30,18 @@ public static class EtcFiles
     /// <summary>
     /// Writes the files into <paramref name="dir"/> and appends their bind mounts to <paramref name="spec"/>'s
     /// mounts. <paramref name="hostNetwork"/>: the container shares the host's network namespace.
+    /// <paramref name="dns"/> (not empty): the only nameservers of its resolv.conf (a cluster's responder);
+    /// <paramref name="hostAddress"/>: what its hostname maps to (its cluster address; default 127.0.1.1).
     /// </summary>
-    public static void Write(string dir, Spec spec, string hostname, bool hostNetwork)
+    public static void Write(string dir, Spec spec, string hostname, bool hostNetwork, IReadOnlyList<string>? dns = null, string? hostAddress = null)
     {
+        foreach (var a in (dns ?? []).Append(hostAddress ?? "127.0.1.1"))
+            if (!IPAddress.TryParse(a, out _)) throw new RtException($"invalid address \"{a}\" for the container's /etc files: not an IP address");
         WriteFile(Path.Combine(dir, Hostname), hostname + "\n");
-        WriteFile(Path.Combine(dir, Hosts), HostsFor(hostname, hostNetwork ? TryRead("/etc/hosts") : null));
-        WriteFile(Path.Combine(dir, ResolvConf), ResolvConfFor(TryRead("/etc/resolv.conf"), hostNetwork, TryRead("/run/systemd/resolve/resolv.conf")));
+        WriteFile(Path.Combine(dir, Hosts), HostsFor(hostname, hostNetwork ? TryRead("/etc/hosts") : null, hostAddress));
+        WriteFile(Path.Combine(dir, ResolvConf), dns is { Count: > 0 }
+            ? string.Concat(dns.Select(d => "nameserver " + d + "\n"))
+            : ResolvConfFor(TryRead("/etc/resolv.conf"), hostNetwork, TryRead("/run/systemd/resolve/resolv.conf")));
         spec.Mounts ??= [];
         foreach (var name in new[] { Hosts, Hostname, ResolvConf })
             spec.Mounts.Add(new SpecMount
@@ -46,7 +52,7 @@ public static class EtcFiles
     }
 
     /// <summary>The container's <c>/etc/hosts</c>; <paramref name="hostHosts"/> is the host's file for host networking.</summary>
-    public static string HostsFor(string hostname, string? hostHosts)
+    public static string HostsFor(string hostname, string? hostHosts, string? hostAddress = null)
     {
         var sb = new StringBuilder();
         if (hostHosts is not null)
@@ -63,7 +69,7 @@ public static class EtcFiles
             sb.Append("ff02::1\tip6-allnodes\n");
             sb.Append("ff02::2\tip6-allrouters\n");
         }
-        sb.Append("127.0.1.1\t").Append(hostname).Append('\n');
+        sb.Append(hostAddress ?? "127.0.1.1").Append('\t').Append(hostname).Append('\n');
         return sb.ToString();
     }
 
