@@ -45,6 +45,9 @@ public sealed class TioNode : IAsyncDisposable
 
     public string Dir { get; }
     public string Root { get; }
+
+    /// <summary>A network namespace file: tio (and so the tinyokv and tinyonode it starts) runs inside it.</summary>
+    public string? Netns { get; init; }
     public string Socket { get; }
     public int KvPort => int.Parse(env["TINYO_KV_PORT"]);
     public NodeClient Api(string? token = null) => new(new NodeAddress(Socket, null), token);
@@ -95,6 +98,14 @@ public sealed class TioNode : IAsyncDisposable
     {
         var psi = Binaries.Start("tio");
         foreach (var a in args) psi.ArgumentList.Add(a);
+        if (Netns is not null)
+        {
+            var inner = psi;
+            psi = new ProcessStartInfo("nsenter") { UseShellExecute = false };
+            psi.ArgumentList.Add("--net=" + Netns);
+            psi.ArgumentList.Add(inner.FileName);
+            foreach (var a in inner.ArgumentList) psi.ArgumentList.Add(a);
+        }
         psi.RedirectStandardInput = psi.RedirectStandardOutput = psi.RedirectStandardError = true;
         foreach (var k in (string[])["TINYO_HOST", "TINYO_TOKEN", "TINYO_PASSWORD", "TINYO_LISTEN_TCP"]) psi.Environment.Remove(k);
         foreach (var (k, v) in env) psi.Environment[k] = v;

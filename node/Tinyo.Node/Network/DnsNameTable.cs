@@ -43,12 +43,14 @@ public sealed class DnsNameTable
     /// <summary>
     /// The addresses of <paramref name="name"/> (one label, no dot), rotated for round robin; null when the cluster
     /// has no such name (NXDOMAIN). An app with no healthy replica gives an empty list (the name exists).
+    /// <paramref name="rotate"/> false reads without turning (a resolver asks A and AAAA for every look-up: only the
+    /// A question turns the rotation, else two replicas would come back in the same order every time).
     /// </summary>
-    public IPAddress[]? Lookup(string name)
+    public IPAddress[]? Lookup(string name, bool rotate = true)
     {
         if (!names.TryGetValue(name, out var e)) return null;
         var a = e.Addresses;
-        if (a.Length <= 1) return a;
+        if (a.Length <= 1 || !rotate) return a;
         int turn = (int)((uint)Interlocked.Increment(ref e.Turn) % (uint)a.Length);
         var r = new IPAddress[a.Length];
         for (int i = 0; i < a.Length; i++) r[i] = a[(i + turn) % a.Length];

@@ -116,7 +116,7 @@ public sealed class DnsServer : IAsyncDisposable
         var name = q.Name;
         if (name.Length > 0 && !name.Contains('.'))
         {
-            var found = names.Lookup(name);
+            var found = names.Lookup(name, rotate: q.Type == DnsMessage.TypeA);
             if (found is null) return DnsResponse.Build(q, DnsMessage.NxDomain, [], maxSize, recursion);
             return DnsResponse.Build(q, DnsMessage.NoError, q.Type == DnsMessage.TypeA ? found : [], maxSize, recursion);
         }
