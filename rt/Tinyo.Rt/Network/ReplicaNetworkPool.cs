@@ -11,9 +11,10 @@ namespace Tinyo.Rt.Network;
 /// </summary>
 /// <remarks>
 /// <para>A pooled entry is a namespace with <c>lo</c> up and <c>eth0</c> up, whose veth peer waits in the host
-/// namespace, down, on no bridge, under a pool name (<c>tp</c> + pid + sequence). <see cref="Prepare"/> takes one
-/// and: bind-mounts the namespace on the spec's path; renames the host end to the spec's name, sets it up and
-/// enslaves it to the bridge (one RTM_NEWLINK); adds the address and the default route (one batch). No thread hop:
+/// namespace, down, under a pool name (<c>tp</c> + pid + sequence), already a port of the pool's bridge when the pool
+/// was made for one. <see cref="Prepare"/> takes one and: bind-mounts the namespace on the spec's path; renames the
+/// host end to the spec's name, sets it up and enslaves it to the spec's bridge — a no-op for the pool's own — (one
+/// RTM_NEWLINK); adds the address and the default route (one batch). No thread hop:
 /// everything runs on the caller's thread, from sockets made earlier. The result is exactly what
 /// <see cref="ReplicaNetwork.Prepare"/> makes, so <see cref="ReplicaNetwork.Remove"/> removes both alike.</para>
 /// <para>A background thread tops the pool up after every claim. When the pool is empty (a burst larger than it)
@@ -41,10 +42,13 @@ public sealed class ReplicaNetworkPool : IDisposable
     /// <summary>
     /// A pool of <paramref name="capacity"/> namespaces whose veth ends wait in the network namespace at
     /// <paramref name="hostNetnsPath"/> (null: the process's own). With <paramref name="refillInBackground"/> a thread
-    /// fills the pool now and tops it up after each claim; without, only <see cref="Fill"/> does.
+    /// fills the pool now and tops it up after each claim; without, only <see cref="Fill"/> does. With
+    /// <paramref name="bridgeIndex"/> (a cluster's bridge: one pool per bridge) the waiting ends are its ports
+    /// already, which takes the enslaving off the start path; claims for another bridge still work.
     /// </summary>
-    public ReplicaNetworkPool(int capacity, string? hostNetnsPath = null, bool refillInBackground = true)
+    public ReplicaNetworkPool(int capacity, string? hostNetnsPath = null, bool refillInBackground = true, int bridgeIndex = 0)
     {
+        BridgeIndex = bridgeIndex;
         if (capacity is < 1 or > 4096) throw new RtException($"network namespace pool size {capacity} is not 1..4096");
         Capacity = capacity;
         int hostFd = Libc.SysOpen(hostNetnsPath ?? "/proc/self/ns/net", Libc.OFlag.RdOnly | Libc.OFlag.Cloexec, 0);
@@ -65,6 +69,9 @@ public sealed class ReplicaNetworkPool : IDisposable
             wake.Set();
         }
     }
+
+    /// <summary>The bridge whose ports the waiting veth ends are (0: none).</summary>
+    public int BridgeIndex { get; }
 
     /// <summary>How many namespaces the pool keeps ready.</summary>
     public int Capacity { get; }
@@ -194,7 +201,7 @@ public sealed class ReplicaNetworkPool : IDisposable
         bool veth = false;
         try
         {
-            poolHost.CreateIdleVethPair(name, ReplicaNetwork.Interface, nsfd);
+            poolHost.CreateIdleVethPair(name, ReplicaNetwork.Interface, nsfd, BridgeIndex);
             veth = true;
             int hostIndex = poolHost.LinkIndex(name);
             int eth0 = nl.LinkIndex(ReplicaNetwork.Interface);

@@ -75,14 +75,16 @@ public sealed class Rtnetlink : IDisposable
     }
 
     /// <summary>
-    /// A veth pair for <see cref="ReplicaNetworkPool"/>: <paramref name="hostName"/> here, down and on no bridge (so
-    /// it can be renamed when claimed), its peer <paramref name="peerName"/> born inside <paramref name="peerNetnsFd"/>.
+    /// A veth pair for <see cref="ReplicaNetworkPool"/>: <paramref name="hostName"/> here, down (so it can be renamed
+    /// when claimed) and on bridge <paramref name="master"/> (0: none), its peer <paramref name="peerName"/> born
+    /// inside <paramref name="peerNetnsFd"/>.
     /// </summary>
-    internal void CreateIdleVethPair(string hostName, string peerName, int peerNetnsFd) => Run(w =>
+    internal void CreateIdleVethPair(string hostName, string peerName, int peerNetnsFd, int master) => Run(w =>
     {
         w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_CREATE | Rtnl.NLM_F_EXCL | Rtnl.NLM_F_ACK, $"creating veth pair {hostName}/{peerName}");
         w.IfInfo(0);
         w.AttrString(Rtnl.IFLA_IFNAME, hostName);
+        if (master > 0) w.AttrU32(Rtnl.IFLA_MASTER, (uint)master);
         var li = w.BeginNested(Rtnl.IFLA_LINKINFO);
         w.AttrString(Rtnl.IFLA_INFO_KIND, "veth");
         var data = w.BeginNested(Rtnl.IFLA_INFO_DATA);
@@ -99,7 +101,8 @@ public sealed class Rtnetlink : IDisposable
     /// <summary>
     /// Claims an idle pooled veth end in one message: renames link <paramref name="index"/> to
     /// <paramref name="newName"/> (the kernel renames before it changes flags or the master, and a link must be down
-    /// to be renamed), sets it up and enslaves it to <paramref name="master"/>.
+    /// to be renamed), sets it up and enslaves it to <paramref name="master"/> (the kernel does nothing when it is
+    /// that bridge's port already: a pool made for the bridge).
     /// </summary>
     internal void AdoptIdleVeth(int index, string newName, int master) => Run(w =>
     {

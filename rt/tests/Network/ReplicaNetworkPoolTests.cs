@@ -82,6 +82,36 @@ public sealed class ReplicaNetworkPoolTests
     }
 
     [Fact]
+    public void A_pool_made_for_a_bridge_waits_on_it_down_and_claims_for_another_bridge_move_there()
+    {
+        using var s = new NetnsScratch();
+        var nl = s.Host.Netlink;
+        int br = ClusterBridge.Ensure(nl, "typ4", Gw, 24);
+        int other = ClusterBridge.Ensure(nl, "typ5", IPAddress.Parse("10.78.2.1"), 24);
+        var a = Spec(s, br, 1);
+        var b = new ReplicaNetworkSpec(s.PathOf("o1"), VethName.For("other-1"), other, IPAddress.Parse("10.78.2.2"), 24, IPAddress.Parse("10.78.2.1"));
+        try
+        {
+            using var pool = new ReplicaNetworkPool(2, s.Host.Path, refillInBackground: false, bridgeIndex: br);
+            pool.Fill();
+            var waiting = nl.ListLinks().Where(l => l.Name.StartsWith(ReplicaNetworkPool.PoolPrefix, StringComparison.Ordinal)).ToList();
+            Assert.Equal(2, waiting.Count);
+            Assert.All(waiting, l => Assert.Equal((br, false), (l.Master, l.Up)));
+            Assert.True(pool.Prepare(nl, a).Pooled);
+            Assert.True(pool.Prepare(nl, b).Pooled);
+            Assert.Equal((br, true), (nl.GetLink(a.HostVeth).Master, nl.GetLink(a.HostVeth).Up));
+            Assert.Equal((other, true), (nl.GetLink(b.HostVeth).Master, nl.GetLink(b.HostVeth).Up));
+            RtnetlinkTests.Run("nsenter", $"--net={b.NetnsPath}", "busybox", "ping", "-c", "1", "-W", "2", "10.78.2.1");
+        }
+        finally
+        {
+            ReplicaNetwork.Remove(nl, a.NetnsPath, a.HostVeth);
+            ReplicaNetwork.Remove(nl, b.NetnsPath, b.HostVeth);
+        }
+        Assert.Equal(["lo", "typ4", "typ5"], nl.ListLinks().Select(l => l.Name).Order());
+    }
+
+    [Fact]
     public void An_empty_pool_falls_back_to_a_cold_setup_and_fill_and_the_background_refill_top_it_up()
     {
         using var s = new NetnsScratch();
