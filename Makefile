@@ -5,7 +5,7 @@ DOTNET ?= dotnet
 EXES  := ctl/tio node/tinyonode kv/tinyokv rt/tinyort
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test bench fuzz demo deps clean help sizes
+.PHONY: all build test bench bench-net fuzz demo deps clean help sizes
 
 all: build ## Build the four NativeAOT binaries (dynamically linked: see Directory.Build.props) into out/bin
 
@@ -38,6 +38,9 @@ test: deps build ## Build, then run every test suite (as root: real containers, 
 bench: deps build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
+bench-net: deps ## Only the cluster-network benchmarks (bench/net.sh: set-up, TCP, 1000 replicas vs podman/docker bridges)
+	@scripts/bench.sh net
+
 fuzz: deps ## Run every fuzz campaign for FUZZ_SECONDS seconds each (afl++)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
@@ -51,4 +54,4 @@ clean: ## Remove build outputs
 	rm -rf artifacts out
 
 help:
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'

@@ -6,8 +6,11 @@
 #   KV_RUNS=3 KV_SECONDS=5   the kv section: 3-member tinyokv vs 3-member etcd, runs and seconds per phase (KV_RUNS=0 skips it)
 #   FIRSTBYTE_RUNS=15        the first-byte section: `tio +` vs `docker run -d -p` vs `podman run -d -p` (0 skips it)
 #   IDLERSS_SECONDS=30       the idle-RSS section: tinyonode + tinyokv fresh, with an app, after it (0 skips it)
+#   NET_RUNS=30              the cluster-network section: set-up, TCP, 1000 replicas vs podman/netavark and docker
+#                            bridges (bench/net.sh; 0 skips it; SETUP_N, SCALE_N, ROUNDS, SECONDS_TP as there)
 # `scripts/bench.sh kv` runs only the kv section (needs out/bin/tinyokv and Debian's etcd, not root);
-# `scripts/bench.sh firstbyte` only the first-byte section (root; bench/first-byte.sh).
+# `scripts/bench.sh firstbyte` only the first-byte section (root; bench/first-byte.sh);
+# `scripts/bench.sh net` only the cluster-network section (root; bench/net.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TINYO_BIN=${TINYO_BIN:-$PWD/out/bin}
@@ -27,6 +30,21 @@ firstbyte_section() {
   bench/first-byte.sh "${FIRSTBYTE_RUNS:-15}" >"$out/first-byte.md"
   echo "load average after the first-byte run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
 }
+
+net_section() {
+  echo "load average before the cluster-network run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+  bench/net.sh "${NET_RUNS:-30}" >"$out/net.md"
+  echo "load average after the cluster-network run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
+}
+
+if [ "${1:-}" = net ]; then
+  mkdir -p "$out"
+  dotnet build -c Release bench/Tinyo.Bench -v q -nologo >/dev/null
+  { echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"; echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"; } >"$out/environment.txt"
+  net_section
+  cat "$out/net.md"
+  exit 0
+fi
 
 if [ "${1:-}" = firstbyte ]; then
   mkdir -p "$out"
@@ -73,6 +91,7 @@ if [ "${SCALE_COUNT:-1000}" != 0 ]; then
 fi
 [ "${KV_RUNS:-3}" = 0 ] || kv_section
 [ "${FIRSTBYTE_RUNS:-15}" = 0 ] || firstbyte_section
+[ "${NET_RUNS:-30}" = 0 ] || net_section
 [ "${IDLERSS_SECONDS:-30}" = 0 ] || bench/idle-rss.sh "${IDLERSS_SECONDS:-30}" >"$out/idle-rss.md"
 "$exe" sizes >"$out/sizes.md"
 

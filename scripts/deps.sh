@@ -19,6 +19,8 @@ pkgs=(
   hyperfine           # whole-command timing for quick comparisons
   nftables            # nft: cluster network isolation (the node's own table) and its tests
   bind9-dnsutils      # dig: an independent DNS client for the cluster DNS responder's tests
+  iperf3 sockperf     # container-to-container TCP throughput and round trip in bench/net.sh (the same tools for every peer)
+  netavark aardvark-dns # podman's bridge network backend: the peer of bench/net.sh (selected there by its own containers.conf)
 )
 missing=()
 for p in "${pkgs[@]}"; do

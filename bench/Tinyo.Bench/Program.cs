@@ -1,17 +1,21 @@
 using BenchmarkDotNet.Running;
 using Tinyo.Bench.Env;
 using Tinyo.Bench.Kv;
+using Tinyo.Bench.Net;
 using Tinyo.Bench.Scale;
 
 // Benchmarks compare Tinyo against the real peer in the same run; see docs/benchmarks.md.
 //   Tinyo.Bench [BenchmarkDotNet args, e.g. --filter '*Start*']   the BenchmarkDotNet suites (Pull, Unpack, Start)
 //   Tinyo.Bench scale [COUNT] [CONCURRENCY]                          COUNT detached containers at once, tinyort vs crun
 //   Tinyo.Bench kv [--runs N] [--seconds S]                          3-member tinyokv vs 3-member etcd (puts, gets, RSS, disk)
+//   Tinyo.Bench net setup|scale [N] | net pair up|down DIR          cluster-network set-up, 1000 on a bridge, a pair for iperf3
 //   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
 if (args is ["scale", ..])
     return ScaleRunner.Run(args[1..]);
 if (args is ["kv", ..])
     return KvRunner.Run(args[1..]);
+if (args is ["net", ..])
+    return NetRunner.Run(args[1..]);
 if (args is ["sizes"])
 {
     Console.Out.Write(Sizes.Markdown());

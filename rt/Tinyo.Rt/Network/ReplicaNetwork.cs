@@ -78,6 +78,11 @@ public readonly record struct ReplicaSetupTimes(TimeSpan Namespace, TimeSpan Vet
 {
     /// <summary>The whole set-up.</summary>
     public TimeSpan Total => Namespace + Veth + Configure;
+
+    /// <summary>True when the namespace came from a <see cref="ReplicaNetworkPool"/>: then <see cref="Namespace"/>
+    /// is the bind mount of a ready namespace, <see cref="Veth"/> the rename + up + bridge of its waiting host end,
+    /// and <see cref="Configure"/> the address and route.</summary>
+    public bool Pooled { get; init; }
 }
 
 /// <summary>Host-side veth names: the kernel allows 15 bytes, replica ids are longer.</summary>

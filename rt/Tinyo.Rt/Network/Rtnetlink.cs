@@ -74,6 +74,83 @@ public sealed class Rtnetlink : IDisposable
         });
     }
 
+    /// <summary>
+    /// A veth pair for <see cref="ReplicaNetworkPool"/>: <paramref name="hostName"/> here, down (so it can be renamed
+    /// when claimed) and on bridge <paramref name="master"/> (0: none), its peer <paramref name="peerName"/> born
+    /// inside <paramref name="peerNetnsFd"/>.
+    /// </summary>
+    internal void CreateIdleVethPair(string hostName, string peerName, int peerNetnsFd, int master) => Run(w =>
+    {
+        w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_CREATE | Rtnl.NLM_F_EXCL | Rtnl.NLM_F_ACK, $"creating veth pair {hostName}/{peerName}");
+        w.IfInfo(0);
+        w.AttrString(Rtnl.IFLA_IFNAME, hostName);
+        if (master > 0) w.AttrU32(Rtnl.IFLA_MASTER, (uint)master);
+        var li = w.BeginNested(Rtnl.IFLA_LINKINFO);
+        w.AttrString(Rtnl.IFLA_INFO_KIND, "veth");
+        var data = w.BeginNested(Rtnl.IFLA_INFO_DATA);
+        var peer = w.BeginNested(Rtnl.VETH_INFO_PEER);
+        w.IfInfo(0);
+        w.AttrString(Rtnl.IFLA_IFNAME, peerName);
+        w.AttrU32(Rtnl.IFLA_NET_NS_FD, (uint)peerNetnsFd);
+        w.EndNested(peer);
+        w.EndNested(data);
+        w.EndNested(li);
+        w.End();
+    });
+
+    /// <summary>
+    /// Claims an idle pooled veth end in one message: renames link <paramref name="index"/> to
+    /// <paramref name="newName"/> (the kernel renames before it changes flags or the master, and a link must be down
+    /// to be renamed), sets it up and enslaves it to <paramref name="master"/> (the kernel does nothing when it is
+    /// that bridge's port already: a pool made for the bridge).
+    /// </summary>
+    internal void AdoptIdleVeth(int index, string newName, int master) => Run(w =>
+    {
+        w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK, $"attaching pooled veth {index} as {newName} to bridge {master}");
+        w.IfInfo(index, Rtnl.IFF_UP, Rtnl.IFF_UP);
+        w.AttrString(Rtnl.IFLA_IFNAME, newName);
+        w.AttrU32(Rtnl.IFLA_MASTER, (uint)master);
+        w.End();
+    });
+
+    /// <summary>Sets <c>lo</c> and link <paramref name="index"/> up in one batch (a pooled namespace's side).</summary>
+    internal void SetLoopbackAndLinkUp(int index) => Run(w =>
+    {
+        w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK, "setting lo up");
+        w.IfInfo(1, Rtnl.IFF_UP, Rtnl.IFF_UP);
+        w.End();
+        w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK, $"setting link {index} up");
+        w.IfInfo(index, Rtnl.IFF_UP, Rtnl.IFF_UP);
+        w.End();
+    });
+
+    /// <summary>The address and the default route via <paramref name="gateway"/> on link <paramref name="index"/>,
+    /// in one batch (a claimed pooled namespace: its links are up already).</summary>
+    internal void AddAddressAndDefaultRoute(int index, IPAddress address, int prefixLength, IPAddress gateway) => Run(w =>
+    {
+        WriteAddAddress(w, index, address, prefixLength);
+        WriteAddRoute(w, null, 0, gateway, index);
+    });
+
+    /// <summary>Deletes a link by index (a pooled veth, whose name the pool knows only by number); false when gone.</summary>
+    internal bool TryDeleteLink(int index)
+    {
+        try
+        {
+            Run(w =>
+            {
+                w.Begin(Rtnl.RTM_DELLINK, Rtnl.NLM_F_ACK, $"deleting link {index}");
+                w.IfInfo(index);
+                w.End();
+            });
+            return true;
+        }
+        catch (NetlinkException e) when (e.Errno == 19 /* ENODEV */)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sets a link up or down.</summary>
     public void SetUp(int index, bool up) => Run(w =>
     {
