@@ -76,7 +76,7 @@ public sealed class KvNode : IAsyncDisposable
     public async Task StartAsync(CancellationToken token)
     {
         StateMachine.Restore();
-        watches = new Watch.WatchHub(Store); // before the WAL replays, so replayed revisions are watchable
+        watches = new Watch.WatchHub(Store, Options.WatchHistoryEvents); // before the WAL replays, so replayed revisions are watchable
         wal = new DurableLog(new WriteAheadLog.Options
         {
             Location = Path.Combine(Options.DataDir, "wal"),
@@ -85,7 +85,7 @@ public sealed class KvNode : IAsyncDisposable
             // mapping of them: on a full disk a mapped page that the filesystem cannot back kills the process with
             // SIGBUS (reproduced on a 16 MiB tmpfs), whereas write(2) fails with ENOSPC. DiskSpace refuses writes
             // before that point; this is what keeps a disk filled by someone else between two checks from crashing us.
-            MemoryManagement = WriteAheadLog.MemoryManagementStrategy.PrivateMemory,
+            MemoryManagement = Options.WalMemory,
         }, StateMachine);
         members = new MemberStorage(Path.Combine(Options.DataDir, "members"));
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
