@@ -98,8 +98,10 @@ public sealed class KvNode : IAsyncDisposable
             Standby = Options.Standby,
             LowerElectionTimeout = election,
             UpperElectionTimeout = election * 2,
-            // One AppendEntries may carry a 64 MiB value: the request timeout bounds a transfer, not a heartbeat.
-            RequestTimeout = TimeSpan.FromSeconds(10),
+            // One AppendEntries may carry a 64 MiB value, and its answer now waits for the follower's flush of it
+            // (DurableLog): the timeout bounds a transfer plus a flush, not a heartbeat. At 10 s a loaded disk made the
+            // leader give up on a 64 MiB append and send it again, over and over (SixtyFourMiBValueIsStoredAndReplicated).
+            RequestTimeout = TimeSpan.FromSeconds(30),
             ConnectTimeout = TimeSpan.FromSeconds(1),
             LoggerFactory = new StderrLoggerFactory(Options.Name, logLevel),
         };
