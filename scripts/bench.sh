@@ -4,6 +4,7 @@
 #   BENCH_FILTER='*Start*'   only these BenchmarkDotNet suites (default: all: Pull, Unpack, Start)
 #   SCALE_COUNT=1000         containers for the scale run (0 skips it); SCALE_CONCURRENCY (default: the cores)
 #   KV_RUNS=3 KV_SECONDS=5   the kv section: 3-member tinyokv vs 3-member etcd, runs and seconds per phase (KV_RUNS=0 skips it)
+#   KV_WAL_COMPARE=1         the kv section also runs tinyokv with its WAL in a shared mapping (--wal-memory shared)
 #   FIRSTBYTE_RUNS=15        the first-byte section: `tio +` vs `docker run -d -p` vs `podman run -d -p` (0 skips it)
 #   IDLERSS_SECONDS=30       the idle-RSS section: tinyonode + tinyokv fresh, with an app, after it (0 skips it)
 #   NET_RUNS=30              the cluster-network section: set-up, TCP, 1000 replicas vs podman/netavark and docker
@@ -21,7 +22,7 @@ kv_section() {
   [ -x "$TINYO_BIN/tinyokv" ] || { echo "bench: $TINYO_BIN/tinyokv is missing: run make build" >&2; exit 1; }
   command -v etcd >/dev/null || { echo "bench: etcd is missing: run make deps" >&2; exit 1; }
   echo "load average before the kv run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
-  "$exe" kv --runs "${KV_RUNS:-3}" --seconds "${KV_SECONDS:-5}" >"$out/kv.md" 2> >(tee "$out/kv.log" >&2)
+  "$exe" kv --runs "${KV_RUNS:-3}" --seconds "${KV_SECONDS:-5}" ${KV_WAL_COMPARE:+--wal-compare} >"$out/kv.md" 2> >(tee "$out/kv.log" >&2)
   echo "load average after the kv run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/environment.txt"
 }
 

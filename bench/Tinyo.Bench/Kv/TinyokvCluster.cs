@@ -8,12 +8,14 @@ namespace Tinyo.Bench.Kv;
 /// 3 × <c>$TINYO_BIN/tinyokv serve</c>: the first bootstraps, the others join one at a time (the documented way to
 /// grow a group). Driven by one <see cref="KvClient"/> (one pipelined TCP connection, redirected to the leader).
 /// </summary>
-public sealed class TinyokvCluster(string root, byte[][] keys, byte[] value, string binary, string[] extraArgs) : KvCluster(root, keys, value)
+public sealed class TinyokvCluster(string root, byte[][] keys, byte[] value, string binary, string[] extraArgs, string name = "tinyokv")
+    : KvCluster(root, keys, value)
 {
     private const string Token = "tinyo-bench-kv-token";
     private KvClient? client;
 
-    public override string Name => "tinyokv";
+    /// <summary>"tinyokv", or "tinyokv-shm" for the same binary with <c>--wal-memory shared</c> (<c>--wal-compare</c>).</summary>
+    public override string Name => name;
 
     protected override void ConfigureEnvironment(ProcessStartInfo psi) => psi.Environment["TINYOKV_TOKEN"] = Token;
 

@@ -12,7 +12,8 @@ namespace Tinyo.Kv.Raft;
 
 /// <summary>
 /// One member of the Raft group: DotNext's <see cref="RaftCluster"/> over TCP, a <see cref="WriteAheadLog"/>
-/// with 1 MiB chunks, the <see cref="KvStateMachine"/>, lease expiry and the durability tracker. Data directory
+/// with 1 MiB chunks whose followers acknowledge only flushed entries (<see cref="DurableLog"/>), the
+/// <see cref="KvStateMachine"/> and lease expiry. Data directory
 /// layout: <c>wal/</c> (DotNext WAL), <c>snapshots/</c>, <c>members</c> (membership).
 /// </summary>
 public sealed class KvNode : IAsyncDisposable
@@ -35,7 +36,6 @@ public sealed class KvNode : IAsyncDisposable
         Directory.CreateDirectory(options.DataDir);
         StateMachine = new KvStateMachine(Path.Combine(options.DataDir, "snapshots"), options.SnapshotEvery);
         Leases = new LeaseKeeper(this);
-        Durability = new DurabilityTracker(this);
         Disk = new Storage.DiskSpace(options.DataDir, options.DiskReserveBytes > 0 ? options.DiskReserveBytes : Math.Max(8L << 20, 4L * options.WalChunkSize));
     }
 
@@ -63,9 +63,6 @@ public sealed class KvNode : IAsyncDisposable
     /// <summary>Lease expiry on the leader.</summary>
     public LeaseKeeper Leases { get; }
 
-    /// <summary>Waits for writes to be on disk on a majority.</summary>
-    public DurabilityTracker Durability { get; }
-
     /// <summary>Cancelled when the member stops.</summary>
     public CancellationToken Lifetime => lifetime.Token;
 
@@ -79,8 +76,8 @@ public sealed class KvNode : IAsyncDisposable
     public async Task StartAsync(CancellationToken token)
     {
         StateMachine.Restore();
-        watches = new Watch.WatchHub(Store); // before the WAL replays, so replayed revisions are watchable
-        wal = new WriteAheadLog(new WriteAheadLog.Options
+        watches = new Watch.WatchHub(Store, Options.WatchHistoryEvents); // before the WAL replays, so replayed revisions are watchable
+        wal = new DurableLog(new WriteAheadLog.Options
         {
             Location = Path.Combine(Options.DataDir, "wal"),
             ChunkSize = Options.WalChunkSize,
@@ -88,7 +85,7 @@ public sealed class KvNode : IAsyncDisposable
             // mapping of them: on a full disk a mapped page that the filesystem cannot back kills the process with
             // SIGBUS (reproduced on a 16 MiB tmpfs), whereas write(2) fails with ENOSPC. DiskSpace refuses writes
             // before that point; this is what keeps a disk filled by someone else between two checks from crashing us.
-            MemoryManagement = WriteAheadLog.MemoryManagementStrategy.PrivateMemory,
+            MemoryManagement = Options.WalMemory,
         }, StateMachine);
         members = new MemberStorage(Path.Combine(Options.DataDir, "members"));
         var logLevel = Options.Verbose ? LogLevel.Information : LogLevel.Error; // warnings repeat every heartbeat while a peer is down
@@ -101,8 +98,10 @@ public sealed class KvNode : IAsyncDisposable
             Standby = Options.Standby,
             LowerElectionTimeout = election,
             UpperElectionTimeout = election * 2,
-            // One AppendEntries may carry a 64 MiB value: the request timeout bounds a transfer, not a heartbeat.
-            RequestTimeout = TimeSpan.FromSeconds(10),
+            // One AppendEntries may carry a 64 MiB value, and its answer now waits for the follower's flush of it
+            // (DurableLog): the timeout bounds a transfer plus a flush, not a heartbeat. At 10 s a loaded disk made the
+            // leader give up on a 64 MiB append and send it again, over and over (SixtyFourMiBValueIsStoredAndReplicated).
+            RequestTimeout = TimeSpan.FromSeconds(30),
             ConnectTimeout = TimeSpan.FromSeconds(1),
             LoggerFactory = new StderrLoggerFactory(Options.Name, logLevel),
         };
@@ -114,7 +113,6 @@ public sealed class KvNode : IAsyncDisposable
         cluster.LeaderChanged += (_, leader) => Leases.OnLeaderChanged(leader is { IsRemote: false });
         await cluster.StartAsync(token).ConfigureAwait(false);
         Leases.Start();
-        Durability.Start();
     }
 
     /// <summary>
@@ -124,8 +122,9 @@ public sealed class KvNode : IAsyncDisposable
     public async Task<byte[]> ProposeAsync(byte[] command, CancellationToken token)
     {
         var proposal = (batcher ?? throw new InvalidOperationException("not started")).Propose(command);
-        var (reply, index) = await proposal.Reply.WaitAsync(token).ConfigureAwait(false);
-        await Durability.WaitAsync(index, token).ConfigureAwait(false);
+        // Applied here means committed, and a commit needs the entry on disk on a majority: DotNext flushes the
+        // leader's copy before it commits, and a follower acknowledges only flushed entries (DurableLog).
+        var (reply, _) = await proposal.Reply.WaitAsync(token).ConfigureAwait(false);
         return reply;
     }
 
@@ -251,7 +250,6 @@ public sealed class KvNode : IAsyncDisposable
     {
         await lifetime.CancelAsync().ConfigureAwait(false);
         await Leases.DisposeAsync().ConfigureAwait(false);
-        await Durability.DisposeAsync().ConfigureAwait(false);
         if (cluster is not null)
         {
             await cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);

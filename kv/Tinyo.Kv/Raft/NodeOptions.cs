@@ -34,6 +34,20 @@ public sealed class NodeOptions
     /// <summary>WAL chunk size; 1 MiB measured ~2× faster than DotNext's default of one page.</summary>
     public int WalChunkSize { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// How the WAL stages entries before they are written: private memory written with write(2) (the default: a full
+    /// disk gives ENOSPC, not SIGBUS), or DotNext's shared mapping of the chunk files. The effect of each on RSS and
+    /// the write rate is measured in docs/benchmarks.md section 5.
+    /// </summary>
+    public DotNext.Net.Cluster.Consensus.Raft.StateMachine.WriteAheadLog.MemoryManagementStrategy WalMemory { get; init; }
+        = DotNext.Net.Cluster.Consensus.Raft.StateMachine.WriteAheadLog.MemoryManagementStrategy.PrivateMemory;
+
+    /// <summary>
+    /// Events the watch history holds (the window a watch can resume from and <c>get --rev</c> can read); the
+    /// bytes it may hold are bounded too (<see cref="Watch.WatchHub.DefaultMaxBytes"/>).
+    /// </summary>
+    public long WatchHistoryEvents { get; init; } = Watch.WatchHub.DefaultMaxEvents;
+
     /// <summary>Writes applied between snapshots (a batched entry counts each of its commands).</summary>
     public long SnapshotEvery { get; init; } = 50_000;
 

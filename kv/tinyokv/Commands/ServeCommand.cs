@@ -25,6 +25,8 @@ internal static class ServeCommand
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted", DefaultValueFactory = _ => 96L << 20 };
         var quota = new Option<long>("--quota-bytes") { Description = "Optional quota on keys+values bytes (0: none)" };
         var chunk = new Option<int>("--wal-chunk-size") { Description = "WAL chunk size, bytes", DefaultValueFactory = _ => 1 << 20 };
+        var walMemory = new Option<string>("--wal-memory") { Description = "How the WAL stages entries: private (memory written with write(2); a full disk gives ENOSPC) or shared (DotNext's mapping of the chunk files)", DefaultValueFactory = _ => "private" };
+        var watchHistory = new Option<long>("--watch-history") { Description = "Events held for watches to resume from and for get --rev (also bounded to 32 MiB)", DefaultValueFactory = _ => Tinyo.Kv.Watch.WatchHub.DefaultMaxEvents };
         var election = new Option<int>("--election-timeout") { Description = "Election timeout (ms, lower bound; upper is twice)", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Log Raft events" };
         var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
@@ -39,7 +41,7 @@ internal static class ServeCommand
         var peerClientCertAuth = new Option<bool>("--peer-client-cert-auth") { Description = "Refuse peers without a certificate signed by --peer-trusted-ca-file" };
         var cmd = new Command("serve", "Run a member of a tinyokv group")
         {
-            name, dataDir, peer, client, bootstrap, join, standby, learner, snapshotEvery, maxRequest, quota, chunk, election, verbose, idleTrim, leaveOnStop,
+            name, dataDir, peer, client, bootstrap, join, standby, learner, snapshotEvery, maxRequest, quota, chunk, walMemory, watchHistory, election, verbose, idleTrim, leaveOnStop,
             certFile, keyFile, caFile, clientCertAuth, peerCertFile, peerKeyFile, peerCaFile, peerClientCertAuth,
         };
         Common.Run(cmd, async (pr, ct) =>
@@ -61,6 +63,13 @@ internal static class ServeCommand
                 MaxRequestBytes = Positive(pr.GetValue(maxRequest), "--max-request-bytes"),
                 QuotaBytes = pr.GetValue(quota),
                 WalChunkSize = (int)Positive(pr.GetValue(chunk), "--wal-chunk-size"),
+                WalMemory = pr.GetValue(walMemory) switch
+                {
+                    "private" => DotNext.Net.Cluster.Consensus.Raft.StateMachine.WriteAheadLog.MemoryManagementStrategy.PrivateMemory,
+                    "shared" => DotNext.Net.Cluster.Consensus.Raft.StateMachine.WriteAheadLog.MemoryManagementStrategy.SharedMemory,
+                    var other => throw new KvException($"--wal-memory must be private or shared, not '{other}'"),
+                },
+                WatchHistoryEvents = Positive(pr.GetValue(watchHistory), "--watch-history"),
                 ElectionTimeoutMs = (int)Positive(pr.GetValue(election), "--election-timeout"),
                 Verbose = pr.GetValue(verbose),
                 ClientTls = KvServerTls.Load(pr.GetValue(certFile), pr.GetValue(keyFile), pr.GetValue(caFile), pr.GetValue(clientCertAuth)),
