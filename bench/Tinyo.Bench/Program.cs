@@ -4,7 +4,7 @@ using Tinyo.Bench.Kv;
 using Tinyo.Bench.Scale;
 
 // Benchmarks compare Tinyo against the real peer in the same run; see docs/benchmarks.md.
-//   Tinyo.Bench [BenchmarkDotNet args, e.g. --filter '*Start*']   the BenchmarkDotNet suites (Pull, Unpack, Start)
+//   Tinyo.Bench [BenchmarkDotNet args, e.g. --filter '*Start*']   the BenchmarkDotNet suites (Pull, Unpack, Start, InNodeStart)
 //   Tinyo.Bench scale [COUNT] [CONCURRENCY]                          COUNT detached containers at once, tinyort vs crun
 //   Tinyo.Bench kv [--runs N] [--seconds S]                          3-member tinyokv vs 3-member etcd (puts, gets, RSS, disk)
 //   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
