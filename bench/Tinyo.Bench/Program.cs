@@ -8,10 +8,16 @@ using Tinyo.Bench.Scale;
 //   Tinyo.Bench scale [COUNT] [CONCURRENCY]                          COUNT detached containers at once, tinyort vs crun
 //   Tinyo.Bench kv [--runs N] [--seconds S]                          3-member tinyokv vs 3-member etcd (puts, gets, RSS, disk)
 //   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
+//   Tinyo.Bench mstat FILE.mstat [DEPTH]                             what a binary is made of, by assembly/namespace (docs/benchmarks.md § 4)
 if (args is ["scale", ..])
     return ScaleRunner.Run(args[1..]);
 if (args is ["kv", ..])
     return KvRunner.Run(args[1..]);
+if (args is ["mstat", var mstat, .. var rest])
+{
+    Console.Out.Write(Mstat.Report(mstat, rest is [var d] ? int.Parse(d, System.Globalization.CultureInfo.InvariantCulture) : 2));
+    return 0;
+}
 if (args is ["sizes"])
 {
     Console.Out.Write(Sizes.Markdown());
