@@ -3,7 +3,11 @@
 # bundle (`sleep SLEEP`, runc's default spec) all at the same moment, inside ONE private mount namespace with the empty
 # cgroup2 tree unmounted (what crun 1.8 needs on this hybrid host), one runtime after the other in the same run.
 # Figures per runtime: wall time from the first launch until every launch returned, failed launches, and the peak
-# host memory in use (MemTotal − MemAvailable, sampled every 50 ms) above the level just before the burst.
+# host memory in use (MemTotal − MemAvailable, sampled every 50 ms) above the level just before the burst — which
+# other jobs on a shared host move too — and the peak memory of the runtime processes alone: the launches run in a
+# fresh v1 memory cgroup (memory.max_usage_in_bytes; the containers move to their own cgroups as they start, so
+# what stays charged here is the runtimes' own processes, their page-cache pages first touched here, and what the
+# kernel allocated on their behalf before the move).
 # Between runtimes every container is killed by pid and deleted, and memory settles before the next burst.
 #   TINYO_BIN=out/bin bench/burst.sh            N=200 SLEEP=5 ROUNDS=1 by default; RUNTIMES="tinyort crun"
 set -euo pipefail
@@ -41,16 +45,27 @@ unshare -m --propagation private bash -euo pipefail -c '
       sleep 2; base=$(used); peak=$base
       ( while [ ! -e "$work/stop" ]; do used; sleep 0.05; done ) >"$work/mem" &
       sampler=$!
+      mcg=""
+      if [ -d /sys/fs/cgroup/memory ]; then
+        mcg=/sys/fs/cgroup/memory/tinyo-burst-$$-$rt-$r; mkdir "$mcg"; echo $BASHPID >"$mcg/cgroup.procs"
+      fi
       start=$(date +%s%N)
       for i in $(seq "$n"); do $(cmd "$rt" "$root" "b$i") >/dev/null 2>>"$work/err-$rt" & done
       fails=0
       for j in $(jobs -p); do [ "$j" = "$sampler" ] && continue; wait "$j" || fails=$((fails + 1)); done
       end=$(date +%s%N)
+      cgpeak=0
+      if [ -n "$mcg" ]; then
+        cgpeak=$(( $(cat "$mcg/memory.max_usage_in_bytes") / 1024 ))
+        echo $BASHPID >/sys/fs/cgroup/memory/cgroup.procs
+      fi
       touch "$work/stop"; wait "$sampler"; rm -f "$work/stop"
       peak=$(sort -n "$work/mem" | tail -1)
-      printf "%s\tround %s\tN=%s\twall %.3f s\tfailed %s\tpeak +%d MiB (%d KiB per launch)\n" "$rt" "$r" "$n" \
-        "$(echo "($end - $start) / 1000000000" | bc -l)" "$fails" $(( (peak - base) / 1024 )) $(( (peak - base) / n ))
+      printf "%s\tround %s\tN=%s\twall %.3f s\tfailed %s\thost peak +%d MiB (%d KiB per launch)\truntime cgroup peak %d MiB (%d KiB per launch)\n" "$rt" "$r" "$n" \
+        "$(echo "($end - $start) / 1000000000" | bc -l)" "$fails" $(( (peak - base) / 1024 )) $(( (peak - base) / n )) $(( cgpeak / 1024 )) $(( cgpeak / n ))
       cleanup "$rt" "$root"
+      # Empty once the launches are gone (an exit monitor started from here lives on in it: wait for it to idle out).
+      if [ -n "$mcg" ]; then for _ in $(seq 100); do rmdir "$mcg" 2>/dev/null && break; sleep 0.1; done; fi
       [ -s "$work/err-$rt" ] && { echo "  first errors of $rt:"; sort "$work/err-$rt" | uniq -c | sort -rn | head -3; } || true
       rm -f "$work/err-$rt"
     done
@@ -61,4 +76,5 @@ for p in $(pgrep -f "tinyort monitor $work/" || true); do
   for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$p" 2>/dev/null || true
 done
+for d in /sys/fs/cgroup/memory/tinyo-burst-*; do [ -d "$d" ] && [ ! -s "$d/cgroup.procs" ] && rmdir "$d" 2>/dev/null; done || true
 echo "machine: $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
