@@ -35,7 +35,13 @@ sizes: ## Print the binaries' sizes
 test: deps build ## Build, then run every test suite (as root: real containers, registries, clusters)
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/test.sh
 
-bench: deps build ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
+# The C floor of a container start (clone of all namespaces + pivot_root + exec), next to the in-node start suite.
+FLOOR := out/bench/start-floor
+$(FLOOR): bench/floor/start-floor.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -Werror -o $@ $<
+
+bench: deps build $(FLOOR) ## Run the benchmarks against their peers (same run); results in docs/benchmarks.md
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
 bench-net: deps ## Only the cluster-network benchmarks (bench/net.sh: set-up, TCP, 1000 replicas vs podman/docker bridges)

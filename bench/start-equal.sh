@@ -3,6 +3,8 @@
 # default spec) inside ONE private mount namespace with the empty cgroup2 tree unmounted — the wrapper crun
 # 1.8 needs on this hybrid-cgroup host — so no runtime gets a wrapper the others do not. Also each runtime's
 # `--version` (process start-up alone). hyperfine, ROUNDS rounds of RUNS runs each; medians are what to quote.
+# CPU=1 adds, per round, the CPU time of each start's whole process tree (perf stat task-clock, RUNS runs each),
+# which a loaded machine moves far less than wall time.
 #   TINYO_BIN=out/bin bench/start-equal.sh            RUNS=60 ROUNDS=3 by default
 #   BASE_TINYORT=/path/to/older/tinyort                 adds that binary as a fourth command (before/after ratios)
 set -euo pipefail
@@ -21,7 +23,7 @@ ln -s busybox "$b/rootfs/bin/true"; ln -s busybox "$b/rootfs/bin/sh"
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
 BASE_CMD=""; BASE_RUN=""
 if [ -n "${BASE_TINYORT:-}" ]; then BASE_CMD=tinyort-base; BASE_RUN="$BASE_TINYORT --root $work/base run --bundle $b se-base"; fi
-export b bin runs rounds work BASE_CMD BASE_RUN
+export b bin runs rounds work BASE_CMD BASE_RUN CPU
 unshare -m --propagation private bash -euo pipefail -c '
   if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
   for r in $(seq "$rounds"); do
@@ -33,6 +35,12 @@ unshare -m --propagation private bash -euo pipefail -c '
       ${BASE_CMD:+-n "$BASE_CMD" "$BASE_RUN"} >/dev/null
     hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/version-$r.json" \
       -n tinyort "$bin/tinyort --version" -n tio "$bin/tio --version" -n crun "crun --version" >/dev/null
+    if [ "${CPU:-0}" = 1 ]; then
+      for rt in tinyort crun; do
+        if [ $rt = tinyort ]; then c="$bin/tinyort --root $work/tinyort-cpu run --bundle $b cpu-$r"; else c="crun --root $work/crun-cpu run --bundle $b cpu-$r"; fi
+        perf stat -r "$runs" -e task-clock -x, $c 2>&1 >/dev/null | awk -F, -v rt=$rt -v r=$r "/task-clock/ {printf \"  cpu-%s\t%s\t%s ms CPU (task-clock, whole tree)\n\", r, rt, \$1}"
+      done
+    fi
     for f in "$work/start-$r.json" "$work/version-$r.json"; do
       jq -r ".results[] | \"\(.command)\t\(.median * 1000 | . * 100 | round / 100) ms median\t(mean \(.mean * 1000 | . * 100 | round / 100) ± \(.stddev * 1000 | . * 100 | round / 100))\"" "$f" |
         sed "s/^/  $(basename "$f" .json)\t/"

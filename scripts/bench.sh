@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Tinyo's benchmarks against their real peers in the same run (see docs/benchmarks.md) and collects the
 # summaries in artifacts/bench/. Needs root, `make deps` and the AOT binaries (`make build`; `make bench` does both).
-#   BENCH_FILTER='*Start*'   only these BenchmarkDotNet suites (default: all: Pull, Unpack, Start)
+#   BENCH_FILTER='*Start*'   only these BenchmarkDotNet suites (default: all: Pull, Unpack, Start, InNodeStart)
 #   SCALE_COUNT=1000         containers for the scale run (0 skips it); SCALE_CONCURRENCY (default: the cores)
 #   KV_RUNS=3 KV_SECONDS=5   the kv section: 3-member tinyokv vs 3-member etcd, runs and seconds per phase (KV_RUNS=0 skips it)
 #   KV_WAL_COMPARE=1         the kv section also runs tinyokv with its WAL in a shared mapping (--wal-memory shared)

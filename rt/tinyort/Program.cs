@@ -5,6 +5,13 @@ using Tinyo.Rt.Cli.Commands;
 // tinyort: the Tinyo container runtime. Verbs live in Commands/, one file per verb; this file only wires them.
 if (Tinyo.Rt.Containers.ContainerInit.TryRunVerb(args, out var initCode)) return initCode; // hidden: a container's init, before any parsing
 if (RunCommand.TryFast(args, out var fastCode)) return fastCode; // `run --bundle B ID`, hand-parsed (hot path)
+if (args is ["--version"])
+{
+    // What System.CommandLine would print, without building its root (a ResourceManager for the help option's
+    // description) or reading the assembly's attributes through reflection: the start-up floor, as a hello world.
+    Console.Out.Write(BuildVersion.Informational + "\n");
+    return 0;
+}
 
 var root = new RootCommand("tinyort — the Tinyo container runtime: pull images, run containers, OCI runtime CLI.");
 root.Options.Add(Cli.Root);
@@ -14,7 +21,7 @@ OciCommon.AddRuncGlobals(root);
 // of a 2.9 ms `--version` (perf stat). `--version` alone needs none; without a verb (`--help`) or with an unknown
 // one, all are built, so help and "unrecognized command" errors are what they were.
 string? verb = VerbArgument.Find(args, root);
-bool all = verb is null ? args is not ["--version"] : !VerbArgument.Known.Contains(verb);
+bool all = verb is null || !VerbArgument.Known.Contains(verb);
 void Add(string name, Func<Command> make)
 {
     if (all || name == verb) root.Subcommands.Add(make());

@@ -145,17 +145,35 @@ public sealed class ContainerRecord
     }
 
     /// <summary>State letter and start time of a process from <c>/proc/PID/stat</c>, or null if it is gone.</summary>
+    /// <remarks>Read with raw syscalls into a stack buffer: every start records its process's start time and every
+    /// status check reads it, and File.ReadAllText's stream, buffers and strings cost ≈ 2 % of a CLI start's CPU
+    /// (perf record, docs/benchmarks.md § Issue 16, runtime side).</remarks>
     internal static (char State, ulong StartTime)? ReadStat(int pid)
     {
-        string text;
-        try { text = File.ReadAllText("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/stat"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        Span<byte> buf = stackalloc byte[2048]; // the line is < 1 KiB: comm ≤ 64 bytes, 50 numbers
+        int fd = Tinyo.Linux.Libc.SysOpen("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/stat",
+            Tinyo.Linux.Libc.OFlag.RdOnly | Tinyo.Linux.Libc.OFlag.Cloexec, 0);
+        if (fd < 0) return null;
+        int n;
+        try { n = Tinyo.Linux.Libc.SysReadRetry(fd, buf); }
+        finally { Tinyo.Linux.Libc.SysClose(fd); }
+        if (n <= 0) return null;
+        var text = buf[..n];
         // comm may contain spaces and parentheses: fields resume after the last ')'.
-        int close = text.LastIndexOf(')');
-        if (close < 0) return null;
-        var f = text[(close + 2)..].Split(' ');
-        // f[0] is field 3 (state); field 22 (starttime) is f[19].
-        if (f.Length < 20 || !ulong.TryParse(f[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start)) return null;
-        return (f[0][0], start);
+        int close = text.LastIndexOf((byte)')');
+        if (close < 0 || close + 2 >= n) return null;
+        var rest = text[(close + 2)..];
+        char state = (char)rest[0];
+        // rest starts at field 3 (state); field 22 (starttime) follows 19 spaces.
+        for (int field = 0; field < 19; field++)
+        {
+            int sp = rest.IndexOf((byte)' ');
+            if (sp < 0) return null;
+            rest = rest[(sp + 1)..];
+        }
+        int end = rest.IndexOfAny((byte)' ', (byte)'\n');
+        var num = end < 0 ? rest : rest[..end];
+        if (num.IsEmpty || !System.Buffers.Text.Utf8Parser.TryParse(num, out ulong start, out int used) || used != num.Length) return null;
+        return (state, start);
     }
 }

@@ -23,7 +23,7 @@ internal static class DirectBackend
     public static int Start(SetupPlan plan, ReadOnlySpan<int> cgroupJoin, ReadOnlySpan<int> stdio, int cloneFlags)
     {
         if (plan.DirectDecline is { } why) throw new RtException($"internal error: the direct start cannot run this container ({why})");
-        using var s = new SyscallScript();
+        using var s = new SyscallScript(rows: 384);
         int pidNs = -1;
         var high = new List<int>();
         try

@@ -27,6 +27,19 @@ public sealed class RuncFlagsTests : IDisposable
     }
 
     [Fact]
+    public void Version_HandParsedFastPath_PrintsWhatTheFullParserPrints()
+    {
+        // `--version` alone is answered before System.CommandLine is built (a build-time constant); with a global
+        // option before it (--root), the full parser answers from the assembly's attribute. Both print the same line.
+        var (code, fast, e) = _h.Cli(["--version"], withRoot: false);
+        Assert.True(code == 0, e);
+        Assert.Matches(@"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?(\+[0-9a-f]+)?\n$", fast);
+        var (code2, full, e2) = Cli("--version");
+        Assert.True(code2 == 0, e2);
+        Assert.Equal(full.TrimEnd(), fast.TrimEnd());
+    }
+
+    [Fact]
     public void CreateFlags_Accepted_ExecProcessFile_Detached_DeleteForceOfMissing()
     {
         using var b = new TestBundle("sleep", "30");
