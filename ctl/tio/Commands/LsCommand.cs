@@ -29,6 +29,10 @@ internal static class LsCommand
             // Problems in full below the table (the column stays narrow): "image not found", "mount source missing"...
             foreach (var a in apps)
                 if (a.Error is { } e) Console.WriteLine($"{a.Name}: {e}");
+            // Which replicas were duplicated (tio dup, scale-up), and from which.
+            foreach (var a in apps)
+                foreach (var c in a.Containers ?? [])
+                    if (c.DuplicatedFrom is { } from) Console.WriteLine($"{c.Name}: duplicated from {from}");
             // Why replicas of multi-replica apps restarted or stopped: each one's last exit.
             foreach (var a in apps)
                 if (a.Containers is { Count: > 1 } cs)
