@@ -17,6 +17,8 @@ pkgs=(
   docker.io           # peer for the start and first-byte benchmarks: the benchmark starts its own dockerd (temp roots, no bridge/iptables)
   afl++               # fuzzing engine for SharpFuzz harnesses
   hyperfine           # whole-command timing for quick comparisons
+  xfsprogs            # dup: a loop-mounted XFS for the reflink snapshot test and benchmark
+  criu                # dup --live: `criu check` decides (refused with its reason where it fails)
   nftables            # nft: cluster network isolation (the node's own table) and its tests
   bind9-dnsutils      # dig: an independent DNS client for the cluster DNS responder's tests
   iperf3 sockperf     # container-to-container TCP throughput and round trip in bench/net.sh (the same tools for every peer)

@@ -59,13 +59,21 @@ public sealed record AppInfo(string Name, string Image, string State, IReadOnlyL
 /// <summary>
 /// One container as its node observed it. <see cref="ExitCode"/>, <see cref="ExitSignal"/> and
 /// <see cref="OomKilled"/> describe its last exit and stay while it runs again after a restart (why it restarted);
-/// null before any exit, or when unknown (a re-adopted container on a kernel before 6.15).
+/// null before any exit, or when unknown (a re-adopted container on a kernel before 6.15). <see cref="DuplicatedFrom"/>
+/// names the replica it was duplicated from (<c>tio dup</c>, scale-up), null when it was started from the image.
 /// </summary>
 public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
-    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null);
+    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null, string? DuplicatedFrom = null);
 
 /// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
 public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);
+
+/// <summary>POST /v1/apps/NAME/dup: add <see cref="Count"/> replicas to the app, duplicated from a running one.</summary>
+public sealed record DupRequest(int Count);
+
+/// <summary>What <c>tio dup</c> did: the app's replica count before and after, and the replica the new ones are
+/// duplicated from (null when none runs here: they start from the image).</summary>
+public sealed record DupResponse(string App, int Before, int Replicas, string? From);
 
 /// <summary>An app as stored under /tinyo/apps/NAME.</summary>
 public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created, DateTimeOffset Updated);
@@ -90,6 +98,8 @@ public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created
 [JsonSerializable(typeof(List<ApplyResult>))]
 [JsonSerializable(typeof(List<AppInfo>))]
 [JsonSerializable(typeof(AppRecord))]
+[JsonSerializable(typeof(DupRequest))]
+[JsonSerializable(typeof(DupResponse))]
 [JsonSerializable(typeof(AppSpec))]
 [JsonSerializable(typeof(AppStatus))]
 [JsonSerializable(typeof(ExecRequest))]

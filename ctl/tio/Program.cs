@@ -8,6 +8,7 @@ var root = new RootCommand("tio — the Tinyo CLI: set up nodes, apply statefile
     DownCommand.Create(),
     ApplyCommand.Create(),
     RemoveCommand.Create(),
+    DupCommand.Create(),
     LsCommand.Create(),
     LogsCommand.Create(),
     ExecCommand.Create(),

@@ -10,6 +10,7 @@ internal static unsafe partial class Libc
         CLONE_NEWNET = 0x40000000, CLONE_FS = 0x200;
     public const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGKILL = 9, SIGPIPE = 13, SIGTERM = 15, SIGCHLD = 17;
     public const int WNOHANG = 1;
+    public const int PR_SET_MEMORY_MERGE = 67, PR_GET_MEMORY_MERGE = 68;
     public const int PR_SET_PDEATHSIG = 1, PR_SET_DUMPABLE = 4, PR_SET_KEEPCAPS = 8, PR_CAPBSET_DROP = 24,
         PR_SET_CHILD_SUBREAPER = 36, PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_RAISE = 2,
         PR_CAP_AMBIENT_CLEAR_ALL = 4;

@@ -62,6 +62,7 @@ Add("ps", () => RuncPsCommand.Matches(args) ? RuncPsCommand.Build(Cli.Root) : Ps
 Add("logs", LogsCommand.Create);
 Add("stop", StopCommand.Create);
 Add("rm", RmCommand.Create);
+Add("dup", DupCommand.Create);
 Add("exec", () =>
 {
     int execAt = ExecCommand.ContainerIndex(args);

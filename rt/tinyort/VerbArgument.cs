@@ -9,7 +9,7 @@ internal static class VerbArgument
     public static readonly HashSet<string> Known =
     [
         "pull", "images", "inspect", "rmi", "gc", "load", "create", "start", "state", "kill", "delete", "run", "list",
-        "spec", "features", "pause", "resume", "update", "events", "ps", "logs", "stop", "rm", "exec",
+        "spec", "features", "pause", "resume", "update", "events", "ps", "logs", "stop", "rm", "exec", "dup",
     ];
 
     /// <summary>

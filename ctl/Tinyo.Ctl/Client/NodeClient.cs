@@ -85,6 +85,10 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     public Task<List<ApplyResult>> ApplyAsync(string file, string yaml, string? baseDir = null, CancellationToken ct = default)
         => CallAsync("POST", "/v1/apps", Json(new ApplyRequest(file, yaml, baseDir), J.ApplyRequest), J.ListApplyResult, ct);
 
+    /// <summary>POST /v1/apps/NAME/dup: <paramref name="count"/> more replicas, duplicated from a running one.</summary>
+    public Task<DupResponse> AppDupAsync(string name, int count, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/apps/" + Uri.EscapeDataString(name) + "/dup", Json(new DupRequest(count), J.DupRequest), J.DupResponse, ct);
+
     /// <summary>DELETE /v1/apps/NAME.</summary>
     public Task AppRemoveAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/apps/" + Uri.EscapeDataString(name), null, ct);
 

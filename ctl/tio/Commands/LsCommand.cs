@@ -34,6 +34,10 @@ internal static class LsCommand
                 if (a.Containers is { Count: > 1 } cs)
                     foreach (var c in cs)
                         if (c.Address is { } addr) Console.WriteLine($"{c.Name}: address {addr}");
+            // Which replicas were duplicated (tio dup, scale-up), and from which.
+            foreach (var a in apps)
+                foreach (var c in a.Containers ?? [])
+                    if (c.DuplicatedFrom is { } from) Console.WriteLine($"{c.Name}: duplicated from {from}");
             // Why replicas of multi-replica apps restarted or stopped: each one's last exit.
             foreach (var a in apps)
                 if (a.Containers is { Count: > 1 } cs)

@@ -14,6 +14,7 @@ namespace Tinyo.Node.Api;
 /// <code>
 /// GET  /v1/apps/NAME/logs?replica=N&amp;tail=N&amp;follow=1   the replica's output, streamed (chunked); follow ends when the container stops
 /// POST /v1/apps/NAME/exec {command, replica?, env?}      runs a command in the replica, output and exit code as frames (ExecFrames)
+/// POST /v1/apps/NAME/dup {count}                         N more replicas, duplicated from a running one (NodeApi.Dup.cs)
 /// </code>
 /// Replica N of app A is the runtime container named <c>A-N</c> under <c>ROOT/rt</c>. An unknown app or replica
 /// is a 404 JSON error, sent before any streaming starts.
@@ -31,7 +32,8 @@ public sealed partial class NodeApi
         {
             ("logs", "GET") => await LogsAsync(req, app, ct),
             ("exec", "POST") => await ExecAsync(req, app, user, ct),
-            ("logs" or "exec", _) => Err(405, $"{req.Method} is not allowed on {req.Path}", "method_not_allowed"),
+            ("dup", "POST") => await DupAsync(req, app, user, ct),
+            ("logs" or "exec" or "dup", _) => Err(405, $"{req.Method} is not allowed on {req.Path}", "method_not_allowed"),
             _ => Err(404, $"no such route: {req.Method} {req.Path}", "not_found"),
         };
 

@@ -17,6 +17,10 @@ internal sealed class AppInstance(string name)
     public string? Phase { get; set; }
 
     public SortedDictionary<int, Replica> Replicas { get; } = [];
+
+    /// <summary>When the current convergence pass began: replicas started in it are not duplicated from (they may
+    /// still be starting up), so a first apply starts every replica from the image and a later scale-up duplicates.</summary>
+    public DateTimeOffset ConvergeStarted { get; set; }
     public Backoff RetryBackoff { get; } = new();
     public int RetryGeneration { get; set; }
 

@@ -72,6 +72,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
     public async Task ConvergeAsync(AppInstance app)
     {
         var spec = app.Spec!;
+        app.ConvergeStarted = DateTimeOffset.UtcNow;
         try
         {
             app.Error = null;
@@ -173,14 +174,14 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             await ReplicaAddressing.AttachAsync(ctx, spec, r, opts).ConfigureAwait(false);
             try
             {
-                var started = Host.Run(opts, img);
+                var started = ReplicaDuplicate.Start(Host, app, r, opts, img, ctx.Log);
                 r.Id = started.Id;
                 r.Restarts = 0;
                 r.LastExit = null;
                 r.LastError = null;
                 r.Started = DateTimeOffset.UtcNow;
                 r.Generation++;
-                ctx.Log($"app {app.Name}: started {r.Name} ({started.Id})");
+                ctx.Log($"app {app.Name}: started {r.Name} ({started.Id}){(r.DuplicatedFrom is { } from ? " as a duplicate of " + from : "")}");
                 supervisor.Watch(app, r, started.Pid);
             }
             catch (RtException e)
@@ -195,6 +196,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
         if (r.Id == c.Id && r.State is "running" or "restarting" or "exited") return; // known and handled
         r.Id = c.Id;
         r.Address = O.Networks.AddressOf(r.Name)?.ToString();
+        r.DuplicatedFrom = c.Labels.GetValueOrDefault(Rt.Duplicate.ContainerDuplicator.SourceAnnotation);
         if (c.Status == "running")
         {
             r.Started = c.Created;

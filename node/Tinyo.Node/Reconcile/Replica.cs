@@ -41,10 +41,13 @@ internal sealed class Replica(string app, int index)
     /// <summary>Bumped whenever a scheduled restart becomes stale (the container was replaced or removed).</summary>
     public int Generation { get; set; }
 
+    /// <summary>The replica this one's container was duplicated from (<see cref="ReplicaDuplicate"/>), or null.</summary>
+    public string? DuplicatedFrom { get; set; }
+
     /// <summary>The running health probe, if the app has a healthcheck.</summary>
     public Runtime.IHealthProbe? Probe { get; set; }
 
     public ContainerStatus ToStatus()
         => new(Name, Id, State, Pid, Restarts, LastExit?.Code, Started, LastError, Probe?.Status,
-            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null, Address);
+            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null, Address, DuplicatedFrom);
 }

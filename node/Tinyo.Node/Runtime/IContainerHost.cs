@@ -30,6 +30,15 @@ public interface IContainerHost
     /// (leaving nothing behind) when it cannot.</summary>
     HostContainer Run(RunOptions options, HostImage image);
 
+    /// <summary>
+    /// Duplicates the running container <paramref name="source"/> into a new running one named
+    /// <paramref name="options"/>' name: the source's image layers, spec, limits and files (its writable layer,
+    /// copy-on-write) reused; the new one labelled with <paramref name="options"/>' annotations, with its hostname
+    /// and per-replica mounts (the secrets directory) from <paramref name="options"/>. Throws
+    /// <see cref="Rt.RtException"/> (leaving nothing behind, the source untouched) when it cannot.
+    /// </summary>
+    HostContainer Duplicate(string source, RunOptions options);
+
     /// <summary>Starts a stopped container again in place (same id, name, files). Throws <see cref="Rt.RtException"/>
     /// when it cannot, having removed it.</summary>
     HostContainer Restart(string id);

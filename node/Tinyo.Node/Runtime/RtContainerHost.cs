@@ -77,6 +77,17 @@ public sealed class RtContainerHost : IContainerHost, IDisposable
     }
 
     /// <inheritdoc/>
+    public HostContainer Duplicate(string source, RunOptions options)
+    {
+        var name = options.Name ?? throw new RtException("a duplicate needs a name");
+        var result = new Rt.Duplicate.ContainerDuplicator(ic).Duplicate(new Rt.Duplicate.DuplicateRequest
+        {
+            Source = source, Names = [name], Adjust = (_, spec) => ReplicaDuplicate.Adjust(spec, options),
+        });
+        return Of(result.Clones[0].Id, name);
+    }
+
+    /// <inheritdoc/>
     public HostContainer Restart(string id)
     {
         ic.Restart(id);

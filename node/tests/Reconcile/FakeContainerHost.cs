@@ -128,6 +128,25 @@ internal sealed class FakeContainerHost : IContainerHost
         }
     }
 
+    /// <summary>Makes <see cref="Duplicate"/> fail (the runtime refused it): the reconciler must fall back to a run.</summary>
+    public string? FailDuplicateWith { get; set; }
+
+    public HostContainer Duplicate(string source, RunOptions options)
+    {
+        lock (gate)
+        {
+            Calls.Add($"dup {source} {options.Name}");
+            if (FailDuplicateWith is { } why) throw new RtException(why);
+            if (byId.Values.FirstOrDefault(f => f.Name == source) is not { Status: "running" })
+                throw new RtException($"container {source} is not running: only a running container can be duplicated");
+            if (byId.Values.Any(f => f.Name == options.Name)) throw new RtException($"the container name \"{options.Name}\" is already in use");
+            var labels = new Dictionary<string, string>(options.Annotations) { [Rt.Duplicate.ContainerDuplicator.SourceAnnotation] = source };
+            var f = new Fake { Id = NewId(), Name = options.Name!, Labels = labels, Options = options, Pid = ++nextPid };
+            byId[f.Id] = f;
+            return View(f);
+        }
+    }
+
     public HostContainer Restart(string id)
     {
         lock (gate)

@@ -33,6 +33,8 @@ public sealed class ImageContainerInfo
     public bool AutoRemove { get; set; }
     /// <summary>Whether it was started with <c>-d</c> (its output is in <see cref="ImageContainers.LogFile"/>).</summary>
     public bool Detached { get; set; }
+    /// <summary>The name of the container this one was duplicated from (<c>tinyort dup</c>), or null.</summary>
+    public string? DuplicatedFrom { get; set; }
 }
 
 /// <summary>One row of <c>tinyort ps</c> / what <c>inspect</c> shows of a container.</summary>
@@ -64,6 +66,8 @@ public sealed class ContainerSummary
     public List<string>? Layers { get; set; }
     /// <summary>Log file of a detached container.</summary>
     public string? LogPath { get; set; }
+    /// <summary>The container this one was duplicated from, or null.</summary>
+    public string? DuplicatedFrom { get; set; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -196,6 +200,7 @@ public sealed class ImageContainers
             spec.Linux.GidMappings = [new SpecIdMapping { ContainerID = 0, HostID = u.HostId, Size = u.Count }];
         }
         spec.Annotations = new Dictionary<string, string>(o.Annotations) { ["org.opencontainers.image.ref.name"] = img.Record.Name };
+        if (o.MemoryMerge) spec.Annotations[Setup.MemoryMergeStep.Annotation] = "1";
         return spec;
     }
 
@@ -465,7 +470,7 @@ public sealed class ImageContainers
             Status = status == "stopped" ? "exited" : status, ExitCode = status == "stopped" ? rec.ExitCode : null,
             OomKilled = status == "stopped" ? rec.OomKilled : null, Pid = status == "stopped" ? 0 : rec.Pid,
             Created = rec.Created, Bundle = rec.Bundle, ImageId = info?.ImageId, Layers = info?.Layers,
-            LogPath = info?.Detached == true ? LogFile(id) : null,
+            LogPath = info?.Detached == true ? LogFile(id) : null, DuplicatedFrom = info?.DuplicatedFrom,
         };
     }
 

@@ -52,6 +52,8 @@ internal static class InitConfigCodec
         w.Bool(c.Terminal); w.I32(c.ConsoleRows); w.I32(c.ConsoleCols); w.Bool(c.PauseBeforePivot);
         Hooks(w, c.CreateContainerHooks); Hooks(w, c.StartContainerHooks); w.Str(c.HookState); w.Bool(c.UserNs);
         w.Strs(c.CgroupSubpaths);
+        // Of the annotations, init needs only this one: whether the plan has the same-page-merging step.
+        w.Bool(Setup.MemoryMergeStep.Requested(s));
         return w.ToArray();
     }
 
@@ -103,6 +105,7 @@ internal static class InitConfigCodec
         c.Terminal = r.Bool(); c.ConsoleRows = (ushort)r.I32(); c.ConsoleCols = (ushort)r.I32(); c.PauseBeforePivot = r.Bool();
         c.CreateContainerHooks = Hooks(ref r); c.StartContainerHooks = Hooks(ref r); c.HookState = r.Str(); c.UserNs = r.Bool();
         c.CgroupSubpaths = r.Strs() ?? [];
+        if (r.Bool()) s.Annotations = new() { [Setup.MemoryMergeStep.Annotation] = "1" };
         s.Linux = l;
         c.Spec = s;
         if (!r.AtEnd) throw new RtException("init: malformed configuration message");

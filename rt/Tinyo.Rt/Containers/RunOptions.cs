@@ -42,6 +42,8 @@ public sealed class RunOptions
     public string? HostAddress { get; set; }
     /// <summary><c>-d</c>: stdout/stderr go to the container's log file.</summary>
     public bool Detach { get; set; }
+    /// <summary><c>--memory-merge</c>: the process opts into kernel same-page merging (KSM; Linux ≥ 6.4).</summary>
+    public bool MemoryMerge { get; set; }
     /// <summary><c>--rm</c>: remove the container when it exits.</summary>
     public bool Remove { get; set; }
     /// <summary>Extra annotations recorded in the spec and the container's state (an embedding orchestrator labels

@@ -59,7 +59,12 @@ public sealed class Bundle
     }
 
     /// <summary>Validates <paramref name="spec"/> for a bundle in <paramref name="dir"/>.</summary>
-    public static Bundle FromSpec(string dir, Spec spec)
+    public static Bundle FromSpec(string dir, Spec spec) => FromSpec(dir, spec, null);
+
+    /// <summary>Validates <paramref name="spec"/> for a bundle in <paramref name="dir"/>, reusing
+    /// <paramref name="compiledSeccomp"/> (the same <c>linux.seccomp</c> compiled once for another container: a
+    /// duplicate's) instead of compiling the profile again.</summary>
+    internal static Bundle FromSpec(string dir, Spec spec, SeccompCompiler.Result? compiledSeccomp)
     {
         var warnings = new List<string>();
         string where = $"bundle {dir}: config.json";
@@ -105,8 +110,8 @@ public sealed class Bundle
         if (!string.IsNullOrEmpty(spec.Hostname) && !seen.Contains("uts")) throw new RtException($"{where}: hostname needs a uts namespace");
         if ((linux.UidMappings is { Count: > 0 } || linux.GidMappings is { Count: > 0 }) && !seen.Contains("user"))
             throw new RtException($"{where}: uid/gid mappings need a user namespace in linux.namespaces");
-        SeccompCompiler.Result? seccomp = null;
-        if (linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } sc)
+        SeccompCompiler.Result? seccomp = compiledSeccomp;
+        if (seccomp is null && linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } sc)
         {
             // Compiled here, in the parent, so a bad profile fails before anything exists and init only loads it.
             try { seccomp = SeccompCompiler.Compile(sc); }

@@ -40,6 +40,9 @@ internal static class ContainerPlan
         if (c.ExecFifo is not null) steps.Add(new OpenExecFifoStep());
         if (newCgroupNs) steps.Add(new UnshareCgroupStep());
         steps.Add(new NotDumpableStep());
+        // Before the capability drop (it needs CAP_SYS_RESOURCE in the host's user namespace, so never in a user
+        // namespace of the container's own); it survives exec (Linux ≥ 6.4, ksm_execve).
+        if (!userNs && MemoryMergeStep.Requested(spec)) steps.Add(new MemoryMergeStep());
 
         bool hooks = HasHooks(spec.Hooks) || c.PauseBeforePivot || Hooks.Any(c.CreateContainerHooks) || Hooks.Any(c.StartContainerHooks);
         if (mountNs)

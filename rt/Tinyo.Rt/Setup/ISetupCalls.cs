@@ -20,6 +20,8 @@ internal interface ISetupCalls
     void UnshareCgroup();
     /// <summary>prctl(PR_SET_DUMPABLE, 0).</summary>
     void SetNotDumpable();
+    /// <summary>prctl(PR_SET_MEMORY_MERGE, 1): the process and what it execs opt into kernel same-page merging.</summary>
+    void SetMemoryMerge();
     /// <summary>mount(/, MS_SLAVE|MS_REC): nothing mounted from here on propagates to the host.</summary>
     void MakeRootSlave();
     /// <summary>Mounts the rootfs (an overlay of the image's layers, or a self-bind of the bundle's rootfs) and

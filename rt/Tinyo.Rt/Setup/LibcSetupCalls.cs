@@ -30,6 +30,11 @@ internal sealed unsafe class LibcSetupCalls : ISetupCalls
     // Not dumpable: other processes in the container cannot ptrace init or open its /proc files (its exe).
     public void SetNotDumpable() => Prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
+    public void SetMemoryMerge()
+    {
+        if (Prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) != 0) throw Error("prctl(PR_SET_MEMORY_MERGE)");
+    }
+
     public void MakeRootSlave()
     {
         if (Mount(null, "/", null, MS_SLAVE | MS_REC, null) != 0) throw Error("making / rslave");

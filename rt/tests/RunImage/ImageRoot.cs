@@ -15,9 +15,15 @@ public sealed class ImageRoot : IDisposable
     public string Path { get; }
     public RuntimeRoot Root { get; }
 
-    public ImageRoot()
+    public ImageRoot() : this(null)
     {
-        Path = Directory.CreateTempSubdirectory("tinyo-run-").FullName;
+    }
+
+    /// <summary>A root in <paramref name="parent"/> (a small file system, say) instead of a new temp directory.</summary>
+    public ImageRoot(string? parent)
+    {
+        Path = parent is null ? Directory.CreateTempSubdirectory("tinyo-run-").FullName : System.IO.Path.Combine(parent, "root");
+        Directory.CreateDirectory(Path);
         Root = new RuntimeRoot(Path);
         var (code, o, e) = Cli("load", BusyboxImage.Get().Layout, "--name", "busybox");
         Assert.True(code == 0, $"load failed: {o}{e}");

@@ -17,6 +17,7 @@ internal sealed class RecordingSetupCalls : ISetupCalls
     public int OpenExecFifo(InitConfig c, int syncFd) { R("OpenExecFifo"); return _nextFd++; }
     public void UnshareCgroup() => R("UnshareCgroup");
     public void SetNotDumpable() => R("SetNotDumpable");
+    public void SetMemoryMerge() => R("SetMemoryMerge");
     public void MakeRootSlave() => R("MakeRootSlave");
     public int MountRootfs(InitConfig c, int syncFd) { R("MountRootfs " + c.Rootfs); return _nextFd++; }
     public void BindMount(int root, string source, string dest, bool file, bool recursive) => R($"BindMount {source} {dest}{(recursive ? " rec" : "")}");

@@ -52,6 +52,22 @@ public sealed class SetupPlanTests
     }
 
     [Fact]
+    public void MemoryMergeIsAStepWithARowWhenAnnotated_ButNotInAUserNamespace()
+    {
+        Assert.DoesNotContain("memory merge (KSM)", Names(ContainerPlan.For(Config())));
+        var plan = ContainerPlan.For(Config(s => s.Annotations = new() { [MemoryMergeStep.Annotation] = "1" }));
+        Assert.Null(plan.DirectDecline);
+        InOrder(Names(plan), "not dumpable", "memory merge (KSM)", "make / rslave", "capabilities", "exec sh");
+        Assert.Contains(Rows(plan), r => r.Contains("PR_SET_MEMORY_MERGE"));
+        var user = ContainerPlan.For(Config(s =>
+        {
+            s.Annotations = new() { [MemoryMergeStep.Annotation] = "1" };
+            s.Linux!.Namespaces!.Add(new SpecNamespace { Type = "user" });
+        }));
+        Assert.DoesNotContain("memory merge (KSM)", Names(user));
+    }
+
+    [Fact]
     public void TheDefaultContainerIsOnePlanInInitsOrderAndRunsDirect()
     {
         var plan = ContainerPlan.For(Config());

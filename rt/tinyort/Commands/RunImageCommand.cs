@@ -67,9 +67,10 @@ internal static class RunImageCommand
         var tty = new Option<bool>("--tty", "-t") { Description = "Give the process a pseudo-terminal (foreground only)" };
         var interactive = new Option<bool>("--interactive", "-i") { Description = "Accepted for docker compatibility: stdin is always attached in the foreground" };
         var userns = new Option<string?>("--userns") { Description = "HOSTUID:COUNT: a user namespace mapping container ids 0..COUNT-1 to host ids HOSTUID.. (root inside is unprivileged outside)" };
+        var merge = new Option<bool>("--memory-merge") { Description = "Opt the process into kernel same-page merging (KSM, Linux 6.4 or later)" };
         var cmd = new Command("run", "Run a command in a new container from an image (with --bundle: the OCI runtime's run)")
         {
-            image, rm, detach, name, env, vol, memory, cpus, pids, hostname, workdir, user, network, entrypoint, pull, tty, interactive, userns,
+            image, rm, detach, name, env, vol, memory, cpus, pids, hostname, workdir, user, network, entrypoint, pull, tty, interactive, userns, merge,
         };
         cmd.SetAction((pr, ct) => Cli.Run(async () =>
         {
@@ -79,7 +80,7 @@ internal static class RunImageCommand
                 Name = pr.GetValue(name), Env = [.. pr.GetValue(env) ?? []], Volumes = [.. (pr.GetValue(vol) ?? []).Select(BindMount.Parse)],
                 Pids = pr.GetValue(pids), Hostname = pr.GetValue(hostname), WorkingDir = pr.GetValue(workdir),
                 User = pr.GetValue(user), Network = pr.GetValue(network)!, Detach = pr.GetValue(detach), Remove = pr.GetValue(rm),
-                Tty = pr.GetValue(tty),
+                Tty = pr.GetValue(tty), MemoryMerge = pr.GetValue(merge),
             };
             if (pr.GetValue(memory) is { } m) o.Memory = RunOptions.ParseMemory(m);
             if (pr.GetValue(cpus) is { } c) o.Cpus = RunOptions.ParseCpus(c);

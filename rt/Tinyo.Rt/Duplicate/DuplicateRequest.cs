@@ -1,0 +1,56 @@
+using Tinyo.Rt.Oci;
+
+namespace Tinyo.Rt.Duplicate;
+
+/// <summary>What to duplicate, into what: <c>tinyort dup SOURCE NEW [-n N]</c>, or the node scaling an app up.</summary>
+public sealed class DuplicateRequest
+{
+    /// <summary>The running container to duplicate: its name or id.</summary>
+    public string Source { get; set; } = "";
+
+    /// <summary>The new container's name; with <see cref="Count"/> &gt; 1, <c>NAME-1</c> … <c>NAME-N</c>.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>How many clones (1 to <see cref="ContainerDuplicator.MaxCount"/>).</summary>
+    public int Count { get; set; } = 1;
+
+    /// <summary>Exact names of the clones (the node's <c>APP-4</c>, <c>APP-5</c>); when set, <see cref="Name"/> and
+    /// <see cref="Count"/> are not used.</summary>
+    public IReadOnlyList<string>? Names { get; set; }
+
+    /// <summary>Restore the clones from a CRIU checkpoint of the source's memory (refused where <c>criu check</c>
+    /// fails: <see cref="LiveState"/>).</summary>
+    public bool Live { get; set; }
+
+    /// <summary>Clones opt into same-page merging (<see cref="MemoryMerge"/>) when the kernel has it.</summary>
+    public bool MemoryMerge { get; set; } = true;
+
+    /// <summary>Changes a clone's spec before it starts (an orchestrator's labels, its secrets directory, a network
+    /// namespace of its own); called once per clone with its name, index (from 0) and id.</summary>
+    public Action<DuplicateClone, Spec>? Adjust { get; set; }
+}
+
+/// <summary>A clone about to be made.</summary>
+/// <param name="Index">Its position in the request, from 0.</param>
+/// <param name="Id">Its container id.</param>
+/// <param name="Name">Its name (also its hostname).</param>
+/// <param name="Directory">Its state directory.</param>
+public sealed record DuplicateClone(int Index, string Id, string Name, string Directory);
+
+/// <summary>A clone that runs.</summary>
+/// <param name="Id">Container id.</param>
+/// <param name="Name">Container name (its hostname too, up to 63 characters).</param>
+/// <param name="Pid">Host pid of its process.</param>
+/// <param name="Snapshot">How its writable layer was made.</param>
+/// <param name="Elapsed">From the start of this clone to its process running.</param>
+public sealed record ClonedContainer(string Id, string Name, int Pid, SnapshotStats Snapshot, TimeSpan Elapsed);
+
+/// <summary>What a duplication did.</summary>
+/// <param name="SourceId">The source's id.</param>
+/// <param name="SourceName">The source's name.</param>
+/// <param name="Clones">The clones, running.</param>
+/// <param name="MemoryMerge">Whether the clones opted into same-page merging.</param>
+/// <param name="MemoryMergeNote">Why not, or whether ksmd runs.</param>
+/// <param name="Elapsed">The whole request, from the call to the last clone running.</param>
+public sealed record DuplicateResult(string SourceId, string SourceName, IReadOnlyList<ClonedContainer> Clones,
+    bool MemoryMerge, string MemoryMergeNote, TimeSpan Elapsed);
