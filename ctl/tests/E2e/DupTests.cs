@@ -28,6 +28,10 @@ public class DupTests(MirrorRegistry registry) : IClassFixture<MirrorRegistry>
         var app = await n.WaitAppAsync("web", a => a.Replicas == 21 && a.Containers is { Count: 21 } cs && cs.All(c => c.State == "running"),
             "21 replicas running", 120_000);
         Assert.All(app.Containers!.Where(c => c.Name != "web-1"), c => Assert.Equal("web-1", c.DuplicatedFrom));
+        // Each clone has its own network namespace and cluster address (not its source's).
+        var addresses = app.Containers!.Select(c => c.Address).ToList();
+        Assert.All(addresses, a => Assert.False(string.IsNullOrEmpty(a)));
+        Assert.Equal(addresses.Count, addresses.Distinct().Count());
         for (int i = 2; i <= 21; i++)
         {
             var page = "";

@@ -51,11 +51,15 @@ internal static class ReplicaDuplicate
 
     /// <summary>
     /// What a duplicate of another replica changes in the spec it inherits: the node's labels (app, spec hash,
-    /// replica index) and per-replica mount sources (the secrets directory) from the new replica's options; the
-    /// runtime changes id, name, hostname and paths itself.
+    /// replica index), per-replica mount sources (the secrets directory) and the replica's own network namespace (its
+    /// cluster address, prepared by <see cref="ReplicaAddressing"/> before the start) from the new replica's options;
+    /// the runtime changes id, name, hostname and paths itself.
     /// </summary>
     public static void Adjust(Spec spec, RunOptions o)
     {
+        if (o.Network is { } net && net.StartsWith("ns:", StringComparison.Ordinal))
+            foreach (var ns in spec.Linux?.Namespaces ?? [])
+                if (ns.Type == "network") ns.Path = net[3..];
         spec.Annotations ??= [];
         foreach (var (k, v) in o.Annotations) spec.Annotations[k] = v;
         foreach (var m in spec.Mounts ?? [])

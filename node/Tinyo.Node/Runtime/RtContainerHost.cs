@@ -83,6 +83,7 @@ public sealed class RtContainerHost : IContainerHost, IDisposable
         var result = new Rt.Duplicate.ContainerDuplicator(ic).Duplicate(new Rt.Duplicate.DuplicateRequest
         {
             Source = source, Names = [name], Adjust = (_, spec) => ReplicaDuplicate.Adjust(spec, options),
+            Dns = options.Dns, HostAddress = options.HostAddress,
         });
         return Of(result.Clones[0].Id, name);
     }

@@ -82,7 +82,7 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         try
         {
             for (int i = 0; i < names.Count; i++)
-                made.Add(CloneOne(i, names[i], srcName, srcDir, config, proto, info, layersTopFirst, merge, r.Adjust));
+                made.Add(CloneOne(i, names[i], srcName, srcDir, config, proto, info, layersTopFirst, merge, r.Adjust, r.Dns, r.HostAddress));
             ok = true;
         }
         catch (RtException e) when (made.Count > 0)
@@ -141,7 +141,8 @@ public sealed class ContainerDuplicator(ImageContainers containers)
     }
 
     private ClonedContainer CloneOne(int index, string name, string srcName, string srcDir, byte[] config,
-        Bundle proto, ImageContainerInfo info, List<string> layersTopFirst, bool merge, Action<DuplicateClone, Spec>? adjust)
+        Bundle proto, ImageContainerInfo info, List<string> layersTopFirst, bool merge, Action<DuplicateClone, Spec>? adjust,
+        IReadOnlyList<string> dns, string? hostAddress)
     {
         var sw = Stopwatch.StartNew();
         var id = ContainerNames.NewId();
@@ -168,7 +169,7 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             Directory.CreateDirectory(work);
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
             bool hostNet = spec.Linux?.Namespaces?.Exists(n => n.Type == "network") != true;
-            EtcFiles.Write(dir, spec, hostname, hostNet);
+            EtcFiles.Write(dir, spec, hostname, hostNet, dns, hostAddress);
             WriteState(dir, spec, new ImageContainerInfo
             {
                 Id = id, Name = name, Image = info.Image, ImageId = info.ImageId, Manifest = info.Manifest, Layers = info.Layers,

@@ -28,6 +28,15 @@ public sealed class DuplicateRequest
     /// <summary>Changes a clone's spec before it starts (an orchestrator's labels, its secrets directory, a network
     /// namespace of its own); called once per clone with its name, index (from 0) and id.</summary>
     public Action<DuplicateClone, Spec>? Adjust { get; set; }
+
+    /// <summary>Name servers for the clones' <c>/etc/resolv.conf</c> (a cluster's DNS responder); empty: the host's,
+    /// as for the source. An orchestrator sets it with <see cref="HostAddress"/> when each clone gets a network
+    /// namespace of its own through <see cref="Adjust"/>.</summary>
+    public IReadOnlyList<string> Dns { get; set; } = [];
+
+    /// <summary>The address a clone's own name maps to in its <c>/etc/hosts</c> (its cluster address); null: loopback.
+    /// Meant for one-clone requests (the node asks for one replica at a time).</summary>
+    public string? HostAddress { get; set; }
 }
 
 /// <summary>A clone about to be made.</summary>
