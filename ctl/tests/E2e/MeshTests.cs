@@ -75,7 +75,10 @@ public sealed partial class MeshTests(ITestOutputHelper output)
         // Idle RAM of the three nodes' daemons (meaningful with the AOT binaries: TINYO_BIN).
         await Task.Delay(TimeSpan.FromSeconds(Binaries.Dir is null ? 1 : 15));
         var rss = mesh.Hosts.Sum(h => h.DaemonRss());
-        output.WriteLine($"RSS of the 3 nodes' daemons: {rss / 1048576.0:0.0} MiB ({(Binaries.Dir is null ? "JIT dlls" : "AOT binaries")})");
+        output.WriteLine($"RSS of the 3 nodes' daemons: {rss / 1048576.0:0.0} MiB ({(Binaries.Dir is null ? "JIT dlls" : "AOT binaries")}; " +
+                         $"per node: {string.Join(", ", mesh.Hosts.Select(h => $"{h.DaemonRss() / 1048576.0:0.0}"))} MiB)");
+        if (Binaries.Dir is not null && await EtcdPeerRssAsync(mesh) is { } etcd)
+            output.WriteLine($"peer, same run: 3 idle etcd members (plain HTTP, same namespaces), RSS {etcd / 1048576.0:0.0} MiB");
 
         // kill -9 of node A's daemons (the KV's first member): the data is still there through B and C, writes go on.
         var killed = a.DaemonPids();
@@ -111,6 +114,57 @@ public sealed partial class MeshTests(ITestOutputHelper output)
         Assert.Matches($@"{a.Name}\s+lost", nodes);
         Assert.Matches($@"{b.Name}\s+ready", nodes);
         Assert.Matches($@"{c.Name}\s+ready", nodes);
+    }
+
+    /// <summary>
+    /// The peer for the RAM figure: a 3-member etcd (Kubernetes' state store alone, no API server, scheduler or
+    /// kubelet), idle for 15 s in the same namespaces; null when etcd is not installed. Killed by pid afterwards.
+    /// </summary>
+    private static async Task<long?> EtcdPeerRssAsync(MeshHosts mesh)
+    {
+        if (!File.Exists("/usr/bin/etcd")) return null;
+        var procs = new List<System.Diagnostics.Process>();
+        try
+        {
+            var cluster = string.Join(',', mesh.Hosts.Select(h => $"{h.Name}=http://{h.Address}:12380"));
+            foreach (var h in mesh.Hosts)
+            {
+                var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in (string[])["netns", "exec", h.Netns, "/usr/bin/etcd", "--name", h.Name, "--data-dir", Path.Combine(h.Dir, "etcd"),
+                             "--listen-peer-urls", $"http://{h.Address}:12380", "--initial-advertise-peer-urls", $"http://{h.Address}:12380",
+                             "--listen-client-urls", $"http://{h.Address}:12379", "--advertise-client-urls", $"http://{h.Address}:12379",
+                             "--initial-cluster", cluster, "--initial-cluster-state", "new"])
+                    psi.ArgumentList.Add(a);
+                var p = System.Diagnostics.Process.Start(psi)!;
+                p.OutputDataReceived += (_, _) => { };
+                p.ErrorDataReceived += (_, _) => { };
+                p.BeginOutputReadLine();
+                p.BeginErrorReadLine();
+                procs.Add(p);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(15));
+            long sum = 0;
+            foreach (var p in procs) // ip netns exec execs etcd: the same pid
+                foreach (var line in File.ReadLines($"/proc/{p.Id}/status"))
+                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                        sum += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            return sum;
+        }
+        finally
+        {
+            foreach (var p in procs)
+            {
+                try
+                {
+                    p.Kill();
+                    p.WaitForExit(5000);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+                p.Dispose();
+            }
+        }
     }
 
     [SkippableFact]

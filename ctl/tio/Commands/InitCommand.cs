@@ -48,7 +48,7 @@ internal static class InitCommand
             var userName = pr.GetValue(user)!;
             if (!Statefile.IsValidName(netName)) throw new UsageException($"invalid net name '{netName}': 1-63 of a-z, 0-9 and '-'");
             if (!Statefile.IsValidName(userName)) throw new UsageException($"invalid user name '{userName}': 1-63 of a-z, 0-9 and '-'");
-            var name = pr.GetValue(nodeName) ?? Common.Env("TINYO_NODE_NAME") ?? Environment.MachineName.ToLowerInvariant();
+            var name = pr.GetValue(nodeName) ?? Common.Env("TINYO_NODE_NAME") ?? HostNodeName();
             if (!Statefile.IsValidName(name)) throw new UsageException($"invalid node name '{name}': 1-63 of a-z, 0-9 and '-' (pass --name)");
             var labelSet = Labels(pr.GetValue(labels) ?? []);
             var password = Common.Password(pr.GetValue(pass));
@@ -244,6 +244,15 @@ internal static class InitCommand
                 await Task.Delay(100, ct);
             }
         }
+    }
+
+    /// <summary>The host name as a node name: lower case, anything outside a-z, 0-9 and '-' made a '-', at most 63 characters.</summary>
+    private static string HostNodeName()
+    {
+        var n = new string(Environment.MachineName.ToLowerInvariant().Select(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) ? c : '-').ToArray());
+        n = n.Length > 63 ? n[..63] : n;
+        n = n.Trim('-');
+        return n.Length > 0 ? n : "node";
     }
 
     /// <summary>-ip IP or IP:PORT (IPv6 in brackets with a port).</summary>
