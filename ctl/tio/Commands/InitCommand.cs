@@ -74,6 +74,8 @@ internal static class InitCommand
             // Joining: everything is checked with the other node before this host is touched.
             ClusterJoin.Accepted? joined = null;
             var rootExisted = Directory.Exists(layout.Root);
+            if (joinTo is not null && pki.HasCaKey)
+                throw new UsageException($"this host already runs a node of its own cluster in {layout.Root} (it holds that cluster's CA): `tio down` and remove {layout.Root} before joining another cluster");
             if (joinTo is not null && !pki.Exists)
             {
                 if (Directory.Exists(layout.KvData) || daemons.Find("tinyokv") is not null || daemons.Find("tinyonode") is not null)
