@@ -17,6 +17,7 @@ var root = new RootCommand("tio — the Tinyo CLI: set up nodes, apply statefile
     UserCommand.Create(),
     SecretCommand.Create(),
     NetCommand.Create(),
+    NodeCommand.Create(),
     StatusCommand.Status(),
     StatusCommand.Version(),
 };

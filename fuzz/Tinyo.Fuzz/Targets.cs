@@ -91,6 +91,8 @@ public static class Targets
         new("netlink", NetlinkTarget.Run),
         // DNS queries from replicas and replies from upstream resolvers, read by the cluster DNS responder.
         new("dns", DnsTarget.Run),
+        // Join requests (challenge and join bodies) from any host that reaches a clustered node's API port.
+        new("join", JoinTarget.Run),
     ];
 
     public static bool TryFind(string name, out Target target)

@@ -21,6 +21,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private IPortPublisher? ports;
     private IdleTrim? trim;
     private Logs.LogCapWatcher? logCap;
+    private Cluster.NodeRegistry? registry;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -77,14 +78,46 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             TcpEndpoint = server.ListenTcp(tcp, TlsCertificate);
             api.ApiTcpPort = TcpEndpoint.Port;
         }
+        StartCluster(api, kv);
         if (options.IdleTrim > TimeSpan.Zero) trim = new IdleTrim(options.IdleTrim, options.Log);
         var tcpNote = TcpEndpoint is null ? "" : TlsCertificate is null ? $" and {TcpEndpoint} (plain TCP: --plain-tcp)" : $" and {TcpEndpoint} (TLS, key {Tinyo.Api.CertificatePin.Of(TlsCertificate)})";
         options.Log($"{options.Name} serving on {options.Socket}{tcpNote}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }
 
+    /// <summary>
+    /// Registers the node in the KV (record + liveness lease), publishes the cluster CA's certificate, and accepts
+    /// joins when this node holds the CA key and serves its API over TLS.
+    /// </summary>
+    private void StartCluster(NodeApi api, KvClient kvClient)
+    {
+        var store = new StateStore(kvClient);
+        registry = new Cluster.NodeRegistry(store, new Tinyo.Api.Cluster.NodeRecord(options.Name, options.Address ?? "local", TcpEndpoint?.Port ?? 0,
+            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log);
+        registry.Start();
+        if (options.Pki is not { Exists: true } pki) return;
+        var caPem = File.ReadAllText(pki.CaCert);
+        _ = Task.Run(async () =>
+        {
+            for (var i = 0; i < 60; i++)
+            {
+                try
+                {
+                    await Cluster.NodeRegistry.PublishCaAsync(store, caPem, CancellationToken.None);
+                    return;
+                }
+                catch (Kv.KvException)
+                {
+                    await Task.Delay(1000);
+                }
+            }
+        });
+        if (pki.HasCaKey && options.Address is not null && api.TlsPin is { } pin) api.EnableJoins(pki, pin);
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (registry is not null) await registry.DisposeAsync();
         trim?.Dispose();
         logCap?.Dispose();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.

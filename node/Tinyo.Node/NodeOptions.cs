@@ -34,6 +34,18 @@ public sealed class NodeOptions
     /// </summary>
     public Kv.Client.KvClientTls? KvTls { get; init; }
 
+    /// <summary>
+    /// The node's cluster identity (<c>ROOT/pki</c>: CA certificate, this node's certificate and key, and on the first
+    /// node the CA key); null for a node set up before clusters, which registers but accepts no joins.
+    /// </summary>
+    public Tinyo.Api.Cluster.ClusterPki? Pki { get; init; }
+
+    /// <summary>The node's cluster address (<c>--address</c>), registered for other nodes; null: a loopback-only node ("local").</summary>
+    public string? Address { get; init; }
+
+    /// <summary>The node's labels (<c>--label key=value</c>), registered for placement.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The node's name (default: the host name).</summary>
     public string Name { get; init; } = Environment.MachineName;
 

@@ -18,6 +18,12 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     /// <summary>The pinned public key of the node's TLS certificate (<see cref="CertificatePin"/>), or null.</summary>
     public string? Pin { get; init; }
 
+    /// <summary>
+    /// Accept whatever key the node presents (only for a join: the join's proofs are bound to <see cref="PresentedPin"/>,
+    /// so a node that cannot prove it knows the password is refused after the fact; nothing is trusted on first use).
+    /// </summary>
+    public bool AcceptAnyKey { get; init; }
+
     /// <summary>The pin of the certificate the node presented on the last TLS connection (to show or save it).</summary>
     public string? PresentedPin { get; private set; }
 
@@ -45,6 +51,20 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
 
     /// <summary>GET /v1/status.</summary>
     public Task<NodeStatus> StatusAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/status", null, J.NodeStatus, ct);
+
+    /// <summary>GET /v1/nodes: the cluster's nodes (<c>tio node ls</c>).</summary>
+    public Task<List<Tinyo.Api.Cluster.NodeInfo>> NodesAsync(CancellationToken ct = default)
+        => CallAsync("GET", "/v1/nodes", null, Tinyo.Api.Cluster.ClusterJson.Default.ListNodeInfo, ct);
+
+    /// <summary>POST /v1/cluster/challenge (no token: the first step of a join).</summary>
+    public Task<Tinyo.Api.Cluster.JoinChallenge> ClusterChallengeAsync(Tinyo.Api.Cluster.JoinChallengeRequest r, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/cluster/challenge", Json(r, Tinyo.Api.Cluster.ClusterJson.Default.JoinChallengeRequest),
+            Tinyo.Api.Cluster.ClusterJson.Default.JoinChallenge, ct);
+
+    /// <summary>POST /v1/cluster/join (no token: the request carries its own proof).</summary>
+    public Task<Tinyo.Api.Cluster.JoinResponse> ClusterJoinAsync(Tinyo.Api.Cluster.JoinRequest r, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/cluster/join", Json(r, Tinyo.Api.Cluster.ClusterJson.Default.JoinRequest),
+            Tinyo.Api.Cluster.ClusterJson.Default.JoinResponse, ct);
 
     /// <summary>GET /v1/nets.</summary>
     public Task<List<NetInfo>> NetsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/nets", null, J.ListNetInfo, ct);
@@ -233,6 +253,7 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
                     if (cert is null) return false;
                     presented = CertificatePin.Of(cert);
                     // Pinned: that key and no other, whoever signed it. Not pinned: a certificate the system trusts for the name.
+                    if (AcceptAnyKey) return true;
                     return Pin is not null ? CertificatePin.Matches(presented, Pin) : errors == SslPolicyErrors.None;
                 },
             }, ct).ConfigureAwait(false);

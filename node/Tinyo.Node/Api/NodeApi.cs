@@ -20,6 +20,7 @@ namespace Tinyo.Node.Api;
 /// GET    /v1/secrets              PUT  /v1/secrets/NAME    DELETE /v1/secrets/NAME
 /// GET    /v1/apps                 POST /v1/apps            DELETE /v1/apps/NAME
 /// GET    /v1/apps/NAME/logs       POST /v1/apps/NAME/exec  (NodeApi.Containers.cs)
+/// GET    /v1/nodes                POST /v1/cluster/challenge  POST /v1/cluster/join  (NodeApi.Cluster.cs; the two join routes need no token)
 /// </code>
 /// </summary>
 public sealed partial class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
@@ -62,6 +63,8 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                     return await InitAsync(req, ct);
                 case ("login", "POST", null):
                     return await LoginAsync(req, ct);
+                case ("cluster", "POST", "challenge" or "join"):
+                    return await ClusterRouteAsync(req, name!, ct);
             }
             var user = await AuthenticateAsync(req, ct);
             if (user is null) return Err(401, "not logged in (or the token expired): run tio login", "unauthorized");
@@ -70,6 +73,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
             {
                 ("logout", "POST", null) => await LogoutAsync(req, ct),
                 ("status", "GET", null) => await StatusAsync(ct),
+                ("nodes", "GET", null) => Ok(await Cluster.NodeRegistry.ListAsync(store, ct), Tinyo.Api.Cluster.ClusterJson.Default.ListNodeInfo),
                 ("nets", "GET", null) => Ok((await store.ListAsync(Keys.Nets, J.NetInfo, ct)).Select(x => x.Value).ToList(), J.ListNetInfo),
                 ("nets", "POST", null) => await NetCreateAsync(req, ct),
                 ("nets", "DELETE", { } n) => await NetDeleteAsync(n, ct),

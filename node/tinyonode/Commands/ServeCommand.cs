@@ -21,13 +21,16 @@ internal static class ServeCommand
         var kvCert = new Option<string?>("--kv-cert") { Description = "TLS to tinyokv: this node's client certificate (PEM), for members with --client-cert-auth; env TINYO_KV_CERT", DefaultValueFactory = _ => Env("TINYO_KV_CERT") };
         var kvKey = new Option<string?>("--kv-key") { Description = "TLS to tinyokv: the client certificate's private key (PEM); env TINYO_KV_KEY", DefaultValueFactory = _ => Env("TINYO_KV_KEY") };
         var name = new Option<string>("--name") { Description = "Node name", DefaultValueFactory = _ => Environment.MachineName };
+        var pki = new Option<string?>("--pki") { Description = "The node's cluster identity directory (ca.crt, node.crt, node.key; ca.key on the first node: it signs joins)" };
+        var address = new Option<string?>("--address") { Description = "The node's cluster address, registered for the other nodes" };
+        var labels = new Option<string[]>("--label") { Description = "A node label key=value (repeatable), registered for placement", AllowMultipleArgumentsPerToken = false };
         var ttl = new Option<double>("--token-ttl") { Description = "Login token lifetime, seconds", DefaultValueFactory = _ => 86400 };
         var iters = new Option<int>("--pbkdf2-iterations") { Description = "PBKDF2-SHA256 iterations for new passwords", DefaultValueFactory = _ => Security.Passwords.DefaultIterations };
         var mirrors = new Option<string?>("--registry-mirrors") { Description = "Registry mirrors for docker.io images, comma-separated (http://127.0.0.1:5000); env TINYO_REGISTRY_MIRRORS; the KV key /tinyo/settings/registry.mirrors adds more", DefaultValueFactory = _ => Env("TINYO_REGISTRY_MIRRORS") };
         var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
         var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, ttl, iters, mirrors, offline, grace, idleTrim };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim };
         cmd.SetAction(async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
@@ -60,6 +63,9 @@ internal static class ServeCommand
                     KvToken = token,
                     KvTls = kvTls,
                     Name = pr.GetValue(name)!,
+                    Pki = pr.GetValue(pki) is { } pkiDir ? new Tinyo.Api.Cluster.ClusterPki(pkiDir) : null,
+                    Address = pr.GetValue(address) is { } a ? Cluster.JoinRequests.Address(a).ToString() : null,
+                    Labels = ParseLabels(pr.GetValue(labels) ?? []),
                     TokenTtl = TimeSpan.FromSeconds(t),
                     Pbkdf2Iterations = pr.GetValue(iters),
                     RegistryMirrors = mirrorList,
@@ -113,6 +119,19 @@ internal static class ServeCommand
             return (File.Exists(apphost) ? [apphost] : [exe, dll], false);
         }
         return ([exe], false);
+    }
+
+    private static Dictionary<string, string> ParseLabels(string[] given)
+    {
+        var d = new Dictionary<string, string>();
+        foreach (var l in given)
+        {
+            var eq = l.IndexOf('=');
+            if (eq <= 0) throw new NodeException($"--label {l}: expected key=value");
+            d[l[..eq]] = l[(eq + 1)..];
+        }
+        Cluster.JoinRequests.Labels(d);
+        return d;
     }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;

@@ -1,0 +1,110 @@
+using System.Text;
+using Tinyo.Api;
+using Tinyo.Api.Cluster;
+using Tinyo.Kv;
+using Tinyo.Node.Store;
+
+namespace Tinyo.Node.Cluster;
+
+/// <summary>
+/// The node registry in the KV: each node writes its record (<see cref="ClusterKeys.Nodes"/>) and keeps a liveness
+/// key (<see cref="ClusterKeys.Alive"/>) on a KV lease of <see cref="LeaseTtl"/> that it renews every third of it.
+/// A node whose key is gone is "lost" (crashed, partitioned, or stopped); it is "ready" again as soon as it renews.
+/// The lease is the KV's, so every node agrees on who is alive without talking to each other.
+/// </summary>
+public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<string> log) : IAsyncDisposable
+{
+    /// <summary>How long a node stays "ready" without renewing.</summary>
+    public static TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(Env("TINYO_NODE_LEASE_TTL") ?? 10);
+
+    private readonly CancellationTokenSource stop = new();
+    private Task? loop;
+    private long lease;
+
+    /// <summary>Starts registering and renewing in the background (the KV may not answer yet: retried).</summary>
+    public void Start() => loop = Task.Run(() => RunAsync(stop.Token));
+
+    /// <summary>True once this node has registered.</summary>
+    public bool Registered { get; private set; }
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        var renew = LeaseTtl / 3;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (lease == 0 || await store.Kv.LeaseKeepAliveAsync(lease, ct) <= 0)
+                    await RegisterAsync(ct);
+                await Task.Delay(renew, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (KvException e)
+            {
+                // The lease may have expired while the KV was away: grant a new one at the next round.
+                log($"node registry: {e.Message}");
+                lease = 0;
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task RegisterAsync(CancellationToken ct)
+    {
+        var old = await store.GetAsync(ClusterKeys.Nodes + self.Name, ClusterJson.Default.NodeRecord, ct);
+        var record = old is null ? self : self with { Joined = old.Joined };
+        if (old != record) await store.PutAsync(ClusterKeys.Nodes + self.Name, record, ClusterJson.Default.NodeRecord, ct);
+        var (id, _) = await store.Kv.LeaseGrantAsync((long)Math.Ceiling(LeaseTtl.TotalSeconds), ct: ct);
+        await store.Kv.PutAsync(Keys.Of(ClusterKeys.Alive + self.Name), Encoding.UTF8.GetBytes(DateTimeOffset.UtcNow.ToString("O")), id, ct);
+        lease = id;
+        if (!Registered) log($"registered as node {self.Name} ({self.Address}, {self.Cpus} CPUs, {self.MemoryBytes >> 20} MiB), liveness lease {LeaseTtl.TotalSeconds:0}s");
+        Registered = true;
+    }
+
+    /// <summary>Every registered node with its state and replica count.</summary>
+    public static async Task<List<NodeInfo>> ListAsync(StateStore store, CancellationToken ct)
+    {
+        var nodes = await store.ListAsync(ClusterKeys.Nodes, ClusterJson.Default.NodeRecord, ct);
+        var alive = await store.Kv.RangeAsync(new Kv.Protocol.RangeRequest(Keys.Of(ClusterKeys.Alive), Kv.Protocol.RangeRequest.PrefixEnd(Keys.Of(ClusterKeys.Alive)), KeysOnly: true), ct);
+        var live = new HashSet<string>(alive.Kvs.Select(k => Encoding.UTF8.GetString(k.Key)[ClusterKeys.Alive.Length..]));
+        var status = await store.ListAsync(Keys.Status, ApiJson.Default.AppStatus, ct); // NODE/APP
+        var replicas = new Dictionary<string, int>();
+        foreach (var (key, s) in status)
+        {
+            var node = key.Split('/')[0];
+            replicas[node] = replicas.GetValueOrDefault(node) + s.Containers.Count(c => c.State is "running" or "starting" or "created");
+        }
+        return nodes.Select(n => new NodeInfo(n.Value.Name, live.Contains(n.Name) ? "ready" : "lost", n.Value.Address, n.Value.Cpus,
+            n.Value.MemoryBytes, replicas.GetValueOrDefault(n.Name), n.Value.Labels, n.Value.Joined)).ToList();
+    }
+
+    /// <summary>Publishes the cluster CA's certificate once (the first node); later nodes leave it.</summary>
+    public static async Task PublishCaAsync(StateStore store, string caPem, CancellationToken ct)
+    {
+        var k = Keys.Of(ClusterKeys.Ca);
+        await store.Kv.TxnAsync(new Kv.Protocol.TxnRequest(
+            [new Kv.Protocol.Compare(k, Kv.Protocol.CompareTarget.Create, Kv.Protocol.CompareResult.Equal, 0)],
+            [new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(k, Encoding.UTF8.GetBytes(caPem)))], []), ct);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        if (loop is not null) await loop.ConfigureAwait(false);
+        stop.Dispose();
+    }
+
+    private static int? Env(string name)
+        => int.TryParse(Environment.GetEnvironmentVariable(name), out var s) && s is >= 2 and <= 3600 ? s : null;
+}
