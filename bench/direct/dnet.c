@@ -131,7 +131,7 @@ static void ring_wait(_Atomic uint64_t *v, uint64_t ok_from, int ge) {
 }
 static void ring_put(struct ring *r, const char *b, size_t n) {
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    ring_wait(&r->tail, h + n - RING, 1);
+    if (h + n > RING) ring_wait(&r->tail, h + n - RING, 1); // room for n more bytes
     for (size_t d = 0; d < n;) {
         size_t at = (h + d) % RING, k = n - d < RING - at ? n - d : RING - at;
         memcpy(r->data + at, b + d, k); d += k;
@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
         if (pipe(up) || pipe(down)) die("pipe");
         char *buf = calloc(1, size);
         pid_t child = fork();
-        if (child == 0) { for (;;) { if (full(up[0], buf, size, 0) || full(down[1], buf, size, 1)) _exit(0); } }
+        if (child == 0) { close(up[1]); close(down[0]); for (;;) { if (full(up[0], buf, size, 0) || full(down[1], buf, size, 1)) _exit(0); } }
         double *us = calloc(count, sizeof *us);
         for (int i = 0; i < count; i++) { double t = now(); if (full(up[1], buf, size, 1) || full(down[0], buf, size, 0)) die("pipe"); us[i] = (now() - t) * 1e6; }
         close(up[1]); waitpid(child, NULL, 0);
