@@ -142,8 +142,9 @@ public sealed class SockmapShortcut : IDisposable
     /// <remarks>
     /// Emptying the map is what lets the kernel free anything while connections are open: each socket in the map
     /// holds the sk_msg program, which holds the map. A connection still open then goes back to the normal TCP path,
-    /// but bytes already redirected into its peer's queue and not yet read are dropped with the socket's hook — so
-    /// the node disposes a cluster's shortcut after its containers are gone (their sockets closed), not before.
+    /// but bytes already redirected into its peer's queue and not yet read are dropped with the socket's hook, and a
+    /// reader blocked in recv keeps the hook (so the programs and maps) until that call returns — so the node
+    /// disposes a cluster's shortcut after its containers are gone (their sockets closed), not before.
     /// </remarks>
     public void Dispose()
     {

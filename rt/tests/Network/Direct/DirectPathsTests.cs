@@ -16,6 +16,14 @@ public sealed class DirectPathsTests : IDisposable
     private string Shm => Path.Combine(dir, "shm");
     private string View => Path.Combine(dir, "view");
 
+    public DirectPathsTests()
+    {
+        // The stand-ins hide both roots under a tmpfs, so both must exist even when a test makes no region.
+        Directory.CreateDirectory(Uds);
+        Directory.CreateDirectory(Shm);
+        Directory.CreateDirectory(View);
+    }
+
     private static string? Missing => Environment.UserName != "root" ? "needs root (mount namespaces, tmpfs)" :
         !File.Exists("/usr/bin/unshare") ? "needs unshare (util-linux)" : null;
 

@@ -58,14 +58,19 @@ public sealed class SockmapShortcutTests
         Assert.Contains(listed, e => e.Id == s.SkMsgId && e.Name == "tinyo_skmsg");
         Assert.Contains(BpfObjects.List(maps: true), e => e.Id == s.SockhashId && e.Name == "tinyo_socks");
 
-        // A connection while attached puts its sockets in the map; they are still there when the shortcut goes (and
-        // each holds the sk_msg program, which holds the map: Dispose must empty the map for the kernel to free them).
-        d.Serve(d.Cluster1, d.NsB, "serve tcp 5001");
-        d.Start(d.Cluster1, d.NsA, $"rtt tcp {DirectScratch.AddressB}:5001 1024 200000");
+        // A connection while attached puts its sockets in the map. The node removes a cluster's shortcut after its
+        // containers are gone: the two processes end first (their sockets leave the map as they close).
+        var server = d.Serve(d.Cluster1, d.NsB, "serve tcp 5001");
+        var client = d.Start(d.Cluster1, d.NsA, $"rtt tcp {DirectScratch.AddressB}:5001 1024 200000");
         Assert.True(SpinUntil(() => s.Sockets().Count == 2), "the connection's two sockets never showed in the map");
         var ends = s.Sockets();
         Assert.Contains(ends, e => e.Remote.Equals(IPEndPoint.Parse($"{DirectScratch.AddressB}:5001")));
         Assert.Contains(ends, e => e.Local.Equals(IPEndPoint.Parse($"{DirectScratch.AddressB}:5001")));
+        client.Kill();
+        server.Kill();
+        client.WaitForExit();
+        server.WaitForExit();
+        Assert.True(SpinUntil(() => s.Sockets().Count == 0), "closed sockets stayed in the map");
 
         s.Dispose();
         s.Dispose(); // idempotent
