@@ -8,10 +8,13 @@ using Tinyo.Bench.Scale;
 //   Tinyo.Bench scale [COUNT] [CONCURRENCY]                          COUNT detached containers at once, tinyort vs crun
 //   Tinyo.Bench kv [--runs N] [--seconds S]                          3-member tinyokv vs 3-member etcd (puts, gets, RSS, disk)
 //   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
+//   Tinyo.Bench sockmap CGROUP2_DIR SUBNET                           holds the eBPF TCP shortcut for bench/direct.sh
 if (args is ["scale", ..])
     return ScaleRunner.Run(args[1..]);
 if (args is ["kv", ..])
     return KvRunner.Run(args[1..]);
+if (args is ["sockmap", ..])
+    return Tinyo.Bench.Direct.ShortcutHold.Run(args[1..]);
 if (args is ["sizes"])
 {
     Console.Out.Write(Sizes.Markdown());
