@@ -11,6 +11,7 @@ using Tinyo.Bench.Scale;
 //   Tinyo.Bench net setup|scale [N] | net pair up|down DIR          cluster-network set-up, 1000 on a bridge, a pair for iperf3
 //   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
 //   Tinyo.Bench mstat FILE.mstat [DEPTH]                             what a binary is made of, by assembly/namespace (docs/benchmarks.md § 4)
+//   Tinyo.Bench sockmap CGROUP2_DIR SUBNET                           holds the eBPF TCP shortcut for bench/direct.sh
 if (args is ["scale", ..])
     return ScaleRunner.Run(args[1..]);
 if (args is ["kv", ..])
@@ -22,6 +23,8 @@ if (args is ["mstat", var mstat, .. var rest])
     Console.Out.Write(Mstat.Report(mstat, rest is [var d] ? int.Parse(d, System.Globalization.CultureInfo.InvariantCulture) : 2));
     return 0;
 }
+if (args is ["sockmap", ..])
+    return Tinyo.Bench.Direct.ShortcutHold.Run(args[1..]);
 if (args is ["sizes"])
 {
     Console.Out.Write(Sizes.Markdown());

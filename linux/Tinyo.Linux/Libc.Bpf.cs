@@ -33,6 +33,7 @@ internal static unsafe partial class Libc
         [FieldOffset(24)] public uint LogLevel;
         [FieldOffset(28)] public uint LogSize;
         [FieldOffset(32)] public ulong LogBuf;
+        [FieldOffset(48)] public fixed byte Name[16];
         [FieldOffset(68)] public uint ExpectedAttachType;
     }
 
@@ -62,8 +63,9 @@ internal static unsafe partial class Libc
     /// <summary>
     /// BPF_PROG_LOAD: verifies and loads <paramref name="insns"/> (8-byte eBPF instructions). Returns the program's
     /// descriptor, or -1 with errno set and, when the verifier refused it, its log in <paramref name="verifierLog"/>.
+    /// <paramref name="name"/> (at most 15 of [A-Za-z0-9_.]) is what BPF_OBJ_GET_INFO shows, to find it again.
     /// </summary>
-    public static int BpfProgLoad(uint progType, ReadOnlySpan<byte> insns, uint expectedAttachType, out string? verifierLog)
+    public static int BpfProgLoad(uint progType, ReadOnlySpan<byte> insns, uint expectedAttachType, out string? verifierLog, string? name = null)
     {
         verifierLog = null;
         var license = "Apache-2.0\0"u8;
@@ -75,6 +77,7 @@ internal static unsafe partial class Libc
                 ProgType = progType, InsnCnt = (uint)(insns.Length / 8), Insns = (ulong)code, License = (ulong)lic,
                 ExpectedAttachType = expectedAttachType,
             };
+            for (int i = 0; name is not null && i < name.Length && i < 15; i++) attr.Name[i] = (byte)name[i];
             // First without a log (the verifier is faster without one); only a refusal is loaded again to explain it.
             int fd = (int)syscall_bpf(SYS_bpf, BPF_PROG_LOAD, &attr, (uint)sizeof(ProgLoadAttr));
             if (fd >= 0) return fd;

@@ -55,6 +55,19 @@ public sealed class AppSpec
     /// cluster does not exist.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public (long Line, long Column) NetAt { get; init; }
+
+    /// <summary>
+    /// The file name of the Unix socket the app listens on (<c>expose: unix</c>: <c>NAME.sock</c>), which the apps of
+    /// its cluster on the node find at <c>/run/tinyo/uds/FILE</c>; null when it exposes none.
+    /// </summary>
+    public string? UnixSocket { get; init; }
+
+    /// <summary>Shared memory regions the app maps (<c>shm:</c>), each at <c>/dev/shm/NAME</c>; null when none (null,
+    /// not empty, so an app without regions serializes — and hashes — as it did before the field existed).</summary>
+    public IReadOnlyList<ShmSpec>? Shm { get; init; }
+
+    /// <summary>The app whose stdout becomes this app's stdin (<c>stdin: {from: APP}</c>), or null.</summary>
+    public string? StdinFrom { get; init; }
 }
 
 /// <summary>A published port: host port → container port.</summary>

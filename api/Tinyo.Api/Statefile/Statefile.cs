@@ -12,7 +12,7 @@ namespace Tinyo.Api.Statefile;
 /// and every error must name its exact <c>file:line:col</c>. Every failure is a <see cref="StatefileException"/>;
 /// no YamlDotNet exception escapes.
 /// </summary>
-public static class Statefile
+public static partial class Statefile
 {
     /// <summary>Largest statefile accepted.</summary>
     public const int MaxBytes = 1 << 20;
@@ -28,7 +28,8 @@ public static class Statefile
     public const int MaxExpandedChars = MaxBytes;
 
     private static readonly string[] TopFields =
-        ["name", "container", "command", "entrypoint", "env", "port", "mounts", "secrets", "replicas", "restart", "resources", "healthcheck", "net", "network"];
+        ["name", "container", "command", "entrypoint", "env", "port", "mounts", "secrets", "replicas", "restart", "resources", "healthcheck", "net", "network",
+         "expose", "shm", "stdin"];
 
     /// <summary>Reads a statefile from disk.</summary>
     public static IReadOnlyList<AppSpec> Load(string path)
@@ -108,6 +109,7 @@ public static class Statefile
             names[spec.Name] = d.RootNode.Start;
             specs.Add(spec);
         }
+        reader.CheckPipes(specs);
         return specs;
     }
 
@@ -170,7 +172,7 @@ public static class Statefile
     /// Walks the documents of one file; knows the file for messages and counts nodes and scalar text over the whole
     /// file (an alias counts each time it is used), so no document and no number of documents expands past the limits.
     /// </summary>
-    private sealed class Reader(string file, string? baseDir)
+    private sealed partial class Reader(string file, string? baseDir)
     {
         private int nodes;
         private long chars;
@@ -219,6 +221,7 @@ public static class Statefile
             var network = Opt(f, "network") is { } nw ? OneOf(nw, "network", ["cluster", "none", "host"]) : null;
             if (network is "none" or "host" && net is not null)
                 throw Error(net, "net", $"an app with network: {network} is on no cluster; drop net: or network:");
+            var resources = Opt(f, "resources") is { } res ? Resources(res) : null;
             return new AppSpec
             {
                 Net = netName,
@@ -234,8 +237,11 @@ public static class Statefile
                 Secrets = Opt(f, "secrets") is { } s ? Secrets(s) : [],
                 Replicas = Opt(f, "replicas") is { } r ? Int(r, "replicas", 0, 1000) : 1,
                 Restart = Opt(f, "restart") is { } rs ? OneOf(rs, "restart", ["always", "on-failure", "never"]) : "always",
-                Resources = Opt(f, "resources") is { } res ? Resources(res) : null,
+                Resources = resources,
                 Healthcheck = Opt(f, "healthcheck") is { } hc ? Healthcheck(hc) : null,
+                UnixSocket = Opt(f, "expose") is { } ex ? Expose(ex, name) : null,
+                Shm = Opt(f, "shm") is { } shm ? Shm(shm, resources?.MemoryBytes ?? 0) : null,
+                StdinFrom = Opt(f, "stdin") is { } si ? StdinFrom(si, name) : null,
             };
         }
 
