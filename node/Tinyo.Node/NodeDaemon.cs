@@ -20,7 +20,6 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Reconciler? reconciler;
     private IPortPublisher? ports;
     private IdleTrim? trim;
-    private Logs.LogCapWatcher? logCap;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -38,11 +37,12 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         var api = new NodeApi(options, new StateStore(kv), box) { Ports = ports };
         if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) options.Log($"cannot become a child subreaper: {Libc.Describe(Libc.Errno)}");
         var rtRoot = new Rt.RuntimeRoot(Path.Combine(options.Root, "rt"));
+        var rtOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log, LogMaxBytes = options.LogMaxBytes };
         reconciler = new Reconciler(new ReconcilerOptions
         {
             Node = options.Name,
             Runtime = rtRoot,
-            RuntimeOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log },
+            RuntimeOptions = rtOptions,
             SecretsDir = Path.Combine(options.Root, "run", "secrets"),
             RegistryMirrors = options.RegistryMirrors,
             Offline = options.Offline,
@@ -53,7 +53,13 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
-        logCap = new Logs.LogCapWatcher(rtRoot.Containers, options.LogMaxBytes, options.Log);
+        // Containers' logs are relayed by the runtime root's exit monitor (Rt.Processes.LogRelay: capped exactly,
+        // back-pressure on the writer); one that died while this node was away is replaced here.
+        _ = Task.Run(() =>
+        {
+            try { new Rt.Containers.ImageContainers(rtRoot, rtOptions).RelayLogs(); }
+            catch (Exception e) when (e is Rt.RtException or IOException) { options.Log($"relaying container logs: {e.Message}"); }
+        });
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp)
@@ -75,7 +81,6 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         trim?.Dispose();
-        logCap?.Dispose();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();
