@@ -10,10 +10,24 @@ public sealed class ComposeE2eTests(MirrorRegistry registry) : IClassFixture<Mir
     public async Task A_two_service_compose_file_applies_as_two_apps()
     {
         await using var n = await ReconcileNode.UpAsync(registry);
-        var data = Path.Combine(n.Node.Dir, "data");
+        // The project lives outside the node's directories (which no container may bind).
+        var project = Directory.CreateTempSubdirectory("tio-compose-").FullName;
+        try
+        {
+            await RunAsync(n, project);
+        }
+        finally
+        {
+            Directory.Delete(project, true);
+        }
+    }
+
+    private static async Task RunAsync(ReconcileNode n, string project)
+    {
+        var data = Path.Combine(project, "data");
         Directory.CreateDirectory(data);
         await File.WriteAllTextAsync(Path.Combine(data, "greeting"), "hello from the host\n");
-        var file = Path.Combine(n.Node.Dir, "docker-compose.yml");
+        var file = Path.Combine(project, "docker-compose.yml");
         await File.WriteAllTextAsync(file, """
             services:
               web:

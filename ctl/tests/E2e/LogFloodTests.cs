@@ -77,7 +77,7 @@ public sealed class LogFloodTests(MirrorRegistry registry, Xunit.Abstractions.IT
         var monitor = ExitMonitorPid(n);
         Assert.True(monitor > 0, "no exit monitor runs for the node's root");
         Assert.Equal(0, Tinyo.Linux.Libc.Kill(monitor, 9));
-        await ReconcileNode.WaitAsync(() => !Directory.Exists($"/proc/{monitor}"), "monitor gone");
+        await ReconcileNode.WaitAsync(() => !Running(monitor), "monitor gone");
         await Task.Delay(500);
         long frozen = Size(log) + Size(rotated);
         await Task.Delay(1500);
@@ -100,6 +100,17 @@ public sealed class LogFloodTests(MirrorRegistry registry, Xunit.Abstractions.IT
         Assert.Equal(0, (await n.Tio("-", "flood")).Code);
         Assert.Equal(0, (await n.Tio("-", "other")).Code);
         await ReconcileNode.WaitAsync(() => n.AllContainerIds().Count == 0, "containers removed");
+    }
+
+    /// <summary>Whether the process exists and is not a zombie.</summary>
+    private static bool Running(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
+        }
+        catch (IOException) { return false; }
     }
 
     private static int ExitMonitorPid(ReconcileNode n)

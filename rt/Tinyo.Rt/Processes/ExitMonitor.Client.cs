@@ -151,6 +151,13 @@ public static unsafe partial class ExitMonitor
                 var (code, _) = DecodeWaitStatus(st);
                 return $"starting the exit monitor {command[0]}: {Marshal.GetPInvokeErrorMessage(code)}";
             }
+            // The monitor is our child until we exit: a CLI exits at once (it is reparented), but a daemon that
+            // embeds the runtime (tinyonode) lives on, and would keep every monitor that went idle as a zombie.
+            new Thread(() =>
+            {
+                int ws = 0;
+                while (WaitPid(child, &ws, 0) < 0 && Errno == Errno_.EINTR) { }
+            }) { IsBackground = true, Name = "monitor-reaper" }.Start();
             return null;
         }
         finally
