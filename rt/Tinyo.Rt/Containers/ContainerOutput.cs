@@ -26,6 +26,11 @@ internal static class ContainerOutput
     /// </summary>
     public static int Open(RuntimeRoot root, string[] monitorCommand, string dir, string id, long maxBytes, Action<string>? warn)
     {
+        var logFile = Path.Combine(dir, ImageContainers.LogName);
+        // The relay creates the file at the first byte; a container that never writes still has a (empty) log.
+        int made = SysOpen(logFile, OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | O_APPEND, 0x1A0 /* 0640 */);
+        if (made < 0) throw Error("creating log file", logFile);
+        SysClose(made);
         var fifo = Path.Combine(dir, LogRelay.FifoName);
         SysUnlink(fifo); // a restart in place: the old relay drains the old FIFO; the new one is a new file
         if (SysMkfifo(fifo, 0x180 /* 0600 */) != 0) throw Error("creating the log pipe", fifo);
@@ -55,7 +60,6 @@ internal static class ContainerOutput
                 SysUnlink(fifo);
             }
         }
-        var logFile = Path.Combine(dir, ImageContainers.LogName);
         int log = SysOpen(logFile, OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | O_APPEND, 0x1A0 /* 0640 */);
         if (log < 0) throw Error("opening log file", logFile);
         return log;
