@@ -21,11 +21,17 @@ public sealed record LoginRequest(string User, string Password);
 /// <summary>A bearer token and when it expires.</summary>
 public sealed record LoginResponse(string Token, string User, DateTimeOffset Expires);
 
-/// <summary>POST /v1/users.</summary>
-public sealed record UserRequest(string Name, string Password);
+/// <summary>
+/// POST /v1/users. <see cref="Role"/>: <c>admin</c> (the default: users, nodes, clusters, everything),
+/// <c>deployer</c> (apply, remove, logs and exec of apps in <see cref="Clusters"/>; reads) or <c>viewer</c> (reads only).
+/// </summary>
+public sealed record UserRequest(string Name, string Password, string? Role = null, IReadOnlyList<string>? Clusters = null);
 
-/// <summary>A user as listed (never the hash).</summary>
-public sealed record UserInfo(string Name, DateTimeOffset Created);
+/// <summary>A user as listed (never the hash): its role and, for a deployer, the clusters it deploys to.</summary>
+public sealed record UserInfo(string Name, DateTimeOffset Created, string Role = "admin", IReadOnlyList<string>? Clusters = null);
+
+/// <summary>GET/PUT /v1/binds: the host paths a non-admin may bind into a container (each with everything below it).</summary>
+public sealed record BindPolicy(IReadOnlyList<string> Paths);
 
 /// <summary>A net: a cluster, and its network (each node gives it a bridge, a subnet, a DNS responder).
 /// <see cref="Egress"/> false: its replicas reach nothing beyond their cluster (null or true: masqueraded egress).</summary>
@@ -88,6 +94,7 @@ public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created
 [JsonSerializable(typeof(LoginRequest))]
 [JsonSerializable(typeof(LoginResponse))]
 [JsonSerializable(typeof(UserRequest))]
+[JsonSerializable(typeof(BindPolicy))]
 [JsonSerializable(typeof(List<UserInfo>))]
 [JsonSerializable(typeof(NetRequest))]
 [JsonSerializable(typeof(List<NetInfo>))]

@@ -76,6 +76,8 @@ public static class Targets
         }),
         // Statefiles are written by users; errors must name file:line:col, and YamlDotNet's own exceptions must not escape.
         new("statefile", static b => Statefile.Parse(Input.Utf8(b), "app.yml", "/nonexistent-tinyo-fuzz")),
+        // Compose files (the same parser, seeded with docker-compose.yml shapes): services, ports, volumes, depends_on cycles.
+        new("compose", static b => Statefile.Parse(Input.Utf8(b), "docker-compose.yml", "/nonexistent-tinyo-fuzz")),
         // The node's HTTP request heads arrive from any local or remote client before authentication.
         new("http-head", static b =>
         {

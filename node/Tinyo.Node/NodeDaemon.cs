@@ -20,7 +20,6 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Reconciler? reconciler;
     private IPortPublisher? ports;
     private IdleTrim? trim;
-    private Logs.LogCapWatcher? logCap;
     private Cluster.NodeRegistry? registry;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
@@ -49,11 +48,12 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             NodePorts = () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()],
             Log = options.Log,
         });
+        var rtOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log, LogMaxBytes = options.LogMaxBytes };
         reconciler = new Reconciler(new ReconcilerOptions
         {
             Node = options.Name,
             Runtime = rtRoot,
-            RuntimeOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log },
+            RuntimeOptions = rtOptions,
             SecretsDir = Path.Combine(options.Root, "run", "secrets"),
             RegistryMirrors = options.RegistryMirrors,
             Offline = options.Offline,
@@ -65,7 +65,13 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
-        logCap = new Logs.LogCapWatcher(rtRoot.Containers, options.LogMaxBytes, options.Log);
+        // Containers' logs are relayed by the runtime root's exit monitor (Rt.Processes.LogRelay: capped exactly,
+        // back-pressure on the writer); one that died while this node was away is replaced here.
+        _ = Task.Run(() =>
+        {
+            try { new Rt.Containers.ImageContainers(rtRoot, rtOptions).RelayLogs(); }
+            catch (Exception e) when (e is Rt.RtException or IOException) { options.Log($"relaying container logs: {e.Message}"); }
+        });
         server = new HttpServer(api.HandleAsync, log: options.Log);
         server.ListenUnix(options.Socket);
         if (options.Tcp is { } tcp)
@@ -119,7 +125,6 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         if (registry is not null) await registry.DisposeAsync();
         trim?.Dispose();
-        logCap?.Dispose();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();

@@ -73,7 +73,8 @@ public sealed class NodeOptions
     /// <summary>How long a container may take to stop after SIGTERM before SIGKILL.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>A container log is rotated (copied to <c>.1</c>, then truncated) once it is larger than this; default 10 MiB.</summary>
+    /// <summary>The cap of a container's log file and of its one rotated file (<c>.1</c>), held exactly by the log
+    /// relay (Tinyo.Rt's <c>LogRelay</c>); default 10 MiB, so at most 20 MiB per container.</summary>
     public long LogMaxBytes { get; init; } = 10 << 20;
 
     /// <summary>

@@ -6,7 +6,8 @@ using YamlDotNet.RepresentationModel;
 namespace Tinyo.Api.Statefile;
 
 /// <summary>
-/// Reads and validates statefiles: YAML documents, one container each. The YAML is loaded with YamlDotNet's
+/// Reads and validates statefiles: YAML documents, one container each — or a Compose file, whose services map onto
+/// the same apps (<c>Statefile.Compose.cs</c>). The YAML is loaded with YamlDotNet's
 /// representation model (the parser's node tree: no reflection, so NativeAOT-safe) and walked by hand, because the
 /// fields are polymorphic (<c>command</c>: string or list; <c>port</c>: int, "H:C" or list; <c>env</c>: map or list)
 /// and every error must name its exact <c>file:line:col</c>. Every failure is a <see cref="StatefileException"/>;
@@ -99,6 +100,8 @@ public static partial class Statefile
         }
         if (docs.Count == 0) throw new StatefileException(file, 0, 0, null, "no container defined (the file is empty)");
         var reader = new Reader(file, baseDir);
+        // A Compose file (docker-compose.yml): one document whose top level has `services:` (Statefile.Compose.cs).
+        if (docs.Count == 1 && IsCompose(docs[0].RootNode)) return reader.Compose((YamlMappingNode)docs[0].RootNode);
         var specs = new List<AppSpec>(docs.Count);
         var names = new Dictionary<string, Mark>(StringComparer.Ordinal);
         foreach (var d in docs)
@@ -259,7 +262,7 @@ public static partial class Statefile
         }
 
         /// <summary>The mapping's fields by name; unknown and duplicate keys are errors.</summary>
-        private Dictionary<string, YamlNode> Fields(YamlMappingNode map, string? path, string[] known)
+        private Dictionary<string, YamlNode> Fields(YamlMappingNode map, string? path, string[] known, bool compose = false)
         {
             var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
             foreach (var (k, v) in map.Children)
@@ -272,6 +275,8 @@ public static partial class Statefile
                 if (Array.IndexOf(known, key) < 0)
                 {
                     var hint = Suggest(key, known);
+                    if (compose)
+                        throw Error(k, full, $"not supported by tio (supported here: {string.Join(", ", known)})" + (hint is null ? "" : $"; did you mean '{hint}'?"));
                     throw Error(k, full, hint is null
                         ? $"unknown field (known: {string.Join(", ", known)})"
                         : $"unknown field (did you mean '{hint}'?)");
@@ -445,18 +450,21 @@ public static partial class Statefile
         }
 
         /// <summary>A host path: absolute, or relative to the statefile's directory.</summary>
-        private string SourcePath(YamlNode n, string field)
+        private string SourcePath(YamlNode n, string field) => SourcePath(Str(n, field), n, field);
+
+        /// <summary><see cref="SourcePath(YamlNode, string)"/> of a part of a scalar (Compose's "SRC:DST").</summary>
+        private string SourcePath(string s, YamlNode n, string field)
         {
-            var s = Str(n, field);
-            if (s.StartsWith('/') || baseDir is null) return AbsolutePath(n, field);
+            if (s.StartsWith('/') || baseDir is null) return AbsolutePath(s, n, field);
             if (s.Length == 0 || s.Contains('\0')) throw Error(n, field, "invalid path");
             return Path.GetFullPath(Path.Combine(baseDir, s));
         }
 
         /// <summary>An absolute path without '..' parts, normalised (no duplicate or trailing slashes).</summary>
-        private string AbsolutePath(YamlNode n, string field)
+        private string AbsolutePath(YamlNode n, string field) => AbsolutePath(Str(n, field), n, field);
+
+        private string AbsolutePath(string s, YamlNode n, string field)
         {
-            var s = Str(n, field);
             if (!s.StartsWith('/')) throw Error(n, field, $"must be an absolute path, got '{s}'");
             if (s.Contains('\0')) throw Error(n, field, "contains a NUL byte");
             var parts = s.Split('/', StringSplitOptions.RemoveEmptyEntries);

@@ -81,9 +81,16 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     /// <summary>GET /v1/users.</summary>
     public Task<List<UserInfo>> UsersAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/users", null, J.ListUserInfo, ct);
 
-    /// <summary>POST /v1/users.</summary>
-    public Task UserAddAsync(string name, string password, CancellationToken ct = default)
-        => CallAsync("POST", "/v1/users", Json(new UserRequest(name, password), J.UserRequest), ct);
+    /// <summary>POST /v1/users: <paramref name="role"/> admin (default), deployer (of <paramref name="clusters"/>) or viewer.</summary>
+    public Task UserAddAsync(string name, string password, string? role = null, IReadOnlyList<string>? clusters = null, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/users", Json(new UserRequest(name, password, role, clusters), J.UserRequest), ct);
+
+    /// <summary>GET /v1/binds: the host paths a non-admin may bind.</summary>
+    public Task<BindPolicy> BindsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/binds", null, J.BindPolicy, ct);
+
+    /// <summary>PUT /v1/binds (admins): replaces the host paths a non-admin may bind.</summary>
+    public Task<BindPolicy> BindsSetAsync(IReadOnlyList<string> paths, CancellationToken ct = default)
+        => CallAsync("PUT", "/v1/binds", Json(new BindPolicy(paths), J.BindPolicy), J.BindPolicy, ct);
 
     /// <summary>DELETE /v1/users/NAME.</summary>
     public Task UserRemoveAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/users/" + Uri.EscapeDataString(name), null, ct);

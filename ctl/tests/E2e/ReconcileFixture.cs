@@ -61,9 +61,12 @@ public sealed class ReconcileNode : IAsyncDisposable
     public RuntimeRoot Rt { get; }
     public ImageContainers Containers { get; }
 
-    public static async Task<ReconcileNode> UpAsync(MirrorRegistry registry)
+    public static Task<ReconcileNode> UpAsync(MirrorRegistry registry) => UpAsync(registry.Mirror);
+
+    /// <summary>A node whose docker.io mirror is <paramref name="mirror"/> (e.g. a registry that never answers).</summary>
+    public static async Task<ReconcileNode> UpAsync(string mirror)
     {
-        var n = new ReconcileNode(new TioNode(), registry.Mirror);
+        var n = new ReconcileNode(new TioNode(), mirror);
         try
         {
             await n.UpAgainAsync();

@@ -21,7 +21,11 @@ namespace Tinyo.Node.Api;
 /// GET    /v1/apps                 POST /v1/apps            DELETE /v1/apps/NAME
 /// GET    /v1/apps/NAME/logs       POST /v1/apps/NAME/exec  (NodeApi.Containers.cs)
 /// GET    /v1/nodes                POST /v1/cluster/challenge  POST /v1/cluster/join  (NodeApi.Cluster.cs; the two join routes need no token)
+/// GET    /v1/binds                PUT  /v1/binds
 /// </code>
+/// Roles (Security/Access): an admin may do everything; a deployer reads, and applies, removes, reads the logs of and
+/// execs in the apps of its clusters, binding host paths only within the allow-list (<c>/v1/binds</c>); a viewer
+/// reads (no logs, no exec). Users, nets, secrets and the allow-list are changed by admins only; a refusal is a 403.
 /// </summary>
 public sealed partial class NodeApi(NodeOptions options, StateStore store, SecretBox secrets)
 {
@@ -66,9 +70,24 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 case ("cluster", "POST", "challenge" or "join"):
                     return await ClusterRouteAsync(req, name!, ct);
             }
-            var user = await AuthenticateAsync(req, ct);
-            if (user is null) return Err(401, "not logged in (or the token expired): run tio login", "unauthorized");
-            if (parts.Length == 4) return await ContainerRouteAsync(req, parts[2], parts[3], user, ct);
+            var caller = await AuthenticateAsync(req, ct);
+            if (caller is null) return Err(401, "not logged in (or the token expired): run tio login", "unauthorized");
+            var user = caller.Name;
+            if (parts.Length == 4)
+            {
+                if (!caller.Deploys(await ClusterOfAppAsync(parts[2], ct)))
+                    return Forbidden(caller, $"{parts[3]} in app {parts[2]}", "a deployer of its cluster");
+                return await ContainerRouteAsync(req, parts[2], parts[3], user, ct);
+            }
+            if (req.Method != "GET" && (resource, req.Method) is not ("logout", "POST") && !caller.IsAdmin)
+            {
+                // Writes: apps are a deployer's within its clusters; everything else is an admin's.
+                if (resource != "apps") return Forbidden(caller, $"{req.Method} /v1/{resource}", "an admin");
+                // An apply is checked app by app in ApplyAsync (each names its own cluster); a removal by the stored app's.
+                if (req.Method != "POST" && !caller.Deploys(await ClusterOfAppAsync(name ?? "", ct)))
+                    return Forbidden(caller, $"{req.Method} /v1/apps/{name}", "a deployer of the app's cluster");
+            }
+            if (resource == "users" && !caller.IsAdmin) return Forbidden(caller, "/v1/users", "an admin");
             return (resource, req.Method, name) switch
             {
                 ("logout", "POST", null) => await LogoutAsync(req, ct),
@@ -77,14 +96,16 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 ("nets", "GET", null) => Ok((await store.ListAsync(Keys.Nets, J.NetInfo, ct)).Select(x => x.Value).ToList(), J.ListNetInfo),
                 ("nets", "POST", null) => await NetCreateAsync(req, ct),
                 ("nets", "DELETE", { } n) => await NetDeleteAsync(n, ct),
-                ("users", "GET", null) => Ok((await store.ListAsync(Keys.Users, StoreJson.Default.StoredUser, ct)).Select(x => new UserInfo(x.Value.Name, x.Value.Created)).ToList(), J.ListUserInfo),
+                ("users", "GET", null) => Ok((await store.ListAsync(Keys.Users, StoreJson.Default.StoredUser, ct)).Select(x => Info(x.Value)).ToList(), J.ListUserInfo),
                 ("users", "POST", null) => await UserAddAsync(req, ct),
                 ("users", "DELETE", { } n) => await UserRemoveAsync(n, user, ct),
                 ("secrets", "GET", null) => Ok((await store.ListAsync(Keys.Secrets, StoreJson.Default.StoredSecret, ct)).Select(x => new SecretInfo(x.Name, x.Value.Created)).ToList(), J.ListSecretInfo),
                 ("secrets", "PUT", { } n) => await SecretPutAsync(req, n, user, ct),
                 ("secrets", "DELETE", { } n) => await DeleteAsync(Keys.Secrets, n, "secret", ct),
                 ("apps", "GET", null) => Ok(await AppsAsync(ct), J.ListAppInfo),
-                ("apps", "POST", null) => await ApplyAsync(req, user, ct),
+                ("apps", "POST", null) => await ApplyAsync(req, caller, ct),
+                ("binds", "GET", null) => Ok(new BindPolicy(await new BindPolicyStore(store).GetAsync(ct)), J.BindPolicy),
+                ("binds", "PUT", null) => await BindsPutAsync(req, user, ct),
                 ("apps", "DELETE", { } n) => await DeleteAsync(Keys.Apps, n, "app", ct, user),
                 _ => Err(404, $"no such route: {req.Method} {req.Path}", "not_found"),
             };
@@ -133,7 +154,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
 
     private static HttpResponse NoContent() => new(204, []);
 
-    private async Task<string?> AuthenticateAsync(HttpRequest req, CancellationToken ct)
+    private async Task<Caller?> AuthenticateAsync(HttpRequest req, CancellationToken ct)
     {
         if (!req.Headers.TryGetValue("authorization", out var auth) || !auth.StartsWith("Bearer ", StringComparison.Ordinal)) return null;
         var token = auth["Bearer ".Length..].Trim();
@@ -143,7 +164,48 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         // A removed user's tokens stop working at once, and stay dead when a user of the same name is created again:
         // the token names the user's id, which a new user never shares.
         var u = await store.GetAsync(Keys.Users + t.User, StoreJson.Default.StoredUser, ct);
-        return u is not null && u.Id == t.UserId ? t.User : null;
+        if (u is null || u.Id != t.UserId) return null;
+        // An unknown role (a newer node wrote it) grants nothing beyond reading.
+        return new Caller(t.User, Access.ParseRole(u.Role) ?? Role.Viewer, u.Clusters ?? []);
+    }
+
+    private static UserInfo Info(StoredUser u)
+        => new(u.Name, u.Created, u.Role ?? "admin", u.Clusters is { Count: > 0 } c ? c : null);
+
+    private HttpResponse Forbidden(Caller caller, string what, string who)
+    {
+        options.Log($"refused {what} to {caller.Name} ({Access.Name(caller.Role)})");
+        return Err(403, $"{what}: not allowed for user {caller.Name} ({Access.Name(caller.Role)}); it needs {who}", "forbidden");
+    }
+
+    /// <summary>
+    /// The cluster this node's apps belong to: its net (<c>tio ++ -net NAME</c>, the first one made). When apps name
+    /// their cluster network, this becomes the app's own.
+    /// </summary>
+    private async Task<string?> ClusterOfAsync(CancellationToken ct)
+        => await new ClusterInit(store).NetAsync(ct);
+
+    /// <summary>The cluster an app belongs to: its stored <c>net:</c>, else the node's first net (also for an app that
+    /// does not exist, which the route then answers with 404).</summary>
+    private async Task<string?> ClusterOfAppAsync(string app, CancellationToken ct)
+        => (app.Length > 0 && Statefile.IsValidName(app) ? (await store.GetAsync(Keys.Apps + app, J.AppRecord, ct))?.Spec.Net : null)
+           ?? await ClusterOfAsync(ct);
+
+    private async Task<HttpResponse> BindsPutAsync(HttpRequest req, string by, CancellationToken ct)
+    {
+        var r = Body(req, J.BindPolicy);
+        if (r.Paths is null || r.Paths.Count > 256) throw new BadRequest(400, "paths: expected a list of at most 256 absolute paths");
+        var list = new List<string>();
+        foreach (var p in r.Paths)
+        {
+            if (p is null) throw new BadRequest(400, "paths: a null entry");
+            if (Access.PathProblem(p) is { } problem) throw new BadRequest(400, "paths: " + problem);
+            list.Add("/" + string.Join('/', p.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(x => x != ".")));
+        }
+        var policy = new BindPolicy(list);
+        await new BindPolicyStore(store).SetAsync(policy, ct);
+        options.Log($"bind allow-list set by {by}: {string.Join(", ", list.Select(Printable.Escape))}");
+        return Ok(policy, J.BindPolicy);
     }
 
     private async Task<HttpResponse> InitAsync(HttpRequest req, CancellationToken ct)
@@ -259,11 +321,20 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         var r = ApiRequests.User(req.Body);
         if (await store.GetAsync(Keys.Users + r.Name, StoreJson.Default.StoredUser, ct) is not null)
             return Err(409, $"user {r.Name} already exists", "exists");
-        var u = await HashAsync(r.Name, r.Password, ct);
+        var role = Access.ParseRole(r.Role) ?? throw new BadRequest(400, $"role: '{Printable.Escape(r.Role ?? "")}' is not one of {string.Join(", ", Access.RoleNames)}");
+        var clusters = new List<string>();
+        foreach (var c in r.Clusters ?? [])
+        {
+            ValidName(c, "cluster");
+            if (!clusters.Contains(c)) clusters.Add(c);
+        }
+        if (role == Role.Deployer && clusters.Count == 0) throw new BadRequest(400, "clusters: a deployer needs at least one cluster to deploy to");
+        if (role != Role.Deployer && clusters.Count > 0) throw new BadRequest(400, "clusters: only a deployer has clusters");
+        var u = await HashAsync(r.Name, r.Password, ct) with { Role = Access.Name(role), Clusters = clusters.Count > 0 ? clusters : null };
         if (!await store.CreateAsync(Keys.Users + r.Name, u, StoreJson.Default.StoredUser, ct))
             return Err(409, $"user {r.Name} already exists", "exists");
-        options.Log($"user {r.Name} added");
-        return Ok(new List<UserInfo> { new(u.Name, u.Created) }, J.ListUserInfo, 201);
+        options.Log($"user {r.Name} added ({Access.Name(role)}{(clusters.Count > 0 ? " of " + string.Join(',', clusters) : "")})");
+        return Ok(new List<UserInfo> { Info(u) }, J.ListUserInfo, 201);
     }
 
     private async Task<HttpResponse> UserRemoveAsync(string name, string by, CancellationToken ct)
@@ -271,6 +342,9 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         ValidName(name, "user");
         if (await store.CountAsync(Keys.Users, ct) <= 1 && await store.GetAsync(Keys.Users + name, StoreJson.Default.StoredUser, ct) is not null)
             return Err(409, $"user {name} is the last user: add another one first", "last_user");
+        var users = await store.ListAsync(Keys.Users, StoreJson.Default.StoredUser, ct);
+        if (users.Any(x => x.Name == name && (x.Value.Role ?? "admin") == "admin") && users.Count(x => (x.Value.Role ?? "admin") == "admin") <= 1)
+            return Err(409, $"user {name} is the last admin: make another admin first", "last_admin");
         var removed = await DeleteAsync(Keys.Users, name, "user", ct, by);
         if (removed.Status == 204)
         {
@@ -315,9 +389,25 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         return list;
     }
 
-    private async Task<HttpResponse> ApplyAsync(HttpRequest req, string by, CancellationToken ct)
+    private async Task<HttpResponse> ApplyAsync(HttpRequest req, Caller caller, CancellationToken ct)
     {
+        var by = caller.Name;
         var (file, specs) = ApiRequests.Apply(req.Body); // StatefileException → 422 with the position
+        // A non-admin binds host paths only within the admin's allow-list: a bind is a way out of the container.
+        if (!caller.IsAdmin && Access.ForbiddenBind(caller, specs, await new BindPolicyStore(store).GetAsync(ct)) is var (app, source))
+            return Forbidden(caller, $"{file}: app {app}: binding host path {Printable.Escape(source)}", "an admin, or the path in the bind allow-list (/v1/binds)");
+        // A deployer applies only into its clusters: each app's own (`net:`, else the node's first), and never over an
+        // app of the same name that lives in another cluster.
+        if (!caller.IsAdmin)
+            foreach (var s in specs)
+            {
+                var net = s.Net ?? await ClusterOfAsync(ct);
+                if (!caller.Deploys(net))
+                    return Forbidden(caller, $"{file}: app {s.Name} on cluster {net}", "a deployer of that cluster");
+                if (await store.GetAsync(Keys.Apps + s.Name, J.AppRecord, ct) is { } existing
+                    && (existing.Spec.Net ?? net) is var was && was != net && !caller.Deploys(was))
+                    return Forbidden(caller, $"{file}: app {s.Name}, which is on cluster {was}", "a deployer of that cluster");
+            }
         // Referenced secrets must exist: an app that can never start is refused now, not discovered later.
         foreach (var s in specs)
             foreach (var sec in s.Secrets)

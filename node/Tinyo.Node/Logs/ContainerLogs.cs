@@ -1,22 +1,23 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using Tinyo.Linux;
 
 namespace Tinyo.Node.Logs;
 
 /// <summary>
-/// A container's log file (<c>ROOT/containers/ID/container.log</c>): size cap and reading (tail, follow).
+/// A container's log file (<c>ROOT/containers/ID/container.log</c>): reading (tail, follow), and the cap of a log
+/// that is not relayed.
 /// </summary>
 /// <remarks>
-/// <para>The container writes the file itself: its stdout and stderr are one descriptor opened with
-/// <c>O_APPEND</c>, no process of ours sits in between. So the file cannot be renamed away (the container would go
-/// on writing to the renamed file) — rotation is copy-then-truncate: the content is copied to <c>container.log.1</c>
-/// (replacing the previous one), then the file is truncated to 0. O_APPEND makes the container's next write land at
-/// the new end (offset 0), not at its old offset, so no hole appears. The window: bytes written between the end of
-/// the copy and the truncate are lost (microseconds for a file of a few MiB; a chatty container may lose a line).
-/// Only the newest half cap (whole lines) goes to <c>.1</c>, however large the file had grown before it was
-/// rotated: a flood once made a 3 GB <c>.1</c>. So <c>.1</c> ≤ cap/2, and with <see cref="LogCapWatcher"/> rotating
-/// within milliseconds of a write, the log + <c>.1</c> stay within twice the cap.</para>
-/// <para>A follower notices a truncation when the file becomes shorter than its position, and starts again at 0.</para>
+/// <para>A detached container's output reaches its log through the runtime root's exit monitor
+/// (Tinyo.Rt's <c>LogRelay</c>): the relay is the file's only writer, holds it and its rotated <c>.1</c> each to
+/// the cap, rotates by rename, and a writer faster than the disk meets back-pressure. So the files are never over
+/// the cap and nothing is lost between them; <see cref="Tail"/> joins the two, <see cref="FollowAsync"/> follows
+/// the rename.</para>
+/// <para>When no relay could be had (the monitor turned off), the container writes its own O_APPEND file and
+/// <see cref="EnforceCap"/> (the reconciler's periodic sweep) rotates it by copy-then-truncate: the content is
+/// copied to <c>.1</c>, then the file truncated (O_APPEND makes the next write land at 0). That path loses what is
+/// written between the copy and the truncate, and the bound holds only at each sweep.</para>
 /// </remarks>
 public static class ContainerLogs
 {
@@ -170,26 +171,26 @@ public static class ContainerLogs
     /// <summary>
     /// Follows <paramref name="logPath"/> from <paramref name="offset"/>: yields new bytes as they are appended,
     /// polling every <paramref name="poll"/> (logs are human-speed; inotify would save little and adds a watch per
-    /// follower). A truncation (the file shorter than the position: <see cref="EnforceCap"/> rotated it) restarts
-    /// at 0; a file that disappears (container removed) ends the stream once <paramref name="stillThere"/> says so.
+    /// follower). The file stays open between polls, so a rotation by rename (the log relay's: the path names a new
+    /// file) loses nothing: the old file is read to its end, then the new one from 0. A truncation (a fallback log
+    /// rotated by <see cref="EnforceCap"/>: the file shorter than the position) restarts at 0. A file that
+    /// disappears (container removed) ends the stream once <paramref name="stillThere"/> says so.
     /// </summary>
     public static async IAsyncEnumerable<ReadOnlyMemory<byte>> FollowAsync(string logPath, long offset, TimeSpan poll,
         Func<bool>? stillThere = null, [EnumeratorCancellation] CancellationToken ct = default)
     {
         var buf = new byte[64 * 1024];
         long pos = offset;
-        while (!ct.IsCancellationRequested)
+        var f = OpenRead(logPath);
+        try
         {
-            bool any = false;
-            using (var f = OpenRead(logPath))
+            while (!ct.IsCancellationRequested)
             {
-                if (f is null)
+                bool any = false;
+                f ??= OpenRead(logPath);
+                if (f is not null)
                 {
-                    if (stillThere is null || !stillThere()) yield break;
-                }
-                else
-                {
-                    if (f.Length < pos) pos = 0; // truncated by a rotation: the new content starts at 0
+                    if (f.Length < pos) pos = 0; // truncated: the new content starts at 0
                     f.Position = pos;
                     int n;
                     while ((n = await f.ReadAsync(buf, ct).ConfigureAwait(false)) > 0)
@@ -198,21 +199,43 @@ public static class ContainerLogs
                         any = true;
                         yield return buf.AsMemory(0, n);
                     }
+                    if (!any && !NamesSameFile(f, logPath))
+                    {
+                        // Rotated: what was written before the rename is still to be read, then the new file from 0.
+                        while ((n = await f.ReadAsync(buf, ct).ConfigureAwait(false)) > 0) yield return buf.AsMemory(0, n);
+                        await f.DisposeAsync().ConfigureAwait(false);
+                        f = OpenRead(logPath);
+                        pos = 0;
+                        continue;
+                    }
                 }
-            }
-            if (!any)
-            {
-                if (stillThere is not null && !stillThere()) yield break;
-                try
+                if (!any)
                 {
-                    await Task.Delay(poll, ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    yield break;
+                    if (stillThere is not null && !stillThere()) yield break;
+                    if (f is null && stillThere is null) yield break;
+                    try
+                    {
+                        await Task.Delay(poll, ct).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        yield break;
+                    }
                 }
             }
         }
+        finally
+        {
+            if (f is not null) await f.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether <paramref name="path"/> still names the file open in <paramref name="f"/> (same inode).</summary>
+    private static bool NamesSameFile(FileStream f, string path)
+    {
+        if (Libc.StatxAt((int)f.SafeFileHandle.DangerousGetHandle(), "\0"u8, Libc.AT_EMPTY_PATH_, out var open) != 0) return true;
+        if (Libc.StatxAt(Libc.AT_FDCWD_, System.Text.Encoding.UTF8.GetBytes(path + "\0"), 0, out var named) != 0) return false;
+        return open.Ino == named.Ino && open.DevMajor == named.DevMajor && open.DevMinor == named.DevMinor;
     }
 
     private static FileStream? OpenRead(string path)

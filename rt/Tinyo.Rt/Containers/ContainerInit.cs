@@ -34,7 +34,7 @@ public static class ContainerInit
     {
         code = 0;
         // The other hidden verb: a root's exit monitor (Processes/ExitMonitor), spawned by the CLI.
-        if (args.Length == 5 && Processes.ExitMonitor.TryRunVerb(args, out code)) return true;
+        if (args.Length is 5 or 2 && Processes.ExitMonitor.TryRunVerb(args, out code)) return true;
         if (args.Length != 2 || args[0] != "init") return false;
         code = int.TryParse(args[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fd)
             ? Run(fd)

@@ -69,6 +69,12 @@ public sealed partial class ContainerRuntime
     private string[] InitCommand =>
         _o.InitCommand ?? [Environment.ProcessPath ?? throw new RtException("cannot find the runtime executable")];
 
+    /// <summary>How to spawn this root's exit monitor (the init command: the same binary's hidden verbs).</summary>
+    internal string[] MonitorCommand => InitCommand;
+
+    /// <summary>The options this runtime was made with.</summary>
+    internal RuntimeOptions Options => _o;
+
     /// <summary>A container whose process this runtime started and can wait for.</summary>
     public sealed class Launched
     {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tinyo.Rt.Images;
 using Tinyo.Rt.Oci;
+using Tinyo.Rt.Processes;
 using Tinyo.Rt.Rootfs;
 using static Tinyo.Linux.Libc;
 
@@ -35,6 +36,9 @@ public sealed class ImageContainerInfo
     public bool Detached { get; set; }
     /// <summary>The name of the container this one was duplicated from (<c>tinyort dup</c>), or null.</summary>
     public string? DuplicatedFrom { get; set; }
+    /// <summary>The cap of each of its log files (the relay's; 0: the default), so a monitor that adopts the log
+    /// after a restart keeps the same bound.</summary>
+    public long LogMaxBytes { get; set; }
 }
 
 /// <summary>One row of <c>tinyort ps</c> / what <c>inspect</c> shows of a container.</summary>
@@ -274,6 +278,7 @@ public sealed class ImageContainers
             {
                 Id = id, Name = name, Image = img.Record.Name, ImageId = img.ConfigDigest.ToString(), Manifest = img.Record.Manifest,
                 Layers = [.. img.LayerDirs.Select(Path.GetFileName).OfType<string>()], Command = args, AutoRemove = o.Remove, Detached = o.Detach,
+                LogMaxBytes = o.Detach ? runtime.Options.LogMaxBytes : 0,
             };
             File.WriteAllBytes(Path.Combine(dir, InfoName), JsonSerializer.SerializeToUtf8Bytes(info, ContainerJson.Default.ImageContainerInfo));
 
@@ -281,8 +286,7 @@ public sealed class ImageContainers
             int devnull = -1;
             if (o.Detach)
             {
-                log = SysOpen(LogFile(id), OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x1A0 /* 0640 */);
-                if (log < 0) throw Error("creating log file", LogFile(id));
+                log = ContainerOutput.Open(Root, runtime.MonitorCommand, dir, id, runtime.Options.LogMaxBytes, runtime.Options.Warn);
                 devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
                 rt = runtime.WithStdio(devnull, log, log);
             }
@@ -341,8 +345,7 @@ public sealed class ImageContainers
         }
         Cgroups.Cgroup.Open(rec.CgroupDirs, rec.CgroupV2).Destroy();
         File.Delete(Path.Combine(dir, ContainerRecord.FifoName));
-        int log = SysOpen(LogFile(id), OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x1A0 /* 0640 */);
-        if (log < 0) throw Error("opening log file", LogFile(id));
+        int log = ContainerOutput.Open(Root, runtime.MonitorCommand, dir, id, info.LogMaxBytes > 1 ? info.LogMaxBytes : runtime.Options.LogMaxBytes, runtime.Options.Warn);
         int devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
         try
         {
@@ -369,6 +372,44 @@ public sealed class ImageContainers
             SysClose(log);
             if (devnull >= 0) SysClose(devnull);
         }
+    }
+
+    /// <summary>
+    /// Makes sure the root's exit monitor relays the log of every running detached container (a monitor adopts them
+    /// when it starts, so this matters after the monitor died while nothing started since): the node calls it when
+    /// it starts. A FIFO already relayed is left as it is. Returns how many logs were handed.
+    /// </summary>
+    public int RelayLogs()
+    {
+        int n = 0;
+        foreach (var s in runtime.List())
+        {
+            if (s.Status != "running") continue;
+            var dir = Path.Combine(Root.Containers, s.Id);
+            var fifo = Path.Combine(dir, LogRelay.FifoName);
+            if (!File.Exists(fifo)) continue;
+            int r = SysOpen(fifo, OFlag.RdOnly | OFlag.NonBlock | OFlag.Cloexec, 0);
+            if (r < 0) continue;
+            try
+            {
+                var err = ExitMonitor.RelayLog(Root, runtime.MonitorCommand, s.Id, r, LogCapOf(dir));
+                if (err is null) n++;
+                else runtime.Options.Warn?.Invoke($"container {s.Id}: its log is not relayed: {err}");
+            }
+            finally { SysClose(r); }
+        }
+        return n;
+    }
+
+    /// <summary>The log cap recorded for the container in <paramref name="dir"/> (the default when none is).</summary>
+    internal static long LogCapOf(string dir)
+    {
+        try
+        {
+            var info = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(dir, InfoName)), ContainerJson.Default.ImageContainerInfo);
+            return info?.LogMaxBytes > 1 ? info.LogMaxBytes : LogRelay.DefaultMaxBytes;
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException) { return LogRelay.DefaultMaxBytes; }
     }
 
     /// <summary>The image info of a container, or null for a bundle container.</summary>

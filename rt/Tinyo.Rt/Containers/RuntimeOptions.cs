@@ -16,6 +16,11 @@ public sealed class RuntimeOptions
     /// true; only an init that must find files next to itself (a framework-dependent test build) turns it off.
     /// </summary>
     public bool SealInit { get; set; } = true;
+    /// <summary>
+    /// The cap of a detached image container's log file, and of its one rotated file (<c>container.log.1</c>): the
+    /// log relay (<see cref="Processes.LogRelay"/>) holds both to it exactly. Default 10 MiB.
+    /// </summary>
+    public long LogMaxBytes { get; set; } = Processes.LogRelay.DefaultMaxBytes;
     /// <summary>File descriptors given to the container as its stdin, stdout and stderr.</summary>
     public int Stdin { get; set; }
     /// <summary>See <see cref="Stdin"/>.</summary>

@@ -26,33 +26,61 @@ public static unsafe partial class ExitMonitor
         try
         {
             var msg = Encoding.UTF8.GetBytes("W" + id + "\n" + pid.ToString(CultureInfo.InvariantCulture) + "\n" + startTime.ToString(CultureInfo.InvariantCulture));
-            var sockPath = Path.Combine(root.Path, SocketName);
-            var lockPath = Path.Combine(root.Locks, LockName);
-            long end = Environment.TickCount64 + HandBoundMs;
-            int delay = 2;
-            while (true)
-            {
-                if (Send(sockPath, pidfd, msg)) return null;
-                // Nobody answered. Whoever gets the lock without waiting knows no monitor runs or starts: it
-                // starts one and the lock goes with it. Held: a monitor is starting (or exiting); ask again.
-                int lk = Open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0x180 /* 0600 */);
-                if (lk < 0 && Errno == Errno_.ENOENT)
-                {
-                    Directory.CreateDirectory(root.Locks);
-                    lk = Open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0x180);
-                }
-                if (lk < 0) return Error("opening", lockPath).Message;
-                try
-                {
-                    if (Flock(lk, LOCK_EX | LOCK_NB) == 0) return Spawn(root, command, lk, pidfd, id, pid, startTime);
-                }
-                finally { Close(lk); }
-                if (Environment.TickCount64 > end) return $"no exit monitor answered on {sockPath}";
-                Thread.Sleep(delay);
-                delay = Math.Min(delay * 2, 50);
-            }
+            // A spawned monitor starts with this watch (fd 3): nothing more to send.
+            return Request(root, pidfd, msg, lk => (Spawn(root, command, lk, pidfd, [id, pid.ToString(CultureInfo.InvariantCulture), startTime.ToString(CultureInfo.InvariantCulture)]), true));
         }
         finally { SysClose(pidfd); }
+    }
+
+    /// <summary>
+    /// Has the monitor of <paramref name="root"/> relay the log FIFO of container <paramref name="id"/> into its log
+    /// file (<see cref="LogRelay"/>, each file at most <paramref name="maxBytes"/>): <paramref name="fifoReadFd"/> is
+    /// the FIFO opened O_RDONLY|O_NONBLOCK (the caller keeps and closes its copy). Spawns a monitor when none
+    /// answers and waits until it does. Returns null once a monitor relays it, else why not.
+    /// </summary>
+    internal static string? RelayLog(RuntimeRoot root, string[] command, string id, int fifoReadFd, long maxBytes)
+    {
+        if (Environment.GetEnvironmentVariable("TINYO_EXIT_MONITOR") == "0") return "the exit monitor is turned off (TINYO_EXIT_MONITOR=0)";
+        var msg = Encoding.UTF8.GetBytes("L" + id + "\n" + maxBytes.ToString(CultureInfo.InvariantCulture));
+        // A monitor spawned for a log starts without a first item: ask again once it has bound the socket.
+        return Request(root, fifoReadFd, msg, lk => (Spawn(root, command, lk, -1, []), false));
+    }
+
+    /// <summary>
+    /// Sends <paramref name="msg"/> with <paramref name="fd"/> to the root's monitor, spawning one (with the lock,
+    /// through <paramref name="spawn"/>, which says whether that already delivered the request) when none answers.
+    /// </summary>
+    private static string? Request(RuntimeRoot root, int fd, byte[] msg, Func<int, (string? Error, bool Delivered)> spawn)
+    {
+        var sockPath = Path.Combine(root.Path, SocketName);
+        var lockPath = Path.Combine(root.Locks, LockName);
+        long end = Environment.TickCount64 + HandBoundMs;
+        int delay = 2;
+        while (true)
+        {
+            if (Send(sockPath, fd, msg)) return null;
+            // Nobody answered. Whoever gets the lock without waiting knows no monitor runs or starts: it
+            // starts one and the lock goes with it. Held: a monitor is starting (or exiting); ask again.
+            int lk = Open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0x180 /* 0600 */);
+            if (lk < 0 && Errno == Errno_.ENOENT)
+            {
+                Directory.CreateDirectory(root.Locks);
+                lk = Open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0x180);
+            }
+            if (lk < 0) return Error("opening", lockPath).Message;
+            try
+            {
+                if (Flock(lk, LOCK_EX | LOCK_NB) == 0)
+                {
+                    var (err, delivered) = spawn(lk);
+                    if (err is not null || delivered) return err;
+                }
+            }
+            finally { Close(lk); }
+            if (Environment.TickCount64 > end) return $"no exit monitor answered on {sockPath}";
+            Thread.Sleep(delay);
+            delay = Math.Min(delay * 2, 50);
+        }
     }
 
     /// <summary>Sends the request and waits for the monitor's <c>A</c>; false when no monitor took it.</summary>
@@ -79,15 +107,16 @@ public static unsafe partial class ExitMonitor
     }
 
     /// <summary>
-    /// Starts <c>BIN monitor ROOT ID PID START</c> in a new session with the pidfd as fd 3 and the locked lock file
-    /// as fd 4, stdin and stdout on /dev/null, stderr appended to <c>ROOT/monitor.log</c>. Like every start in rt,
+    /// Starts <c>BIN monitor ROOT [ID PID START]</c> in a new session with the pidfd (or /dev/null) as fd 3 and the
+    /// locked lock file as fd 4, stdin and stdout on /dev/null, stderr appended to <c>ROOT/monitor.log</c>. Like every start in rt,
     /// through the <see cref="SyscallScript"/> trampoline: no managed code runs in the child. Not waited for: the monitor outlives
     /// this process (the CLI), which exits right after.
     /// </summary>
-    private static string? Spawn(RuntimeRoot root, string[] command, int lockFd, int pidfd, string id, int pid, ulong startTime)
+    private static string? Spawn(RuntimeRoot root, string[] command, int lockFd, int pidfd, string[] watch)
     {
         if (command.Length == 0) return "no runtime executable to start the monitor with";
-        var argv = new List<string>(command) { "monitor", root.Path, id, pid.ToString(CultureInfo.InvariantCulture), startTime.ToString(CultureInfo.InvariantCulture) };
+        var argv = new List<string>(command) { "monitor", root.Path };
+        argv.AddRange(watch);
         argv[0] = Path.GetFileName(command[0]);
         var env = new List<string>();
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
@@ -103,7 +132,7 @@ public static unsafe partial class ExitMonitor
             if (log < 0) return Error("opening", logPath).Message;
             using var rows = new SyscallScript();
             // Targets 0..4 from copies above them, so that placing one cannot clobber a source of another.
-            ReadOnlySpan<int> sources = [devnull, devnull, log, pidfd, lockFd];
+            ReadOnlySpan<int> sources = [devnull, devnull, log, pidfd >= 0 ? pidfd : devnull, lockFd];
             for (int i = 0; i < sources.Length; i++)
             {
                 int h = SysFcntl(sources[i], F_DUPFD_CLOEXEC, 10);
@@ -122,6 +151,13 @@ public static unsafe partial class ExitMonitor
                 var (code, _) = DecodeWaitStatus(st);
                 return $"starting the exit monitor {command[0]}: {Marshal.GetPInvokeErrorMessage(code)}";
             }
+            // The monitor is our child until we exit: a CLI exits at once (it is reparented), but a daemon that
+            // embeds the runtime (tinyonode) lives on, and would keep every monitor that went idle as a zombie.
+            new Thread(() =>
+            {
+                int ws = 0;
+                while (WaitPid(child, &ws, 0) < 0 && Errno == Errno_.EINTR) { }
+            }) { IsBackground = true, Name = "monitor-reaper" }.Start();
             return null;
         }
         finally

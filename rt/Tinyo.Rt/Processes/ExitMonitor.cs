@@ -57,12 +57,19 @@ public static unsafe partial class ExitMonitor
 
     /// <summary>
     /// The hidden <c>monitor ROOT ID PID START</c> verb (fd 3: the first pidfd, fd 4: the locked lock file, both
-    /// inherited from the client that spawned it): when <paramref name="args"/> are that, runs the monitor until it
-    /// is idle and returns true with its exit code.
+    /// inherited from the client that spawned it), or <c>monitor ROOT</c> (no first watch: spawned to relay a log,
+    /// whose request follows on the socket): when <paramref name="args"/> are that, runs the monitor until it is
+    /// idle and returns true with its exit code.
     /// </summary>
     public static bool TryRunVerb(string[] args, out int code)
     {
         code = 0;
+        if (args.Length == 2 && args[0] == "monitor")
+        {
+            // Spawned for a log relay: no first watch, the client sends its request once the socket is bound.
+            code = Serve(new RuntimeRoot(args[1]), null);
+            return true;
+        }
         if (args.Length != 5 || args[0] != "monitor") return false;
         if (!int.TryParse(args[3], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
             || !ulong.TryParse(args[4], NumberStyles.None, CultureInfo.InvariantCulture, out var start))
@@ -76,7 +83,7 @@ public static unsafe partial class ExitMonitor
 
     private readonly record struct Watch(string Id, int Pid, ulong Start);
 
-    private static int Serve(RuntimeRoot root, Watch first)
+    private static int Serve(RuntimeRoot root, Watch? first)
     {
         SysFcntl(PidfdArg, F_SETFD, FD_CLOEXEC);
         SysFcntl(LockArg, F_SETFD, FD_CLOEXEC);
@@ -105,8 +112,11 @@ public static unsafe partial class ExitMonitor
             return 1;
         }
         var loop = new Loop(root, ep, listener);
-        loop.Add(PidfdArg, first);
+        if (first is { } w) loop.Add(PidfdArg, w);
+        else SysClose(PidfdArg);
+        loop.AdoptLogs();
         loop.Run();
+        loop.CloseRelays();
         // Stop answering first, so a client either got its "A" from us or sees EOF/refusal and starts a new
         // monitor; that one binds only after our exit releases the lock.
         SysClose(listener);
@@ -161,17 +171,19 @@ public static unsafe partial class ExitMonitor
         private readonly Dictionary<int, Watch> _watching = [];
         private readonly List<(int Pidfd, Watch W, long Deadline)> _reaping = [];
         private readonly Dictionary<int, long> _clients = [];
+        private readonly Dictionary<int, LogRelay> _relays = [];
 
-        public void Add(int pidfd, Watch w)
+        public bool Add(int pidfd, Watch w)
         {
             var ev = new EpollEvent { Events = EPOLLIN, Data = (ulong)pidfd };
             if (EpollCtl(ep, EPOLL_CTL_ADD, pidfd, &ev) != 0)
             {
                 Log(Error($"watching container {w.Id}").Message);
                 SysClose(pidfd);
-                return;
+                return true; // taken (and dropped): the client must not close it again
             }
             _watching[pidfd] = w;
+            return true;
         }
 
         public void Run()
@@ -185,7 +197,7 @@ public static unsafe partial class ExitMonitor
             while (true)
             {
                 long now = Environment.TickCount64;
-                bool empty = _watching.Count == 0 && _reaping.Count == 0 && _clients.Count == 0;
+                bool empty = _watching.Count == 0 && _reaping.Count == 0 && _clients.Count == 0 && _relays.Count == 0;
                 if (empty && idleSince == 0) idleSince = now;
                 int timeout = empty ? (int)Math.Max(0, idleSince + idle - now)
                     : _reaping.Count > 0 ? ReapPollMs
@@ -203,6 +215,7 @@ public static unsafe partial class ExitMonitor
                     if (fd == listener) Accept();
                     else if (_clients.ContainsKey(fd)) Serve(fd);
                     else if (_watching.Remove(fd, out var w)) Exited(fd, w);
+                    else if (_relays.TryGetValue(fd, out var relay) && !relay.Pump()) StopRelay(relay);
                 }
                 now = Environment.TickCount64;
                 for (int i = _reaping.Count - 1; i >= 0; i--)
@@ -216,7 +229,7 @@ public static unsafe partial class ExitMonitor
                 if (_clients.Count > 0)
                     foreach (var (fd, deadline) in _clients)
                         if (now > deadline) { _clients.Remove(fd); SysClose(fd); }
-                if (_watching.Count > 0 || _reaping.Count > 0 || _clients.Count > 0) idleSince = 0;
+                if (_watching.Count > 0 || _reaping.Count > 0 || _clients.Count > 0 || _relays.Count > 0) idleSince = 0;
                 else if (idleSince != 0 && now - idleSince >= idle) return;
             }
         }
@@ -233,21 +246,27 @@ public static unsafe partial class ExitMonitor
             }
         }
 
-        /// <summary>One request: <c>W</c>id\npid\nstart with a pidfd; answered <c>A</c> once watched.</summary>
+        /// <summary>One request, answered <c>A</c> once taken: <c>W</c>id\npid\nstart with a pidfd (record its exit) or
+        /// <c>L</c>id\ncap with the read end of the container's log FIFO (relay it into the capped log).</summary>
         private void Serve(int c)
         {
             Span<byte> buf = stackalloc byte[512];
-            int n = RecvFd(c, buf, out int pidfd);
+            int n = RecvFd(c, buf, out int fd);
             if (n < 0 && Errno == Errno_.EAGAIN) return;
             _clients.Remove(c);
             try
             {
-                if (n <= 0 || pidfd < 0 || !TryParse(buf[..n], out var w))
+                bool ok = n > 0 && fd >= 0 && buf[0] switch
                 {
-                    if (pidfd >= 0) SysClose(pidfd);
+                    (byte)'W' => TryParse(buf[..n], out var w) && Add(fd, w),
+                    (byte)'L' => TryParseLog(buf[..n], out var id, out var cap) && AddRelay(fd, id, cap),
+                    _ => false,
+                };
+                if (!ok)
+                {
+                    if (fd >= 0) SysClose(fd);
                     return;
                 }
-                Add(pidfd, w);
                 SysWriteAll(c, "A"u8);
             }
             finally { SysClose(c); }
@@ -265,6 +284,102 @@ public static unsafe partial class ExitMonitor
             catch (RtException) { return false; }
             w = new Watch(parts[0], pid, start);
             return true;
+        }
+
+        private static bool TryParseLog(ReadOnlySpan<byte> msg, out string id, out long cap)
+        {
+            id = "";
+            cap = 0;
+            var parts = Encoding.UTF8.GetString(msg[1..]).Split('\n');
+            if (parts.Length != 2 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out cap) || cap < 2) return false;
+            try { Oci.Bundle.ValidateId(parts[0]); }
+            catch (RtException) { return false; }
+            id = parts[0];
+            return true;
+        }
+
+        /// <summary>
+        /// Relays <paramref name="fifo"/> into the container's log. The same FIFO twice (a node that re-hands every
+        /// running container's log when it starts) is one relay; a new FIFO of the same container (restarted in
+        /// place) replaces the old relay, whose writers are gone: what it still holds is copied first.
+        /// </summary>
+        private bool AddRelay(int fifo, string id, long cap)
+        {
+            if (StatxAt(fifo, "\0"u8, AT_EMPTY_PATH_, out var st) != 0) return false;
+            foreach (var r in _relays.Values)
+            {
+                if (r.Id != id) continue;
+                if (StatxAt(r.Fd, "\0"u8, AT_EMPTY_PATH_, out var old) == 0 && old.Ino == st.Ino && old.DevMajor == st.DevMajor && old.DevMinor == st.DevMinor)
+                {
+                    SysClose(fifo); // already relayed
+                    return true;
+                }
+                while (r.Pump()) if (!Readable(r.Fd)) break;
+                StopRelay(r);
+                break;
+            }
+            if (SysFcntl(fifo, F_SETFL, O_NONBLOCK) != 0) return false;
+            var relay = new LogRelay(id, fifo, Path.Combine(root.Containers, id, Containers.ImageContainers.LogName), cap,
+                p => Log($"container {id}: log: {p}"));
+            var ev = new EpollEvent { Events = EPOLLIN, Data = (ulong)fifo };
+            if (EpollCtl(ep, EPOLL_CTL_ADD, fifo, &ev) != 0)
+            {
+                Log(Error($"relaying the log of container {id}").Message);
+                return false;
+            }
+            _relays[fifo] = relay;
+            return true;
+        }
+
+        private static bool Readable(int fd)
+        {
+            var p = new PollFd { Fd = fd, Events = 1 /* POLLIN */ };
+            return Poll(&p, 1, 0) > 0 && (p.Revents & 1) != 0;
+        }
+
+        private void StopRelay(LogRelay r)
+        {
+            EpollCtl(ep, EPOLL_CTL_DEL, r.Fd, null);
+            _relays.Remove(r.Fd);
+            r.Dispose();
+        }
+
+        /// <summary>
+        /// A monitor that starts takes over the FIFOs of running containers: the previous monitor died (killed, or
+        /// the host's OOM killer), their output waits in the pipe (the container blocks once it is full, it does
+        /// not die), and a relay is needed before anything else asks for one.
+        /// </summary>
+        public void AdoptLogs()
+        {
+            IEnumerable<string> dirs;
+            try { dirs = Directory.EnumerateDirectories(root.Containers).ToList(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }
+            foreach (var dir in dirs)
+            {
+                var id = Path.GetFileName(dir);
+                var fifo = Path.Combine(dir, LogRelay.FifoName);
+                try
+                {
+                    if (!File.Exists(fifo) || ContainerRecord.Load(dir, id).Status(dir) != "running") continue;
+                    int fd = SysOpen(fifo, OFlag.RdOnly | OFlag.NonBlock | OFlag.Cloexec, 0);
+                    if (fd < 0) continue;
+                    if (!AddRelay(fd, id, Containers.ImageContainers.LogCapOf(dir))) SysClose(fd);
+                }
+                catch (Exception e) when (e is RtException or IOException or UnauthorizedAccessException)
+                {
+                    // removed meanwhile, or not a container directory
+                }
+            }
+        }
+
+        /// <summary>Copies what the pipes still hold and closes every relay (the monitor exits).</summary>
+        public void CloseRelays()
+        {
+            foreach (var r in _relays.Values.ToList())
+            {
+                while (r.Pump()) if (!Readable(r.Fd)) break;
+                StopRelay(r);
+            }
         }
 
         /// <summary>The process exited: its status is there once its parent has reaped it.</summary>
