@@ -45,6 +45,18 @@ internal static unsafe partial class Libc
         return *(int*)(si + 16) != 0; // si_pid: 0 when no child has changed state yet
     }
 
+    /// <summary>
+    /// Blocks until our child <paramref name="pid"/> has exited, without reaping it (waitid P_PID with WNOWAIT), so
+    /// whoever collects exits (the runtime's CollectExit) still finds its status. 0, or -1 with errno (EINTR retried).
+    /// </summary>
+    public static int WaitExitedNoReap(int pid)
+    {
+        byte* si = stackalloc byte[128]; // siginfo_t
+        int r;
+        while ((r = waitid_(1 /* P_PID */, (uint)pid, si, WEXITED | WNOWAIT)) != 0 && Marshal.GetLastPInvokeError() == 4 /* EINTR */) { }
+        return r;
+    }
+
     [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
     public static partial int SysBind(int fd, void* addr, uint len);
 

@@ -112,13 +112,7 @@ public class InNodeStart
     /// CollectExit reaps and records it as the node's SIGCHLD handler does.</summary>
     private static void WaitExited(int pid)
     {
-        var si = new byte[128];
-        while (waitid(P_PID, pid, si, WEXITED | WNOWAIT) != 0)
-            if (Marshal.GetLastPInvokeError() != 4 /* EINTR */) throw new InvalidOperationException($"waitid {pid}: errno {Marshal.GetLastPInvokeError()}");
+        if (Tinyo.Linux.Libc.WaitExitedNoReap(pid) != 0)
+            throw new InvalidOperationException($"waitid {pid}: errno {Marshal.GetLastPInvokeError()}");
     }
-
-    private const int P_PID = 1, WEXITED = 4, WNOWAIT = 0x1000000;
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int waitid(int idtype, int id, byte[] infop, int options);
 }

@@ -405,7 +405,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 if (!caller.Deploys(net))
                     return Forbidden(caller, $"{file}: app {s.Name} on cluster {net}", "a deployer of that cluster");
                 if (await store.GetAsync(Keys.Apps + s.Name, J.AppRecord, ct) is { } existing
-                    && (existing.Spec.Net ?? net) is var was && was != net && !caller.Deploys(was))
+                    && (existing.Spec.Net ?? await ClusterOfAsync(ct)) is var was && was != net && !caller.Deploys(was))
                     return Forbidden(caller, $"{file}: app {s.Name}, which is on cluster {was}", "a deployer of that cluster");
             }
         // Referenced secrets must exist: an app that can never start is refused now, not discovered later.

@@ -104,7 +104,7 @@ public sealed class JoinService(StateStore store, ClusterPki pki, string kvToken
         {
             throw new ApiRequestException(400, $"csr: not a valid, self-signed certificate request ({e.Message})", "bad_csr");
         }
-        var members = await store.Kv.MemberListAsync(ct);
+        var members = await new NodeRegistryStore(store).MembersAsync(ct);
         var voters = members.Count(m => !m.Learner);
         var role = voters < MaxVoters ? "voter" : "learner";
         var endpoints = members.Where(m => !m.Learner).Select(m => m.ClientAddress).ToList();

@@ -34,7 +34,7 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
         {
             try
             {
-                if (lease == 0 || await store.Kv.LeaseKeepAliveAsync(lease, ct) <= 0)
+                if (lease == 0 || await new NodeRegistryStore(store).KeepAliveAsync(lease, ct) <= 0)
                     await RegisterAsync(ct);
                 await Task.Delay(renew, ct);
             }
@@ -64,9 +64,7 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
         var old = await store.GetAsync(ClusterKeys.Nodes + self.Name, ClusterJson.Default.NodeRecord, ct);
         var record = old is null ? self : self with { Joined = old.Joined };
         if (old != record) await store.PutAsync(ClusterKeys.Nodes + self.Name, record, ClusterJson.Default.NodeRecord, ct);
-        var (id, _) = await store.Kv.LeaseGrantAsync((long)Math.Ceiling(LeaseTtl.TotalSeconds), ct: ct);
-        await store.Kv.PutAsync(Keys.Of(ClusterKeys.Alive + self.Name), Encoding.UTF8.GetBytes(DateTimeOffset.UtcNow.ToString("O")), id, ct);
-        lease = id;
+        lease = await new NodeRegistryStore(store).PutAliveAsync(self.Name, LeaseTtl, ct);
         if (!Registered) log($"registered as node {self.Name} ({self.Address}, {self.Cpus} CPUs, {self.MemoryBytes >> 20} MiB), liveness lease {LeaseTtl.TotalSeconds:0}s");
         Registered = true;
     }
@@ -75,8 +73,7 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
     public static async Task<List<NodeInfo>> ListAsync(StateStore store, CancellationToken ct)
     {
         var nodes = await store.ListAsync(ClusterKeys.Nodes, ClusterJson.Default.NodeRecord, ct);
-        var alive = await store.Kv.RangeAsync(new Kv.Protocol.RangeRequest(Keys.Of(ClusterKeys.Alive), Kv.Protocol.RangeRequest.PrefixEnd(Keys.Of(ClusterKeys.Alive)), KeysOnly: true), ct);
-        var live = new HashSet<string>(alive.Kvs.Select(k => Encoding.UTF8.GetString(k.Key)[ClusterKeys.Alive.Length..]));
+        var live = await new NodeRegistryStore(store).AliveAsync(ct);
         var status = await store.ListAsync(Keys.Status, ApiJson.Default.AppStatus, ct); // NODE/APP
         var replicas = new Dictionary<string, int>();
         foreach (var (key, s) in status)
@@ -89,13 +86,8 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
     }
 
     /// <summary>Publishes the cluster CA's certificate once (the first node); later nodes leave it.</summary>
-    public static async Task PublishCaAsync(StateStore store, string caPem, CancellationToken ct)
-    {
-        var k = Keys.Of(ClusterKeys.Ca);
-        await store.Kv.TxnAsync(new Kv.Protocol.TxnRequest(
-            [new Kv.Protocol.Compare(k, Kv.Protocol.CompareTarget.Create, Kv.Protocol.CompareResult.Equal, 0)],
-            [new Kv.Protocol.TxnOp(Put: new Kv.Protocol.PutRequest(k, Encoding.UTF8.GetBytes(caPem)))], []), ct);
-    }
+    public static Task PublishCaAsync(StateStore store, string caPem, CancellationToken ct)
+        => new NodeRegistryStore(store).PublishCaOnceAsync(caPem, ct);
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
