@@ -108,7 +108,10 @@ else
 fi
 
 # --- the runtimes, each with a private state root ----------------------------------------------------------------
+# The bundles go under $work/tmp: with linux.uidMappings the container's mapped root must be able to reach them.
+chmod 0755 "$work"
 mkdir -p "$work/bin" "$work/tinyort-root" "$work/runc-root" "$work/tmp" "$work/logs/tinyort" "$work/logs/runc"
+chmod 1777 "$work/tmp"
 printf '#!/bin/sh\nTINYO_ROOT=%q exec %q "$@"\n' "$work/tinyort-root" "$TINYORT" >"$work/bin/tinyort"
 printf '#!/bin/sh\nexec %q --root %q "$@"\n' "$RUNC" "$work/runc-root" >"$work/bin/runc"
 chmod 0755 "$work/bin/tinyort" "$work/bin/runc"
@@ -123,8 +126,12 @@ run_one() { # $1 runtime name, $2 test path
     /^ok [0-9]+/      { total++; if ($0 ~ /# [Ss][Kk][Ii][Pp]/) skip++; else ok++ }
     /^not ok [0-9]+/  { total++; if ($0 ~ /# TODO/) todo++; else bad++ }
     /^1\.\.[0-9]+/    { plan = 1 }
+    /"error": "[^"]/  { diag = 1 }
     END {
       if (rc == 124 || rc == 137) { printf "fail %d/%d (timeout)\n", ok, total; exit }
+      # Some tests print no TAP line when they pass: the *_fail ones exit 0 when the runtime refused the bad config,
+      # hooks/poststart/... print only an error diagnostic when something went wrong.
+      if (total == 0) { if (rc == 0 && !diag) print "pass 0/0"; else printf "fail 0/0%s\n", rc != 0 ? " (exit " rc ")" : ""; exit }
       if (bad > 0 || rc != 0 || !plan || total == 0) { printf "fail %d/%d%s\n", ok, total, (rc != 0 && bad == 0) ? " (exit " rc ")" : ""; exit }
       if (ok == 0) { printf "skip 0/%d\n", total; exit }
       printf "pass %d/%d\n", ok, total
