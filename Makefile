@@ -5,7 +5,7 @@ DOTNET ?= dotnet
 EXES  := ctl/tio node/tinyonode kv/tinyokv rt/tinyort
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test bench bench-net fuzz demo deps clean help sizes
+.PHONY: all build test bench bench-net fuzz demo conformance deps clean help sizes
 
 all: build ## Build the four NativeAOT binaries (dynamically linked: see Directory.Build.props) into out/bin
 
@@ -52,6 +52,9 @@ fuzz: deps ## Run every fuzz campaign for FUZZ_SECONDS seconds each (afl++)
 
 demo: deps build ## Build, make the busybox image, serve it from a local registry, pull, list and run it
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/demo.sh
+
+conformance: deps $(BIN)/tinyort ## OCI runtime-tools validation suite, tinyort and runc in the same run (RUNTIME_TOOLS_DIR/_SRC: scripts/oci-conformance.sh)
+	@TINYORT=$(CURDIR)/$(BIN)/tinyort scripts/oci-conformance.sh
 
 deps: ## Install (idempotent) every Debian package the tests, benchmarks and demo need
 	@scripts/deps.sh

@@ -22,6 +22,7 @@ pkgs=(
   nftables            # nft: cluster network isolation (the node's own table) and its tests
   bind9-dnsutils      # dig: an independent DNS client for the cluster DNS responder's tests
   iperf3 sockperf     # container-to-container TCP throughput and round trip in bench/net.sh (the same tools for every peer)
+  golang-go           # builds the opencontainers runtime-tools validation suite (scripts/oci-conformance.sh; Go 1.19 on Debian 12)
   netavark aardvark-dns # podman's bridge network backend: the peer of bench/net.sh (selected there by its own containers.conf)
 )
 missing=()
