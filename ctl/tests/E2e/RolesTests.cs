@@ -83,6 +83,13 @@ public sealed class RolesTests
         Assert.Equal(403, await Call(dep, "GET", "/v1/apps/faraway/logs"));
         Assert.Equal(204, await Call(far, "DELETE", "/v1/apps/faraway"));
 
+        // Direct-network fields are refused by the node until it carries them out (not silently ignored).
+        var shm = System.Text.Json.JsonSerializer.Serialize(new Tinyo.Api.ApplyRequest("shm.yml",
+            "name: shmapp\ncontainer: \"alpine:latest\"\nresources: {memory: 128m}\nshm: {name: frames, size: 1m}\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
+        var (shmStatus, shmBody) = await admin.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(shm));
+        Assert.Equal(422, shmStatus);
+        Assert.Contains("not carried out by this node yet", Encoding.UTF8.GetString(shmBody));
+
         // Host paths: none for a non-admin until the admin allows some; then only within them.
         var (status, body) = await dep.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(Apply("data", "/srv/tinyo-allowed/db")));
         Assert.Equal(403, status);

@@ -408,6 +408,11 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                     && (existing.Spec.Net ?? await ClusterOfAsync(ct)) is var was && was != net && !caller.Deploys(was))
                     return Forbidden(caller, $"{file}: app {s.Name}, which is on cluster {was}", "a deployer of that cluster");
             }
+        // The direct network's fields are read by the statefile parser, but the node does not carry them out yet
+        // (issue 15: the runtime has them, the reconciler does not): refused, never accepted and silently ignored.
+        foreach (var s in specs)
+            if (s.UnixSocket is not null || s.Shm is { Count: > 0 } || s.StdinFrom is not null)
+                throw new BadRequest(422, $"{file}: app {s.Name}: expose: unix, shm: and stdin: are not carried out by this node yet (the direct network is not wired into it); remove them", "unsupported");
         // Referenced secrets must exist: an app that can never start is refused now, not discovered later.
         foreach (var s in specs)
             foreach (var sec in s.Secrets)
