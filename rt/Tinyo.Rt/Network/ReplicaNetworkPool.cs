@@ -201,7 +201,7 @@ public sealed class ReplicaNetworkPool : IDisposable
         bool veth = false;
         try
         {
-            poolHost.CreateIdleVethPair(name, ReplicaNetwork.Interface, nsfd, BridgeIndex);
+            poolHost.CreateVethPair(name, ReplicaNetwork.Interface, nsfd, BridgeIndex, hostUp: false);
             veth = true;
             int hostIndex = poolHost.LinkIndex(name);
             int eth0 = nl.LinkIndex(ReplicaNetwork.Interface);

@@ -43,17 +43,20 @@ public sealed class Rtnetlink : IDisposable
 
     /// <summary>
     /// Creates a veth pair in one request: <paramref name="hostName"/> here, enslaved to <paramref name="master"/>
-    /// (a bridge's ifindex, 0 for none) and up; its peer <paramref name="peerName"/> directly inside the network
-    /// namespace <paramref name="peerNetnsFd"/> (-1: here too), down (see <see cref="SetUp"/>).
+    /// (a bridge's ifindex, 0 for none) and up unless <paramref name="hostUp"/> is false (a
+    /// <see cref="ReplicaNetworkPool"/> keeps its waiting ends down so they can be renamed when claimed); its peer
+    /// <paramref name="peerName"/> directly inside the network namespace <paramref name="peerNetnsFd"/> (-1: here
+    /// too), down (see <see cref="SetUp"/>).
     /// </summary>
-    public void CreateVethPair(string hostName, string peerName, int peerNetnsFd = -1, int master = 0, int mtu = 0)
+    public void CreateVethPair(string hostName, string peerName, int peerNetnsFd = -1, int master = 0, int mtu = 0, bool hostUp = true)
     {
         CheckName(hostName);
         CheckName(peerName);
         Run(w =>
         {
             w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_CREATE | Rtnl.NLM_F_EXCL | Rtnl.NLM_F_ACK, $"creating veth pair {hostName}/{peerName}");
-            w.IfInfo(0, Rtnl.IFF_UP, Rtnl.IFF_UP);
+            if (hostUp) w.IfInfo(0, Rtnl.IFF_UP, Rtnl.IFF_UP);
+            else w.IfInfo(0);
             w.AttrString(Rtnl.IFLA_IFNAME, hostName);
             if (mtu > 0) w.AttrU32(Rtnl.IFLA_MTU, (uint)mtu);
             if (master > 0) w.AttrU32(Rtnl.IFLA_MASTER, (uint)master);
@@ -73,30 +76,6 @@ public sealed class Rtnetlink : IDisposable
             w.End();
         });
     }
-
-    /// <summary>
-    /// A veth pair for <see cref="ReplicaNetworkPool"/>: <paramref name="hostName"/> here, down (so it can be renamed
-    /// when claimed) and on bridge <paramref name="master"/> (0: none), its peer <paramref name="peerName"/> born
-    /// inside <paramref name="peerNetnsFd"/>.
-    /// </summary>
-    internal void CreateIdleVethPair(string hostName, string peerName, int peerNetnsFd, int master) => Run(w =>
-    {
-        w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_CREATE | Rtnl.NLM_F_EXCL | Rtnl.NLM_F_ACK, $"creating veth pair {hostName}/{peerName}");
-        w.IfInfo(0);
-        w.AttrString(Rtnl.IFLA_IFNAME, hostName);
-        if (master > 0) w.AttrU32(Rtnl.IFLA_MASTER, (uint)master);
-        var li = w.BeginNested(Rtnl.IFLA_LINKINFO);
-        w.AttrString(Rtnl.IFLA_INFO_KIND, "veth");
-        var data = w.BeginNested(Rtnl.IFLA_INFO_DATA);
-        var peer = w.BeginNested(Rtnl.VETH_INFO_PEER);
-        w.IfInfo(0);
-        w.AttrString(Rtnl.IFLA_IFNAME, peerName);
-        w.AttrU32(Rtnl.IFLA_NET_NS_FD, (uint)peerNetnsFd);
-        w.EndNested(peer);
-        w.EndNested(data);
-        w.EndNested(li);
-        w.End();
-    });
 
     /// <summary>
     /// Claims an idle pooled veth end in one message: renames link <paramref name="index"/> to
