@@ -30,7 +30,7 @@ cleanup() {
   crun --root "$work/crun" list -q 2>/dev/null | xargs -r -P 4 -n 1 crun --root "$work/crun" delete -f >/dev/null 2>&1
   if [ -n "$dk_up" ]; then docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1; scripts/peer-dockerd.sh stop "$work/dockerd"; fi
   if [ -n "$pm_up" ]; then podman $PM rm -af -t 0 >/dev/null 2>&1; podman $PM system reset -f >/dev/null 2>&1; fi
-  for c in /sys/fs/cgroup/*/"$cg"; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
+  for c in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/*/"$cg-docker"; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
