@@ -9,7 +9,11 @@
 #      ksmd switched on for the measurement, put back after): cgroup memory and PSS per clone.
 #   3. snapshot: a 100 MB writable layer duplicated on a loop-mounted XFS made here (reflink) and on the host's ext4
 #      (copy): the snapshot's own time, as `tinyort dup` reports it.
+#   0. breakdown (ONLY=0): where one duplication's time goes, median per span over RUNS clones, from the runtime's
+#      own trace (TINYO_TRACE_START=1: marks in tinyort, and clock_gettime rows the clone child runs between its
+#      set-up steps; rt/Tinyo.Rt/Setup/StartTrace.cs). Not part of the default run.
 #   TINYO_BIN=out/bin bench/dup.sh          RUNS=30 CLONES=10 ONLY=123 by default; results on stdout
+#   BASE_TINYORT=/path/to/older/tinyort      adds its `dup` to part 1 (before/after in the same run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TINYO_BIN:-$PWD/out/bin}
@@ -44,8 +48,38 @@ cp "$(command -v busybox)" "$b/rootfs/bin/busybox"
 ln -s busybox "$b/rootfs/bin/sleep"; ln -s busybox "$b/rootfs/bin/sh"
 (cd "$b" && crun spec)
 jq '.process.args = ["/bin/sleep", "100000"] | .process.terminal = false' "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
-export bin root b work runs clones
+export bin root b work runs clones BASE_TINYORT
 echo "machine: $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg), $(uname -r), $(date -u +%FT%TZ)"
+
+[[ $only == *0* ]] && unshare -m --propagation private bash -euo pipefail -c '
+  if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+  t="$bin/tinyort --root $root"
+  $t run -d --name src busybox sleep 100000 >/dev/null
+  $t exec src sh -c "echo state > /state; mkdir -p /var/app; head -c 65536 /dev/urandom > /var/app/blob"
+  echo "== 0. breakdown of one duplication (library path, TINYO_TRACE_START=1), median per span over $runs clones, ms"
+  for i in $(seq 3); do $t dup src "w$i" >/dev/null 2>&1; $t rm -f "w$i" >/dev/null; done # warm-up
+  for i in $(seq "$runs"); do
+    TINYO_TRACE_START=1 $t dup src "b$i" 2>&1 >/dev/null | sed -n "s/^tinyort: trace [^:]*: //p" | sed -E "s#[^ ;]*/containers/[0-9a-f]+/[^ ;]*#DIR#g; s#hostname b[0-9]+ #hostname #"
+    $t rm -f "b$i" >/dev/null
+  done >"$work/trace.txt"
+  # Warm: one process makes RUNS+1 clones in one request (what a long-lived caller such as tinyonode pays per
+  # clone); the first, cold one is left out.
+  TINYO_TRACE_START=1 $t dup src m -n $((runs + 1)) 2>&1 >/dev/null | sed -n "s/^tinyort: trace [^:]*: //p" \
+    | sed -E "s#[^ ;]*/containers/[0-9a-f]+/[^ ;]*#DIR#g; s#hostname m-[0-9]+ #hostname #" | tail -n +2 >"$work/trace-warm.txt"
+  for i in $(seq $((runs + 1))); do $t rm -f "m-$i" >/dev/null; done
+  $t rm -f src >/dev/null
+'
+# One line per clone: "what ms; what ms; …; total ms". Medians per span, in the order of the first line.
+spans() { awk -F'; ' '{
+    for (i = 1; i <= NF; i++) { n = split($i, w, " "); v = w[n]; k = substr($i, 1, length($i) - length(v) - 1)
+      if (!(k in seen)) { seen[k] = 1; order[++no] = k } vals[k] = vals[k] " " v } }
+  END { for (j = 1; j <= no; j++) { k = order[j]; m = split(substr(vals[k], 2), a, " ")
+      for (x = 1; x <= m; x++) for (y = x + 1; y <= m; y++) if (a[y] + 0 < a[x] + 0) { t = a[x]; a[x] = a[y]; a[y] = t }
+      printf "  %-58s %8.3f  (min %.3f, max %.3f, %d)\n", k, a[int((m + 1) / 2)], a[1], a[m], m } }' "$1"; }
+if [[ $only == *0* ]]; then
+  echo "  -- cold: one tinyort dup process per clone"; spans "$work/trace.txt"
+  echo "  -- warm: clones 2..$((runs + 1)) of one request (one process)"; spans "$work/trace-warm.txt"
+fi
 
 [[ $only == *1* ]] && unshare -m --propagation private bash -euo pipefail -c '
   if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
@@ -56,9 +90,11 @@ echo "machine: $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg), $(uname -r
   hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/start.json" \
     --prepare "sh -c \"$t rm -f d1 >/dev/null 2>&1 || true\"" -n "tinyort dup" "$t dup src d1" \
     --prepare "sh -c \"$t rm -f r1 >/dev/null 2>&1 || true\"" -n "tinyort run -d" "$t run -d --name r1 busybox sleep 100000" \
-    --prepare "sh -c \"crun --root $work/crun delete -f c1 >/dev/null 2>&1 || true\"" -n "crun run -d" "crun --root $work/crun run -d --bundle $b c1" >/dev/null
+    --prepare "sh -c \"crun --root $work/crun delete -f c1 >/dev/null 2>&1 || true\"" -n "crun run -d" "crun --root $work/crun run -d --bundle $b c1" \
+    --prepare "sh -c \"$t rm -f d2 >/dev/null 2>&1 || true\"" -n "tinyort dup, network namespace made in the clone (before)" "env TINYO_DUP_NETNS_AHEAD=0 $t dup src d2" \
+    ${BASE_TINYORT:+--prepare "sh -c \"$t rm -f d3 >/dev/null 2>&1 || true\"" -n "tinyort dup, BASE_TINYORT" "$BASE_TINYORT --root $root dup src d3"} >/dev/null
   jq -r ".results[] | \"  \(.command)\t\(.median * 1000 | . * 100 | round / 100) ms median\t(min \(.min * 1000 | . * 100 | round / 100), mean \(.mean * 1000 | . * 100 | round / 100))\"" "$work/start.json"
-  $t rm -f d1 r1 >/dev/null 2>&1 || true
+  $t rm -f d1 d2 d3 r1 >/dev/null 2>&1 || true
   crun --root "$work/crun" delete -f c1 >/dev/null 2>&1 || true
   # The runtime'"'"'s own figure, from inside tinyort: duplication call → clone'"'"'s process running.
   for i in $(seq "$runs"); do

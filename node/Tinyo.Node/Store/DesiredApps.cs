@@ -59,6 +59,35 @@ public sealed class DesiredApps(StateStore store, Action<string> log)
         await store.Kv.TxnAsync(new TxnRequest([], ops, []), ct).ConfigureAwait(false);
     }
 
+    /// <summary>How often <see cref="UpdateAsync"/> re-reads an app that changed under it before giving up.</summary>
+    public const int UpdateAttempts = 16;
+
+    /// <summary>
+    /// Changes one app's record by compare-and-swap: reads it with its mod revision, lets <paramref name="change"/>
+    /// make the new record from it, and writes that only if the key still has that revision; otherwise (an apply or
+    /// another update wrote it meanwhile) reads again and calls <paramref name="change"/> on the newer record. So a
+    /// concurrent write is never lost: the update lands on top of it. Null when the app does not exist (or was
+    /// removed meanwhile). <paramref name="change"/> may throw to refuse (nothing is written).
+    /// </summary>
+    public async Task<(AppRecord Before, AppRecord After)?> UpdateAsync(string name, Func<AppRecord, AppRecord> change, CancellationToken ct)
+    {
+        var key = Keys.Of(Keys.Apps, name);
+        for (int attempt = 0; attempt < UpdateAttempts; attempt++)
+        {
+            var kv = await store.Kv.GetAsync(key, ct: ct).ConfigureAwait(false);
+            if (kv is null) return null;
+            var before = JsonSerializer.Deserialize(kv.Value, ApiJson.Default.AppRecord)
+                ?? throw new NodeException($"app {name}: its record is unreadable");
+            var after = change(before);
+            var r = await store.Kv.TxnAsync(new TxnRequest(
+                [new Compare(key, CompareTarget.Mod, CompareResult.Equal, kv.ModRevision)],
+                [new TxnOp(Put: new PutRequest(key, JsonSerializer.SerializeToUtf8Bytes(after, ApiJson.Default.AppRecord)))],
+                []), ct).ConfigureAwait(false);
+            if (r.Succeeded) return (before, after);
+        }
+        throw new NodeException($"app {name}: changed by others {UpdateAttempts} times while being updated; try again");
+    }
+
     private static string NameOf(byte[] key) => Encoding.UTF8.GetString(key)[Keys.Apps.Length..];
 
     private AppChange? Decode(byte[] key, byte[] value)

@@ -183,13 +183,16 @@ public sealed partial class ContainerRuntime
             // The cgroup exists before the child does, and the child moves itself into it as its first act (see
             // CgroupJoin: far cheaper than the parent moving it), so everything it does is accounted and limited.
             // In a new user namespace the child is unprivileged until its maps are written: the parent moves it.
+            Setup.StartTrace.Mark("launch: checks, init config");
             cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
             if (CgroupView.Needed(spec)) config.CgroupSubpaths = CgroupView.Subpaths(host, cg);
+            Setup.StartTrace.Mark("cgroup created");
             int[]? join = null;
             int devNull = -1;
             // The set-up plan, built once: the direct start runs it, or init builds it again from the same config.
             var plan = Setup.ContainerPlan.For(config);
             bool direct = _o.DirectStart && plan.CanRunDirect;
+            Setup.StartTrace.Mark("set-up plan built");
             try
             {
                 if (direct)
@@ -252,6 +255,7 @@ public sealed partial class ContainerRuntime
             };
             // A restart saves over the previous record, whose exit the monitor may be recording right now.
             using (overlay is null ? null : ContainerRecord.Lock(dir)) rec.Save(dir);
+            Setup.StartTrace.Mark("state saved");
             if (!direct) HandOffTerminal(compat);
             if (!detached && !direct)
             {

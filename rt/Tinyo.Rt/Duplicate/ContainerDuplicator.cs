@@ -77,12 +77,17 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             : !merge ? "this kernel has no PR_SET_MEMORY_MERGE (Linux 6.4 or later)"
             : MemoryMerge.Running ? "ksmd running" : "ksmd off (echo 1 > /sys/kernel/mm/ksm/run to merge)";
 
+        // Each clone's own network namespace is made ahead, on another thread, while the clones' files and cgroups
+        // are made here (NetnsReserve). Not when the caller adjusts the clones (an orchestrator gives each one of its
+        // own) nor in a user namespace (a namespace made here would belong to the host's).
+        bool newNet = proto.Spec.Linux?.Namespaces?.Exists(n => n.Type == "network" && string.IsNullOrEmpty(n.Path)) == true;
+        using var netns = newNet && !userNs && r.Adjust is null && r.PrepareNetworks ? new NetnsReserve(names.Count) : null;
         var made = new List<ClonedContainer>(names.Count);
         bool ok = false;
         try
         {
             for (int i = 0; i < names.Count; i++)
-                made.Add(CloneOne(i, names[i], srcName, srcDir, config, proto, info, layersTopFirst, merge, r.Adjust, r.Dns, r.HostAddress));
+                made.Add(CloneOne(i, names[i], srcName, srcDir, config, proto, info, layersTopFirst, merge, r.Adjust, r.Dns, r.HostAddress, netns));
             ok = true;
         }
         catch (RtException e) when (made.Count > 0)
@@ -142,9 +147,10 @@ public sealed class ContainerDuplicator(ImageContainers containers)
 
     private ClonedContainer CloneOne(int index, string name, string srcName, string srcDir, byte[] config,
         Bundle proto, ImageContainerInfo info, List<string> layersTopFirst, bool merge, Action<DuplicateClone, Spec>? adjust,
-        IReadOnlyList<string> dns, string? hostAddress)
+        IReadOnlyList<string> dns, string? hostAddress, NetnsReserve? netns)
     {
         var sw = Stopwatch.StartNew();
+        using var trace = StartTrace.Begin();
         var id = ContainerNames.NewId();
         var dir = Path.Combine(Root.Containers, id);
         var spec = Bundle.Parse(config);
@@ -155,21 +161,25 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             if (ns.Type == "network" && !string.IsNullOrEmpty(ns.Path)
                 && proto.Spec.Linux!.Namespaces!.Exists(p => p.Type == "network" && p.Path == ns.Path))
                 throw new RtException($"container {srcName} joins the network namespace {ns.Path}: a clone needs one of its own (duplicate it through its orchestrator)");
+        StartTrace.Mark("spec copied and changed");
 
         if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0) throw Error("creating container directory", dir);
         bool claimed = false, ok = false;
-        int log = -1, devnull = -1;
+        int log = -1, devnull = -1, netFd = -1;
         try
         {
             ContainerNames.Claim(Root, name, id);
             claimed = true;
+            StartTrace.Mark("directory, name");
             var upper = Path.Combine(dir, "upper");
             var work = Path.Combine(dir, "work");
             var snap = UpperSnapshot.Take(Path.Combine(srcDir, "upper"), upper);
+            StartTrace.Mark("upper snapshot");
             Directory.CreateDirectory(work);
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
             bool hostNet = spec.Linux?.Namespaces?.Exists(n => n.Type == "network") != true;
             EtcFiles.Write(dir, spec, hostname, hostNet, dns, hostAddress);
+            StartTrace.Mark("work, rootfs, /etc files");
             WriteState(dir, spec, new ImageContainerInfo
             {
                 Id = id, Name = name, Image = info.Image, ImageId = info.ImageId, Manifest = info.Manifest, Layers = info.Layers,
@@ -179,13 +189,22 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             if (log < 0) throw Error("creating log file", containers.LogFile(id));
             devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
             if (devnull < 0) throw Error("opening", "/dev/null");
+            StartTrace.Mark("config.json, image.json, log");
+            // A namespace made ahead (config.json, written above, keeps its own unnamed one: what it is).
+            if (netns is not null && spec.Linux?.Namespaces?.Find(n => n.Type == "network") is { } net && string.IsNullOrEmpty(net.Path))
+            {
+                netFd = netns.Take();
+                net.Path = "/proc/self/fd/" + netFd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                StartTrace.Mark("network namespace (made ahead: wait)");
+            }
             // Not detached in the runtime's sense: no exec FIFO and no init waiting for `start`, so the direct start
             // builds the container and execs its process in one clone; the process then runs on its own (the caller
             // hands it to the exit monitor, or is tinyonode, its subreaper).
             var launched = containers.Runtime.WithStdio(devnull, log, log)
                 .Launch(id, Bundle.FromSpec(dir, spec, proto.Seccomp), detached: false, new OverlayLayers(layersTopFirst, upper, work));
             ok = true;
-            return new ClonedContainer(id, name, launched.Pid, snap, sw.Elapsed);
+            trace?.Dispose();
+            return new ClonedContainer(id, name, launched.Pid, snap, sw.Elapsed) { Trace = trace };
         }
         catch (RtException e)
         {
@@ -195,6 +214,7 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         {
             if (log >= 0) SysClose(log);
             if (devnull >= 0) SysClose(devnull);
+            if (netFd >= 0) SysClose(netFd); // the clone's process holds its namespace now (or it is gone with it)
             if (!ok)
             {
                 try { if (File.Exists(Path.Combine(dir, ContainerRecord.FileName))) containers.Runtime.Delete(id, force: true); } catch (RtException) { }

@@ -1,4 +1,5 @@
 using Tinyo.Rt.Oci;
+using Tinyo.Rt.Setup;
 
 namespace Tinyo.Rt.Duplicate;
 
@@ -24,6 +25,11 @@ public sealed class DuplicateRequest
 
     /// <summary>Clones opt into same-page merging (<see cref="MemoryMerge"/>) when the kernel has it.</summary>
     public bool MemoryMerge { get; set; } = true;
+
+    /// <summary>Make each clone's own network namespace ahead, on another thread, while the clones' files and cgroups
+    /// are made (when the source has one of its own and there is no <see cref="Adjust"/>): off the critical path of
+    /// the clone. False: each clone makes it in its clone(2), as a fresh start does (the benchmark's "before").</summary>
+    public bool PrepareNetworks { get; set; } = true;
 
     /// <summary>Changes a clone's spec before it starts (an orchestrator's labels, its secrets directory, a network
     /// namespace of its own); called once per clone with its name, index (from 0) and id.</summary>
@@ -52,7 +58,11 @@ public sealed record DuplicateClone(int Index, string Id, string Name, string Di
 /// <param name="Pid">Host pid of its process.</param>
 /// <param name="Snapshot">How its writable layer was made.</param>
 /// <param name="Elapsed">From the start of this clone to its process running.</param>
-public sealed record ClonedContainer(string Id, string Name, int Pid, SnapshotStats Snapshot, TimeSpan Elapsed);
+public sealed record ClonedContainer(string Id, string Name, int Pid, SnapshotStats Snapshot, TimeSpan Elapsed)
+{
+    /// <summary>Where its time went, when <see cref="StartTrace.Enabled"/> (a benchmark's breakdown); else null.</summary>
+    public StartTrace? Trace { get; init; }
+}
 
 /// <summary>What a duplication did.</summary>
 /// <param name="SourceId">The source's id.</param>

@@ -35,7 +35,10 @@ internal static class DirectBackend
                 if (pidNs < 0) throw Error("opening namespace", pidPath);
             }
             var exec = (ExecStep)plan.Steps[^1];
-            return s.Run(cloneFlags, exec.Describe, pidNs);
+            StartTrace.Mark("syscall script written");
+            int pid = s.Run(cloneFlags, exec.Describe, pidNs);
+            StartTrace.Mark("exec (vfork released)");
+            return pid;
         }
         finally
         {
@@ -66,6 +69,8 @@ internal static class DirectBackend
         // Fixed numbers above every fd involved for what the child keeps; everything else is closed.
         int baseFd = Math.Max(high.Max(), keep.Count == 0 ? 0 : keep.Max()) + 1;
         var ctx = new RowContext { S = s };
+        bool trace = StartTrace.Current is not null;
+        if (trace) StartTrace.ChildMark(s, "clone (new namespaces)");
         for (int i = 0; i < 3; i++) s.Add("setting up stdio", SYS_dup3, hi[i], i, 0);
         for (int i = 0; i < keep.Count; i++)
         {
@@ -76,17 +81,29 @@ internal static class DirectBackend
         s.Add("closing descriptors", SYS_close_range, baseFd + keep.Count, uint.MaxValue, 0);
         s.Adopt(0); s.Adopt(1); s.Adopt(2);
         for (int i = 0; i < keep.Count; i++) s.Adopt(baseFd + i);
+        if (trace) StartTrace.ChildMark(s, "descriptors");
 
         // Join the cgroup first (see CgroupJoin), so everything below is accounted.
         new JoinCgroupStep(cgroupJoin.ToArray()).Emit(ctx);
+        if (trace) StartTrace.ChildMark(s, "join cgroup");
         // Every handler back to default while signals are still blocked (the parent's .NET handlers must never
         // run here); the mask is lifted just before execve (SignalsStep). Ignored signals become default too.
         long dfl = (long)s.Block(32);
         for (int sig = 1; sig <= 64; sig++)
             if (sig is not (SIGKILL or 19)) s.Add("resetting signal handlers", SYS_rt_sigaction, sig, dfl, 0, 8);
+        if (trace) StartTrace.ChildMark(s, "signal handlers");
 
-        foreach (var step in plan.Launch) ((IRowStep)step).Emit(ctx);
-        foreach (var step in plan.Steps) ((IRowStep)step).Emit(ctx);
+        foreach (var step in plan.Launch)
+        {
+            ((IRowStep)step).Emit(ctx);
+            if (trace) StartTrace.ChildMark(s, StartTrace.Label(step));
+        }
+        foreach (var step in plan.Steps)
+        {
+            ((IRowStep)step).Emit(ctx);
+            // The exec's end is marked by the parent, when the vfork child's execve releases it.
+            if (trace && step is not ExecStep) StartTrace.ChildMark(s, StartTrace.Label(step));
+        }
     }
 
     /// <summary>Runs an exec's plan (no fd plan: its rows use the parent's fd numbers) in a child born in

@@ -177,6 +177,45 @@ public sealed class DuplicateCliTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_batch_that_fails_at_its_third_clone_removes_the_two_made_before_it()
+    {
+        RunSource();
+        int srcPid = Pid("src");
+        var before = _r.ContainerIds().Order().ToList();
+        var ids = new List<string>();
+        var pids = new List<int>();
+        var missing = System.IO.Path.Combine(_r.Path, "no-such-dir");
+        var ic = new ImageContainers(new ContainerRuntime(_r.Root));
+        var dup = new Tinyo.Rt.Duplicate.ContainerDuplicator(ic);
+        var err = Assert.Throws<RtException>(() => dup.Duplicate(new Tinyo.Rt.Duplicate.DuplicateRequest
+        {
+            Source = "src", Name = "batch", Count = 4,
+            Adjust = (c, spec) =>
+            {
+                ids.Add(c.Id);
+                // The clones before this one run by now: note their processes, to check they are gone afterwards.
+                foreach (var id in ids.Take(ids.Count - 1))
+                    if (pids.Count < ids.Count - 1) pids.Add(new ContainerRuntime(_r.Root).State(id).Pid);
+                // The third clone's set-up fails inside its child: a bind from a source that does not exist.
+                if (c.Index == 2)
+                    spec.Mounts!.Add(new Tinyo.Rt.Oci.SpecMount { Destination = "/gone", Type = "bind", Source = missing, Options = ["rbind"] });
+            },
+        }));
+        Assert.Equal(3, ids.Count); // the fourth was never started
+        Assert.Equal(2, pids.Count);
+        Assert.Contains("batch-3", err.Message);
+        Assert.Contains("the 2 clones made before it were removed", err.Message);
+        // Nothing of any clone is left: directories, names, cgroups, mounts — and the first two's processes are gone.
+        Assert.Equal(before, _r.ContainerIds().Order().ToList());
+        foreach (var id in ids) _r.AssertGone(id);
+        for (int i = 1; i <= 4; i++) Assert.Null(ContainerNames.Lookup(_r.Root, $"batch-{i}"));
+        foreach (var pid in pids)
+            Assert.True(!Directory.Exists($"/proc/{pid}") || File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2] == "Z", $"clone process {pid} still runs");
+        Assert.Equal(srcPid, Pid("src"));
+        Assert.Equal("1\n", Exec("src", "echo 1"));
+    }
+
     [SkippableFact]
     public void Live_is_refused_with_criu_s_reason_where_criu_check_fails()
     {

@@ -30,12 +30,16 @@ internal static class DupCommand
             {
                 Source = pr.GetValue(source)!, Name = pr.GetValue(name)!, Count = pr.GetValue(count),
                 Live = pr.GetValue(live), MemoryMerge = !pr.GetValue(noMerge),
+                // TINYO_DUP_NETNS_AHEAD=0: each clone makes its network namespace itself (bench/dup.sh's "before").
+                PrepareNetworks = Environment.GetEnvironmentVariable("TINYO_DUP_NETNS_AHEAD") != "0",
             });
             foreach (var c in result.Clones)
             {
                 // The clone is our child until we exit; the root's exit monitor records how it ends (as run -d).
                 ic.Runtime.WatchExit(c.Id);
                 Console.Out.WriteLine($"{c.Id}\t{c.Name}\t{c.Pid}");
+                // TINYO_TRACE_START=1: where the clone's time went (bench/dup.sh's breakdown).
+                if (c.Trace is { } t) Console.Error.WriteLine($"tinyort: trace {c.Name}: {t}");
             }
             var first = result.Clones[0].Snapshot;
             long files = 0, bytes = 0, reflinked = 0, copied = 0;
