@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 n=${1:-15}; scale=${SCALE:-20}
 bin=${TINYO_BIN:-$PWD/out/bin}
 tmp=$(mktemp -d /tmp/tinyo-netfirstbyte.XXXXXX)
+# The page lives apart: the node refuses mounts from its own directory's parent (where its socket is).
+www=$(mktemp -d /tmp/tinyo-netfirstbyte-www.XXXXXX)
 reg_pid=""; tio_up=""
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
@@ -21,7 +23,7 @@ cleanup() {
   [ -n "$tio_up" ] && "$bin/tio" down --root "$tmp/node" --socket "$tmp/node.sock" >/dev/null 2>&1
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
   grep -F " $tmp/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$www"
 }
 trap cleanup EXIT INT TERM
 [ "$(id -u)" = 0 ] || { echo "net-first-byte: needs root" >&2; exit 1; }
@@ -42,7 +44,7 @@ wait_page() {
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 p99() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else {i=int(NR*0.99+0.999); if (i>NR) i=NR; print a[i]}}'; }
 
-mkdir -p "$tmp/www"; echo "<h1>first byte</h1>" >"$tmp/www/index.html"
+echo "<h1>first byte</h1>" >"$www/index.html"
 . bench/loopback-node.sh
 loopback_registry
 node_up bench 'bench-password-1'
@@ -55,7 +57,7 @@ command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
 port: "$2:8080"
 $3
 mounts:
-  - source: "$tmp/www"
+  - source: "$www"
     target: "/www"
     readonly: true
 EOF
