@@ -48,10 +48,13 @@ _tio() {
     down|--) COMPREPLY=($(compgen -W "--grace --remove-units --help" -- "$cur")) ;;
     status) COMPREPLY=($(compgen -W "-o --output --help" -- "$cur")) ;;
     user|secret|net)
-      if [[ -z $sub ]]; then COMPREPLY=($(compgen -W "+ add - rm ls --help" -- "$cur"))
+      local more=""; [[ $verb == net ]] && more="egress"
+      if [[ -z $sub ]]; then COMPREPLY=($(compgen -W "+ add - rm ls $more --help" -- "$cur"))
       elif [[ $verb == secret && ( $sub == + || $sub == add ) ]]; then COMPREPLY=($(compgen -W "--from-file --help" -- "$cur"))
       elif [[ $verb == user && ( $sub == + || $sub == add ) ]]; then COMPREPLY=($(compgen -W "-p --help" -- "$cur"))
-      elif [[ $sub == - || $sub == rm ]]; then
+      elif [[ $verb == net && ( $sub == + || $sub == add ) ]]; then COMPREPLY=($(compgen -W "--no-egress --help" -- "$cur"))
+      elif [[ $verb == net && $sub == egress && ${#COMP_WORDS[@]} -gt 4 ]]; then COMPREPLY=($(compgen -W "on off" -- "$cur"))
+      elif [[ $sub == - || $sub == rm || ( $verb == net && $sub == egress ) ]]; then
         local list
         list=$(tio "$verb" ls 2>/dev/null | awk 'NR>1 {print $1}')
         COMPREPLY=($(compgen -W "$list" -- "$cur"))

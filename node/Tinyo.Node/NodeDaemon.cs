@@ -21,6 +21,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private IPortPublisher? ports;
     private IdleTrim? trim;
     private Cluster.NodeRegistry? registry;
+    private readonly CancellationTokenSource netFeedStop = new();
+    private Task? netFeed;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -45,9 +47,11 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Ipam = new Network.Ipam(kv, options.Name),
             Net = (name, ct) => store.GetAsync(Keys.Nets + name, Tinyo.Api.ApiJson.Default.NetInfo, ct),
             DefaultNet = ct => new ClusterInit(store).NetAsync(ct),
-            NodePorts = () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()],
+            NodePorts = new Network.ProtectedPorts(kv, () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()], options.Log).ReadAsync,
+            PoolSize = options.NetnsPoolSize,
             Log = options.Log,
         });
+        netFeed = Task.Run(() => new Network.NetSettingsFeed(store, networks, options.Log).RunAsync(netFeedStop.Token));
         var rtOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log, LogMaxBytes = options.LogMaxBytes };
         reconciler = new Reconciler(new ReconcilerOptions
         {
@@ -125,6 +129,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         if (registry is not null) await registry.DisposeAsync();
         trim?.Dispose();
+        await netFeedStop.CancelAsync();
+        if (netFeed is not null) await netFeed;
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();

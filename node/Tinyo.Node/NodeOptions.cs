@@ -83,6 +83,10 @@ public sealed class NodeOptions
     /// </summary>
     public TimeSpan IdleTrim { get; init; }
 
+    /// <summary>Network namespaces kept ready per cluster bridge, so a replica's network set-up is the warm path
+    /// (<see cref="Network.ClusterNetworkOptions.PoolSize"/>); 0: made on the spot each time.</summary>
+    public int NetnsPoolSize { get; init; } = 4;
+
     /// <summary>Publishes ports for the reconciler (default: the node's own proxy, <see cref="Ports.PortPublisher"/>).</summary>
     public Reconcile.IPortPublisher? Ports { get; init; }
 

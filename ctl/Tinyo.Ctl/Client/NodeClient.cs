@@ -75,6 +75,10 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     /// <summary>POST /v1/nets; <paramref name="egress"/> false: the cluster's replicas reach nothing beyond it.</summary>
     public Task<NetInfo> NetCreateAsync(string name, bool? egress, CancellationToken ct = default) => CallAsync("POST", "/v1/nets", Json(new NetRequest(name, egress), J.NetRequest), J.NetInfo, ct);
 
+    /// <summary>PUT /v1/nets/NAME: egress of an existing net on or off (applied by every node that has it).</summary>
+    public Task<NetInfo> NetEgressAsync(string name, bool egress, CancellationToken ct = default)
+        => CallAsync("PUT", "/v1/nets/" + Uri.EscapeDataString(name), Json(new NetRequest(name, egress), J.NetRequest), J.NetInfo, ct);
+
     /// <summary>DELETE /v1/nets/NAME.</summary>
     public Task NetDeleteAsync(string name, CancellationToken ct = default) => CallAsync("DELETE", "/v1/nets/" + Uri.EscapeDataString(name), null, ct);
 

@@ -15,13 +15,19 @@ namespace Tinyo.Ctl.Tests.E2e;
 /// test makes (nothing touches the host's links, rules or forwarding), with busybox pulled into the node's store
 /// beforehand (the mirror listens on the host's loopback). Apps of one cluster reach each other by name; an app of
 /// another cluster reaches neither by name nor by address, nor they it; egress to a server in a second test namespace
-/// works and is cut for a --no-egress cluster; a published port serves; kill -9 of tinyonode and tio ++ keep the
-/// addresses and leak nothing; tio down leaves no link, rule, namespace or forwarding change.
+/// works and is cut for a --no-egress cluster, and `tio net egress` switches it both ways on a running cluster; a
+/// published port serves over the replica's cluster address (an app listening only there is reachable) and, for
+/// `network: none`, over its loopback; the node's API, KV client and KV peer ports are in the isolation table;
+/// kill -9 of tinyonode and tio ++ keep the addresses and leak nothing; tio down leaves no link, rule, namespace or
+/// forwarding change.
 /// </summary>
 [Collection("e2e")]
 public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelper output) : IClassFixture<MirrorRegistry>
 {
     private const string Http = """["sh", "-c", "mkdir -p /www && echo page-of-$(hostname) > /www/index.html && exec httpd -f -p 7000 -h /www"]""";
+
+    /// <summary>An httpd bound to the replica's cluster address only (what its hostname maps to in /etc/hosts).</summary>
+    private const string HttpClusterOnly = """["sh", "-c", "mkdir -p /www && echo only-on-$(hostname) > /www/index.html && exec httpd -f -p $(awk -v h=$(hostname) '$2==h{print $1; exit}' /etc/hosts):7000 -h /www"]""";
 
     private static string App(string name, string extra = "") => $"name: {name}\ncontainer: busybox:latest\ncommand: {Http}\n{extra}";
 
@@ -71,10 +77,13 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
             Ok(await Apply(n, dir, "web", App("web", "port: \"18080:7000\"\n")), "apply web");
             Ok(await Apply(n, dir, "other", App("other", "net: back\n")), "apply other");
             Ok(await Apply(n, dir, "sealed", App("sealed", "net: closed\n")), "apply sealed");
-            var apps = await WaitRunning(n, ["db", "web", "other", "sealed"]);
+            Ok(await Apply(n, dir, "only", $"name: only\ncontainer: busybox:latest\ncommand: {HttpClusterOnly}\nport: \"18081:7000\"\n"), "apply only");
+            Ok(await Apply(n, dir, "plain", App("plain", "network: none\nport: \"18082:7000\"\n")), "apply plain");
+            var apps = await WaitRunning(n, ["db", "web", "other", "sealed", "only"]);
+            await WaitRunning(n, ["plain"], addresses: false);
             var addr = apps.SelectMany(a => a.Containers!).ToDictionary(c => c.Name, c => c.Address!);
             output.WriteLine(string.Join(", ", addr.Select(kv => $"{kv.Key}={kv.Value}")));
-            Assert.Equal(5, addr.Values.Distinct().Count());
+            Assert.Equal(6, addr.Values.Distinct().Count());
             Assert.Equal("1", Ns1(nodeNs, "cat", "/proc/sys/net/ipv4/ip_forward").Trim()); // egress needs forwarding
             var ls = await n.Tio(["ls"]);
             Assert.Contains(addr["web-1"], ls.Out);
@@ -101,8 +110,30 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
             Assert.Contains("the-outside", await Get(n, "web", "192.168.231.2", 9000));
             Assert.DoesNotContain("the-outside", await Get(n, "sealed", "192.168.231.2", 9000));
 
+            // Egress switched on a running cluster, both ways, applied by the node from the net's record.
+            var noSuch = await n.Tio(["net", "egress", "nothere", "on"]);
+            Assert.NotEqual(0, noSuch.Code);
+            Assert.Contains("net nothere does not exist", noSuch.Out + noSuch.Err);
+            Ok(await n.Tio(["net", "egress", "closed", "on"]), "net egress closed on");
+            Assert.Equal(["closed", "on"], (await n.Tio(["net", "ls"])).Out.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Single(c => c.Length > 1 && c[0] == "closed")[..2]);
+            await Until(async () => (await Get(n, "sealed", "192.168.231.2", 9000)).Contains("the-outside"), "egress of net closed switched on");
+            Ok(await n.Tio(["net", "egress", "closed", "off"]), "net egress closed off");
+            await Until(async () => !(await Get(n, "sealed", "192.168.231.2", 9000)).Contains("the-outside"), "egress of net closed switched off");
+            Assert.Contains("the-outside", await Get(n, "web", "192.168.231.2", 9000)); // the other clusters keep theirs
+
+            // The node's own ports, the KV peer port among them, are closed to every cluster bridge.
+            var guard = Ns1(nodeNs, "nft", "list", "ruleset").Split('\n').Single(l => l.Contains("node API and KV", StringComparison.Ordinal));
+            Assert.Contains(n.KvPort.ToString(System.Globalization.CultureInfo.InvariantCulture), guard);
+            Assert.Contains(n.KvPeerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), guard);
+
             // The published port, from the node's namespace.
             Assert.Contains("page-of-web-1", Ns1(nodeNs, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 127.0.0.1 18080"));
+            // ... over the cluster address: this app listens on nothing else (its loopback refuses).
+            Assert.Contains("only-on-only-1", Ns1(nodeNs, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 127.0.0.1 18081"));
+            Assert.DoesNotContain("only-on", await Get(n, "only", "127.0.0.1", 7000));
+            // ... and for network: none, through its loopback as before.
+            Assert.Contains("page-of-plain-1", Ns1(nodeNs, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 127.0.0.1 18082"));
 
             // The default cluster cannot go while apps use it.
             var rm = await n.Tio(["net", "-", "front"]);
@@ -114,18 +145,23 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
             Process.GetProcessById(pid).Kill();
             await Task.Delay(300);
             Ok(await n.Tio(["++", "-net", "front", "-u", "admin", "-p", TioNode.Password]), "tio ++ after kill -9");
-            apps = await WaitRunning(n, ["db", "web", "other", "sealed"]);
+            apps = await WaitRunning(n, ["db", "web", "other", "sealed", "only"]);
             Assert.Equal(addr, apps.SelectMany(a => a.Containers!).ToDictionary(c => c.Name, c => c.Address!));
             Assert.Contains("page-of-db-", await Get(n, "web", "db", 7000));
             Assert.DoesNotContain("page-of", await Get(n, "other", addr["db-1"], 7000));
-            Assert.Equal(5, Links(nodeNs).Count(l => l.StartsWith("tv", StringComparison.Ordinal)));
+            Assert.Equal(6, Links(nodeNs).Count(l => l.StartsWith("tv", StringComparison.Ordinal)));
+            // The killed node's pooled namespaces went with its descriptors (the kernel frees them; none is mounted).
+            var livePool = ReplicaNetworkPool.PoolPrefix + n.Pid("tinyonode")!.Value.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+            await Until(() => Task.FromResult(!Links(nodeNs).Any(l => l.StartsWith(ReplicaNetworkPool.PoolPrefix, StringComparison.Ordinal) && !l.StartsWith(livePool, StringComparison.Ordinal))),
+                "no pooled veth of the killed node left");
             Assert.Equal(3, Links(nodeNs).Count(l => l.StartsWith("tb", StringComparison.Ordinal)));
-            Assert.Equal(5, Directory.GetFiles(Path.Combine(n.Root, "net", "ns")).Length);
+            Assert.Equal(6, Directory.GetFiles(Path.Combine(n.Root, "net", "ns")).Length);
+            Assert.Contains("(pooled)", n.Log("tinyonode")); // the warm path: namespaces made ahead per cluster bridge
 
             // Removing an app gives its links and namespace back.
             Ok(await n.Tio(["-", "other"]), "tio - other");
             await ReconcileNode.WaitAsync(() => Links(nodeNs).Count(l => l.StartsWith("tb", StringComparison.Ordinal)) == 2, "the back cluster's bridge removed");
-            Assert.Equal(4, Links(nodeNs).Count(l => l.StartsWith("tv", StringComparison.Ordinal)));
+            Assert.Equal(5, Links(nodeNs).Count(l => l.StartsWith("tv", StringComparison.Ordinal)));
             Ok(await n.Tio(["net", "-", "back"]), "net - back (now unused)");
 
             // tio down: no link, rule, namespace; forwarding as it was.
@@ -156,6 +192,16 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
         }
     }
 
+    private static async Task Until(Func<Task<bool>> ok, string what, int timeoutMs = 20_000)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await ok())
+        {
+            if (sw.ElapsedMilliseconds > timeoutMs) Assert.Fail($"timed out waiting: {what}");
+            await Task.Delay(200);
+        }
+    }
+
     private static void Ok((int Code, string Out, string Err) r, string what) => Assert.True(r.Code == 0, $"{what}: exit {r.Code}: {r.Out}{r.Err}");
 
     private static async Task<(int Code, string Out, string Err)> Apply(TioNode n, string dir, string name, string yaml)
@@ -173,7 +219,7 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
         return r.Out + r.Err;
     }
 
-    private static async Task<List<AppInfo>> WaitRunning(TioNode n, string[] names)
+    private static async Task<List<AppInfo>> WaitRunning(TioNode n, string[] names, bool addresses = true)
     {
         var sw = Stopwatch.StartNew();
         List<AppInfo> apps = [];
@@ -183,7 +229,7 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
             if (r.Code == 0)
             {
                 apps = JsonSerializer.Deserialize(r.Out, ApiJson.Default.ListAppInfo) ?? [];
-                if (names.All(x => apps.Any(a => a.Name == x && a.State == "running" && a.Containers!.All(c => c.Address is not null))))
+                if (names.All(x => apps.Any(a => a.Name == x && a.State == "running" && a.Containers!.All(c => (c.Address is not null) == addresses))))
                     return [.. apps.Where(a => names.Contains(a.Name))];
             }
             await Task.Delay(200);

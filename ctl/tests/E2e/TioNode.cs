@@ -50,6 +50,7 @@ public sealed class TioNode : IAsyncDisposable
     public string? Netns { get; init; }
     public string Socket { get; }
     public int KvPort => int.Parse(env["TINYO_KV_PORT"]);
+    public int KvPeerPort => int.Parse(env["TINYO_KV_PEER_PORT"]);
     public NodeClient Api(string? token = null) => new(new NodeAddress(Socket, null), token);
 
     public static int FreePort()

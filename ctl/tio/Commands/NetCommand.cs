@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
-/// <summary>tio net + NAME | ls | - NAME.</summary>
+/// <summary>tio net + NAME | ls | - NAME | egress NAME on|off.</summary>
 internal static class NetCommand
 {
     public static Command Create()
@@ -34,6 +34,17 @@ internal static class NetCommand
             Common.Table(["NAME", "EGRESS", "AGE"], nets.Select(n => new[] { n.Name, n.Egress == false ? "off" : "on", Common.Age(n.Created) }));
             return Exit.Ok;
         });
-        return new Command("net", "Manage nets (the cluster's name)") { add, rm, ls };
+        var egName = new Argument<string>("NAME") { Description = "Net name" };
+        var onOff = new Argument<string>("on|off") { Description = "on: its replicas reach beyond the cluster (masqueraded); off: only each other" };
+        onOff.AcceptOnlyFromAmong("on", "off");
+        var egress = new Command("egress", "Switch a net's egress on or off; running replicas keep their addresses, every node applies it at once") { egName, onOff };
+        Common.Run(egress, async (pr, ct) =>
+        {
+            bool on = pr.GetValue(onOff) == "on";
+            await Common.Client(pr).NetEgressAsync(pr.GetValue(egName)!, on, ct);
+            Console.WriteLine($"net {pr.GetValue(egName)}: egress {(on ? "on" : "off")}");
+            return Exit.Ok;
+        });
+        return new Command("net", "Manage nets (the cluster's name)") { add, rm, ls, egress };
     }
 }

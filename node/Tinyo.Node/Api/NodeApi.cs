@@ -15,7 +15,7 @@ namespace Tinyo.Node.Api;
 /// <code>
 /// GET    /v1/version              POST /v1/init            POST /v1/login        POST /v1/logout
 /// GET    /v1/status
-/// GET    /v1/nets                 POST /v1/nets            DELETE /v1/nets/NAME
+/// GET    /v1/nets                 POST /v1/nets            DELETE /v1/nets/NAME  PUT /v1/nets/NAME (egress)
 /// GET    /v1/users                POST /v1/users           DELETE /v1/users/NAME
 /// GET    /v1/secrets              PUT  /v1/secrets/NAME    DELETE /v1/secrets/NAME
 /// GET    /v1/apps                 POST /v1/apps            DELETE /v1/apps/NAME
@@ -96,6 +96,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 ("nets", "GET", null) => Ok((await store.ListAsync(Keys.Nets, J.NetInfo, ct)).Select(x => x.Value).ToList(), J.ListNetInfo),
                 ("nets", "POST", null) => await NetCreateAsync(req, ct),
                 ("nets", "DELETE", { } n) => await NetDeleteAsync(n, ct),
+                ("nets", "PUT", { } n) => await NetUpdateAsync(n, req, ct),
                 ("users", "GET", null) => Ok((await store.ListAsync(Keys.Users, StoreJson.Default.StoredUser, ct)).Select(x => Info(x.Value)).ToList(), J.ListUserInfo),
                 ("users", "POST", null) => await UserAddAsync(req, ct),
                 ("users", "DELETE", { } n) => await UserRemoveAsync(n, user, ct),
@@ -294,6 +295,22 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         if (!await store.CreateAsync(Keys.Nets + r.Name, net, J.NetInfo, ct)) return Err(409, $"net {r.Name} already exists", "exists");
         options.Log($"net {r.Name} created");
         return Ok(net, J.NetInfo, 201);
+    }
+
+    /// <summary>PUT /v1/nets/NAME: switches egress of an existing net; every node that has the cluster applies it
+    /// (Network/NetSettingsFeed). Only <c>egress</c> may change.</summary>
+    private async Task<HttpResponse> NetUpdateAsync(string name, HttpRequest req, CancellationToken ct)
+    {
+        ValidName(name, "net");
+        var r = ApiRequests.Net(req.Body);
+        if (r.Name != name) return Err(422, $"net {name}: the body names net {r.Name}", "invalid");
+        if (r.Egress is not { } egress) return Err(422, $"net {name}: nothing to change (egress: true or false)", "invalid");
+        var net = await store.GetAsync(Keys.Nets + name, J.NetInfo, ct);
+        if (net is null) return Err(404, $"net {name} does not exist", "not_found");
+        var updated = net with { Egress = egress ? null : false };
+        await store.PutAsync(Keys.Nets + name, updated, J.NetInfo, ct);
+        options.Log($"net {name}: egress {(egress ? "on" : "off")}");
+        return Ok(updated, J.NetInfo);
     }
 
     /// <summary>A net is refused removal while an app is on it (by <c>net:</c>, or by default for the first net).</summary>

@@ -25,9 +25,14 @@ public sealed class ClusterNetworks : IReplicaNetworks
         public ClusterSubnet Subnet { get; } = subnet;
         public string Bridge { get; } = bridge;
         public int BridgeIndex { get; } = bridgeIndex;
-        public bool Egress { get; } = egress;
+
+        /// <summary>Masquerade on; switched by <see cref="RefreshAsync"/> when the net's record changes.</summary>
+        public bool Egress { get; set; } = egress;
         public DnsNameTable Names { get; } = new();
         public DnsServer? Dns { get; set; }
+
+        /// <summary>Namespaces made ahead for this bridge (null: pool size 0, or the pool could not be made).</summary>
+        public ReplicaNetworkPool? Pool { get; set; }
         public HashSet<string> Replicas { get; } = new(StringComparer.Ordinal);
     }
 
@@ -43,6 +48,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
     private readonly SemaphoreSlim serial = new(1, 1);
     private Rtnetlink? host;
     private string? rulesLoaded;
+    private int poolClaimed, poolFellBack; // of pools already disposed
 
     /// <summary>The networks of the node whose network directory is <see cref="ClusterNetworkOptions.Root"/>.</summary>
     public ClusterNetworks(ClusterNetworkOptions options)
@@ -107,7 +113,9 @@ public sealed class ClusterNetworks : IReplicaNetworks
             {
                 Directory.CreateDirectory(NamespaceDir);
                 ReplicaNetwork.Remove(Host, path, veth); // what a crash between two steps may have left
-                ReplicaNetwork.Prepare(Host, new ReplicaNetworkSpec(path, veth, c.BridgeIndex, lease.Address, c.Subnet.Subnet.PrefixLength, c.Subnet.Gateway));
+                var t = PrepareNamespace(c, new ReplicaNetworkSpec(path, veth, c.BridgeIndex, lease.Address, c.Subnet.Subnet.PrefixLength, c.Subnet.Gateway));
+                o.Log(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"net {name}: {replica} on {lease.Address}, namespace set up in {t.Total.TotalMilliseconds:0.000} ms ({(t.Pooled ? "pooled" : "cold")})"));
             }
             catch (Exception e) when (e is RtException or IOException or UnauthorizedAccessException)
             {
@@ -125,6 +133,20 @@ public sealed class ClusterNetworks : IReplicaNetworks
         finally
         {
             serial.Release();
+        }
+    }
+
+    /// <summary>The replica's namespace from its cluster's pool (the warm path: a bind mount, a rename, an address
+    /// and a route) or, without a pool or when it is empty, made on the spot; both leave the same state.</summary>
+    private ReplicaSetupTimes PrepareNamespace(Cluster c, ReplicaNetworkSpec spec)
+        => c.Pool is { } pool ? pool.Prepare(Host, spec) : ReplicaNetwork.Prepare(Host, spec);
+
+    /// <summary>Set-ups served by the clusters' pools and made cold since the node started (status, tests).</summary>
+    public (int Pooled, int Cold) PoolCounts
+    {
+        get
+        {
+            lock (gate) return (poolClaimed + clusters.Values.Sum(c => c.Pool?.Claimed ?? 0), poolFellBack + clusters.Values.Sum(c => c.Pool?.FellBack ?? 0));
         }
     }
 
@@ -196,6 +218,17 @@ public sealed class ClusterNetworks : IReplicaNetworks
             throw new NodeException($"net {subnet.Cluster}: bridge {bridge} ({subnet.Subnet}): {e.Message}", e);
         }
         var c = new Cluster(subnet.Cluster, subnet, bridge, index, egress);
+        if (o.PoolSize > 0)
+        {
+            try
+            {
+                c.Pool = new ReplicaNetworkPool(o.PoolSize, bridgeIndex: index); // filled by its own thread from now on
+            }
+            catch (RtException e)
+            {
+                o.Log($"net {subnet.Cluster}: no namespace pool, every replica's network is made on the spot: {e.Message}");
+            }
+        }
         var gateways = clusters.Values.Select(x => x.Subnet.Gateway).Append(subnet.Gateway).ToList();
         var dns = new DnsServer(c.Names, new DnsServerOptions { Upstreams = DnsUpstreams.FromResolvConf(o.ResolvConf, gateways) });
         try
@@ -222,6 +255,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
             clusters.Remove(c.Name);
         }
         if (c.Dns is { } d) await d.DisposeAsync().ConfigureAwait(false);
+        DisposePool(c);
         ClusterBridge.Remove(Host, c.Bridge);
         try
         {
@@ -235,6 +269,19 @@ public sealed class ClusterNetworks : IReplicaNetworks
         o.Log($"net {c.Name}: no replica left on this node; bridge {c.Bridge} removed");
     }
 
+    /// <summary>Deletes the pooled namespaces of a cluster that goes (their veths are ports of its bridge).</summary>
+    private void DisposePool(Cluster c)
+    {
+        if (c.Pool is not { } p) return;
+        c.Pool = null;
+        lock (gate)
+        {
+            poolClaimed += p.Claimed;
+            poolFellBack += p.FellBack;
+        }
+        p.Dispose();
+    }
+
     /// <summary>
     /// Loads the isolation table for the clusters present (removes it when there are none), and turns IP forwarding
     /// on while a cluster has egress (its previous value saved in <c>ROOT/net/ip_forward.saved</c>, restored by
@@ -246,7 +293,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
         lock (gate)
             list = [.. clusters.Values.OrderBy(c => c.Name, StringComparer.Ordinal)
                 .Select(c => new IsolatedCluster(c.Name.Replace('.', '-'), c.Bridge, c.Subnet.Subnet, c.Subnet.Gateway, c.Egress))];
-        var rules = list.Count == 0 ? IsolationRules.RenderTeardown(Table) : IsolationRules.Render(list, o.NodePorts(), Table);
+        var rules = list.Count == 0 ? IsolationRules.RenderTeardown(Table) : IsolationRules.Render(list, await o.NodePorts(ct).ConfigureAwait(false), Table);
         if (rules != rulesLoaded)
         {
             try
@@ -351,7 +398,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
                         ReplicaNetwork.Remove(Host, path, veth);
                         try
                         {
-                            ReplicaNetwork.Prepare(Host, new ReplicaNetworkSpec(path, veth, c.BridgeIndex, l.Address, s.Subnet.PrefixLength, s.Gateway));
+                            PrepareNamespace(c, new ReplicaNetworkSpec(path, veth, c.BridgeIndex, l.Address, s.Subnet.PrefixLength, s.Gateway));
                             o.Log($"net {s.Cluster}: namespace of {l.Replica} made again ({l.Address})");
                         }
                         catch (RtException e)
@@ -369,6 +416,36 @@ public sealed class ClusterNetworks : IReplicaNetworks
             }
             RemoveStrays();
             await ApplyRulesAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            serial.Release();
+        }
+    }
+
+    /// <summary>
+    /// Reads the records of the clusters present on this node again and applies what changed — egress switched by
+    /// <c>tio net egress NAME on|off</c> (masquerade added or removed, forwarding turned on) and the node's protected
+    /// ports (a KV member joined) — by reloading the isolation table when its text changed. Called by
+    /// <see cref="NetSettingsFeed"/> on every change under <c>/tinyo/nets/</c>.
+    /// </summary>
+    public async Task RefreshAsync(CancellationToken ct)
+    {
+        await serial.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            List<Cluster> cs;
+            lock (gate) cs = [.. clusters.Values];
+            foreach (var c in cs)
+            {
+                var info = await o.Net(c.Name, ct).ConfigureAwait(false);
+                if (info is null) continue; // deleted: only possible once no app uses it, and then its last replica takes it along
+                bool egress = info.Egress != false;
+                if (egress == c.Egress) continue;
+                c.Egress = egress;
+                o.Log($"net {c.Name}: egress {(egress ? "on" : "off")}");
+            }
+            if (cs.Count > 0) await ApplyRulesAsync(ct).ConfigureAwait(false);
         }
         finally
         {
@@ -454,6 +531,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
             foreach (var c in cs)
             {
                 if (c.Dns is { } d) await d.DisposeAsync().ConfigureAwait(false);
+                DisposePool(c);
                 ClusterBridge.Remove(Host, c.Bridge);
             }
             if (Directory.Exists(NamespaceDir))

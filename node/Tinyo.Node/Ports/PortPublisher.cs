@@ -8,9 +8,10 @@ namespace Tinyo.Node.Ports;
 /// <summary>
 /// Publishes container ports on the host without iptables: a user-space TCP proxy. For a published port the node
 /// listens on every host address (<c>0.0.0.0</c> and, when the host has IPv6, <c>[::]</c>); each accepted
-/// connection gets an upstream socket created inside the network namespace of one running replica (round robin,
-/// see <see cref="NetnsSockets"/>) and connected to <c>127.0.0.1:CONTAINER</c> there — the container's own
-/// loopback, so a container needs no other interface — and the bytes are moved both ways by
+/// connection goes to one running replica (round robin): to <c>ADDRESS:CONTAINER</c> over its cluster network when
+/// it has a cluster address (a socket of the node's own namespace, routed by the cluster's bridge), else — a
+/// <c>network: none</c> replica, loopback only — through a socket created inside its network namespace (see
+/// <see cref="NetnsSockets"/>) connected to <c>127.0.0.1:CONTAINER</c> there; the bytes are moved both ways by
 /// <see cref="ByteRelay"/> (recv/send through a pooled buffer; splice(2) on request).
 /// </summary>
 /// <remarks>
@@ -73,9 +74,23 @@ public sealed class PortPublisher : IDisposable, Reconcile.IPortPublisher
     /// <summary>
     /// Starts forwarding host port <c>port.Host</c> to <c>port.Container</c> in the replicas
     /// <paramref name="runningPids"/> returns (asked on every connection: pids of running containers, any process
-    /// of each will do). Dispose the result to stop listening and close its connections.
+    /// of each will do), each through its loopback. Dispose the result to stop listening and close its connections.
     /// </summary>
     public IDisposable Publish(string app, PortSpec port, Func<IReadOnlyList<int>> runningPids)
+        => Publish(app, port, () =>
+        {
+            var pids = runningPids();
+            var list = new Reconcile.PortUpstream[pids.Count];
+            for (int i = 0; i < list.Length; i++) list[i] = new Reconcile.PortUpstream(pids[i], null);
+            return list;
+        });
+
+    /// <summary>
+    /// Starts forwarding host port <c>port.Host</c> to <c>port.Container</c> of the replicas <paramref name="running"/>
+    /// returns (asked on every connection): over its cluster address when it has one, else through its loopback.
+    /// Dispose the result to stop listening and close its connections.
+    /// </summary>
+    public IDisposable Publish(string app, PortSpec port, Func<IReadOnlyList<Reconcile.PortUpstream>> running)
     {
         bool udp = Validate(port);
         lock (gate)
@@ -84,11 +99,11 @@ public sealed class PortPublisher : IDisposable, Reconcile.IPortPublisher
             if (published.TryGetValue((port.Host, udp), out var pub))
             {
                 if (pub.App != app) throw new PortInUseException(port.Host, port.Protocol, pub.App);
-                return new Handle(this, pub, pub.Retarget(port.Container, runningPids));
+                return new Handle(this, pub, pub.Retarget(port.Container, running));
             }
             var sockets = Bind(port.Host, udp, listen: true);
             pub = udp ? new UdpPublication(app, port.Host, sockets, UdpIdleTimeout, log) : new Publication(app, port.Host, sockets, Mode, ConnectTimeout, log);
-            int generation = pub.Retarget(port.Container, runningPids);
+            int generation = pub.Retarget(port.Container, running);
             published[(port.Host, udp)] = pub;
             pub.Start();
             log($"port {port} published for app {app}");
@@ -275,10 +290,10 @@ public sealed class PortPublisher : IDisposable, Reconcile.IPortPublisher
         private async Task<Socket?> ConnectUpstreamAsync()
         {
             var t = Current;
-            IReadOnlyList<int> pids;
+            IReadOnlyList<Reconcile.PortUpstream> pids;
             try
             {
-                pids = t.Pids();
+                pids = t.Upstreams();
             }
             catch (Exception e)
             {
@@ -291,14 +306,14 @@ public sealed class PortPublisher : IDisposable, Reconcile.IPortPublisher
             // Round robin; a replica that is gone or refuses is skipped for the next one, each tried once.
             for (int i = 0; i < pids.Count; i++)
             {
-                int pid = pids[(start + i) % pids.Count];
+                var u = pids[(start + i) % pids.Count];
                 Socket? s = null;
                 try
                 {
-                    s = await NetnsSockets.CreateTcpAsync(pid).ConfigureAwait(false);
+                    (s, var to) = await UpstreamSocketAsync(u, t.ContainerPort, udp: false).ConfigureAwait(false);
                     using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
                     cts.CancelAfter(connectTimeout);
-                    await s.ConnectAsync(new IPEndPoint(IPAddress.Loopback, t.ContainerPort), cts.Token).ConfigureAwait(false);
+                    await s.ConnectAsync(to, cts.Token).ConfigureAwait(false);
                     s.NoDelay = true;
                     return s;
                 }

@@ -80,10 +80,10 @@ internal sealed class UdpPublication(string app, int port, List<Socket> sockets,
     private async Task<Session?> OpenAsync(Socket listener, EndPoint client)
     {
         var t = Current;
-        IReadOnlyList<int> pids;
+        IReadOnlyList<Reconcile.PortUpstream> pids;
         try
         {
-            pids = t.Pids();
+            pids = t.Upstreams();
         }
         catch (Exception e)
         {
@@ -97,8 +97,8 @@ internal sealed class UdpPublication(string app, int port, List<Socket> sockets,
             Socket? s = null;
             try
             {
-                s = await NetnsSockets.CreateUdpAsync(pids[(start + i) % pids.Count]).ConfigureAwait(false);
-                s.Connect(new IPEndPoint(IPAddress.Loopback, t.ContainerPort));
+                (s, var to) = await UpstreamSocketAsync(pids[(start + i) % pids.Count], t.ContainerPort, udp: true).ConfigureAwait(false);
+                s.Connect(to);
                 var session = new Session(s);
                 if (stop.IsCancellationRequested || !sessions.TryAdd(client, session))
                 {

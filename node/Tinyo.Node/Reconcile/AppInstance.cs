@@ -29,9 +29,13 @@ internal sealed class AppInstance(string name)
     public string? PortsHash { get; set; }
 
     private volatile int[] pids = [];
+    private volatile PortUpstream[] upstreams = [];
 
     /// <summary>Pids of the running replicas (read by the port proxy from its own threads).</summary>
     public IReadOnlyList<int> RunningPids() => pids;
+
+    /// <summary>The running replicas as the port proxy reaches them: pid and cluster address (read from its threads).</summary>
+    public IReadOnlyList<PortUpstream> RunningUpstreams() => upstreams;
 
     public Replica Replica(int index)
     {
@@ -40,7 +44,12 @@ internal sealed class AppInstance(string name)
     }
 
     /// <summary>Refreshes <see cref="RunningPids"/> after replica states changed.</summary>
-    public void RefreshPids() => pids = [.. Replicas.Values.Where(r => r.State == "running" && r.Pid > 0).Select(r => r.Pid)];
+    public void RefreshPids()
+    {
+        var running = Replicas.Values.Where(r => r.State == "running" && r.Pid > 0).ToList();
+        pids = [.. running.Select(r => r.Pid)];
+        upstreams = [.. running.Select(r => new PortUpstream(r.Pid, r.Address is { } a && System.Net.IPAddress.TryParse(a, out var ip) ? ip : null))];
+    }
 
     public string State
     {

@@ -252,7 +252,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
         if (app.PortsHash == app.Hash) return;
         foreach (var h in app.PortHandles) h.Dispose();
         app.PortHandles.Clear();
-        foreach (var p in app.Spec!.Ports) app.PortHandles.Add(O.Ports.Publish(app.Name, p, app.RunningPids));
+        foreach (var p in app.Spec!.Ports) app.PortHandles.Add(O.Ports.Publish(app.Name, p, app.RunningUpstreams));
         app.PortsHash = app.Hash;
     }
 

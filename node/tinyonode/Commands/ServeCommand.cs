@@ -30,7 +30,8 @@ internal static class ServeCommand
         var offline = new Option<bool>("--offline") { Description = "Pull only from registry mirrors and loopback registries; env TINYO_OFFLINE=1", DefaultValueFactory = _ => Env("TINYO_OFFLINE") is "1" or "true" };
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
         var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim };
+        var netnsPool = new Option<int>("--netns-pool") { Description = "Network namespaces kept ready per cluster bridge (a replica's network set-up is then a bind mount and two netlink messages); 0: none", DefaultValueFactory = _ => 4 };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim, netnsPool };
         cmd.SetAction(async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
@@ -45,6 +46,7 @@ internal static class ServeCommand
                 if (pr.GetValue(grace) is var g && (g < 0 || g > 300)) throw new NodeException("--stop-grace must be between 0 and 300 seconds");
                 if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
                     throw new NodeException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
+                if (pr.GetValue(netnsPool) is var poolSize && poolSize is < 0 or > 256) throw new NodeException("--netns-pool must be between 0 and 256");
                 var kvTls = KvTls(pr.GetValue(kvCa), pr.GetValue(kvCert), pr.GetValue(kvKey));
                 var (cert, key, plain) = (pr.GetValue(tlsCert), pr.GetValue(tlsKey), pr.GetValue(plainTcp));
                 if ((cert is null) != (key is null)) throw new NodeException("--tls-cert and --tls-key go together");
@@ -74,6 +76,7 @@ internal static class ServeCommand
                     SealInit = seal,
                     StopGrace = TimeSpan.FromSeconds(g),
                     IdleTrim = TimeSpan.FromSeconds(trimAfter),
+                    NetnsPoolSize = poolSize,
                 };
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });

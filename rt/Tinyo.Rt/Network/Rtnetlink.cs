@@ -23,16 +23,19 @@ public sealed class Rtnetlink : IDisposable
 
     internal static Rtnetlink Wrap(NetlinkSocket socket) => new(socket);
 
-    /// <summary>Creates a bridge (down, no address); returns its ifindex.</summary>
-    public int CreateBridge(string name, int mtu = 0)
+    /// <summary>Creates a bridge (down, no address); returns its ifindex. With <paramref name="mac"/> (6 bytes) its
+    /// hardware address is set, and the kernel then keeps it whatever ports come and go.</summary>
+    public int CreateBridge(string name, int mtu = 0, byte[]? mac = null)
     {
         CheckName(name);
+        if (mac is { Length: not 6 }) throw new RtException($"bridge {name}: a hardware address has 6 bytes, not {mac.Length}");
         Run(w =>
         {
             w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_CREATE | Rtnl.NLM_F_EXCL | Rtnl.NLM_F_ACK, $"creating bridge {name}");
             w.IfInfo(0);
             w.AttrString(Rtnl.IFLA_IFNAME, name);
             if (mtu > 0) w.AttrU32(Rtnl.IFLA_MTU, (uint)mtu);
+            if (mac is not null) w.Attr(Rtnl.IFLA_ADDRESS, mac);
             var li = w.BeginNested(Rtnl.IFLA_LINKINFO);
             w.AttrString(Rtnl.IFLA_INFO_KIND, "bridge");
             w.EndNested(li);
@@ -135,6 +138,15 @@ public sealed class Rtnetlink : IDisposable
     {
         w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK, $"setting link {index} {(up ? "up" : "down")}");
         w.IfInfo(index, up ? Rtnl.IFF_UP : 0, Rtnl.IFF_UP);
+        w.End();
+    });
+
+    /// <summary>Sets a link's hardware address (6 bytes).</summary>
+    public void SetMac(int index, byte[] mac) => Run(w =>
+    {
+        w.Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK, $"setting the hardware address of link {index}");
+        w.IfInfo(index);
+        w.Attr(Rtnl.IFLA_ADDRESS, mac);
         w.End();
     });
 

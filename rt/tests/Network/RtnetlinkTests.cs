@@ -25,6 +25,28 @@ public sealed class RtnetlinkTests
     }
 
     [Fact]
+    public void A_cluster_bridge_keeps_its_own_hardware_address_while_ports_come_and_go()
+    {
+        using var s = new NetnsScratch();
+        var nl = s.Host.Netlink;
+        int br = ClusterBridge.Ensure(nl, "tyb9", IPAddress.Parse("10.77.9.1"), 24);
+        var mac = Convert.ToHexString(ClusterBridge.MacFor("tyb9"));
+        Assert.Equal(mac, nl.GetLink("tyb9").Mac);
+        // Ports with lower and higher addresses join and leave (a pool's waiting ends do all day): no change.
+        for (int i = 0; i < 4; i++) nl.CreateVethPair($"tyv9{i}", $"tyw9{i}", master: br);
+        Assert.Equal(mac, nl.GetLink("tyb9").Mac);
+        for (int i = 0; i < 3; i++) nl.DeleteLink($"tyv9{i}");
+        Assert.Equal(mac, nl.GetLink("tyb9").Mac);
+        // A bridge made without one (an older node's) gets it at the next Ensure.
+        nl.CreateBridge("tyb8");
+        nl.CreateVethPair("tyv80", "tyw80", master: nl.LinkIndex("tyb8"));
+        ClusterBridge.Ensure(nl, "tyb8", IPAddress.Parse("10.77.8.1"), 24);
+        Assert.Equal(Convert.ToHexString(ClusterBridge.MacFor("tyb8")), nl.GetLink("tyb8").Mac);
+        nl.DeleteLink("tyv80");
+        Assert.Equal(Convert.ToHexString(ClusterBridge.MacFor("tyb8")), nl.GetLink("tyb8").Mac);
+    }
+
+    [Fact]
     public void Bridge_veth_addresses_routes_mtu_rename_move_and_delete()
     {
         using var s = new NetnsScratch();
