@@ -32,6 +32,18 @@ public sealed class SpecParsingTests
             Memory = new SpecMemory { Limit = 1 << 20, Reservation = 1 << 19, Swap = 2 << 20, Swappiness = 0, DisableOOMKiller = false },
             Cpu = new SpecCpu { Shares = 512, Quota = 50000, Period = 100000, Cpus = "0-1", Mems = "0" },
             Pids = new SpecPids { Limit = 64 },
+            BlockIO = new SpecBlockIO
+            {
+                Weight = 500, LeafWeight = 300, WeightDevice = [new SpecWeightDevice { Major = 8, Minor = 0, Weight = 100, LeafWeight = 50 }],
+                ThrottleReadBpsDevice = [new SpecThrottleDevice { Major = 8, Minor = 0, Rate = 1 << 20 }],
+                ThrottleWriteBpsDevice = [new SpecThrottleDevice { Major = 8, Minor = 16, Rate = 2 << 20 }],
+                ThrottleReadIOPSDevice = [new SpecThrottleDevice { Major = 8, Minor = 0, Rate = 100 }],
+                ThrottleWriteIOPSDevice = [new SpecThrottleDevice { Major = 8, Minor = 0, Rate = 200 }],
+            },
+            HugepageLimits = [new SpecHugepageLimit { PageSize = "2MB", Limit = 0 }, new SpecHugepageLimit { PageSize = "1GB", Limit = 1 << 30 }],
+            Network = new SpecNetwork { ClassID = 0x100001, Priorities = [new SpecInterfacePriority { Name = "eth0", Priority = 5 }] },
+            Rdma = new() { ["mlx5_0"] = new SpecRdma { HcaHandles = 3, HcaObjects = 1000 } },
+            Unified = new() { ["memory.high"] = "1000000" },
         };
         return s;
     }
