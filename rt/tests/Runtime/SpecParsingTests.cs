@@ -132,6 +132,23 @@ public sealed class SpecParsingTests
     }
 
     [Fact]
+    public void AHierarchyMountedTwiceIsOneHierarchyAtItsSysFsCgroupMount()
+    {
+        // A chroot's bind of /sys/fs/cgroup (seen first) and a bind of a sub-cgroup: every container would mount the
+        // hierarchy twice on one point (EBUSY) if each line counted.
+        var host = CgroupHost.Detect([
+            "40 24 0:23 / /tmp/chroot/sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+            "41 24 0:24 /docker/abc /tmp/other/memory rw,relatime - cgroup cgroup rw,memory",
+            "26 25 0:23 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+            "27 25 0:24 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+            "42 24 0:24 / /tmp/chroot/sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+        ]);
+        Assert.Equal(2, host.V1.Count);
+        Assert.Equal("/sys/fs/cgroup/cpu", host.V1MountOf("cpu"));
+        Assert.Equal("/sys/fs/cgroup/memory", host.V1MountOf("memory"));
+    }
+
+    [Fact]
     public void CgroupPathsAreConfinedAndDefaulted()
     {
         Assert.Equal("tinyo/abc", CgroupPath.For("abc", null));
