@@ -184,12 +184,14 @@ public sealed partial class ContainerRuntime
             // CgroupJoin: far cheaper than the parent moving it), so everything it does is accounted and limited.
             // In a new user namespace the child is unprivileged until its maps are written: the parent moves it.
             cg = Cgroup.Create(host, CgroupPath.For(id, spec.Linux.CgroupsPath), spec.Linux.Resources, _o.Warn);
+            Diagnostics.StartSpans.Mark("cgroup");
             if (CgroupView.Needed(spec)) config.CgroupSubpaths = CgroupView.Subpaths(host, cg);
             int[]? join = null;
             int devNull = -1;
             // The set-up plan, built once: the direct start runs it, or init builds it again from the same config.
             var plan = Setup.ContainerPlan.For(config);
             bool direct = _o.DirectStart && plan.CanRunDirect;
+            Diagnostics.StartSpans.Mark("plan");
             try
             {
                 if (direct)
@@ -231,6 +233,7 @@ public sealed partial class ContainerRuntime
                 CgroupJoin.Close(join);
                 if (devNull >= 0) SysClose(devNull);
             }
+            Diagnostics.StartSpans.Mark(direct ? "clone+exec (direct)" : "clone+init");
             if (!direct)
             {
                 SysClose(sv[1]);
@@ -252,6 +255,7 @@ public sealed partial class ContainerRuntime
             };
             // A restart saves over the previous record, whose exit the monitor may be recording right now.
             using (overlay is null ? null : ContainerRecord.Lock(dir)) rec.Save(dir);
+            Diagnostics.StartSpans.Mark("state record");
             if (!direct) HandOffTerminal(compat);
             if (!detached && !direct)
             {

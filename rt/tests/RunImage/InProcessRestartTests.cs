@@ -77,4 +77,33 @@ public sealed class InProcessRestartTests : IDisposable
         ic.Remove(id, force: false);
         Assert.Empty(Directory.GetDirectories(_r.Root.Containers));
     }
+
+    [Fact]
+    public void ADetachedRunAndARestartTakeTheDirectStartNotInit()
+    {
+        // What the node does for every replica: no exec FIFO, so no `tinyort init` process and handshake — the clone
+        // child execs the program (the span the start records names the back-end it took).
+        var ic = Containers();
+        var rt = new ContainerRuntime(_r.Root, new RuntimeOptions { InitCommand = [ContainerHarness.Binary.Path], SealInit = ContainerHarness.Binary.Aot });
+        var img = new ImageStore(_r.Root).Load(new ImageStore(_r.Root).Find("busybox"));
+        Diagnostics.StartSpans.Enabled = true;
+        try
+        {
+            Diagnostics.StartSpans.Take();
+            var s = ic.Run(new RunOptions { Image = "busybox", Name = "direct-1", Detach = true, Command = ["sh", "-c", "echo up"] }, img);
+            Assert.Contains(Diagnostics.StartSpans.Take(), m => m.Name == "clone+exec (direct)");
+            Assert.Null(s.Launched);
+            Assert.False(File.Exists(Path.Combine(_r.Root.Containers, s.Id, ContainerRecord.FifoName)), "an exec FIFO was made for a started container");
+            Assert.True(ic.WaitStopped(s.Id, TimeSpan.FromSeconds(20)));
+            Assert.Equal(0, rt.CollectExit(s.Id)!.Value.Code);
+            ic.Restart(s.Id);
+            Assert.Contains(Diagnostics.StartSpans.Take(), m => m.Name == "clone+exec (direct)");
+            Assert.True(ic.WaitStopped(s.Id, TimeSpan.FromSeconds(20)));
+            Assert.Equal(0, rt.CollectExit(s.Id)!.Value.Code);
+            Assert.Equal("up\nup\n", File.ReadAllText(ic.LogFile(s.Id)));
+            ic.Remove(s.Id, force: true);
+        }
+        finally { Diagnostics.StartSpans.Enabled = false; }
+        Assert.Empty(Directory.GetDirectories(_r.Root.Containers));
+    }
 }
