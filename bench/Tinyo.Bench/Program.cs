@@ -7,6 +7,7 @@ using Tinyo.Bench.Scale;
 // Benchmarks compare Tinyo against the real peer in the same run; see docs/benchmarks.md.
 //   Tinyo.Bench [BenchmarkDotNet args, e.g. --filter '*Start*']   the BenchmarkDotNet suites (Pull, Unpack, Start, InNodeStart)
 //   Tinyo.Bench scale [COUNT] [CONCURRENCY]                          COUNT detached containers at once, tinyort vs crun
+//   Tinyo.Bench innode [N]                                           an in-node start's phases (StartSpans), the bundle path, the C floor
 //   Tinyo.Bench kv [--runs N] [--seconds S]                          3-member tinyokv vs 3-member etcd (puts, gets, RSS, disk)
 //   Tinyo.Bench net setup|scale [N] | net pair up|down DIR          cluster-network set-up, 1000 on a bridge, a pair for iperf3
 //   Tinyo.Bench sizes                                                the four binaries' sizes (markdown)
@@ -14,6 +15,8 @@ using Tinyo.Bench.Scale;
 //   Tinyo.Bench sockmap CGROUP2_DIR SUBNET                           holds the eBPF TCP shortcut for bench/direct.sh
 if (args is ["scale", ..])
     return ScaleRunner.Run(args[1..]);
+if (args is ["innode", ..])
+    return InNodeSpans.Run(args[1..]);
 if (args is ["kv", ..])
     return KvRunner.Run(args[1..]);
 if (args is ["net", ..])

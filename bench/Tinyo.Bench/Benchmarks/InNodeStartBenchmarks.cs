@@ -73,8 +73,8 @@ public class InNodeStart
         var s = _ic!.Run(new RunOptions { Image = "busybox", Detach = true, Command = ["/bin/true"], Network = "none" }, _img!);
         _last = s.Id;
         _lastIsImage = true;
-        WaitExited(_rt!.State(s.Id).Pid);
-        if (_rt.CollectExit(s.Id) is not { Code: 0 }) throw new InvalidOperationException($"container {s.Id}: no exit 0 recorded");
+        WaitExited(s.Pid);
+        if (_rt!.CollectExit(s.Id) is not { Code: 0 }) throw new InvalidOperationException($"container {s.Id}: no exit 0 recorded");
     }
 
     [Benchmark(Description = "in-process: OCI bundle (no overlay), Launch → Wait")]

@@ -49,7 +49,9 @@ public sealed partial class Cgroup
             {
                 string dir = Path.Combine(host.V2Root!, relPath);
                 // Controllers must be enabled in every ancestor's subtree_control for the leaf to have them.
-                var enable = ControllersToEnable(host.V2Root!, WantsCpuset(r));
+                if (WantsNetClass(r?.Network) || WantsNetPrio(r?.Network))
+                    throw new RtException("linux.resources.network: cgroup v2 has no net_cls or net_prio controller; refusing to run the container without it");
+                var enable = ControllersToEnable(host.V2Root!, r);
                 MakeDirs(host.V2Root!, relPath, created, enable.Length == 0 ? null : d => Write(d, "cgroup.subtree_control", enable, optional: true));
                 dirs.Add(dir);
                 var cg = new Cgroup(dirs, true);
@@ -58,10 +60,12 @@ public sealed partial class Cgroup
                 return cg;
             }
             bool engine = !relPath.StartsWith(CgroupPath.DefaultParent + "/", StringComparison.Ordinal);
+            var extra = ExtraV1Controllers(host, r); // refused before anything is made
             var seen = new HashSet<string>();
             foreach (var c in engine ? EngineV1Controllers : V1Controllers)
                 JoinV1(host, c, relPath, seen, created, dirs);
             if (!engine && WantsCpuset(r)) JoinV1(host, "cpuset", relPath, seen, created, dirs);
+            foreach (var c in extra) JoinV1(host, c, relPath, seen, created, dirs);
             if (dirs.Count == 0) throw new RtException("no cgroup controllers are mounted under /sys/fs/cgroup");
             var g = new Cgroup(dirs, false);
             g.ApplyV1(rules, r, warn);
@@ -79,6 +83,32 @@ public sealed partial class Cgroup
             }
             throw;
         }
+    }
+
+    /// <summary>
+    /// The v1 hierarchies beyond the usual ones that <paramref name="r"/>'s limits need (blkio, hugetlb, net_cls,
+    /// net_prio, rdma). One the host does not mount is refused here, naming the field, before any directory is made:
+    /// a limit asked for is applied or the container does not start.
+    /// </summary>
+    private static List<string> ExtraV1Controllers(CgroupHost host, SpecResources? r)
+    {
+        var l = new List<string>();
+        if (r is null) return l;
+        void Need(bool wanted, string controller, string field)
+        {
+            if (!wanted) return;
+            if (host.V1MountOf(controller) is null)
+                throw new RtException($"{field}: the host has no {controller} cgroup controller mounted; refusing to run the container without the limit");
+            l.Add(controller);
+        }
+        Need(WantsBlkio(r.BlockIO), "blkio", "linux.resources.blockIO");
+        Need(r.HugepageLimits is { Count: > 0 }, "hugetlb", "linux.resources.hugepageLimits");
+        Need(WantsNetClass(r.Network), "net_cls", "linux.resources.network.classID");
+        Need(WantsNetPrio(r.Network), "net_prio", "linux.resources.network.priorities");
+        Need(r.Rdma is { Count: > 0 }, "rdma", "linux.resources.rdma");
+        if (r.Unified is { Count: > 0 })
+            throw new RtException("linux.resources.unified: the host's cgroups are v1; unified keys need cgroup v2");
+        return l;
     }
 
     private static bool WantsCpuset(SpecResources? r) =>
@@ -145,11 +175,16 @@ public sealed partial class Cgroup
         }
     }
 
-    /// <summary>"+memory +cpu +pids" (and "+cpuset" when wanted): those of them the tree has.</summary>
-    private static string ControllersToEnable(string root, bool cpuset)
+    /// <summary>"+memory +cpu +pids" (and cpuset, io, hugetlb, rdma when <paramref name="r"/> sets their limits): those
+    /// of them the tree has. One it lacks makes its limit's file missing, which the limit's write refuses.</summary>
+    private static string ControllersToEnable(string root, SpecResources? r)
     {
         var available = File.ReadAllText(Path.Combine(root, "cgroup.controllers")).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var wanted = cpuset ? new[] { "memory", "cpu", "pids", "cpuset" } : ["memory", "cpu", "pids"];
+        var wanted = new List<string> { "memory", "cpu", "pids" };
+        if (WantsCpuset(r)) wanted.Add("cpuset");
+        if (WantsBlkio(r?.BlockIO)) wanted.Add("io");
+        if (r?.HugepageLimits is { Count: > 0 }) wanted.Add("hugetlb");
+        if (r?.Rdma is { Count: > 0 }) wanted.Add("rdma");
         return string.Join(' ', wanted.Where(c => available.Contains(c)).Select(c => "+" + c));
     }
 
@@ -219,6 +254,17 @@ public sealed partial class Cgroup
             }
             else warn?.Invoke("linux.resources.cpu.cpus/mems ignored: the container has no cpuset cgroup (none is mounted, or it was created without one)");
         }
+        ApplyOthers(r);
+    }
+
+    /// <summary>Block I/O, huge pages, network class and priorities, RDMA, unified keys: v1 and v2 alike.</summary>
+    private void ApplyOthers(SpecResources r)
+    {
+        if (r.BlockIO is { } b) { if (IsV2) ApplyIoV2(Directories[0], b); else ApplyBlkioV1(b); }
+        if (r.HugepageLimits is { Count: > 0 } h) ApplyHugetlb(h, IsV2);
+        if (r.Network is { } n) ApplyNetwork(n, IsV2);
+        if (r.Rdma is { Count: > 0 } rd) ApplyRdma(rd, IsV2);
+        if (r.Unified is { Count: > 0 } u) ApplyUnified(u);
     }
 
     private void ApplyV2(SpecResources? r)
@@ -242,6 +288,7 @@ public sealed partial class Cgroup
             if (!string.IsNullOrEmpty(cs.Cpus)) Write(d, "cpuset.cpus", cs.Cpus);
             if (!string.IsNullOrEmpty(cs.Mems)) Write(d, "cpuset.mems", cs.Mems);
         }
+        ApplyOthers(r);
     }
 
     private static string N(long v) => v.ToString(CultureInfo.InvariantCulture);

@@ -54,8 +54,16 @@ public sealed class CgroupHost
                 v2 = mnt;
             else if (post[0] == "cgroup")
             {
-                var opts = post[2].Split(',').Where(o => o is not ("rw" or "ro") && !o.StartsWith("release_agent") && o != "clone_children" && o != "noprefix" && o != "xattr" && o != "cpuset_v2_mode").ToArray();
-                v1.Add((string.Join(',', opts), mnt));
+                var opts = string.Join(',', post[2].Split(',').Where(o => o is not ("rw" or "ro") && !o.StartsWith("release_agent") && o != "clone_children" && o != "noprefix" && o != "xattr" && o != "cpuset_v2_mode"));
+                // One entry per hierarchy: the same hierarchy bind-mounted elsewhere too (a chroot's or another
+                // container's /sys/fs/cgroup, a bind of a sub-cgroup) would otherwise be mounted twice in every
+                // container (the second mount on the same point fails with EBUSY). The mount of the hierarchy's
+                // root wins, and among those the one under /sys/fs/cgroup.
+                int at = v1.FindIndex(h => h.Item1 == opts);
+                bool whole = pre[3] == "/";
+                if (at < 0) { if (whole) v1.Add((opts, mnt)); }
+                else if (whole && !v1[at].Item2.StartsWith("/sys/fs/cgroup/", StringComparison.Ordinal) && mnt.StartsWith("/sys/fs/cgroup/", StringComparison.Ordinal))
+                    v1[at] = (opts, mnt);
             }
         }
         return v2 is not null && v1.Count == 0 ? new CgroupHost { V2Root = v2 } : new CgroupHost { V1 = v1 };

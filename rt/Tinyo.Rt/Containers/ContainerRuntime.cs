@@ -234,6 +234,7 @@ public sealed partial class ContainerRuntime
                 CgroupJoin.Close(join);
                 if (devNull >= 0) SysClose(devNull);
             }
+            Setup.StartTrace.Mark(direct ? "clone+exec (direct)" : "clone+init");
             if (!direct)
             {
                 SysClose(sv[1]);

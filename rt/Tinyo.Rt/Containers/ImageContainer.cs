@@ -115,7 +115,12 @@ public sealed class ImageContainers
     public string LogFile(string id) => Path.Combine(Root.Containers, id, LogName);
 
     /// <summary>A created container and how to wait for it (null <see cref="Launched"/> when detached).</summary>
-    public sealed record Started(string Id, string Name, ContainerRuntime.Launched? Launched);
+    public sealed record Started(string Id, string Name, ContainerRuntime.Launched? Launched)
+    {
+        /// <summary>Host pid of the container's process as started (it may have exited already: a detached
+        /// container's status then reads <c>stopped</c>, but its exit is still this pid's to collect).</summary>
+        public int Pid { get; init; }
+    }
 
     /// <summary>Builds the spec (merging image and options) for <paramref name="id"/>.</summary>
     public static Spec BuildSpec(RunOptions o, StoredImage img, string id, IReadOnlyList<string> layersTopFirst, out List<string> args)
@@ -236,6 +241,7 @@ public sealed class ImageContainers
         var layersTopFirst = new List<string>(img.LayerDirs.Count);
         for (int i = img.LayerDirs.Count - 1; i >= 0; i--) layersTopFirst.Add(img.LayerDirs[i]);
         var spec = BuildSpec(o, img, id, layersTopFirst, out var args);
+        Setup.StartTrace.Mark("spec");
 
         Directory.CreateDirectory(Root.Containers);
         var dir = Path.Combine(Root.Containers, id);
@@ -260,7 +266,9 @@ public sealed class ImageContainers
                 CheckReachable(dir, un);
             }
             Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
+            Setup.StartTrace.Mark("dirs+name");
             EtcFiles.Write(dir, spec, spec.Hostname!, o.Network == "host", o.Dns, o.HostAddress);
+            Setup.StartTrace.Mark("etc files");
             // This container's own copies, bind-mounted over /etc: writable by its root, as without --userns.
             if (o.UserNs is { } une)
                 foreach (var f in new[] { EtcFiles.Hostname, EtcFiles.Hosts, EtcFiles.ResolvConf })
@@ -281,6 +289,7 @@ public sealed class ImageContainers
                 LogMaxBytes = o.Detach ? runtime.Options.LogMaxBytes : 0,
             };
             File.WriteAllBytes(Path.Combine(dir, InfoName), JsonSerializer.SerializeToUtf8Bytes(info, ContainerJson.Default.ImageContainerInfo));
+            Setup.StartTrace.Mark("config.json+info");
 
             var rt = runtime;
             int devnull = -1;
@@ -289,25 +298,29 @@ public sealed class ImageContainers
                 log = ContainerOutput.Open(Root, runtime.MonitorCommand, dir, id, runtime.Options.LogMaxBytes, runtime.Options.Warn);
                 devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
                 rt = runtime.WithStdio(devnull, log, log);
+                Setup.StartTrace.Mark("log relay");
             }
             var overlay = new OverlayLayers(layersTopFirst, upper, work);
             ContainerRuntime.Launched? launched;
+            int pid;
             try
             {
                 // The spec is passed in memory: config.json above is the OCI state for other tools, not read back.
-                launched = rt.Launch(id, Bundle.FromSpec(dir, spec), o.Detach, overlay);
-                if (o.Detach)
-                {
-                    rt.Start(id);
-                    launched = null;
-                }
+                // Detached or not, the process starts at once, as `run -d` of a bundle does: no exec FIFO and no
+                // create/start split, so the direct start (the clone child execs the program; no `tinyort init`
+                // process and handshake) serves detached image containers too — the node's every start.
+                var bundle = Bundle.FromSpec(dir, spec);
+                Setup.StartTrace.Mark("bundle");
+                launched = rt.Launch(id, bundle, detached: false, overlay);
+                pid = launched.Pid;
+                if (o.Detach) launched = null;
             }
             finally
             {
                 if (devnull >= 0) SysClose(devnull);
             }
             ok = true;
-            return new Started(id, name, launched);
+            return new Started(id, name, launched) { Pid = pid };
         }
         finally
         {
@@ -353,8 +366,8 @@ public sealed class ImageContainers
             bool ok = false;
             try
             {
-                rt.Launch(id, dir, detached: true, new OverlayLayers(layersTopFirst, Path.Combine(dir, "upper"), Path.Combine(dir, "work")));
-                rt.Start(id);
+                // Started at once, as Run does (no create/start split: the direct start applies).
+                rt.Launch(id, dir, detached: false, new OverlayLayers(layersTopFirst, Path.Combine(dir, "upper"), Path.Combine(dir, "work")));
                 ok = true;
             }
             finally

@@ -58,6 +58,28 @@ public sealed class Bundle
         catch (InvalidOperationException e) { throw new RtException($"{name}: invalid JSON: {e.Message}"); } // e.g. GetString on a number
     }
 
+    private static readonly Dictionary<string, SeccompCompiler.Result> s_compiled = [];
+
+    /// <summary>
+    /// <see cref="SeccompCompiler.Compile(JsonElement)"/> once per distinct profile text: a node starts many containers with the
+    /// same profile (every replica of an app, every app with the default one), and compiling Docker's profile to BPF
+    /// is a large part of an in-process start. The result is read-only (the program is copied into each start's
+    /// syscall rows or init message), so one serves every container.
+    /// </summary>
+    private static SeccompCompiler.Result CompileCached(JsonElement profile)
+    {
+        var key = profile.GetRawText();
+        lock (s_compiled)
+            if (s_compiled.TryGetValue(key, out var hit)) return hit;
+        var r = SeccompCompiler.Compile(profile);
+        lock (s_compiled)
+        {
+            if (s_compiled.Count >= 16) s_compiled.Clear(); // a handful of profiles in practice; never unbounded
+            s_compiled[key] = r;
+        }
+        return r;
+    }
+
     /// <summary>Validates <paramref name="spec"/> for a bundle in <paramref name="dir"/>.</summary>
     public static Bundle FromSpec(string dir, Spec spec) => FromSpec(dir, spec, null);
 
@@ -114,7 +136,7 @@ public sealed class Bundle
         if (seccomp is null && linux.Seccomp is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } sc)
         {
             // Compiled here, in the parent, so a bad profile fails before anything exists and init only loads it.
-            try { seccomp = SeccompCompiler.Compile(sc); }
+            try { seccomp = CompileCached(sc); }
             catch (RtException e) { throw new RtException($"{where}: {e.Message}"); }
         }
         Hooks.Validate(spec.Hooks, where);

@@ -55,8 +55,24 @@ public static class DefaultSpec
                 Resources = new SpecResources { Devices = [new SpecDeviceRule { Allow = false, Access = "rwm" }] },
                 MaskedPaths = [.. MaskedPaths],
                 ReadonlyPaths = [.. ReadonlyPaths],
-                Seccomp = SeccompProfiles.DockerDefault(caps).ToJsonElement(),
+                Seccomp = DefaultSeccomp(caps),
             },
         };
+    }
+
+    private static readonly Dictionary<string, System.Text.Json.JsonElement> s_seccomp = [];
+
+    /// <summary>Docker's default profile for <paramref name="caps"/> as JSON, built once per capability set: a node
+    /// makes every container of an image from the same set, and building the profile costs more than the lookup.
+    /// A <see cref="System.Text.Json.JsonElement"/> is read-only, so one instance serves every spec.</summary>
+    private static System.Text.Json.JsonElement DefaultSeccomp(IEnumerable<string> caps)
+    {
+        var key = string.Join(',', caps);
+        lock (s_seccomp)
+        {
+            if (s_seccomp.TryGetValue(key, out var e)) return e;
+            if (s_seccomp.Count >= 16) s_seccomp.Clear(); // a handful of sets in practice; never grows without bound
+            return s_seccomp[key] = SeccompProfiles.DockerDefault(caps).ToJsonElement();
+        }
     }
 }

@@ -236,6 +236,99 @@ public sealed class SpecResources
     public SpecCpu? Cpu { get; set; }
     /// <summary>Process-count limit.</summary>
     public SpecPids? Pids { get; set; }
+    /// <summary>Block I/O weights and throttles (v1 blkio, v2 io).</summary>
+    [JsonPropertyName("blockIO")]
+    public SpecBlockIO? BlockIO { get; set; }
+    /// <summary>Huge page limits per page size (hugetlb).</summary>
+    public List<SpecHugepageLimit>? HugepageLimits { get; set; }
+    /// <summary>Network class id and interface priorities (v1 net_cls, net_prio).</summary>
+    public SpecNetwork? Network { get; set; }
+    /// <summary>RDMA limits per device (rdma).</summary>
+    public Dictionary<string, SpecRdma>? Rdma { get; set; }
+    /// <summary>cgroup v2 control files and values, written as given.</summary>
+    public Dictionary<string, string>? Unified { get; set; }
+}
+
+/// <summary><c>linux.resources.blockIO</c>.</summary>
+public sealed class SpecBlockIO
+{
+    /// <summary>Default weight (10..1000); 0 or absent: not set.</summary>
+    public uint? Weight { get; set; }
+    /// <summary>Weight for the cgroup's own tasks against its children (CFQ only).</summary>
+    public uint? LeafWeight { get; set; }
+    /// <summary>Weights per device.</summary>
+    public List<SpecWeightDevice>? WeightDevice { get; set; }
+    /// <summary>Read bytes per second per device.</summary>
+    public List<SpecThrottleDevice>? ThrottleReadBpsDevice { get; set; }
+    /// <summary>Write bytes per second per device.</summary>
+    public List<SpecThrottleDevice>? ThrottleWriteBpsDevice { get; set; }
+    /// <summary>Read operations per second per device.</summary>
+    [JsonPropertyName("throttleReadIOPSDevice")]
+    public List<SpecThrottleDevice>? ThrottleReadIOPSDevice { get; set; }
+    /// <summary>Write operations per second per device.</summary>
+    [JsonPropertyName("throttleWriteIOPSDevice")]
+    public List<SpecThrottleDevice>? ThrottleWriteIOPSDevice { get; set; }
+}
+
+/// <summary>A block device's weight (<c>linux.resources.blockIO.weightDevice[]</c>).</summary>
+public sealed class SpecWeightDevice
+{
+    /// <summary>Device major number.</summary>
+    public long Major { get; set; }
+    /// <summary>Device minor number.</summary>
+    public long Minor { get; set; }
+    /// <summary>Weight (10..1000).</summary>
+    public uint? Weight { get; set; }
+    /// <summary>Leaf weight (CFQ only).</summary>
+    public uint? LeafWeight { get; set; }
+}
+
+/// <summary>A block device's rate limit (<c>linux.resources.blockIO.throttle*Device[]</c>).</summary>
+public sealed class SpecThrottleDevice
+{
+    /// <summary>Device major number.</summary>
+    public long Major { get; set; }
+    /// <summary>Device minor number.</summary>
+    public long Minor { get; set; }
+    /// <summary>Bytes or operations per second; 0 removes the limit.</summary>
+    public ulong Rate { get; set; }
+}
+
+/// <summary>A huge page limit (<c>linux.resources.hugepageLimits[]</c>).</summary>
+public sealed class SpecHugepageLimit
+{
+    /// <summary>Page size as the kernel names it (<c>2MB</c>, <c>1GB</c>).</summary>
+    public string PageSize { get; set; } = "";
+    /// <summary>Bytes of huge pages of that size the cgroup may use (0: none).</summary>
+    public ulong Limit { get; set; }
+}
+
+/// <summary><c>linux.resources.network</c>.</summary>
+public sealed class SpecNetwork
+{
+    /// <summary>net_cls class id tagged on the cgroup's packets.</summary>
+    [JsonPropertyName("classID")]
+    public uint? ClassID { get; set; }
+    /// <summary>net_prio priorities per interface.</summary>
+    public List<SpecInterfacePriority>? Priorities { get; set; }
+}
+
+/// <summary>An interface's priority (<c>linux.resources.network.priorities[]</c>).</summary>
+public sealed class SpecInterfacePriority
+{
+    /// <summary>Interface name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Priority of the cgroup's traffic on it.</summary>
+    public uint Priority { get; set; }
+}
+
+/// <summary>An RDMA device's limits (<c>linux.resources.rdma.DEVICE</c>).</summary>
+public sealed class SpecRdma
+{
+    /// <summary>Maximum HCA handles.</summary>
+    public uint? HcaHandles { get; set; }
+    /// <summary>Maximum HCA objects.</summary>
+    public uint? HcaObjects { get; set; }
 }
 
 /// <summary>A device cgroup rule.</summary>

@@ -462,9 +462,144 @@ internal ref struct SpecReader
                         if (m == "limit" && _r.TokenType != JsonTokenType.Null) r.Pids.Limit = Long("linux.resources.pids.limit");
                         else Skip();
                     break;
+                case "blockIO": r.BlockIO = ReadBlockIO(); break;
+                case "hugepageLimits":
+                    if (!BeginArray("linux.resources.hugepageLimits")) break;
+                    r.HugepageLimits = [];
+                    while (Item())
+                    {
+                        Object("linux.resources.hugepageLimits[]");
+                        var h = new SpecHugepageLimit();
+                        while (Member("linux.resources.hugepageLimits[]", out var m))
+                            switch (m)
+                            {
+                                case "pageSize": h.PageSize = Str("linux.resources.hugepageLimits[].pageSize") ?? ""; break;
+                                case "limit": h.Limit = ULong("linux.resources.hugepageLimits[].limit"); break;
+                                default: Skip(); break;
+                            }
+                        r.HugepageLimits.Add(h);
+                    }
+                    break;
+                case "network":
+                    Object("linux.resources.network");
+                    r.Network = new SpecNetwork();
+                    while (Member("linux.resources.network", out var m))
+                    {
+                        if (_r.TokenType == JsonTokenType.Null) continue;
+                        switch (m)
+                        {
+                            case "classID": r.Network.ClassID = UInt("linux.resources.network.classID"); break;
+                            case "priorities":
+                                if (!BeginArray("linux.resources.network.priorities")) break;
+                                r.Network.Priorities = [];
+                                while (Item())
+                                {
+                                    Object("linux.resources.network.priorities[]");
+                                    var p = new SpecInterfacePriority();
+                                    while (Member("linux.resources.network.priorities[]", out var f))
+                                        switch (f)
+                                        {
+                                            case "name": p.Name = Str("linux.resources.network.priorities[].name") ?? ""; break;
+                                            case "priority": p.Priority = UInt("linux.resources.network.priorities[].priority"); break;
+                                            default: Skip(); break;
+                                        }
+                                    r.Network.Priorities.Add(p);
+                                }
+                                break;
+                            default: Skip(); break;
+                        }
+                    }
+                    break;
+                case "rdma":
+                    Object("linux.resources.rdma");
+                    r.Rdma = [];
+                    while (Member("linux.resources.rdma", out var dev))
+                    {
+                        var what = "linux.resources.rdma." + dev;
+                        Object(what);
+                        var d = new SpecRdma();
+                        while (Member(what, out var f))
+                        {
+                            if (_r.TokenType == JsonTokenType.Null) continue;
+                            switch (f)
+                            {
+                                case "hcaHandles": d.HcaHandles = UInt(what + ".hcaHandles"); break;
+                                case "hcaObjects": d.HcaObjects = UInt(what + ".hcaObjects"); break;
+                                default: Skip(); break;
+                            }
+                        }
+                        r.Rdma[dev] = d;
+                    }
+                    break;
+                case "unified": r.Unified = StringMap("linux.resources.unified"); break;
                 default: Skip(); break;
             }
         }
         return r;
+    }
+
+    private SpecBlockIO ReadBlockIO()
+    {
+        const string W = "linux.resources.blockIO";
+        Object(W);
+        var b = new SpecBlockIO();
+        while (Member(W, out var n))
+        {
+            if (_r.TokenType == JsonTokenType.Null) continue;
+            switch (n)
+            {
+                case "weight": b.Weight = UInt(W + ".weight"); break;
+                case "leafWeight": b.LeafWeight = UInt(W + ".leafWeight"); break;
+                case "weightDevice":
+                    if (!BeginArray(W + ".weightDevice")) break;
+                    b.WeightDevice = [];
+                    while (Item())
+                    {
+                        Object(W + ".weightDevice[]");
+                        var d = new SpecWeightDevice();
+                        while (Member(W + ".weightDevice[]", out var m))
+                        {
+                            if (_r.TokenType == JsonTokenType.Null) continue;
+                            switch (m)
+                            {
+                                case "major": d.Major = Long(W + ".weightDevice[].major"); break;
+                                case "minor": d.Minor = Long(W + ".weightDevice[].minor"); break;
+                                case "weight": d.Weight = UInt(W + ".weightDevice[].weight"); break;
+                                case "leafWeight": d.LeafWeight = UInt(W + ".weightDevice[].leafWeight"); break;
+                                default: Skip(); break;
+                            }
+                        }
+                        b.WeightDevice.Add(d);
+                    }
+                    break;
+                case "throttleReadBpsDevice": b.ThrottleReadBpsDevice = Throttles(W + "." + n); break;
+                case "throttleWriteBpsDevice": b.ThrottleWriteBpsDevice = Throttles(W + "." + n); break;
+                case "throttleReadIOPSDevice": b.ThrottleReadIOPSDevice = Throttles(W + "." + n); break;
+                case "throttleWriteIOPSDevice": b.ThrottleWriteIOPSDevice = Throttles(W + "." + n); break;
+                default: Skip(); break;
+            }
+        }
+        return b;
+    }
+
+    private List<SpecThrottleDevice>? Throttles(string what)
+    {
+        if (!BeginArray(what)) return null;
+        var l = new List<SpecThrottleDevice>();
+        while (Item())
+        {
+            Object(what + "[]");
+            var d = new SpecThrottleDevice();
+            while (Member(what + "[]", out var m))
+                switch (m)
+                {
+                    case "major": d.Major = Long(what + "[].major"); break;
+                    case "minor": d.Minor = Long(what + "[].minor"); break;
+                    case "rate": d.Rate = ULong(what + "[].rate"); break;
+                    default: Skip(); break;
+                }
+            l.Add(d);
+        }
+        return l;
     }
 }

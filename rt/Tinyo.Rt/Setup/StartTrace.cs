@@ -14,7 +14,7 @@ namespace Tinyo.Rt.Setup;
 /// happen, without a second process or a pipe.
 /// </summary>
 /// <remarks>
-/// Off unless <c>TINYO_TRACE_START=1</c> is in the environment: <see cref="Enabled"/> is read once, <see cref="Mark"/>
+/// Off unless <c>TINYO_TRACE_START=1</c> is in the environment or a harness sets <see cref="Enabled"/>: <see cref="Mark"/>
 /// is then one thread-static read, and the child's script gets no extra row. One trace per thread at a time
 /// (<see cref="Begin"/> … <see cref="Dispose"/>), which is how a start runs: on its caller's thread. Both clocks are
 /// CLOCK_MONOTONIC in nanoseconds (.NET's <see cref="Stopwatch"/> on Linux), so the two kinds of marks sort into one
@@ -22,8 +22,9 @@ namespace Tinyo.Rt.Setup;
 /// </remarks>
 public sealed unsafe class StartTrace : IDisposable
 {
-    /// <summary>Whether tracing is on (<c>TINYO_TRACE_START=1</c>).</summary>
-    public static readonly bool Enabled = Environment.GetEnvironmentVariable("TINYO_TRACE_START") == "1";
+    /// <summary>Whether tracing is on: <c>TINYO_TRACE_START=1</c>, or set by a benchmark harness or test (never by the
+    /// runtime itself).</summary>
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("TINYO_TRACE_START") == "1";
 
     private const int ChildSlots = 256;
     private const long SYS_clock_gettime = 228, CLOCK_MONOTONIC = 1;

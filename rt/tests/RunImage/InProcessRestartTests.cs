@@ -77,4 +77,41 @@ public sealed class InProcessRestartTests : IDisposable
         ic.Remove(id, force: false);
         Assert.Empty(Directory.GetDirectories(_r.Root.Containers));
     }
+
+    [Fact]
+    public void ADetachedRunAndARestartTakeTheDirectStartNotInit()
+    {
+        // What the node does for every replica: no exec FIFO, so no `tinyort init` process and handshake — the clone
+        // child execs the program (the span the start records names the back-end it took).
+        var ic = Containers();
+        var rt = new ContainerRuntime(_r.Root, new RuntimeOptions { InitCommand = [ContainerHarness.Binary.Path], SealInit = ContainerHarness.Binary.Aot });
+        var img = new ImageStore(_r.Root).Load(new ImageStore(_r.Root).Find("busybox"));
+        Tinyo.Rt.Setup.StartTrace.Enabled = true;
+        try
+        {
+            ImageContainers.Started s;
+            using (var trace = Tinyo.Rt.Setup.StartTrace.Begin()!)
+            {
+                s = ic.Run(new RunOptions { Image = "busybox", Name = "direct-1", Detach = true, Command = ["sh", "-c", "echo up"] }, img);
+                trace.Dispose();
+                Assert.Contains(trace.Spans(), m => m.What == "clone+exec (direct)");
+            }
+            Assert.Null(s.Launched);
+            Assert.False(File.Exists(Path.Combine(_r.Root.Containers, s.Id, ContainerRecord.FifoName)), "an exec FIFO was made for a started container");
+            Assert.True(ic.WaitStopped(s.Id, TimeSpan.FromSeconds(20)));
+            Assert.Equal(0, rt.CollectExit(s.Id)!.Value.Code);
+            using (var trace = Tinyo.Rt.Setup.StartTrace.Begin()!)
+            {
+                ic.Restart(s.Id);
+                trace.Dispose();
+                Assert.Contains(trace.Spans(), m => m.What == "clone+exec (direct)");
+            }
+            Assert.True(ic.WaitStopped(s.Id, TimeSpan.FromSeconds(20)));
+            Assert.Equal(0, rt.CollectExit(s.Id)!.Value.Code);
+            Assert.Equal("up\nup\n", File.ReadAllText(ic.LogFile(s.Id)));
+            ic.Remove(s.Id, force: true);
+        }
+        finally { Tinyo.Rt.Setup.StartTrace.Enabled = false; }
+        Assert.Empty(Directory.GetDirectories(_r.Root.Containers));
+    }
 }

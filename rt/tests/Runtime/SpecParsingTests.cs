@@ -32,6 +32,18 @@ public sealed class SpecParsingTests
             Memory = new SpecMemory { Limit = 1 << 20, Reservation = 1 << 19, Swap = 2 << 20, Swappiness = 0, DisableOOMKiller = false },
             Cpu = new SpecCpu { Shares = 512, Quota = 50000, Period = 100000, Cpus = "0-1", Mems = "0" },
             Pids = new SpecPids { Limit = 64 },
+            BlockIO = new SpecBlockIO
+            {
+                Weight = 500, LeafWeight = 300, WeightDevice = [new SpecWeightDevice { Major = 8, Minor = 0, Weight = 100, LeafWeight = 50 }],
+                ThrottleReadBpsDevice = [new SpecThrottleDevice { Major = 8, Minor = 0, Rate = 1 << 20 }],
+                ThrottleWriteBpsDevice = [new SpecThrottleDevice { Major = 8, Minor = 16, Rate = 2 << 20 }],
+                ThrottleReadIOPSDevice = [new SpecThrottleDevice { Major = 8, Minor = 0, Rate = 100 }],
+                ThrottleWriteIOPSDevice = [new SpecThrottleDevice { Major = 8, Minor = 0, Rate = 200 }],
+            },
+            HugepageLimits = [new SpecHugepageLimit { PageSize = "2MB", Limit = 0 }, new SpecHugepageLimit { PageSize = "1GB", Limit = 1 << 30 }],
+            Network = new SpecNetwork { ClassID = 0x100001, Priorities = [new SpecInterfacePriority { Name = "eth0", Priority = 5 }] },
+            Rdma = new() { ["mlx5_0"] = new SpecRdma { HcaHandles = 3, HcaObjects = 1000 } },
+            Unified = new() { ["memory.high"] = "1000000" },
         };
         return s;
     }
@@ -117,6 +129,23 @@ public sealed class SpecParsingTests
         Assert.Equal("/sys/fs/cgroup/cpu", host.V1MountOf("cpu"));
         Assert.Null(host.V1MountOf("blkio"));
         Assert.Contains(host.V1, h => h.Options == "name=systemd");
+    }
+
+    [Fact]
+    public void AHierarchyMountedTwiceIsOneHierarchyAtItsSysFsCgroupMount()
+    {
+        // A chroot's bind of /sys/fs/cgroup (seen first) and a bind of a sub-cgroup: every container would mount the
+        // hierarchy twice on one point (EBUSY) if each line counted.
+        var host = CgroupHost.Detect([
+            "40 24 0:23 / /tmp/chroot/sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+            "41 24 0:24 /docker/abc /tmp/other/memory rw,relatime - cgroup cgroup rw,memory",
+            "26 25 0:23 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+            "27 25 0:24 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+            "42 24 0:24 / /tmp/chroot/sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+        ]);
+        Assert.Equal(2, host.V1.Count);
+        Assert.Equal("/sys/fs/cgroup/cpu", host.V1MountOf("cpu"));
+        Assert.Equal("/sys/fs/cgroup/memory", host.V1MountOf("memory"));
     }
 
     [Fact]
