@@ -5,9 +5,9 @@ DOTNET ?= dotnet
 EXES  := ctl/tio node/tinyonode kv/tinyokv rt/tinyort
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test bench bench-net fuzz demo conformance deps clean help sizes
+.PHONY: all build test bench bench-net fuzz demo conformance deps clean help sizes separate dist
 
-all: build ## Build the four NativeAOT binaries (dynamically linked: see Directory.Build.props) into out/bin
+all: build ## Build the multi-call NativeAOT binary (dynamically linked: see Directory.Build.props) and its four names into out/bin
 
 build: $(addprefix $(BIN)/,tio tinyonode tinyokv tinyort) ## Same as `make`
 	@$(MAKE) --no-print-directory sizes
@@ -20,17 +20,35 @@ $(BIN)/tio:       $(COMMON) $(call src,ctl) $(call src,api) $(call src,linux)
 $(BIN)/tinyonode: $(COMMON) $(call src,node) $(call src,api) $(call src,kv/Tinyo.Kv.Client) $(call src,rt/Tinyo.Rt) $(call src,linux)
 $(BIN)/tinyokv:   $(COMMON) $(call src,kv) $(call src,linux)
 $(BIN)/tinyort:   $(COMMON) $(call src,rt) $(call src,linux)
+# One multi-call binary (tinyo/: the four programs, chosen by argv[0]) holds them all, so the .NET runtime, the BCL
+# and the shared libraries are linked once; out/bin/tio, tinyonode, tinyokv and tinyort are hard links to it (hard,
+# not symbolic: /proc/self/exe, which the runtime re-executes, then names the program it was started as).
+$(BIN)/tinyo: $(COMMON) $(call src,tinyo) $(call src,ctl) $(call src,node) $(call src,kv) $(call src,rt) $(call src,api) $(call src,linux)
+$(addprefix $(BIN)/,tio tinyonode tinyokv tinyort): $(BIN)/tinyo
+	@ln -f $< $@
 # The NativeAOT link needs gcc, libc6-dev and zlib1g-dev: order-only, so a present package never forces a relink.
-$(addprefix $(BIN)/,tio tinyonode tinyokv tinyort): | deps
-$(BIN)/%:
+$(BIN)/tinyo: | deps
+$(BIN)/tinyo:
 	@mkdir -p $(BIN)
-	@echo "publish $* (NativeAOT)"
+	@echo "publish tinyo (NativeAOT, multi-call)"
+	@$(DOTNET) publish tinyo/tinyo.csproj -c Release -o artifacts/publish-aot/tinyo -v quiet -nologo
+	@install -m 0755 artifacts/publish-aot/tinyo/tinyo $@
+
+# Each program can still be published alone from its own project (four binaries, each with its own runtime copy).
+SEP := out/separate
+separate: $(addprefix $(SEP)/,tio tinyonode tinyokv tinyort) ## Publish the four programs as separate binaries into out/separate (not what make installs)
+$(SEP)/%: | deps
+	@mkdir -p $(SEP)
+	@echo "publish $* (NativeAOT, alone)"
 	@p=$$(dirname $$(find ctl node kv rt -name $*.csproj -not -path '*/obj/*' | head -1)); \
 	  $(DOTNET) publish $$p/$*.csproj -c Release -o artifacts/publish-aot/$* -v quiet -nologo
 	@install -m 0755 artifacts/publish-aot/$*/$* $@
 
-sizes: ## Print the binaries' sizes
-	@ls -l $(BIN) | awk 'NR>1 {printf "  %-10s %6.1f MiB\n", $$9, $$5/1048576; t+=$$5} END {printf "  %-10s %6.1f MiB\n", "total", t/1048576}'
+sizes: ## Print the binaries' sizes (a file with several names, the hard links, counted once)
+	@scripts/sizes.sh $(BIN)
+
+dist: $(BIN)/tinyo ## Release tarball out/dist/tinyo-VERSION-linux-x64.tar.gz + SHA256SUMS (install with scripts/install.sh TARBALL)
+	@scripts/dist.sh $(BIN)
 
 test: deps build ## Build, then run every test suite (as root: real containers, registries, clusters)
 	@TINYO_BIN=$(CURDIR)/$(BIN) scripts/test.sh

@@ -13,6 +13,8 @@ verbose=""; [ "${1:-}" = "-v" ] && { verbose=1; shift; }
 idle=${1:-30}
 bin=${TINYO_BIN:-$PWD/out/bin}
 tmp=$(mktemp -d /tmp/tinyo-idlerss.XXXXXX)
+# The page the app serves, outside $tmp: the node refuses a bind source inside its own directory.
+www=$(mktemp -d /tmp/tinyo-idlerss-www.XXXXXX)
 reg_pid=""; tio_up=""
 export HOME="$tmp/home"; mkdir -p "$HOME"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -21,7 +23,7 @@ cleanup() {
   [ -n "$tio_up" ] && "$bin/tio" down --root "$tmp/node" --socket "$tmp/node.sock" >/dev/null 2>&1
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
   grep -F " $tmp/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$www"
 }
 trap cleanup EXIT INT TERM
 
@@ -47,7 +49,7 @@ row() {
   echo "| $step | **both** | **$(mib "$total")** | $(mib "$tpss") | | | | |"
 }
 
-mkdir -p "$tmp/www"; echo "<h1>idle rss</h1>" >"$tmp/www/index.html"
+echo "<h1>idle rss</h1>" >"$www/index.html"
 # Loopback registry with the image as docker.io's library/busybox, and a node whose mirror it is.
 . bench/loopback-node.sh
 loopback_registry
@@ -59,7 +61,7 @@ container: "busybox:latest"
 command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
 port: "$port:8080"
 mounts:
-  - source: "$tmp/www"
+  - source: "$www"
     target: "/www"
     readonly: true
 EOF

@@ -21,6 +21,12 @@ for s in "${suites[@]}"; do
 done
 echo "== fuzz smoke (corpus + regression replay, then a few seconds of afl++ per target)"
 FUZZ_SMOKE=1 scripts/fuzz.sh || rc=1
+echo "== dist (make dist's tarball installed by scripts/install.sh on a bare chroot without .NET; the node serves an app)"
+if [ -n "${TINYO_BIN:-}" ] && [ -x "$TINYO_BIN/tinyo" ]; then
+  scripts/dist-test.sh || rc=1
+else
+  echo "FAILED dist: no multi-call binary at \$TINYO_BIN/tinyo (make test sets it)"; rc=1
+fi
 echo "== docs (the README's benchmark table is docs/benchmarks.md's current figures)"
 figures_ok=1; scripts/figures.sh --check || { rc=1; figures_ok=0; }
 passed=0; failed=0; skipped=0

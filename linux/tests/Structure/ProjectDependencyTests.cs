@@ -25,6 +25,8 @@ public class ProjectDependencyTests
         ["tinyokv"] = ["Tinyo.Kv", "Tinyo.Kv.Client", "Tinyo.Linux"],
         ["tinyonode"] = ["Tinyo.Node", "Tinyo.Api", "Tinyo.Linux", "Tinyo.Rt", "Tinyo.Kv.Client"],
         ["tio"] = ["Tinyo.Ctl", "Tinyo.Api", "Tinyo.Linux"],
+        // The multi-call binary: the four executables' entry points, nothing below them directly.
+        ["tinyo"] = ["tio", "tinyonode", "tinyokv", "tinyort"],
     };
 
     /// <summary>Who may reference the node's and the CLI's libraries besides their executables: their tests and the fuzz harness.</summary>
