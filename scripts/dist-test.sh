@@ -20,7 +20,7 @@ bin=${TINYO_BIN:-$PWD/out/bin}
 # /sys) are never seen by the host or by tests running beside this one, and vanish with the namespace even if this
 # script is killed before its cleanup.
 if [ -z "${TINYO_DIST_TEST_NS:-}" ]; then
-  TINYO_DIST_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
+  TINYO_DIST_TEST_NS=1 exec unshare -m --propagation private "$PWD/scripts/dist-test.sh" "$@"
 fi
 tmp=$(mktemp -d /tmp/tinyo-dist-test.XXXXXX)
 root=$tmp/root
