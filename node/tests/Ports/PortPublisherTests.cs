@@ -128,7 +128,7 @@ public sealed class PortPublisherTests : IDisposable
     public async Task No_running_replica_closes_the_client()
     {
         int host = FreePort();
-        using var h = publisher.Publish("web", Port(host, 80), () => []);
+        using var h = publisher.Publish("web", Port(host, 80), () => Array.Empty<int>());
         using var c = await ConnectAsync(host);
         Assert.Empty(await ReadToEndAsync(c, 5000));
     }
@@ -137,18 +137,18 @@ public sealed class PortPublisherTests : IDisposable
     public void Check_names_the_holder_and_same_app_is_fine()
     {
         int host = FreePort();
-        using var h = publisher.Publish("web", Port(host, 80), () => []);
+        using var h = publisher.Publish("web", Port(host, 80), () => Array.Empty<int>());
         publisher.Check("web", [Port(host, 8080)]); // an update keeps its port
         var e = Assert.Throws<PortInUseException>(() => publisher.Check("api", [Port(host, 80)]));
         Assert.Equal($"port {host} is already in use by app web", e.Message);
-        Assert.Throws<PortInUseException>(() => publisher.Publish("api", Port(host, 80), () => []));
+        Assert.Throws<PortInUseException>(() => publisher.Publish("api", Port(host, 80), () => Array.Empty<int>()));
 
         using var foreign = new TcpListener(IPAddress.Loopback, 0);
         foreign.Start();
         int taken = ((IPEndPoint)foreign.LocalEndpoint).Port;
         e = Assert.Throws<PortInUseException>(() => publisher.Check("api", [Port(taken, 80)]));
         Assert.Equal($"port {taken} is already in use by another process on this host", e.Message);
-        e = Assert.Throws<PortInUseException>(() => publisher.Publish("api", Port(taken, 80), () => []));
+        e = Assert.Throws<PortInUseException>(() => publisher.Publish("api", Port(taken, 80), () => Array.Empty<int>()));
         Assert.Null(e.ByApp);
         Assert.DoesNotContain(taken.ToString(), publisher.Ports.Keys); // nothing half-published
 
