@@ -21,6 +21,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private IPortPublisher? ports;
     private IdleTrim? trim;
     private Cluster.NodeRegistry? registry;
+    private Network.ClusterOverlay? overlay;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -65,6 +66,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
+        overlay = Network.OverlaySetup.Start(options, networks, store);
         // Containers' logs are relayed by the runtime root's exit monitor (Rt.Processes.LogRelay: capped exactly,
         // back-pressure on the writer); one that died while this node was away is replaced here.
         _ = Task.Run(() =>
@@ -125,6 +127,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         if (registry is not null) await registry.DisposeAsync();
         trim?.Dispose();
+        if (overlay is not null) await overlay.DisposeAsync();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();
