@@ -95,6 +95,8 @@ public static class Targets
         new("dns", DnsTarget.Run),
         // Join requests (challenge and join bodies) from any host that reaches a clustered node's API port.
         new("join", JoinTarget.Run),
+        // IPAM subnet records and status records of other nodes, read by the cluster overlay (VXLAN, names across nodes).
+        new("overlay", OverlayTarget.Run),
     ];
 
     public static bool TryFind(string name, out Target target)

@@ -23,6 +23,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Cluster.NodeRegistry? registry;
     private readonly CancellationTokenSource netFeedStop = new();
     private Task? netFeed;
+    private Network.ClusterOverlay? overlay;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -69,6 +70,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
+        overlay = Network.OverlaySetup.Start(options, networks, store);
         // Containers' logs are relayed by the runtime root's exit monitor (Rt.Processes.LogRelay: capped exactly,
         // back-pressure on the writer); one that died while this node was away is replaced here.
         _ = Task.Run(() =>
@@ -131,6 +133,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         trim?.Dispose();
         await netFeedStop.CancelAsync();
         if (netFeed is not null) await netFeed;
+        if (overlay is not null) await overlay.DisposeAsync();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();

@@ -80,6 +80,12 @@ public sealed class ClusterNetworks : IReplicaNetworks
         lock (gate) return replicas.TryGetValue(replica, out var l) ? l.Address : null;
     }
 
+    /// <summary>The clusters that have a bridge on this node now (what the overlay connects to other nodes).</summary>
+    public IReadOnlyList<PresentCluster> Present()
+    {
+        lock (gate) return [.. clusters.Values.Select(c => new PresentCluster(c.Name, c.Bridge, c.BridgeIndex, c.Subnet.Subnet, c.Names))];
+    }
+
     /// <summary>The replica's cluster, or null.</summary>
     public string? ClusterOf(string replica)
     {
@@ -311,7 +317,8 @@ public sealed class ClusterNetworks : IReplicaNetworks
 
     private string SavedForwarding => Path.Combine(o.Root, "ip_forward.saved");
 
-    private void EnsureForwarding()
+    /// <summary>Turns IP forwarding on (saved, restored when the node stops): cluster egress, and the overlay.</summary>
+    internal void EnsureForwarding()
     {
         try
         {

@@ -24,6 +24,7 @@ public sealed class DnsNameTable
 
     private volatile Dictionary<string, Entry> names = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, IReadOnlyList<DnsReplica>> apps = new(StringComparer.OrdinalIgnoreCase);
+    private Dictionary<string, IReadOnlyList<DnsReplica>> remote = new(StringComparer.OrdinalIgnoreCase);
     private readonly Lock gate = new();
 
     /// <summary>Sets (or replaces) the replicas of <paramref name="app"/>; an empty list removes it.</summary>
@@ -33,6 +34,23 @@ public sealed class DnsNameTable
         {
             if (replicas.Count == 0) apps.Remove(app);
             else apps[app] = replicas.ToArray();
+            Rebuild();
+        }
+    }
+
+    /// <summary>
+    /// Replaces the replicas this cluster has on other nodes (the overlay's view of their status records). The app
+    /// name gives this node's healthy replicas and the other nodes' together; <c>APP-N</c> is this node's replica N
+    /// when there is one (every node may run its own replica N), else another node's.
+    /// </summary>
+    public void SetRemote(IReadOnlyDictionary<string, List<DnsReplica>> replicas)
+    {
+        lock (gate)
+        {
+            var d = new Dictionary<string, IReadOnlyList<DnsReplica>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (app, reps) in replicas)
+                if (reps.Count > 0) d[app] = reps.ToArray();
+            remote = d;
             Rebuild();
         }
     }
@@ -60,11 +78,19 @@ public sealed class DnsNameTable
     private void Rebuild()
     {
         var d = new Dictionary<string, Entry>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (app, reps) in remote)
+            foreach (var r in reps.OrderBy(r => r.Address.ToString(), StringComparer.Ordinal))
+                d.TryAdd($"{app}-{r.Index}", new Entry([r.Address]));
         foreach (var (app, reps) in apps)
             foreach (var r in reps)
                 d[$"{app}-{r.Index}"] = new Entry([r.Address]);
         foreach (var (app, reps) in apps)
             d[app] = new Entry(reps.Where(r => r.Healthy).OrderBy(r => r.Index).Select(r => r.Address).ToArray());
+        foreach (var (app, reps) in remote)
+        {
+            var far = reps.Where(r => r.Healthy).OrderBy(r => r.Index).Select(r => r.Address);
+            d[app] = new Entry([.. (d.TryGetValue(app, out var near) && apps.ContainsKey(app) ? near.Addresses : []).Concat(far).Distinct()]);
+        }
         names = d;
     }
 }

@@ -20,7 +20,8 @@ public sealed record IsolatedCluster(string Name, string Bridge, Ipv4Subnet Subn
 /// <list type="bullet">
 /// <item>forward: a packet entering from one cluster's bridge and leaving by another's is dropped — in both
 /// directions, since each bridge has its rule; with egress off, everything a cluster's bridge would forward is
-/// dropped. Traffic between replicas of one cluster is switched by the bridge and never reaches this hook.</item>
+/// dropped (except back out of its own bridge: to its subnets on other nodes, through the overlay's VXLAN port).
+/// Traffic between replicas of one cluster on one node is switched by the bridge and never reaches this hook.</item>
 /// <item>input: from any cluster bridge, TCP to the node's own ports (API, KV) is dropped; so is any packet to
 /// another cluster's gateway address (its DNS responder).</item>
 /// <item>postrouting (nat): a cluster's packets leaving by any interface other than its bridge are masqueraded
@@ -47,7 +48,8 @@ public static class IsolationRules
         {
             var others = clusters.Where(o => o.Bridge != c.Bridge).Select(o => Quote(o.Bridge)).ToList();
             if (others.Count > 0) sb.Append(inv, $"\t\tiifname {Quote(c.Bridge)} oifname {{ {string.Join(", ", others)} }} drop comment \"{c.Name}: other clusters\"\n");
-            if (!c.Egress) sb.Append(inv, $"\t\tiifname {Quote(c.Bridge)} drop comment \"{c.Name}: egress off\"\n");
+            // Back out of its own bridge is the cluster's own traffic to its subnets on other nodes (the overlay).
+            if (!c.Egress) sb.Append(inv, $"\t\tiifname {Quote(c.Bridge)} oifname != {Quote(c.Bridge)} drop comment \"{c.Name}: egress off\"\n");
         }
         sb.Append("\t}\n");
         sb.Append("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");

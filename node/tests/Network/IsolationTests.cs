@@ -17,7 +17,7 @@ public sealed class IsolationTests
         Assert.StartsWith("table inet tinyo {}\ndelete table inet tinyo\ntable inet tinyo {", text);
         Assert.Contains("iifname \"tya\" oifname { \"tyb\" } drop", text);
         Assert.Contains("iifname \"tyb\" oifname { \"tya\" } drop", text);
-        Assert.Contains("iifname \"tyb\" drop comment \"beta: egress off\"", text);
+        Assert.Contains("iifname \"tyb\" oifname != \"tyb\" drop comment \"beta: egress off\"", text);
         Assert.DoesNotContain("alpha: egress off", text);
         Assert.Contains("iifname { \"tya\", \"tyb\" } tcp dport { 2379, 7000 } drop", text);
         Assert.Contains("iifname \"tya\" ip daddr { 10.66.2.1 } drop", text);

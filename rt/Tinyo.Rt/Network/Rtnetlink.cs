@@ -11,7 +11,7 @@ namespace Tinyo.Rt.Network;
 /// Each method is one request (or one batch) acknowledged by the kernel; a refusal throws a
 /// <see cref="NetlinkException"/> naming the operation and errno. Thread-safe (one request at a time).
 /// </summary>
-public sealed class Rtnetlink : IDisposable
+public sealed partial class Rtnetlink : IDisposable
 {
     private readonly NetlinkSocket socket;
     private readonly Lock gate = new();

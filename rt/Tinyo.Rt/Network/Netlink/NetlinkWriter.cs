@@ -67,15 +67,26 @@ internal sealed class NetlinkWriter
     }
 
     /// <summary>struct rtmsg.</summary>
-    public void RtMsg(byte family, byte dstLength, byte table, byte protocol, byte scope, byte type)
+    public void RtMsg(byte family, byte dstLength, byte table, byte protocol, byte scope, byte type, uint flags = 0)
     {
         var s = Reserve(Rtnl.RtMsgSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[8..], flags);
         s[0] = family;
         s[1] = dstLength;
         s[4] = table;
         s[5] = protocol;
         s[6] = scope;
         s[7] = type;
+    }
+
+    /// <summary>struct ndmsg (neighbours and bridge/VXLAN forwarding entries).</summary>
+    public void NdMsg(byte family, int index, ushort state, byte flags)
+    {
+        var s = Reserve(Rtnl.NdMsgSize);
+        s[0] = family;
+        BinaryPrimitives.WriteInt32LittleEndian(s[4..], index);
+        BinaryPrimitives.WriteUInt16LittleEndian(s[8..], state);
+        s[10] = flags;
     }
 
     /// <summary>An attribute with a raw value.</summary>

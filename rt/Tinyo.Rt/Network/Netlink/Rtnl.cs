@@ -18,6 +18,17 @@ internal static class Rtnl
     public const ushort RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19;
     public const ushort RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
     public const ushort RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
+    public const ushort RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29;
+
+    // struct ndmsg: family u8, pad u8, pad u16, ifindex i32, state u16, flags u8, type u8.
+    public const int NdMsgSize = 12;
+    public const ushort NDA_DST = 1, NDA_LLADDR = 2;
+    public const ushort NUD_NOARP = 0x40, NUD_PERMANENT = 0x80;
+    public const byte NTF_SELF = 0x02, NTF_MASTER = 0x04;
+    public const uint RTNH_F_ONLINK = 4;
+
+    // IFLA_INFO_DATA of kind "vxlan" (if_link.h).
+    public const ushort IFLA_VXLAN_ID = 1, IFLA_VXLAN_LOCAL = 4, IFLA_VXLAN_TTL = 5, IFLA_VXLAN_LEARNING = 7, IFLA_VXLAN_PORT = 15;
 
     // struct ifinfomsg: family u8, pad u8, type u16, index i32, flags u32, change u32.
     public const int IfInfoSize = 16;
@@ -39,7 +50,7 @@ internal static class Rtnl
     public const byte RT_TABLE_MAIN = 254, RTPROT_BOOT = 3, RTPROT_STATIC = 4, RT_SCOPE_UNIVERSE = 0, RT_SCOPE_LINK = 253,
         RT_SCOPE_HOST = 254, RTN_UNICAST = 1;
 
-    public const byte AF_UNSPEC = 0, AF_INET = 2;
+    public const byte AF_UNSPEC = 0, AF_INET = 2, AF_BRIDGE = 7;
 
     /// <summary>Rounds a length up to netlink's 4-byte alignment.</summary>
     public static int Align(int n) => (n + 3) & ~3;
