@@ -66,6 +66,18 @@ public sealed class DirectPaths
         clusterOfApp[spec.Name] = cluster;
         if (spec.UnixSocket is { } sock) exposed[spec.Name] = (cluster, sock);
         else exposed.Remove(spec.Name);
+        try
+        {
+            return await PrepareAsync(spec, cluster, others, ct).ConfigureAwait(false);
+        }
+        catch (RtException e)
+        {
+            throw new NodeException($"app {spec.Name}: {e.Message}");
+        }
+    }
+
+    private async Task<List<BindMount>> PrepareAsync(AppSpec spec, string cluster, IEnumerable<AppSpec> others, CancellationToken ct)
+    {
         var regions = new List<RegionRequest>();
         foreach (var r in spec.Shm ?? [])
         {
@@ -79,14 +91,7 @@ public sealed class DirectPaths
             log($"direct: shared memory region {r.Name} of cluster {cluster} made again at {r.SizeBytes} bytes");
             SharedRegions.Remove(ShmRoot, cluster, r.Name);
         }
-        try
-        {
-            return DirectInputs.For(cluster, regions, SocketRoot, ShmRoot);
-        }
-        catch (RtException e)
-        {
-            throw new NodeException($"app {spec.Name}: {e.Message}");
-        }
+        return DirectInputs.For(cluster, regions, SocketRoot, ShmRoot);
     }
 
     /// <summary>
