@@ -65,6 +65,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             StopGrace = options.StopGrace,
             Ports = ports,
             Networks = networks,
+            DirectPaths = new Direct.DirectPaths(options.Root, ct => new ClusterInit(store).NetAsync(ct), options.Log),
             ForbiddenMountSources = [options.Root, Path.GetDirectoryName(Path.GetFullPath(options.Socket)) ?? options.Root],
             EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
             Log = options.Log,

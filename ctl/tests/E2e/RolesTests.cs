@@ -83,12 +83,18 @@ public sealed class RolesTests
         Assert.Equal(403, await Call(dep, "GET", "/v1/apps/faraway/logs"));
         Assert.Equal(204, await Call(far, "DELETE", "/v1/apps/faraway"));
 
-        // Direct-network fields are refused by the node until it carries them out (not silently ignored).
-        var shm = System.Text.Json.JsonSerializer.Serialize(new Tinyo.Api.ApplyRequest("shm.yml",
-            "name: shmapp\ncontainer: \"alpine:latest\"\nresources: {memory: 128m}\nshm: {name: frames, size: 1m}\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
-        var (shmStatus, shmBody) = await admin.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(shm));
-        Assert.Equal(422, shmStatus);
-        Assert.Contains("not carried out by this node yet", Encoding.UTF8.GetString(shmBody));
+        // A pipe (stdin: from) is refused by the node until it carries it out (not silently ignored); expose: unix
+        // with two replicas too (one socket file, one listener).
+        var pipe = System.Text.Json.JsonSerializer.Serialize(new Tinyo.Api.ApplyRequest("pipe.yml",
+            "name: src\ncontainer: \"alpine:latest\"\n---\nname: sink\ncontainer: \"alpine:latest\"\nstdin: {from: src}\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
+        var (pipeStatus, pipeBody) = await admin.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(pipe));
+        Assert.Equal(422, pipeStatus);
+        Assert.Contains("stdin: (a pipe from another app) is not carried out by this node yet", Encoding.UTF8.GetString(pipeBody));
+        var two = System.Text.Json.JsonSerializer.Serialize(new Tinyo.Api.ApplyRequest("uds.yml",
+            "name: uds\ncontainer: \"alpine:latest\"\nreplicas: 2\nexpose: unix\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
+        var (twoStatus, twoBody) = await admin.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(two));
+        Assert.Equal(422, twoStatus);
+        Assert.Contains("expose: unix needs replicas: 1", Encoding.UTF8.GetString(twoBody));
 
         // Host paths: none for a non-admin until the admin allows some; then only within them.
         var (status, body) = await dep.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(Apply("data", "/srv/tinyo-allowed/db")));

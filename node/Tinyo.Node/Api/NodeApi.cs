@@ -425,11 +425,15 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                     && (existing.Spec.Net ?? await ClusterOfAsync(ct)) is var was && was != net && !caller.Deploys(was))
                     return Forbidden(caller, $"{file}: app {s.Name}, which is on cluster {was}", "a deployer of that cluster");
             }
-        // The direct network's fields are read by the statefile parser, but the node does not carry them out yet
-        // (issue 15: the runtime has them, the reconciler does not): refused, never accepted and silently ignored.
+        // The direct network: expose: and shm: are carried out by the reconciler (Direct/DirectPaths); stdin: pipes are
+        // not yet, so they are refused, never accepted and silently ignored. A socket is one process's.
         foreach (var s in specs)
-            if (s.UnixSocket is not null || s.Shm is { Count: > 0 } || s.StdinFrom is not null)
-                throw new BadRequest(422, $"{file}: app {s.Name}: expose: unix, shm: and stdin: are not carried out by this node yet (the direct network is not wired into it); remove them", "unsupported");
+        {
+            if (s.StdinFrom is not null)
+                throw new BadRequest(422, $"{file}: app {s.Name}: stdin: (a pipe from another app) is not carried out by this node yet; remove it", "unsupported");
+            if (s.UnixSocket is not null && s.Replicas != 1)
+                throw new BadRequest(422, $"{file}: app {s.Name}: expose: unix needs replicas: 1 (one socket file, one listener)", "invalid");
+        }
         // Referenced secrets must exist: an app that can never start is refused now, not discovered later.
         foreach (var s in specs)
             foreach (var sec in s.Secrets)

@@ -50,6 +50,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
         await ReplicaAddressing.RecoverAsync(ctx, Host.Labelled()).ConfigureAwait(false);
         foreach (var (name, spec) in desired) await ApplyAsync(name, spec).ConfigureAwait(false);
         ctx.Prune([.. desired.Keys]);
+        await DirectWiring.PruneAsync(ctx).ConfigureAwait(false); // also what a kill -9 left of removed apps
     }
 
     /// <inheritdoc/>
@@ -166,11 +167,15 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             c = null;
         }
         string? secretsDir = spec.Secrets.Count > 0 ? Host.EnsureSecrets(r.Name, secretValues) : null;
+        // Socket directory and regions: also for a container that exists, which restarts in place with their mounts.
+        var directMounts = await DirectWiring.PrepareAsync(ctx, app, r).ConfigureAwait(false);
         if (c is null)
         {
             if (secretsDir is null) Host.RemoveSecrets(r.Name);
             var opts = ContainerSpec.For(spec, r.Index, app.Hash, secretsDir, secretEnv, O.Defaults);
             opts.ForbiddenMountSources = [.. O.ForbiddenMountSources];
+            opts.Volumes.AddRange(directMounts);
+            O.DirectPaths?.BeforeStart(spec);
             await ReplicaAddressing.AttachAsync(ctx, spec, r, opts).ConfigureAwait(false);
             try
             {
@@ -222,6 +227,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             if (IsReplicaName(c, name)) Host.RemoveSecrets(c);
         ctx.Log($"app {name}: removed");
         ctx.Unpublish(name);
+        await DirectWiring.PruneAsync(ctx).ConfigureAwait(false);
     }
 
     /// <summary>SIGTERM, <see cref="ReconcilerOptions.StopGrace"/>, then the forced remove (SIGKILL to the cgroup):

@@ -175,6 +175,7 @@ public sealed class Reconciler : IAsyncDisposable
                 foreach (var c in host.SecretContainers()) host.RemoveSecrets(c);
                 if (running.Count > 0) o.Log($"reconcile: stopped {running.Count} container(s)");
                 await o.Networks.StopAsync().ConfigureAwait(false); // namespaces, links, responders, rules; leases stay
+                o.DirectPaths?.Stop(); // socket directories, regions
             }
             finally
             {

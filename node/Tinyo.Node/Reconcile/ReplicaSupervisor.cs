@@ -120,6 +120,7 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
         var id = r.Id!;
         try
         {
+            ctx.Options.DirectPaths?.BeforeStart(app.Spec!); // its old socket file would make its bind fail
             var c = Host.Restart(id);
             r.Restarts++;
             r.Started = DateTimeOffset.UtcNow;

@@ -41,8 +41,10 @@ public static class SharedRegions
         var file = Path.Combine(dir, FileName);
         if (File.Exists(file))
         {
-            long have = new FileInfo(file).Length;
-            if (have != size) throw new RtException($"shared memory region {name} of cluster {cluster} exists with {have} bytes, not {size}");
+            // The tmpfs's capacity is the region's size: the file's length is the apps' (a shell's `>` truncates it).
+            long have = CapacityOf(root, cluster, name) ?? 0;
+            if (have != (size + 4095) / 4096 * 4096)
+                throw new RtException($"shared memory region {name} of cluster {cluster} exists with {have} bytes, not {size}");
             return file;
         }
         Directory.CreateDirectory(dir);
@@ -70,6 +72,24 @@ public static class SharedRegions
                 if (mounted) Libc.Umount2(dir, Libc.MNT_DETACH);
                 Directory.Delete(dir);
             }
+        }
+    }
+
+    /// <summary>The capacity of region <paramref name="name"/>'s tmpfs in bytes (its size rounded up to pages), or null
+    /// when the region does not exist.</summary>
+    public static long? CapacityOf(string root, string cluster, string name)
+    {
+        DirectNames.Check(cluster, "cluster");
+        DirectNames.Check(name, "shared memory region");
+        var dir = Path.Combine(root, cluster, name);
+        if (!File.Exists(Path.Combine(dir, FileName))) return null;
+        try
+        {
+            return new DriveInfo(dir).TotalSize;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 
