@@ -21,6 +21,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private IPortPublisher? ports;
     private IdleTrim? trim;
     private Cluster.NodeRegistry? registry;
+    private Cluster.Placement? placement;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -48,6 +49,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             NodePorts = () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()],
             Log = options.Log,
         });
+        // A node with a cluster address places replicas (each runs only its own); one without runs every replica.
+        if (options.Address is not null) placement = new Cluster.Placement(store, options.Name, options.Log);
         var rtOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log, LogMaxBytes = options.LogMaxBytes };
         reconciler = new Reconciler(new ReconcilerOptions
         {
@@ -60,11 +63,17 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             StopGrace = options.StopGrace,
             Ports = ports,
             Networks = networks,
+            Placement = placement,
             ForbiddenMountSources = [options.Root, Path.GetDirectoryName(Path.GetFullPath(options.Socket)) ?? options.Root],
             EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
+        if (placement is not null)
+        {
+            placement.Changed = reconciler.Reconverge;
+            placement.Start();
+        }
         // Containers' logs are relayed by the runtime root's exit monitor (Rt.Processes.LogRelay: capped exactly,
         // back-pressure on the writer); one that died while this node was away is replaced here.
         _ = Task.Run(() =>
@@ -123,6 +132,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (placement is not null) await placement.DisposeAsync();
         if (registry is not null) await registry.DisposeAsync();
         trim?.Dispose();
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.

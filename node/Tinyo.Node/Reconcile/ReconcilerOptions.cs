@@ -33,6 +33,9 @@ public sealed class ReconcilerOptions
     /// <summary>Cluster networks: each replica's namespace, address and names (default none: loopback only).</summary>
     public IReplicaNetworks Networks { get; init; } = new NoReplicaNetworks();
 
+    /// <summary>Which replicas are this node's (issue 14); null: all of them (a node without a cluster address).</summary>
+    public IReplicaPlacement? Placement { get; init; }
+
     /// <summary>Called every 30 s with each container's log file (the size cap); default none.</summary>
     public Action<string>? EnforceLogCap { get; init; }
 
