@@ -45,7 +45,7 @@ public sealed class PlacementPolicyTests
         Assert.False(counts.ContainsKey("d")); // lost: takes nothing
         Assert.Equal(5, counts.Values.Sum());
         Assert.True(counts.Values.Max() - counts.Values.Min() <= 1, string.Join(",", counts));
-        Assert.Equal(["a", "b", "c"], p.Where(x => x.Key.Index <= 3).Select(x => x.Value.Node).Order().ToArray());
+        Assert.Equal(["a", "b", "c"], p.Where(x => x.Key.Index <= 3).Select(x => x.Value.Node!).Order().ToArray());
     }
 
     [Fact]
