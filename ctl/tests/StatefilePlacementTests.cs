@@ -23,7 +23,7 @@ public class StatefilePlacementTests
     [InlineData("node: [a]\n", 3, "node", "expected a string")]
     [InlineData("nodes: ssd\n", 3, "nodes", "expected a mapping of node labels")]
     [InlineData("nodes: {}\n", 3, "nodes", "expected a mapping of node labels")]
-    [InlineData("nodes: {\"a b\": x}\n", 3, "nodes", "label name")]
+    [InlineData("nodes: {\"a b\": x}\n", 3, "nodes.a b", "label name")]
     public void Bad_constraints_name_the_field_and_position(string line, long at, string field, string problem)
     {
         var e = Assert.Throws<StatefileException>(() => SF.Parse("name: db\ncontainer: busybox\n" + line, "db.yml"));

@@ -41,9 +41,13 @@ public sealed class MeshPlacementTests(MirrorRegistry registry, ITestOutputHelpe
             if (last is not null && done(last)) return last;
             await Task.Delay(200);
         }
-        Assert.Fail($"{what}: not within {limit.TotalSeconds} s; last seen: {string.Join(", ", (last ?? []).Select(x => $"{x.Item1}@{x.Item2}"))}");
+        var ls = await h.Tio(["ls"]);
+        Assert.Fail($"{what}: not within {limit.TotalSeconds} s; last seen: {string.Join(", ", (last ?? []).Select(x => $"{x.Item1}@{x.Item2}"))}\n"
+                    + $"tio ls on {h.Name}: {ls.Out}{ls.Err}\n--- tinyonode of {h.Name}\n{Tail(h.Log("tinyonode"))}");
         return [];
     }
+
+    private static string Tail(string log) => log.Length > 6000 ? log[^6000..] : log;
 
     private static Tinyo.Rt.Containers.ImageContainers Rt(MeshHost h)
         => new(new Tinyo.Rt.RuntimeRoot(Path.Combine(h.Root, "rt")), new Tinyo.Rt.Containers.RuntimeOptions());
