@@ -67,9 +67,11 @@ public sealed record AppInfo(string Name, string Image, string State, IReadOnlyL
 /// <see cref="OomKilled"/> describe its last exit and stay while it runs again after a restart (why it restarted);
 /// null before any exit, or when unknown (a re-adopted container on a kernel before 6.15). <see cref="DuplicatedFrom"/>
 /// names the replica it was duplicated from (<c>tio dup</c>, scale-up), null when it was started from the image.
+/// <see cref="Node"/>: the node it runs on (set by <c>GET /v1/apps</c>); a replica no node can take is listed with
+/// state <c>pending</c> and the reason in <see cref="LastError"/>.
 /// </summary>
 public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
-    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null, string? DuplicatedFrom = null);
+    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null, string? DuplicatedFrom = null, string? Node = null);
 
 /// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
 public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);

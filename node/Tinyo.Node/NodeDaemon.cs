@@ -24,6 +24,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private readonly CancellationTokenSource netFeedStop = new();
     private Task? netFeed;
     private Network.ClusterOverlay? overlay;
+    private Cluster.Placement? placement;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -53,6 +54,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         });
         netFeed = Task.Run(() => new Network.NetSettingsFeed(store, networks, options.Log).RunAsync(netFeedStop.Token));
+        // A node with a cluster address places replicas (each runs only its own); one without runs every replica.
+        if (options.Address is not null) placement = new Cluster.Placement(store, options.Name, options.Log);
         var rtOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log, LogMaxBytes = options.LogMaxBytes };
         reconciler = new Reconciler(new ReconcilerOptions
         {
@@ -66,12 +69,18 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Ports = ports,
             Networks = networks,
             DirectPaths = new Direct.DirectPaths(options.Root, ct => new ClusterInit(store).NetAsync(ct), options.Log),
+            Placement = placement,
             ForbiddenMountSources = [options.Root, Path.GetDirectoryName(Path.GetFullPath(options.Socket)) ?? options.Root],
             EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
         overlay = Network.OverlaySetup.Start(options, networks, store);
+        if (placement is not null)
+        {
+            placement.Changed = reconciler.Reconverge;
+            placement.Start();
+        }
         // Containers' logs are relayed by the runtime root's exit monitor (Rt.Processes.LogRelay: capped exactly,
         // back-pressure on the writer); one that died while this node was away is replaced here.
         _ = Task.Run(() =>
@@ -130,6 +139,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (placement is not null) await placement.DisposeAsync();
         if (registry is not null) await registry.DisposeAsync();
         trim?.Dispose();
         await netFeedStop.CancelAsync();

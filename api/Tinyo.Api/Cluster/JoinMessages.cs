@@ -76,4 +76,5 @@ public sealed record NodeRecord(string Name, string Address, int ApiPort, int Cp
 [JsonSerializable(typeof(JoinResponse))]
 [JsonSerializable(typeof(List<NodeInfo>))]
 [JsonSerializable(typeof(NodeRecord))]
+[JsonSerializable(typeof(DrainResult))]
 public sealed partial class ClusterJson : JsonSerializerContext;

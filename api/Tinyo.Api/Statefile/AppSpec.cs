@@ -56,6 +56,18 @@ public sealed class AppSpec
     [System.Text.Json.Serialization.JsonIgnore]
     public (long Line, long Column) NetAt { get; init; }
 
+    /// <summary><c>node: NAME</c> — every replica runs on that node (placement); null: any node.</summary>
+    public string? Node { get; init; }
+
+    /// <summary><c>nodes: {LABEL: VALUE}</c> — replicas run only on nodes carrying all of these labels (<c>tio ++ --label</c>);
+    /// null: any node.</summary>
+    public IReadOnlyDictionary<string, string>? NodeLabels { get; init; }
+
+    /// <summary>Where <c>node:</c> (or else <c>nodes:</c>) was written (not stored): the node names it when no node
+    /// matches.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public (long Line, long Column) PlacementAt { get; init; }
+
     /// <summary>
     /// The file name of the Unix socket the app listens on (<c>expose: unix</c>: <c>NAME.sock</c>), which the apps of
     /// its cluster on the node find at <c>/run/tinyo/uds/FILE</c>; null when it exposes none.

@@ -30,7 +30,7 @@ public static partial class Statefile
 
     private static readonly string[] TopFields =
         ["name", "container", "command", "entrypoint", "env", "port", "mounts", "secrets", "replicas", "restart", "resources", "healthcheck", "net", "network",
-         "expose", "shm", "stdin"];
+         "expose", "shm", "stdin", "node", "nodes"];
 
     /// <summary>Reads a statefile from disk.</summary>
     public static IReadOnlyList<AppSpec> Load(string path)
@@ -225,8 +225,14 @@ public static partial class Statefile
             if (network is "none" or "host" && net is not null)
                 throw Error(net, "net", $"an app with network: {network} is on no cluster; drop net: or network:");
             var resources = Opt(f, "resources") is { } res ? Resources(res) : null;
+            var node = Opt(f, "node");
+            var nodeName = node is null ? null : NodeName(node);
+            var nodes = Opt(f, "nodes");
             return new AppSpec
             {
+                Node = nodeName,
+                NodeLabels = nodes is null ? null : NodeLabels(nodes),
+                PlacementAt = (node ?? nodes) is { } at ? (at.Start.Line, at.Start.Column) : default,
                 Net = netName,
                 Network = network == "cluster" ? null : network,
                 NetAt = net is null ? default : (net.Start.Line, net.Start.Column),
@@ -346,6 +352,36 @@ public static partial class Statefile
             if (words.Count == 0) throw Error(n, field, "empty");
             return words;
         }
+
+        /// <summary><c>node: NAME</c>: the one node the app's replicas run on (a node name as <c>tio node ls</c> shows it).</summary>
+        private string NodeName(YamlNode n)
+        {
+            var name = Str(n, "node");
+            if (!IsNodeName(name))
+                throw Error(n, "node", $"'{Printable.Escape(name)}' is not a valid node name (1-253 of a-z, A-Z, 0-9, '.', '_' and '-')");
+            return name;
+        }
+
+        /// <summary><c>nodes: {LABEL: VALUE, …}</c>: the replicas run only on nodes carrying every one of these labels.</summary>
+        private Dictionary<string, string> NodeLabels(YamlNode n)
+        {
+            Count(n);
+            if (n is not YamlMappingNode map || map.Children.Count == 0)
+                throw Error(n, "nodes", "expected a mapping of node labels, e.g. nodes: {disk: ssd}");
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (k, v) in map.Children)
+            {
+                var key = Str(k, "nodes");
+                if (!IsNodeName(key) || key.Length > 63) throw Error(k, $"nodes.{Printable.Escape(key)}", "a label name is 1-63 of a-z, A-Z, 0-9, '.', '_' and '-'");
+                var value = IsNullNode(v) ? "" : Scalar(v, $"nodes.{key}", "a string, number or boolean");
+                if (value.Length > 253 || value.Any(char.IsControl)) throw Error(v, $"nodes.{key}", "a label value is at most 253 printable characters");
+                if (!labels.TryAdd(key, value)) throw Error(k, $"nodes.{key}", "given twice");
+            }
+            return labels;
+        }
+
+        private static bool IsNodeName(string s)
+            => s.Length is > 0 and <= 253 && s.AsSpan().IndexOfAnyExcept("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") < 0;
 
         private Dictionary<string, string> Env(YamlNode n)
         {

@@ -56,6 +56,14 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
     public Task<List<Tinyo.Api.Cluster.NodeInfo>> NodesAsync(CancellationToken ct = default)
         => CallAsync("GET", "/v1/nodes", null, Tinyo.Api.Cluster.ClusterJson.Default.ListNodeInfo, ct);
 
+    /// <summary>POST /v1/nodes/NAME: drains the node (its replicas moved, waiting until they run elsewhere); it stays in the cluster.</summary>
+    public Task<Tinyo.Api.Cluster.DrainResult> NodeDrainAsync(string name, CancellationToken ct = default)
+        => CallAsync("POST", "/v1/nodes/" + Uri.EscapeDataString(name), null, Tinyo.Api.Cluster.ClusterJson.Default.DrainResult, ct);
+
+    /// <summary>DELETE /v1/nodes/NAME: drains the node, then removes it from the registry and the KV group.</summary>
+    public Task<Tinyo.Api.Cluster.DrainResult> NodeRemoveAsync(string name, CancellationToken ct = default)
+        => CallAsync("DELETE", "/v1/nodes/" + Uri.EscapeDataString(name), null, Tinyo.Api.Cluster.ClusterJson.Default.DrainResult, ct);
+
     /// <summary>POST /v1/cluster/challenge (no token: the first step of a join).</summary>
     public Task<Tinyo.Api.Cluster.JoinChallenge> ClusterChallengeAsync(Tinyo.Api.Cluster.JoinChallengeRequest r, CancellationToken ct = default)
         => CallAsync("POST", "/v1/cluster/challenge", Json(r, Tinyo.Api.Cluster.ClusterJson.Default.JoinChallengeRequest),

@@ -53,11 +53,14 @@ internal static class Common
         => new(layout, new SystemdUnits(layout), Directory.Exists(ServiceModes.SystemdRunDir));
 
     /// <summary>A client with the saved token for the address (TINYO_TOKEN overrides).</summary>
-    public static NodeClient Client(ParseResult pr)
+    public static NodeClient Client(ParseResult pr) => Client(pr, TimeSpan.FromSeconds(30));
+
+    /// <summary>A client whose calls may take up to <paramref name="timeout"/> (a drain waits for replicas to move).</summary>
+    public static NodeClient Client(ParseResult pr, TimeSpan timeout)
     {
         var addr = Address(pr);
         var token = Env("TINYO_TOKEN") ?? Credentials.Get(addr)?.Token;
-        return new NodeClient(addr, token) { Pin = Pin(addr) };
+        return new NodeClient(addr, token) { Pin = Pin(addr), Timeout = timeout };
     }
 
     /// <summary>The TLS pin for an address: TINYO_TLS_FINGERPRINT, else the one tio ++ or tio login --fingerprint saved.</summary>

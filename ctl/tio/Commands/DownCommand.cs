@@ -12,10 +12,12 @@ internal static class DownCommand
     {
         var grace = new Option<double>("--grace") { Description = "Seconds to wait after SIGTERM before SIGKILL", DefaultValueFactory = _ => 10 };
         var removeUnits = new Option<bool>("--remove-units") { Description = "Also delete this node's systemd unit files (the state under the root is kept)" };
-        var cmd = new Command("down", "Stop this node's daemons (tinyonode, tinyokv); state is kept") { grace, removeUnits };
+        var noDrain = new Option<bool>("--no-drain") { Description = "Stop at once, without first moving this node's replicas to the other nodes" };
+        var cmd = new Command("down", "Drain this node (its replicas move to other ready nodes), then stop its daemons (tinyonode, tinyokv); state is kept") { grace, removeUnits, noDrain };
         cmd.Aliases.Add("--");
-        Common.Run(cmd, (pr, _) =>
+        Common.Run(cmd, async (pr, ct) =>
         {
+            if (!pr.GetValue(noDrain)) await DrainAsync(pr, ct);
             var layout = Common.Layout(pr);
             var daemons = Common.Daemons(layout);
             var any = false;
@@ -35,8 +37,38 @@ internal static class DownCommand
                     ? $"removed   {string.Join(", ", removed)} from {daemons.Units.UnitDir}"
                     : $"no systemd units for {layout.Root} in {daemons.Units.UnitDir}");
             }
-            return Task.FromResult(Exit.Ok);
+            return Exit.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Before a node of a cluster stops: drain it, so its replicas run on the other ready nodes first (issue 14).
+    /// Nothing to do for a single node, or when the node does not answer (then it stops as before).
+    /// </summary>
+    private static async Task DrainAsync(System.CommandLine.ParseResult pr, CancellationToken ct)
+    {
+        Tinyo.Ctl.Client.NodeClient client;
+        string self;
+        try
+        {
+            client = Common.Client(pr, TimeSpan.FromSeconds(150));
+            self = (await client.StatusAsync(ct)).Node;
+            if (!(await client.NodesAsync(ct)).Exists(n => n.Name != self && n.State == "ready")) return;
+        }
+        catch (Exception e) when (e is Tinyo.Ctl.CtlException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+        {
+            return; // not running, not logged in, or no cluster: stopped as before
+        }
+        try
+        {
+            var r = await client.NodeDrainAsync(self, ct);
+            Console.WriteLine($"{self}: drained in {r.Milliseconds} ms ({r.Moved} replica(s) moved)");
+            foreach (var p in r.Pending) Console.WriteLine($"pending {p}");
+        }
+        catch (Exception e) when (e is Tinyo.Ctl.CtlException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+        {
+            Console.Error.WriteLine($"tio down: not drained ({e.Message}); stopping anyway");
+        }
     }
 }

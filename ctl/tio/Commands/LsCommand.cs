@@ -11,7 +11,7 @@ internal static class LsCommand
     {
         var output = new Option<string>("--output", "-o") { Description = "table or json", DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");
-        var cmd = new Command("ls", "List apps: name, image, state, cluster address, ports, restarts, last exit, age") { output };
+        var cmd = new Command("ls", "List apps: name, image, state, node, cluster address, ports, restarts, last exit, age") { output };
         Common.Run(cmd, async (pr, ct) =>
         {
             var apps = await Common.Client(pr).AppsAsync(ct);
@@ -20,15 +20,20 @@ internal static class LsCommand
                 Console.WriteLine(JsonSerializer.Serialize(apps, ApiJson.Default.ListAppInfo));
                 return Exit.Ok;
             }
-            Common.Table(["NAME", "IMAGE", "STATE", "ADDRESS", "PORTS", "RESTARTS", "LAST EXIT", "AGE"],
+            Common.Table(["NAME", "IMAGE", "STATE", "NODE", "ADDRESS", "PORTS", "RESTARTS", "LAST EXIT", "AGE"],
                 apps.Select(a => new[]
                 {
-                    a.Name, a.Image, StateText(a), AddressText(a), string.Join(',', a.Ports), a.Restarts.ToString(),
+                    a.Name, a.Image, StateText(a), NodeText(a), AddressText(a), string.Join(',', a.Ports), a.Restarts.ToString(),
                     a.Containers is [var only] ? ExitText(only) ?? "-" : a.Containers is { Count: > 1 } ? "(below)" : "-", Common.Age(a.Created),
                 }));
             // Problems in full below the table (the column stays narrow): "image not found", "mount source missing"...
             foreach (var a in apps)
                 if (a.Error is { } e) Console.WriteLine($"{a.Name}: {e}");
+            // Each replica's node, for apps with several; why a replica is pending (no node can take it).
+            foreach (var a in apps)
+                foreach (var c in a.Containers ?? [])
+                    if (c.State == "pending") Console.WriteLine($"{c.Name}: pending: {c.LastError}");
+                    else if (a.Containers!.Count > 1 && c.Node is { } n) Console.WriteLine($"{c.Name}: on {n}");
             // Each replica's cluster address, for apps with several.
             foreach (var a in apps)
                 if (a.Containers is { Count: > 1 } cs)
@@ -46,6 +51,13 @@ internal static class LsCommand
             return Exit.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The node of the replica (one replica, or all on one node), "(below)" for several nodes, "-" for none.</summary>
+    internal static string NodeText(AppInfo a)
+    {
+        var nodes = (a.Containers ?? []).Select(c => c.Node).Where(n => n is not null).Distinct().ToList();
+        return nodes.Count switch { 0 => "-", 1 => nodes[0]!, _ => "(below)" };
     }
 
     /// <summary>The replica's cluster address (one replica), "(below)" for several, "-" for none.</summary>

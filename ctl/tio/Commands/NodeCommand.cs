@@ -3,7 +3,8 @@ using System.Globalization;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
-/// <summary>tio node ls: the cluster's nodes from the KV registry (state from each node's liveness lease).</summary>
+/// <summary>tio node ls: the cluster's nodes from the KV registry (state from each node's liveness lease);
+/// tio node - NAME (rm): drain, then remove it.</summary>
 internal static class NodeCommand
 {
     public static Command Create()
@@ -20,6 +21,16 @@ internal static class NodeCommand
             }));
             return Exit.Ok;
         });
-        return new Command("node", "The cluster's nodes") { ls };
+        var name = new Argument<string>("name") { Description = "The node to drain and remove (tio node ls)" };
+        var rm = new Command("-", "Drain a node (its replicas move to other nodes; waits until they run there), then remove it from the cluster") { name };
+        rm.Aliases.Add("rm");
+        Common.Run(rm, async (pr, ct) =>
+        {
+            var r = await Common.Client(pr, TimeSpan.FromSeconds(150)).NodeRemoveAsync(pr.GetValue(name)!, ct);
+            Console.WriteLine($"{r.Node}: drained in {r.Milliseconds} ms ({r.Moved} replica(s) moved), removed from the cluster");
+            foreach (var p in r.Pending) Console.WriteLine($"pending {p}");
+            return Exit.Ok;
+        });
+        return new Command("node", "The cluster's nodes") { ls, rm };
     }
 }

@@ -93,6 +93,8 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 ("logout", "POST", null) => await LogoutAsync(req, ct),
                 ("status", "GET", null) => await StatusAsync(ct),
                 ("nodes", "GET", null) => Ok(await Cluster.NodeRegistry.ListAsync(store, ct), Tinyo.Api.Cluster.ClusterJson.Default.ListNodeInfo),
+                ("nodes", "POST", { } n) => await NodeDrainAsync(n, remove: false, ct),
+                ("nodes", "DELETE", { } n) => await NodeDrainAsync(n, remove: true, ct),
                 ("nets", "GET", null) => Ok((await store.ListAsync(Keys.Nets, J.NetInfo, ct)).Select(x => x.Value).ToList(), J.ListNetInfo),
                 ("nets", "POST", null) => await NetCreateAsync(req, ct),
                 ("nets", "DELETE", { } n) => await NetDeleteAsync(n, ct),
@@ -389,7 +391,8 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     {
         var apps = await store.ListAsync(Keys.Apps, J.AppRecord, ct);
         var status = await store.ListAsync(Keys.Status, J.AppStatus, ct); // NODE/APP → observed state
-        return apps.Select(a => Reconcile.AppView.Merge(a.Name, a.Value, status)).ToList();
+        var pending = await new PlacementStore(store).PendingAsync(ct);
+        return apps.Select(a => Reconcile.AppView.Merge(a.Name, a.Value, status, pending.GetValueOrDefault(a.Name))).ToList();
     }
 
     /// <summary>Largest desired state stored for one app (the statefile's limit, with room for JSON's quoting).</summary>
@@ -443,6 +446,20 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
         foreach (var s in specs)
             if (s.Net is { } net && !await store.ExistsAsync(Keys.Nets + net, ct))
                 throw new StatefileException(file, s.NetAt.Line, s.NetAt.Column, "net", $"no net '{net}' (create it with tio net + {net}; tio net ls lists them)");
+        // Placement constraints must name something that exists: `node:` a registered node, `nodes:` labels some node has.
+        if (specs.Any(s => s.Node is not null || s.NodeLabels is not null))
+        {
+            var nodes = await Cluster.NodeRegistry.ListAsync(store, ct);
+            foreach (var s in specs)
+            {
+                if (s.Node is { } only && !nodes.Exists(n => n.Name == only))
+                    throw new StatefileException(file, s.PlacementAt.Line, s.PlacementAt.Column, "node",
+                        $"no node '{Printable.Escape(only)}' in the cluster (tio node ls: {string.Join(", ", nodes.Select(n => n.Name))})");
+                if (s.NodeLabels is { } want && !nodes.Exists(n => want.All(w => n.Labels is { } l && l.TryGetValue(w.Key, out var v) && v == w.Value)))
+                    throw new StatefileException(file, s.PlacementAt.Line, s.PlacementAt.Column, "nodes",
+                        $"no node has the labels {string.Join(',', want.Select(w => w.Key + "=" + w.Value))} (tio node ls shows each node's labels; tio ++ --label sets them)");
+            }
+        }
         // The node's own ports are never an app's, even when the publisher could bind them (another address, SO_REUSEADDR).
         ApiRequests.CheckReservedPorts(file, specs, ReservedPorts());
         // Published host ports must be free (or this same app's): a taken port is refused now, not discovered later.

@@ -15,7 +15,7 @@ namespace Tinyo.Node.Cluster;
 public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<string> log) : IAsyncDisposable
 {
     /// <summary>How long a node stays "ready" without renewing.</summary>
-    public static TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(Env("TINYO_NODE_LEASE_TTL") ?? 10);
+    public static TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(Env("TINYO_NODE_LEASE_TTL") ?? 5);
 
     private readonly CancellationTokenSource stop = new();
     private Task? loop;

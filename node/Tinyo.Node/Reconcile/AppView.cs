@@ -11,13 +11,21 @@ internal static class AppView
     /// written for an older spec still shows (the reconciler is replacing containers); no status at all is
     /// <c>pending</c>.
     /// </summary>
-    public static AppInfo Merge(string name, AppRecord rec, List<(string Name, AppStatus Value)> statuses)
+    /// <remarks>With several nodes each container carries its node, and a replica that placement could not assign
+    /// (<paramref name="pending"/>: index → reason) is listed as a <c>pending</c> container with the reason.</remarks>
+    public static AppInfo Merge(string name, AppRecord rec, List<(string Name, AppStatus Value)> statuses, IReadOnlyDictionary<int, string>? pending = null)
     {
         var spec = rec.Spec;
         var mine = statuses.Where(s => s.Value.App == name && s.Name.EndsWith("/" + name, StringComparison.Ordinal)).Select(s => s.Value).ToList();
         var ports = spec.Ports.Select(p => p.ToString()).ToList();
-        if (mine.Count == 0) return new AppInfo(name, spec.Image, "pending", ports, spec.Replicas, 0, rec.Created, rec.Updated);
-        var containers = mine.SelectMany(s => s.Containers).ToList();
+        var waiting = (pending ?? new Dictionary<int, string>()).Where(p => p.Key <= spec.Replicas).OrderBy(p => p.Key)
+            .Select(p => new ContainerStatus($"{name}-{p.Key}", null, "pending", 0, 0, null, null, LastError: p.Value)).ToList();
+        if (mine.Count == 0)
+            return waiting.Count == 0
+                ? new AppInfo(name, spec.Image, "pending", ports, spec.Replicas, 0, rec.Created, rec.Updated)
+                : new AppInfo(name, spec.Image, "pending", ports, spec.Replicas, 0, rec.Created, rec.Updated, waiting[0].LastError, waiting);
+        var containers = mine.SelectMany(s => s.Containers.Select(c => c with { Node = s.Node })).Concat(waiting)
+            .OrderBy(c => c.Name.Length).ThenBy(c => c.Name, StringComparer.Ordinal).ToList();
         string[] worstFirst = ["error", "restarting", "pulling", "starting", "pending", "exited", "running"];
         var state = worstFirst.FirstOrDefault(w => mine.Exists(s => s.State == w)) ?? mine[0].State;
         var error = mine.Select(s => s.Error).FirstOrDefault(e => e is not null)

@@ -74,6 +74,22 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
     {
         var spec = app.Spec!;
         app.ConvergeStarted = DateTimeOffset.UtcNow;
+        if (O.Placement is { } placement)
+        {
+            // Many nodes: only the replicas assigned here run here; a copy of one assigned elsewhere (moved away while
+            // this node was lost, or drained) is stopped. Until the assignments are known nothing changes.
+            if (!placement.Known) return;
+            await DropUnownedAsync(app, placement).ConfigureAwait(false);
+            if (!Enumerable.Range(1, spec.Replicas).Any(i => placement.Owns(app.Name, i)))
+            {
+                foreach (var h in app.PortHandles) h.Dispose();
+                app.PortHandles.Clear();
+                app.PortsHash = null;
+                app.Error = null;
+                ctx.Unpublish(app.Name);
+                return;
+            }
+        }
         try
         {
             app.Error = null;
@@ -101,7 +117,8 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             try
             {
                 for (int i = 1; i <= spec.Replicas; i++)
-                    await EnsureReplicaAsync(app, app.Replica(i), img, secretValues, secretEnv).ConfigureAwait(false);
+                    if (O.Placement?.Owns(app.Name, i) ?? true)
+                        await EnsureReplicaAsync(app, app.Replica(i), img, secretValues, secretEnv).ConfigureAwait(false);
             }
             finally
             {
@@ -136,6 +153,24 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
         finally
         {
             ctx.Publish(app);
+        }
+    }
+
+    /// <summary>Stops and removes this node's copies of the app's replicas that placement assigned to another node
+    /// (or to none), and forgets them.</summary>
+    private async Task DropUnownedAsync(AppInstance app, IReplicaPlacement placement)
+    {
+        foreach (var c in Host.Labelled())
+            if (c.App == app.Name && !placement.Owns(app.Name, c.Index))
+            {
+                ctx.Log($"app {app.Name}: replica {c.Index} is assigned to another node; stopping {c.Id}");
+                if (app.Replicas.Remove(c.Index, out var r)) supervisor.Forget(r);
+                await StopAndRemoveAsync(c.Id, ContainerSpec.Name(app.Name, c.Index)).ConfigureAwait(false);
+            }
+        foreach (var k in app.Replicas.Keys.Where(k => !placement.Owns(app.Name, k)).ToList())
+        {
+            supervisor.Forget(app.Replicas[k]);
+            app.Replicas.Remove(k);
         }
     }
 

@@ -104,6 +104,16 @@ public sealed class Reconciler : IAsyncDisposable
     /// <summary>Desired: one app deleted. Completes once removed.</summary>
     internal Task RemoveAsync(string name) => Run(() => convergence.RemoveAppAsync(name));
 
+    /// <summary>
+    /// Converges one app again on the loop (placement moved one of its replicas to or away from this node); an app
+    /// the node does not know yet is left to the desired-state feed.
+    /// </summary>
+    public void Reconverge(string app)
+        => queue.Post(async () =>
+        {
+            if (ctx.Apps.TryGetValue(app, out var a) && a.Spec is not null) await convergence.ConvergeAsync(a).ConfigureAwait(false);
+        });
+
     /// <summary>Completes once every queued decision (exits, timers already fired) has run.</summary>
     internal Task IdleAsync() => queue.Idle();
 

@@ -36,6 +36,9 @@ public sealed class ReconcilerOptions
     /// <summary>The direct network's socket directories and shared memory regions (default none: unit tests).</summary>
     public Direct.DirectPaths? DirectPaths { get; init; }
 
+    /// <summary>Which replicas are this node's (issue 14); null: all of them (a node without a cluster address).</summary>
+    public IReplicaPlacement? Placement { get; init; }
+
     /// <summary>Called every 30 s with each container's log file (the size cap); default none.</summary>
     public Action<string>? EnforceLogCap { get; init; }
 
