@@ -259,7 +259,7 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
         return o.Result + e.Result;
     }
 
-    private static void RemoveContainers(string rtRoot)
+    internal static void RemoveContainers(string rtRoot)
     {
         var root = new RuntimeRoot(rtRoot);
         if (!Directory.Exists(root.Containers)) return;

@@ -148,14 +148,16 @@ public sealed class MeshHost(string netns, string address, int index)
         return env;
     }
 
-    /// <summary>Runs tio in this host's namespace.</summary>
+    /// <summary>Runs tio in this host's namespace: entered with <c>nsenter --net</c>, not <c>ip netns exec</c>, which
+    /// also mounts a fresh /sys in a mount namespace of its own — the node it starts would see no cgroup hierarchies
+    /// and could start no container.</summary>
     public Task<(int Code, string Out, string Err)> Tio(string[] args, Dictionary<string, string>? extra = null)
     {
         var env = Env();
         if (extra is not null)
             foreach (var (k, v) in extra) env[k] = v;
         var start = Binaries.Start("tio");
-        return MeshHosts.Run("ip", ["netns", "exec", Netns, start.FileName, .. start.ArgumentList, .. args], env, TimeSpan.FromSeconds(120));
+        return MeshHosts.Run("nsenter", [$"--net=/run/netns/{Netns}", "--", start.FileName, .. start.ArgumentList, .. args], env, TimeSpan.FromSeconds(120));
     }
 
     public int? Pid(string component)

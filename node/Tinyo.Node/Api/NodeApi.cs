@@ -391,6 +391,12 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     {
         var apps = await store.ListAsync(Keys.Apps, J.AppRecord, ct);
         var status = await store.ListAsync(Keys.Status, J.AppStatus, ct); // NODE/APP → observed state
+        // In a mesh, a lost node's last status is not what runs: its replicas have been placed elsewhere, and shown
+        // twice they would look like duplicates. A node without liveness keys (one not set up for a cluster) has none
+        // to compare with, and shows everything.
+        var alive = await new NodeRegistryStore(store).AliveAsync(ct);
+        if (alive.Count > 0)
+            status = [.. status.Where(s => s.Name.IndexOf('/') is var slash and > 0 && alive.Contains(s.Name[..slash]))];
         var pending = await new PlacementStore(store).PendingAsync(ct);
         return apps.Select(a => Reconcile.AppView.Merge(a.Name, a.Value, status, pending.GetValueOrDefault(a.Name))).ToList();
     }
