@@ -92,7 +92,7 @@ public class TioFlowTests
 
         var ls = await n.Tio(["ls"]);
         Ok(ls, "ls");
-        Assert.Matches(@"NAME\s+IMAGE\s+STATE\s+ADDRESS\s+PORTS\s+RESTARTS\s+LAST EXIT\s+AGE", ls.Out);
+        Assert.Matches(@"NAME\s+IMAGE\s+STATE\s+NODE\s+ADDRESS\s+PORTS\s+RESTARTS\s+LAST EXIT\s+AGE", ls.Out);
         // The state is the reconciler's (no registry here: pending, pulling or error); ReconcileTests run them.
         Assert.Matches(@"alpine-1\s+alpine:latest\s+(pending|pulling|error)\s+-\s+8080\s+0", ls.Out);
         Assert.Matches(@"uses-secret\s+alpine:latest\s+(pending|pulling|error)\s+-\s+8081:80", ls.Out);

@@ -1,5 +1,4 @@
 using Tinyo.Kv;
-using Tinyo.Kv.Protocol;
 using Tinyo.Node.Store;
 
 namespace Tinyo.Node.Network;
@@ -13,7 +12,7 @@ namespace Tinyo.Node.Network;
 /// </summary>
 public sealed class NetSettingsFeed(StateStore store, ClusterNetworks networks, Action<string> log)
 {
-    private static readonly byte[] Prefix = Keys.Of(Keys.Nets);
+    private readonly NetSettingsStore nets = new(store);
 
     /// <summary>Runs until <paramref name="ct"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken ct)
@@ -23,11 +22,11 @@ public sealed class NetSettingsFeed(StateStore store, ClusterNetworks networks, 
         {
             try
             {
-                var range = await store.Kv.RangeAsync(new RangeRequest(Prefix, RangeRequest.PrefixEnd(Prefix), CountOnly: true), ct).ConfigureAwait(false);
+                var revision = await nets.RevisionAsync(ct).ConfigureAwait(false);
                 await networks.RefreshAsync(ct).ConfigureAwait(false);
                 delay = TimeSpan.FromMilliseconds(500);
-                await foreach (var frame in store.Kv.WatchAsync(Prefix, RangeRequest.PrefixEnd(Prefix), range.Revision + 1, ct: ct).ConfigureAwait(false))
-                    if (frame.Events.Count > 0) await networks.RefreshAsync(ct).ConfigureAwait(false);
+                await foreach (var _ in nets.ChangesAsync(revision, ct).ConfigureAwait(false))
+                    await networks.RefreshAsync(ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

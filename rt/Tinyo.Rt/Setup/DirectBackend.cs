@@ -26,6 +26,10 @@ internal static class DirectBackend
         using var s = new SyscallScript(rows: 384);
         int pidNs = -1;
         var high = new List<int>();
+        // The clone child shares this process's memory until it execs (CLONE_VM): its prctl(PR_SET_MEMORY_MERGE)
+        // marks *this* process's mm, and every process it starts afterwards would inherit merge-any (the flag survives
+        // fork and exec). The child's new mm copied the flag at exec; this process takes it off again.
+        bool clearMerge = plan.Steps.Any(st => st is MemoryMergeStep) && Prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) == 0;
         try
         {
             Write(plan, s, cgroupJoin, stdio, high);
@@ -42,6 +46,7 @@ internal static class DirectBackend
         }
         finally
         {
+            if (clearMerge) Prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0);
             foreach (var fd in high) SysClose(fd);
             foreach (var step in plan.Launch) (step as JoinNamespaceStep)?.Close();
             if (pidNs >= 0) SysClose(pidNs);

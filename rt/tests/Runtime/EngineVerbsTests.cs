@@ -86,9 +86,15 @@ public sealed class EngineVerbsTests : IDisposable
             Assert.Equal("33554432", Cg("memory", id, "memory.limit_in_bytes"));
             Assert.Equal("20", Cg("pids", id, "pids.max"));
             var res = Path.Combine(_h.Root.Path, "resources.json");
-            File.WriteAllText(res, """{"memory":{"limit":50331648,"swap":100663296},"cpu":{"shares":512,"quota":50000,"period":100000},"blockIO":{"weight":10}}""");
+            File.WriteAllText(res, """{"memory":{"limit":50331648,"swap":100663296},"cpu":{"shares":512,"quota":50000,"period":100000}}""");
             (code, _, e) = Cli("update", "--resources", res, id);
             Assert.True(code == 0, e);
+            // A limit the container's cgroups cannot carry is refused, naming it — never accepted and ignored.
+            var blkio = Path.Combine(_h.Root.Path, "blkio.json");
+            File.WriteAllText(blkio, """{"blockIO":{"weight":10}}""");
+            var (bcode, _, berr) = Cli("update", "--resources", blkio, id);
+            Assert.NotEqual(0, bcode);
+            Assert.Contains("linux.resources.blockIO", berr);
             Assert.Equal("50331648", Cg("memory", id, "memory.limit_in_bytes"));
             if (File.Exists($"/sys/fs/cgroup/memory/{id}/memory.memsw.limit_in_bytes"))
                 Assert.Equal("100663296", Cg("memory", id, "memory.memsw.limit_in_bytes"));
