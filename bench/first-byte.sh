@@ -17,7 +17,7 @@ reg_pid=""; tio_up=""; dk_up=""; pm_up=""; cg="tinyo-firstbyte-$$"
 # podman's cgroupfs manager puts conmon under libpod_parent/ whatever --cgroup-parent says: removed at the end if new.
 libpod_new=""; [ -d /sys/fs/cgroup/memory/libpod_parent ] || libpod_new=1
 export HOME="$tmp/home"; mkdir -p "$HOME"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/loopback-node.sh
 cleanup() {
   set +e
   [ -n "$tio_up" ] && "$bin/tio" down --root "$tmp/node" --socket "$tmp/node.sock" >/dev/null 2>&1
@@ -52,7 +52,6 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 mkdir -p "$tmp/www"; echo "<h1>first byte</h1>" >"$tmp/www/index.html"
 # Loopback registry with the image as docker.io's library/busybox, and a node whose mirror it is.
-. bench/loopback-node.sh
 loopback_registry
 node_up bench 'bench-password-1'
 p_tio=$(free_port); p_dk=$(free_port); p_pm=$(free_port)

@@ -17,15 +17,8 @@ tmp=$(mktemp -d /tmp/tinyo-idlerss.XXXXXX)
 www=$(mktemp -d /tmp/tinyo-idlerss-www.XXXXXX)
 reg_pid=""; tio_up=""
 export HOME="$tmp/home"; mkdir -p "$HOME"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cleanup() {
-  set +e
-  [ -n "$tio_up" ] && "$bin/tio" down --root "$tmp/node" --socket "$tmp/node.sock" >/dev/null 2>&1
-  [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
-  grep -F " $tmp/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$tmp" "$www"
-}
-trap cleanup EXIT INT TERM
+. bench/loopback-node.sh
+trap loopback_cleanup EXIT INT TERM
 
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/${3:-smaps_rollup}" 2>/dev/null || echo 0; }
 threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
@@ -51,7 +44,6 @@ row() {
 
 echo "<h1>idle rss</h1>" >"$www/index.html"
 # Loopback registry with the image as docker.io's library/busybox, and a node whose mirror it is.
-. bench/loopback-node.sh
 loopback_registry
 node_up rss 'rss-password-1'
 port=$(free_port)

@@ -17,15 +17,8 @@ tmp=$(mktemp -d /tmp/tinyo-netfirstbyte.XXXXXX)
 # The page lives apart: the node refuses mounts from its own directory's parent (where its socket is).
 www=$(mktemp -d /tmp/tinyo-netfirstbyte-www.XXXXXX)
 reg_pid=""; tio_up=""
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cleanup() {
-  set +e
-  [ -n "$tio_up" ] && "$bin/tio" down --root "$tmp/node" --socket "$tmp/node.sock" >/dev/null 2>&1
-  [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
-  grep -F " $tmp/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$tmp" "$www"
-}
-trap cleanup EXIT INT TERM
+. bench/loopback-node.sh
+trap loopback_cleanup EXIT INT TERM
 [ "$(id -u)" = 0 ] || { echo "net-first-byte: needs root" >&2; exit 1; }
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
@@ -45,7 +38,6 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR%2)
 p99() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else {i=int(NR*0.99+0.999); if (i>NR) i=NR; print a[i]}}'; }
 
 echo "<h1>first byte</h1>" >"$www/index.html"
-. bench/loopback-node.sh
 loopback_registry
 node_up bench 'bench-password-1'
 p_net=$(free_port); p_none=$(free_port)
