@@ -117,9 +117,11 @@ mounts:
     readonly: true
 YML
 in_root /usr/local/bin/tio + /web.yml >/dev/null || fail "tio + web.yml in the chroot"
-page=""
-for _ in $(seq 1 600); do page=$(curl -fs --max-time 1 "http://127.0.0.1:$port/index.html" || true); [ -n "$page" ] && break; sleep 0.1; done
-[ "$page" = "<h1>served from a bare root</h1>" ] || fail "the app's page was not served (got '$page'): $(in_root /usr/local/bin/tio ls 2>&1)"
+page=""; deadline=$((SECONDS + 90))
+while [ $SECONDS -lt $deadline ]; do page=$(curl -fs --max-time 1 "http://127.0.0.1:$port/index.html" || true); [ -n "$page" ] && break; sleep 0.1; done
+[ "$page" = "<h1>served from a bare root</h1>" ] || fail "the app's page was not served within 90 s (got '$page'): $(in_root /usr/local/bin/tio ls 2>&1)
+the node's log (last lines): $(tail -n 15 "$root/var/lib/tinyo/logs/tinyonode.log" 2>&1)
+the host's routes: $(ip -4 route 2>&1)"
 step "an app from the loopback registry serves its page on port $port"
 in_root /usr/local/bin/tio down --grace 5 >/dev/null || fail "tio down in the chroot"
 tio_up=""

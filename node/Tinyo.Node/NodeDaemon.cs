@@ -46,7 +46,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         var networks = new Network.ClusterNetworks(new Network.ClusterNetworkOptions
         {
             Root = Path.Combine(options.Root, "net"),
-            Ipam = new Network.Ipam(kv, options.Name),
+            Ipam = new Network.Ipam(kv, options.Name, new Network.IpamOptions { InUseOnHost = Network.HostRoutes.Overlapping }),
             Net = (name, ct) => store.GetAsync(Keys.Nets + name, Tinyo.Api.ApiJson.Default.NetInfo, ct),
             DefaultNet = ct => new ClusterInit(store).NetAsync(ct),
             NodePorts = new Network.ProtectedPorts(kv, () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()], options.Log).ReadAsync,

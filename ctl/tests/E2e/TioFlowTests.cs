@@ -102,6 +102,7 @@ public class TioFlowTests
         Assert.StartsWith("[{\"name\":\"alpine-1\"", json.Out);
         Assert.DoesNotContain(secretValue, json.Out);
 
+        n.Clusters.Add("second");
         Ok(await n.Tio(["net", "+", "second"]), "net +");
         Assert.Contains("second", (await n.Tio(["net", "ls"])).Out);
         Ok(await n.Tio(["net", "-", "second"]), "net -");

@@ -49,6 +49,10 @@ public sealed class TioNode : IAsyncDisposable
     /// <summary>A network namespace file: tio (and so the tinyokv and tinyonode it starts) runs inside it.</summary>
     public string? Netns { get; init; }
     public string Socket { get; }
+
+    /// <summary>The clusters this node's tests made (<c>testnet</c>, the one of <see cref="InitAsync"/>, and those a test
+    /// adds): whose bridges the clean-up removes if the node left them.</summary>
+    public List<string> Clusters { get; } = ["testnet"];
     public int KvPort => int.Parse(env["TINYO_KV_PORT"]);
     public int KvPeerPort => int.Parse(env["TINYO_KV_PEER_PORT"]);
     public NodeClient Api(string? token = null) => new(new NodeAddress(Socket, null), token);
@@ -140,19 +144,22 @@ public sealed class TioNode : IAsyncDisposable
         {
             // fall through to the hard cleanup
         }
+        // What tio down left (a node killed after its grace): its processes, the replicas' namespace mounts, its nft
+        // table and bridges — from the host, or from the test's namespace.
+        var daemons = new List<int>();
         foreach (var c in (string[])["tinyonode", "tinyokv"])
         {
             if (Pid(c) is not { } pid) continue;
             try
             {
-                var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-                if (cmdline.Contains(Root)) Process.GetProcessById(pid).Kill();
+                if (File.ReadAllText($"/proc/{pid}/cmdline").Contains(Root)) daemons.Add(pid);
             }
             catch (Exception)
             {
                 // gone
             }
         }
+        HostSweep.Sweep(Dir, daemons, Root, Netns, Clusters);
         try
         {
             Directory.Delete(Dir, true);

@@ -32,6 +32,7 @@ public sealed class Ipam
     private readonly Ipv4Subnet pool;
     private readonly int subnetPrefix;
     private readonly int maxAttempts;
+    private readonly Func<Ipv4Subnet, string?>? inUseOnHost;
 
     /// <summary>IPAM for <paramref name="node"/>; the options are checked here (a bad pool is a clear error).</summary>
     public Ipam(KvClient kv, string node, IpamOptions? options = null)
@@ -44,6 +45,7 @@ public sealed class Ipam
             throw new NodeException($"ipam: subnet prefix /{options.SubnetPrefix} does not fit pool {pool} (between /{pool.PrefixLength} and /30)");
         subnetPrefix = options.SubnetPrefix;
         maxAttempts = Math.Max(1, options.MaxAttempts);
+        inUseOnHost = options.InUseOnHost;
     }
 
     /// <summary>The pool.</summary>
@@ -64,17 +66,23 @@ public sealed class Ipam
             var taken = await TakenAsync("subnets/", pool.Base, pool.Last, ct).ConfigureAwait(false);
             long step = 1L << (32 - subnetPrefix), count = pool.Size / step;
             Ipv4Subnet? free = null;
+            var onHost = new List<string>();
             for (long i = 0; i < count; i++)
             {
                 uint b = (uint)(pool.Base + i * step);
-                if (!taken.Contains(b))
+                if (taken.Contains(b)) continue;
+                var candidate = new Ipv4Subnet(b, subnetPrefix);
+                if (inUseOnHost?.Invoke(candidate) is { } user)
                 {
-                    free = new Ipv4Subnet(b, subnetPrefix);
-                    break;
+                    onHost.Add($"{candidate} ({user})");
+                    continue;
                 }
+                free = candidate;
+                break;
             }
             if (free is not { } s)
-                throw new NodeException($"ipam: pool {pool} has no free /{subnetPrefix} left for cluster {cluster} on node {node} ({count} in use)");
+                throw new NodeException($"ipam: pool {pool} has no free /{subnetPrefix} left for cluster {cluster} on node {node} " +
+                                        $"({taken.Count} leased{(onHost.Count > 0 ? $", in use on this host: {string.Join(", ", onHost.Take(4))}{(onHost.Count > 4 ? ", …" : "")}" : "")})");
             var subnetKey = Key("subnets/" + Hex(s.Base));
             var r = await kv.TxnAsync(new TxnRequest(
                 [new Compare(subnetKey, CompareTarget.Create, CompareResult.Equal, 0), new Compare(clusterKey, CompareTarget.Create, CompareResult.Equal, 0)],

@@ -17,4 +17,12 @@ public sealed record IpamOptions
 
     /// <summary>How often an allocation retries after losing a compare-and-swap race to another allocator.</summary>
     public int MaxAttempts { get; init; } = 64;
+
+    /// <summary>
+    /// Whether a subnet is already in use on this host outside Tinyo's leases (a route of another interface — a
+    /// podman or Docker bridge, a VPN, a bridge a killed node left): returns what uses it, or null. Such subnets are
+    /// skipped when a new one is taken, as Docker skips its default pools' overlaps; a subnet already leased is kept.
+    /// Null (the default): nothing is checked.
+    /// </summary>
+    public Func<Ipv4Subnet, string?>? InUseOnHost { get; init; }
 }

@@ -90,6 +90,49 @@ public sealed class IpamTests
     }
 
     [Fact]
+    public async Task A_subnet_a_host_route_already_uses_is_skipped_and_a_pool_the_host_fills_is_a_clear_error()
+    {
+        await using var kv = await KvProcess.StartAsync();
+        var c = kv.Client();
+        // Routes as /proc/net/route gives them: another bridge on 10.89.0.0/24 (a podman network, a left-over bridge),
+        // a narrower route inside 10.89.1.0/24, and the default route (overlaps nothing).
+        (string, Ipv4Subnet)[] routes = [("podman0", Ipv4Subnet.Parse("10.89.0.0/24")), ("wg0", Ipv4Subnet.Parse("10.89.1.128/25")), ("eth0", Ipv4Subnet.Parse("0.0.0.0/0"))];
+        var ipam = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/22", InUseOnHost = s => HostRoutes.Overlapping(s, routes) });
+        Assert.Equal("10.89.2.0/24", (await ipam.SubnetAsync("a")).Subnet.ToString());
+        Assert.Equal("10.89.3.0/24", (await ipam.SubnetAsync("b")).Subnet.ToString());
+        long before = await IpamKeyCount(c);
+        var full = await Assert.ThrowsAsync<NodeException>(() => ipam.SubnetAsync("c"));
+        Assert.Contains("in use on this host: 10.89.0.0/24 (route 10.89.0.0/24 dev podman0), 10.89.1.0/24 (route 10.89.1.128/25 dev wg0)", full.Message);
+        Assert.Equal(before, await IpamKeyCount(c));
+        // A subnet already leased stays, whatever the host has meanwhile.
+        var again = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/22", InUseOnHost = _ => "everything" });
+        Assert.Equal("10.89.2.0/24", (await again.SubnetAsync("a")).Subnet.ToString());
+    }
+
+    [Fact]
+    public void Host_routes_are_read_from_proc_net_route()
+    {
+        var f = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(f, "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+                                 "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+                                 "br0\t0000580A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+                                 "garbage line\n");
+            var routes = HostRoutes.Read(f);
+            Assert.Equal(2, routes.Count);
+            Assert.Equal(("br0", "10.88.0.0/24"), (routes[1].Dev, routes[1].Dest.ToString()));
+            Assert.Equal("route 10.88.0.0/24 dev br0", HostRoutes.Overlapping(Ipv4Subnet.Parse("10.88.0.0/16"), routes));
+            Assert.Null(HostRoutes.Overlapping(Ipv4Subnet.Parse("10.89.0.0/24"), routes));
+            Assert.Empty(HostRoutes.Read("/nonexistent/route"));
+        }
+        finally
+        {
+            File.Delete(f);
+        }
+    }
+
+    [Fact]
     public async Task Exhaustion_is_a_clear_error_and_writes_nothing()
     {
         await using var kv = await KvProcess.StartAsync();
