@@ -17,7 +17,7 @@ public sealed partial class Cgroup
     {
         if (IsV2)
         {
-            ApplyV2(r);
+            ApplyV2(r, warn);
             return;
         }
         if (r.Memory is { Limit: > 0, Swap: > 0 } m && DirOf("memory.memsw.limit_in_bytes") is { } mem

@@ -55,7 +55,7 @@ public sealed partial class Cgroup
                 MakeDirs(host.V2Root!, relPath, created, enable.Length == 0 ? null : d => Write(d, "cgroup.subtree_control", enable, optional: true));
                 dirs.Add(dir);
                 var cg = new Cgroup(dirs, true);
-                cg.ApplyV2(r);
+                cg.ApplyV2(r, warn);
                 if (host.DeviceFilter) DeviceProgram.Attach(dir, rules);
                 return cg;
             }
@@ -207,6 +207,22 @@ public sealed partial class Cgroup
         finally { Linux.Libc.SysClose(fd); }
     }
 
+    /// <summary>Writes a limit the container asked for; a host without the file (the kernel or controller lacks
+    /// it) is refused naming the spec field, not skipped: a limit asked for is applied or the container does not start.</summary>
+    private static void Require(string dir, string file, string value, string field)
+    {
+        if (!File.Exists(Path.Combine(dir, file)))
+            throw new RtException($"{field}: this host's cgroup has no {file}; refusing to run the container without the limit");
+        try
+        {
+            Write(dir, file, value);
+        }
+        catch (RtException e)
+        {
+            throw new RtException($"{field}: {e.Message}");
+        }
+    }
+
     private string? DirOf(string file)
     {
         foreach (var d in Directories) if (File.Exists(Path.Combine(d, file))) return d;
@@ -236,12 +252,20 @@ public sealed partial class Cgroup
             if (m.Reservation is { } res && res > 0) Write(mem, "memory.soft_limit_in_bytes", N(res));
             if (m.Swappiness is { } sw && sw <= 100) Write(mem, "memory.swappiness", N((long)sw), optional: true);
             if (m.DisableOOMKiller == true) Write(mem, "memory.oom_control", "1");
+            if (m.KernelTcp is { } kt && kt != 0) Require(mem, "memory.kmem.tcp.limit_in_bytes", N(kt < 0 ? -1 : kt), "linux.resources.memory.kernelTCP");
         }
+        if (r.Memory?.Kernel is { } k && k != 0)
+            warn?.Invoke("linux.resources.memory.kernel ignored: kernel memory limits are deprecated by the runtime spec (runc and crun ignore them too)");
         if (r.Cpu is { } c && DirOf("cpu.shares") is { } cpu)
         {
             if (c.Shares is { } sh && sh > 0) Write(cpu, "cpu.shares", N((long)sh));
             if (c.Period is { } p && p > 0) Write(cpu, "cpu.cfs_period_us", N((long)p));
             if (c.Quota is { } q && q != 0) Write(cpu, "cpu.cfs_quota_us", N(q < 0 ? -1 : q));
+            if (c.Burst is { } bu) Require(cpu, "cpu.cfs_burst_us", N((long)bu), "linux.resources.cpu.burst");
+            if (c.Idle is { } idle) Require(cpu, "cpu.idle", N(idle), "linux.resources.cpu.idle");
+            // The period first: a runtime is checked against the period in force when it is written.
+            if (c.RealtimePeriod is { } rp && rp > 0) Require(cpu, "cpu.rt_period_us", N((long)rp), "linux.resources.cpu.realtimePeriod");
+            if (c.RealtimeRuntime is { } rr && rr != 0) Require(cpu, "cpu.rt_runtime_us", N(rr), "linux.resources.cpu.realtimeRuntime");
         }
         if (r.Pids is { } pids && pids.Limit > 0 && DirOf("pids.max") is { } pd) Write(pd, "pids.max", N(pids.Limit));
         if (WantsCpuset(r))
@@ -267,10 +291,12 @@ public sealed partial class Cgroup
         if (r.Unified is { Count: > 0 } u) ApplyUnified(u);
     }
 
-    private void ApplyV2(SpecResources? r)
+    private void ApplyV2(SpecResources? r, Action<string>? warn)
     {
         var d = Directories[0];
         if (r is null) return;
+        if (r.Memory?.Kernel is { } k && k != 0)
+            warn?.Invoke("linux.resources.memory.kernel ignored: kernel memory limits are deprecated by the runtime spec (runc and crun ignore them too)");
         if (r.Memory is { } m)
         {
             if (m.Limit is { } l && l > 0) Write(d, "memory.max", N(l));
@@ -281,7 +307,13 @@ public sealed partial class Cgroup
         {
             if (c.Shares is { } sh && sh > 0) Write(d, "cpu.weight", N((long)(1 + ((Math.Clamp(sh, 2UL, 262144UL) - 2) * 9999) / 262142)));
             if (c.Quota is { } q && q != 0) Write(d, "cpu.max", (q < 0 ? "max" : N(q)) + " " + N((long)(c.Period ?? 100000)));
+            if (c.Burst is { } bu) Require(d, "cpu.max.burst", N((long)bu), "linux.resources.cpu.burst");
+            if (c.Idle is { } idle) Require(d, "cpu.idle", N(idle), "linux.resources.cpu.idle");
+            if (c.RealtimePeriod is > 0 || c.RealtimeRuntime is { } and not 0)
+                throw new RtException("linux.resources.cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no real-time CPU budget; refusing to run the container without it");
         }
+        if (r.Memory is { KernelTcp: { } kt2 } && kt2 != 0)
+            throw new RtException("linux.resources.memory.kernelTCP: cgroup v2 has no kernel TCP memory limit; refusing to run the container without it");
         if (r.Pids is { } pids && pids.Limit > 0) Write(d, "pids.max", N(pids.Limit));
         if (r.Cpu is { } cs)
         {

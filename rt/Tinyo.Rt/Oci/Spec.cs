@@ -359,6 +359,11 @@ public sealed class SpecMemory
     public ulong? Swappiness { get; set; }
     /// <summary>Disables the OOM killer (v1).</summary>
     public bool? DisableOOMKiller { get; set; }
+    /// <summary>Kernel memory limit (v1; deprecated by the runtime spec, ignored with a warning as runc does).</summary>
+    public long? Kernel { get; set; }
+    /// <summary>Kernel TCP buffer memory limit (v1 <c>memory.kmem.tcp.limit_in_bytes</c>).</summary>
+    [JsonPropertyName("kernelTCP")]
+    public long? KernelTcp { get; set; }
 }
 
 /// <summary><c>linux.resources.cpu</c>.</summary>
@@ -374,6 +379,14 @@ public sealed class SpecCpu
     public string? Cpus { get; set; }
     /// <summary>Memory nodes allowed (cpuset).</summary>
     public string? Mems { get; set; }
+    /// <summary>Real-time runtime in microseconds per real-time period (v1 <c>cpu.rt_runtime_us</c>).</summary>
+    public long? RealtimeRuntime { get; set; }
+    /// <summary>Real-time period in microseconds (v1 <c>cpu.rt_period_us</c>).</summary>
+    public ulong? RealtimePeriod { get; set; }
+    /// <summary>SCHED_IDLE for the cgroup: 1 on, 0 off (<c>cpu.idle</c>).</summary>
+    public long? Idle { get; set; }
+    /// <summary>CFS burst in microseconds (<c>cpu.cfs_burst_us</c>, v2 <c>cpu.max.burst</c>).</summary>
+    public ulong? Burst { get; set; }
 }
 
 /// <summary><c>linux.resources.pids</c>.</summary>

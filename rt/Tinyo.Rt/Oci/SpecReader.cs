@@ -434,6 +434,8 @@ internal ref struct SpecReader
                             case "swap": r.Memory.Swap = Long("linux.resources.memory.swap"); break;
                             case "swappiness": r.Memory.Swappiness = ULong("linux.resources.memory.swappiness"); break;
                             case "disableOOMKiller": r.Memory.DisableOOMKiller = Bool("linux.resources.memory.disableOOMKiller"); break;
+                            case "kernel": r.Memory.Kernel = Long("linux.resources.memory.kernel"); break;
+                            case "kernelTCP": r.Memory.KernelTcp = Long("linux.resources.memory.kernelTCP"); break;
                             default: Skip(); break;
                         }
                     }
@@ -451,6 +453,10 @@ internal ref struct SpecReader
                             case "period": r.Cpu.Period = ULong("linux.resources.cpu.period"); break;
                             case "cpus": r.Cpu.Cpus = Str("linux.resources.cpu.cpus"); break;
                             case "mems": r.Cpu.Mems = Str("linux.resources.cpu.mems"); break;
+                            case "realtimeRuntime": r.Cpu.RealtimeRuntime = Long("linux.resources.cpu.realtimeRuntime"); break;
+                            case "realtimePeriod": r.Cpu.RealtimePeriod = ULong("linux.resources.cpu.realtimePeriod"); break;
+                            case "idle": r.Cpu.Idle = Long("linux.resources.cpu.idle"); break;
+                            case "burst": r.Cpu.Burst = ULong("linux.resources.cpu.burst"); break;
                             default: Skip(); break;
                         }
                     }
