@@ -79,6 +79,9 @@ public sealed record AppStatus(string App, string Node, string Spec, string Stat
 /// <summary>POST /v1/apps/NAME/dup: add <see cref="Count"/> replicas to the app, duplicated from a running one.</summary>
 public sealed record DupRequest(int Count);
 
+/// <summary>POST /v1/backup: the passphrase the backup file is encrypted under (at least 8 characters).</summary>
+public sealed record BackupRequest(string Passphrase);
+
 /// <summary>What <c>tio dup</c> did: the app's replica count before and after, and the replica the new ones are
 /// duplicated from (null when none runs here: they start from the image).</summary>
 public sealed record DupResponse(string App, int Before, int Replicas, string? From);
@@ -108,6 +111,7 @@ public sealed record AppRecord(AppSpec Spec, string File, DateTimeOffset Created
 [JsonSerializable(typeof(List<AppInfo>))]
 [JsonSerializable(typeof(AppRecord))]
 [JsonSerializable(typeof(DupRequest))]
+[JsonSerializable(typeof(BackupRequest))]
 [JsonSerializable(typeof(DupResponse))]
 [JsonSerializable(typeof(AppSpec))]
 [JsonSerializable(typeof(AppStatus))]

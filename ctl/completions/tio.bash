@@ -6,7 +6,7 @@ _tio() {
   else
     cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
   fi
-  local verbs="++ init down -- + apply - rm ls logs exec login logout user secret net status version"
+  local verbs="++ init down -- + apply - rm ls logs exec login logout user secret net status version backup restore"
   local globals="--host -H --socket --root --help"
   # the first word that is not an option (or an option's value) is the verb
   local verb="" sub="" i
@@ -19,7 +19,7 @@ _tio() {
     esac
   done
   case $prev in
-    --root|--from-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --root|--from-file|--passphrase-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -o|--output) COMPREPLY=($(compgen -W "table json text" -- "$cur")); return ;;
     --supervisor) COMPREPLY=($(compgen -W "auto systemd process" -- "$cur")); return ;;
@@ -47,6 +47,8 @@ _tio() {
     login) COMPREPLY=($(compgen -W "-u -p --help" -- "$cur")) ;;
     down|--) COMPREPLY=($(compgen -W "--grace --remove-units --help" -- "$cur")) ;;
     status) COMPREPLY=($(compgen -W "-o --output --help" -- "$cur")) ;;
+    backup) COMPREPLY=($(compgen -W "--passphrase-file --help" -- "$cur") $(compgen -f -- "$cur")) ;;
+    restore) COMPREPLY=($(compgen -W "--passphrase-file --force -u -p --help" -- "$cur") $(compgen -f -- "$cur")) ;;
     user|secret|net)
       local more=""; [[ $verb == net ]] && more="egress"
       if [[ -z $sub ]]; then COMPREPLY=($(compgen -W "+ add - rm ls $more --help" -- "$cur"))

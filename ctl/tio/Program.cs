@@ -20,6 +20,8 @@ var root = new RootCommand("tio — the Tinyo CLI: set up nodes, apply statefile
     NodeCommand.Create(),
     StatusCommand.Status(),
     StatusCommand.Version(),
+    BackupCommand.Create(),
+    RestoreCommand.Create(),
 };
 root.Options.Add(Common.Host);
 root.Options.Add(Common.Socket);

@@ -97,6 +97,8 @@ public static class Targets
         new("join", JoinTarget.Run),
         // IPAM subnet records and status records of other nodes, read by the cluster overlay (VXLAN, names across nodes).
         new("overlay", OverlayTarget.Run),
+        // Backup files (tio restore): header, passphrase check, chunks, and the decrypted records.
+        new("backup", BackupTarget.Run),
     ];
 
     public static bool TryFind(string name, out Target target)

@@ -9,6 +9,7 @@ var root = new RootCommand("tinyonode — the Tinyo node daemon: API, users, sec
 {
     ServeCommand.Create(),
     VersionCommand.Create(),
+    RestoreCommand.Create(),
 };
 // No ProcessTerminationTimeout: serve handles SIGTERM/SIGINT itself and needs longer than System.CommandLine's
 // default 2 s to stop its containers cleanly (that default ended the process mid-shutdown).

@@ -11,7 +11,7 @@ public class HelpTests
         [
             ["++"], ["init"], ["down"], ["+"], ["apply"], ["-"], ["rm"], ["ls"], ["logs"], ["exec"], ["login"], ["logout"],
             ["user"], ["user", "+"], ["user", "-"], ["user", "ls"], ["secret"], ["secret", "+"], ["secret", "-"], ["secret", "ls"],
-            ["net"], ["net", "+"], ["net", "-"], ["net", "ls"], ["net", "egress"], ["status"], ["version"],
+            ["net"], ["net", "+"], ["net", "-"], ["net", "ls"], ["net", "egress"], ["status"], ["version"], ["backup"], ["restore"],
         ];
         foreach (var v in verbs)
         {

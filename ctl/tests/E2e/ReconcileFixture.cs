@@ -79,6 +79,9 @@ public sealed class ReconcileNode : IAsyncDisposable
         }
     }
 
+    /// <summary>A node whose root, socket and ports are new and nothing started (for `tio restore`).</summary>
+    public static ReconcileNode Fresh(MirrorRegistry registry) => new(new TioNode(), registry.Mirror);
+
     /// <summary>`tio ++` (again): starts whatever is not running.</summary>
     public async Task UpAgainAsync()
     {

@@ -22,6 +22,7 @@ namespace Tinyo.Node.Api;
 /// GET    /v1/apps/NAME/logs       POST /v1/apps/NAME/exec  (NodeApi.Containers.cs)
 /// GET    /v1/nodes                POST /v1/cluster/challenge  POST /v1/cluster/join  (NodeApi.Cluster.cs; the two join routes need no token)
 /// GET    /v1/binds                PUT  /v1/binds
+/// POST   /v1/backup               (NodeApi.Backup.cs: admins; the encrypted backup file, streamed)
 /// </code>
 /// Roles (Security/Access): an admin may do everything; a deployer reads, and applies, removes, reads the logs of and
 /// execs in the apps of its clusters, binding host paths only within the allow-list (<c>/v1/binds</c>); a viewer
@@ -109,6 +110,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 ("apps", "POST", null) => await ApplyAsync(req, caller, ct),
                 ("binds", "GET", null) => Ok(new BindPolicy(await new BindPolicyStore(store).GetAsync(ct)), J.BindPolicy),
                 ("binds", "PUT", null) => await BindsPutAsync(req, user, ct),
+                ("backup", "POST", null) => await BackupAsync(req, user, ct),
                 ("apps", "DELETE", { } n) => await DeleteAsync(Keys.Apps, n, "app", ct, user),
                 _ => Err(404, $"no such route: {req.Method} {req.Path}", "not_found"),
             };
