@@ -27,7 +27,7 @@ _tio() {
   esac
   case $verb in
     "") COMPREPLY=($(compgen -W "$verbs $globals" -- "$cur")) ;;
-    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --supervisor --help" -- "$cur")) ;;
+    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --supervisor --subnet-pool --subnet-size --help" -- "$cur")) ;;
     +|apply) COMPREPLY=($(compgen -f -X '!*.@(yml|yaml)' -- "$cur") $(compgen -d -- "$cur")) ;;
     logs|exec)
       if [[ $cur == -* ]]; then

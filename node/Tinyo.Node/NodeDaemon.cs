@@ -43,10 +43,12 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) options.Log($"cannot become a child subreaper: {Libc.Describe(Libc.Errno)}");
         var rtRoot = new Rt.RuntimeRoot(Path.Combine(options.Root, "rt"));
         var store = new StateStore(kv);
+        var ipam = new Network.Ipam(kv, options.Name, options.Ipam.InUseOnHost is null ? options.Ipam with { InUseOnHost = Network.HostRoutes.Overlapping } : options.Ipam);
+        _ = Task.Run(() => SettleIpamAsync(ipam));
         var networks = new Network.ClusterNetworks(new Network.ClusterNetworkOptions
         {
             Root = Path.Combine(options.Root, "net"),
-            Ipam = new Network.Ipam(kv, options.Name, new Network.IpamOptions { InUseOnHost = Network.HostRoutes.Overlapping }),
+            Ipam = ipam,
             Net = (name, ct) => store.GetAsync(Keys.Nets + name, Tinyo.Api.ApiJson.Default.NetInfo, ct),
             DefaultNet = ct => new ClusterInit(store).NetAsync(ct),
             NodePorts = new Network.ProtectedPorts(kv, () => [.. options.KvEndpoints.Select(e => e.Port), .. TcpEndpoint is { } t ? [t.Port] : Array.Empty<int>()], options.Log).ReadAsync,
@@ -104,6 +106,25 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         if (options.IdleTrim > TimeSpan.Zero) trim = new IdleTrim(options.IdleTrim, options.Log);
         var tcpNote = TcpEndpoint is null ? "" : TlsCertificate is null ? $" and {TcpEndpoint} (plain TCP: --plain-tcp)" : $" and {TcpEndpoint} (TLS, key {Tinyo.Api.CertificatePin.Of(TlsCertificate)})";
         options.Log($"{options.Name} serving on {options.Socket}{tcpNote}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
+    }
+
+    /// <summary>Settles the subnet pool at start, so a node given another pool than its cluster's says so in its log
+    /// at once (its allocations refuse with the same message); a KV that does not answer yet leaves it to the first
+    /// allocation.</summary>
+    private async Task SettleIpamAsync(Network.Ipam ipam)
+    {
+        try
+        {
+            await ipam.SettleAsync().ConfigureAwait(false);
+            options.Log($"net: subnet pool {ipam.Pool}, a /{ipam.SubnetPrefix} per cluster on this node");
+        }
+        catch (NodeException e)
+        {
+            options.Log(e.Message);
+        }
+        catch (Kv.KvException)
+        {
+        }
     }
 
     /// <summary>

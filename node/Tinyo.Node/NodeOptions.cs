@@ -87,6 +87,10 @@ public sealed class NodeOptions
     /// (<see cref="Network.ClusterNetworkOptions.PoolSize"/>); 0: made on the spot each time.</summary>
     public int NetnsPoolSize { get; init; } = 4;
 
+    /// <summary>Where cluster subnets come from and their size (<c>--subnet-pool</c>, <c>--subnet-size</c>); default
+    /// <see cref="Network.IpamOptions"/>' own, which give way to the pool the cluster's first node stored.</summary>
+    public Network.IpamOptions Ipam { get; init; } = new();
+
     /// <summary>Publishes ports for the reconciler (default: the node's own proxy, <see cref="Ports.PortPublisher"/>).</summary>
     public Reconcile.IPortPublisher? Ports { get; init; }
 

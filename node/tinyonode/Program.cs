@@ -8,6 +8,7 @@ if (Tinyo.Rt.Containers.ContainerInit.TryRunVerb(args, out var initCode)) return
 var root = new RootCommand("tinyonode — the Tinyo node daemon: API, users, secrets, reconciles desired state onto the runtime.")
 {
     ServeCommand.Create(),
+    CleanCommand.Create(),
     VersionCommand.Create(),
     RestoreCommand.Create(),
 };

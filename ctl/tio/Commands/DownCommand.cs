@@ -27,6 +27,7 @@ internal static class DownCommand
                 {
                     any = true;
                     Console.WriteLine($"{c,-9} stopped ({s.Daemon}{(s.Killed ? ", killed after the grace period" : "")})");
+                    if (c == "tinyonode" && s.Killed) CleanNetworks(layout.Root, s.Daemon.Pid);
                 }
             }
             if (!any) Console.WriteLine($"nothing running for {layout.Root}");
@@ -40,6 +41,30 @@ internal static class DownCommand
             return Exit.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// A node killed before its own clean-up finished leaves its cluster networks (bridges, namespaces, its nft
+    /// table): `tinyonode clean` removes them, and waits for the kernel to free the killed process's pooled namespaces.
+    /// </summary>
+    private static void CleanNetworks(string root, int pid)
+    {
+        try
+        {
+            var cmd = Tinyo.Ctl.Setup.Supervisor.Locate("tinyonode", "TINYO_NODE_BIN");
+            var psi = new System.Diagnostics.ProcessStartInfo(cmd[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in cmd.Skip(1).Concat(["clean", "--root", root, "--killed-pid", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                psi.ArgumentList.Add(a);
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var err = p.StandardError.ReadToEndAsync();
+            foreach (var line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)) Console.WriteLine($"          {line}");
+            if (!p.WaitForExit(30_000)) p.Kill();
+            if (err.Result.Trim() is { Length: > 0 } e) Console.Error.WriteLine($"tio down: {e}");
+        }
+        catch (Exception e) when (e is Tinyo.Ctl.CtlException or System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"tio down: the killed node's networks are left to its next start ({e.Message})");
+        }
     }
 
     /// <summary>

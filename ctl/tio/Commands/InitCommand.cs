@@ -30,6 +30,8 @@ internal static class InitCommand
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve the API on ip:port for remote clients (env TINYO_LISTEN_TCP; with --addr or -ip: ADDR:7443)" };
         var plainTcp = new Option<bool>("--plain-tcp") { Description = "Serve --listen-tcp without TLS (clients use tcp+plain://); TLS is the default" };
         var ttl = new Option<int?>("--token-ttl") { Description = "Login token lifetime in seconds (default 86400)" };
+        var subnetPool = new Option<string?>("--subnet-pool") { Description = "The pool cluster subnets come from, CIDR (default 10.200.0.0/16); kept by the cluster, joiners leave it out" };
+        var subnetSize = new Option<int?>("--subnet-size") { Description = "Prefix length of a cluster's subnet on one node (default 22: 1021 replicas); kept by the cluster" };
         var supervisor = new Option<string?>("--supervisor")
         {
             Description = "How the daemons run: auto (systemd units when systemd is the init system, else detached processes), systemd or process (env TINYO_SUPERVISOR)",
@@ -37,7 +39,7 @@ internal static class InitCommand
         supervisor.AcceptOnlyFromAmong(ServiceModes.Names);
         var cmd = new Command("++", "Start a node here: tinyokv + tinyonode, the net, the admin user; log in. With -ip: join that node's cluster")
         {
-            net, user, pass, ip, addr, nodeName, labels, kvPort, kvPeerPort, tcp, plainTcp, ttl, supervisor,
+            net, user, pass, ip, addr, nodeName, labels, kvPort, kvPeerPort, tcp, plainTcp, ttl, supervisor, subnetPool, subnetSize,
         };
         cmd.Aliases.Add("init");
         Common.Run(cmd, async (pr, ct) =>
@@ -51,6 +53,8 @@ internal static class InitCommand
             var name = pr.GetValue(nodeName) ?? Common.Env("TINYO_NODE_NAME") ?? HostNodeName();
             if (!Statefile.IsValidName(name)) throw new UsageException($"invalid node name '{name}': 1-63 of a-z, 0-9 and '-' (pass --name)");
             var labelSet = Labels(pr.GetValue(labels) ?? []);
+            var (pool, size) = (pr.GetValue(subnetPool), pr.GetValue(subnetSize));
+            CheckSubnets(pool, size);
             var password = Common.Password(pr.GetValue(pass));
             var layout = Common.Layout(pr);
             var mode = ServiceModes.Resolve(pr.GetValue(supervisor) ?? Common.Env("TINYO_SUPERVISOR"))
@@ -173,6 +177,8 @@ internal static class InitCommand
             }
             else if (clustered) nodeCmd.AddRange(["--tls-cert", pki.NodeCert, "--tls-key", pki.NodeKey]);
             if (pr.GetValue(ttl) is { } t) nodeCmd.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            if (pool is not null) nodeCmd.AddRange(["--subnet-pool", pool]);
+            if (size is { } sz) nodeCmd.AddRange(["--subnet-size", sz.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             var nodeSpec = new UnitSpec("tinyonode", Absolute(nodeCmd), passEnv, [daemons.Units.UnitName("tinyokv")], KeepChildren: true);
             if (daemons.Find("tinyonode") is { } nodeRun)
                 Report("tinyonode", nodeRun, daemons.UnitOutdated(nodeRun, nodeSpec));
@@ -246,6 +252,22 @@ internal static class InitCommand
                 await Task.Delay(100, ct);
             }
         }
+    }
+
+    /// <summary>The form of --subnet-pool and --subnet-size, before anything starts (the node checks the rest: reserved
+    /// ranges, the cluster's stored pool).</summary>
+    private static void CheckSubnets(string? pool, int? size)
+    {
+        int poolPrefix = 8;
+        if (pool is not null)
+        {
+            if (!System.Net.IPNetwork.TryParse(pool, out var p) || p.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || !pool.Contains('/'))
+                throw new UsageException($"--subnet-pool {pool}: expected an IPv4 network as A.B.C.D/N with no host bits (e.g. 10.200.0.0/16)");
+            if (p.PrefixLength < 8) throw new UsageException($"--subnet-pool {pool}: larger than a /8");
+            poolPrefix = p.PrefixLength;
+        }
+        if (size is { } n && (n < poolPrefix || n > 30))
+            throw new UsageException($"--subnet-size {n}: a prefix length between {(pool is null ? "the pool's" : "/" + poolPrefix)} and 30 (22: 1021 replicas per node and cluster)");
     }
 
     /// <summary>The host name as a node name: lower case, anything outside a-z, 0-9 and '-' made a '-', at most 63 characters.</summary>

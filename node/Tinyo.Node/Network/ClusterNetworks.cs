@@ -38,7 +38,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
 
     private sealed record Lease(string Cluster, IPAddress Address, string NetnsPath, string Veth);
 
-    private const string ForwardSysctl = "/proc/sys/net/ipv4/ip_forward";
+    private const string ForwardSysctl = NetworkLeftovers.ForwardSysctl;
     private readonly ClusterNetworkOptions o;
     private readonly string id;
     private readonly Dictionary<string, Cluster> clusters = new(StringComparer.Ordinal);
@@ -55,7 +55,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
     {
         o = options;
         id = Path.GetFullPath(o.Root);
-        Table = "tinyo_" + VethName.For(id)[2..10];
+        Table = NetworkLeftovers.TableOf(o.Root);
     }
 
     /// <summary>This node's nft table (family inet).</summary>
@@ -68,7 +68,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
     public string BridgeOf(string cluster) => "tb" + VethName.For(id + "\0" + cluster)[2..];
 
     /// <summary>The host end of <paramref name="replica"/>'s veth.</summary>
-    public string VethOf(string replica) => VethName.For(id + "\0" + replica);
+    public string VethOf(string replica) => NetworkLeftovers.VethOf(o.Root, replica);
 
     private string NetnsOf(string replica) => Path.Combine(NamespaceDir, replica);
 
@@ -248,8 +248,28 @@ public sealed class ClusterNetworks : IReplicaNetworks
             _ = dns.DisposeAsync().AsTask();
         }
         lock (gate) clusters[subnet.Cluster] = c;
+        SaveBridges();
         o.Log($"net {subnet.Cluster}: bridge {bridge} {subnet.Gateway}/{subnet.Subnet.PrefixLength}{(egress ? "" : ", no egress")}");
         return c;
+    }
+
+    /// <summary>
+    /// Writes the names of this node's bridges to <see cref="NetworkLeftovers.BridgesFile"/>, so what a killed node
+    /// leaves can be removed without the KV (<see cref="NetworkLeftovers.RemoveAsync"/>, run by <c>tio down</c> after
+    /// a kill). Written when a bridge comes or goes (per cluster, not per replica); a failure only loses that.
+    /// </summary>
+    private void SaveBridges()
+    {
+        List<string> names;
+        lock (gate) names = [.. clusters.Values.Select(c => c.Bridge).Order(StringComparer.Ordinal)];
+        try
+        {
+            NetworkLeftovers.SaveBridges(o.Root, names);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            o.Log($"net: cannot record the bridges in {NetworkLeftovers.BridgesFile(o.Root)}: {e.Message}");
+        }
     }
 
     /// <summary>A cluster with no replica left on this node: responder, bridge, subnet and rules go.</summary>
@@ -263,6 +283,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
         if (c.Dns is { } d) await d.DisposeAsync().ConfigureAwait(false);
         DisposePool(c);
         ClusterBridge.Remove(Host, c.Bridge);
+        SaveBridges();
         try
         {
             await o.Ipam.ReleaseSubnetAsync(c.Name, ct).ConfigureAwait(false);
@@ -315,7 +336,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
         if (list.Exists(c => c.Egress)) EnsureForwarding();
     }
 
-    private string SavedForwarding => Path.Combine(o.Root, "ip_forward.saved");
+    private string SavedForwarding => NetworkLeftovers.SavedForwarding(o.Root);
 
     /// <summary>Turns IP forwarding on (saved, restored when the node stops): cluster egress, and the overlay.</summary>
     internal void EnsureForwarding()
@@ -335,21 +356,7 @@ public sealed class ClusterNetworks : IReplicaNetworks
         }
     }
 
-    private void RestoreForwarding()
-    {
-        try
-        {
-            if (!File.Exists(SavedForwarding)) return;
-            var was = File.ReadAllText(SavedForwarding).Trim();
-            if (was is "0" or "1") File.WriteAllText(ForwardSysctl, was + "\n");
-            File.Delete(SavedForwarding);
-            o.Log($"net.ipv4.ip_forward={was} again");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            o.Log($"cannot restore IP forwarding: {e.Message}");
-        }
-    }
+    private void RestoreForwarding() => NetworkLeftovers.RestoreForwarding(o.Root, o.Log);
 
     /// <inheritdoc/>
     public async Task RecoverAsync(IReadOnlyCollection<string> existingReplicas, CancellationToken ct)
@@ -519,6 +526,8 @@ public sealed class ClusterNetworks : IReplicaNetworks
     }
 
     /// <inheritdoc/>
+    /// <remarks>Each step runs whatever the one before it did (a refusal is logged, not thrown), bridges and rules
+    /// first: they are what nothing else would remove (pooled namespaces go with this process's descriptors anyway).</remarks>
     public async Task StopAsync()
     {
         await serial.WaitAsync().ConfigureAwait(false);
@@ -534,15 +543,11 @@ public sealed class ClusterNetworks : IReplicaNetworks
                 clusters.Clear();
                 appCluster.Clear();
             }
-            foreach (var l in ls) ReplicaNetwork.Remove(Host, l.NetnsPath, l.Veth);
             foreach (var c in cs)
             {
+                Step($"bridge {c.Bridge}", () => ClusterBridge.Remove(Host, c.Bridge));
                 if (c.Dns is { } d) await d.DisposeAsync().ConfigureAwait(false);
-                DisposePool(c);
-                ClusterBridge.Remove(Host, c.Bridge);
             }
-            if (Directory.Exists(NamespaceDir))
-                foreach (var f in Directory.GetFiles(NamespaceDir)) ReplicaNetwork.Remove(Host, f, VethOf(Path.GetFileName(f)));
             try
             {
                 if (rulesLoaded is not null || cs.Count > 0) await IsolationTable.RemoveAsync(Table).ConfigureAwait(false);
@@ -553,6 +558,11 @@ public sealed class ClusterNetworks : IReplicaNetworks
                 o.Log($"net: {e.Message}");
             }
             RestoreForwarding();
+            foreach (var l in ls) Step($"namespace {l.NetnsPath}", () => ReplicaNetwork.Remove(Host, l.NetnsPath, l.Veth));
+            foreach (var c in cs) Step($"namespace pool of {c.Bridge}", () => DisposePool(c));
+            if (Directory.Exists(NamespaceDir))
+                foreach (var f in Directory.GetFiles(NamespaceDir)) Step($"namespace {f}", () => ReplicaNetwork.Remove(Host, f, VethOf(Path.GetFileName(f))));
+            Step("the bridge list", () => NetworkLeftovers.SaveBridges(o.Root, []));
             if (ls.Count + cs.Count > 0) o.Log($"net: removed {ls.Count} replica namespace(s) and {cs.Count} bridge(s); addresses stay leased");
             host?.Dispose();
             host = null;
@@ -560,6 +570,19 @@ public sealed class ClusterNetworks : IReplicaNetworks
         finally
         {
             serial.Release();
+        }
+    }
+
+    /// <summary>One step of <see cref="StopAsync"/>: a failure is logged and the next step runs.</summary>
+    private void Step(string what, Action step)
+    {
+        try
+        {
+            step();
+        }
+        catch (Exception e) when (e is RtException or IOException or UnauthorizedAccessException)
+        {
+            o.Log($"net: could not remove {what}: {e.Message}");
         }
     }
 }

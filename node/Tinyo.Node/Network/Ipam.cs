@@ -29,10 +29,12 @@ public sealed class Ipam
 
     private readonly KvClient kv;
     private readonly string node;
-    private readonly Ipv4Subnet pool;
-    private readonly int subnetPrefix;
+    private readonly bool given;
     private readonly int maxAttempts;
     private readonly Func<Ipv4Subnet, string?>? inUseOnHost;
+    private Ipv4Subnet pool;
+    private int subnetPrefix;
+    private volatile bool settled;
 
     /// <summary>IPAM for <paramref name="node"/>; the options are checked here (a bad pool is a clear error).</summary>
     public Ipam(KvClient kv, string node, IpamOptions? options = null)
@@ -40,16 +42,40 @@ public sealed class Ipam
         options ??= new IpamOptions();
         this.kv = kv;
         this.node = CheckName(node, "node");
-        pool = Ipv4Subnet.Parse(options.Pool);
-        if (options.SubnetPrefix < pool.PrefixLength || options.SubnetPrefix > 30)
-            throw new NodeException($"ipam: subnet prefix /{options.SubnetPrefix} does not fit pool {pool} (between /{pool.PrefixLength} and /30)");
+        try
+        {
+            pool = SubnetPool.Check(options.Pool, options.SubnetPrefix);
+        }
+        catch (NodeException e)
+        {
+            throw new NodeException("ipam: " + e.Message, e);
+        }
         subnetPrefix = options.SubnetPrefix;
+        given = options.Given;
         maxAttempts = Math.Max(1, options.MaxAttempts);
         inUseOnHost = options.InUseOnHost;
     }
 
-    /// <summary>The pool.</summary>
+    /// <summary>The pool (the cluster's stored one once an allocation has settled it).</summary>
     public Ipv4Subnet Pool => pool;
+
+    /// <summary>Prefix length of a cluster's subnet on this node (the cluster's stored one once settled).</summary>
+    public int SubnetPrefix => subnetPrefix;
+
+    /// <summary>Takes the cluster's pool and prefix from the KV, or stores this node's (<see cref="SubnetPool"/>).</summary>
+    public async Task SettleAsync(CancellationToken ct = default)
+    {
+        if (settled) return;
+        try
+        {
+            (pool, subnetPrefix) = await SubnetPool.SettleAsync(kv, pool, subnetPrefix, given, ct).ConfigureAwait(false);
+        }
+        catch (NodeException e)
+        {
+            throw new NodeException("ipam: " + e.Message, e);
+        }
+        settled = true;
+    }
 
     /// <summary>
     /// The subnet of <paramref name="cluster"/> on this node: the existing one, else the lowest free subnet of the
@@ -63,6 +89,7 @@ public sealed class Ipam
         {
             var existing = await kv.GetAsync(clusterKey, ct: ct).ConfigureAwait(false);
             if (existing is not null) return new ClusterSubnet(cluster, node, Ipv4Subnet.Parse(Text(existing.Value)));
+            await SettleAsync(ct).ConfigureAwait(false);
             var taken = await TakenAsync("subnets/", pool.Base, pool.Last, ct).ConfigureAwait(false);
             long step = 1L << (32 - subnetPrefix), count = pool.Size / step;
             Ipv4Subnet? free = null;

@@ -14,6 +14,7 @@ namespace Tinyo.Node.Store;
 /// <item><term>/tinyo/apps/NAME</term><description><c>AppRecord</c>: the validated statefile document (desired state)</description></item>
 /// <item><term>/tinyo/status/NODE/APP</term><description><c>AppStatus</c>: what the reconciler of NODE observes (containers, restarts, errors)</description></item>
 /// <item><term>/tinyo/settings/registry.mirrors</term><description>plain text: registry mirrors for docker.io images, comma-separated</description></item>
+/// <item><term>/tinyo/settings/subnet.pool</term><description>plain text "CIDR PREFIX": the cluster subnet pool, stored once by the first node (<c>Network.SubnetPool</c>)</description></item>
 /// </list>
 /// </summary>
 public static class Keys

@@ -18,7 +18,8 @@ public sealed class IpamTests
     public async Task Subnets_and_leases_are_distinct_idempotent_released_and_survive_a_kv_restart()
     {
         await using var kv = await KvProcess.StartAsync();
-        var ipam = new Ipam(kv.Client(), "n1");
+        // The first node's choice is stored: the two made below with defaults take it from the KV.
+        var ipam = new Ipam(kv.Client(), "n1", new IpamOptions { Pool = "10.88.0.0/16", SubnetPrefix = 24 });
         var a = await ipam.SubnetAsync("alpha");
         var b = await ipam.SubnetAsync("beta");
         Assert.Equal("10.88.0.0/24", a.Subnet.ToString());
@@ -97,7 +98,7 @@ public sealed class IpamTests
         // Routes as /proc/net/route gives them: another bridge on 10.89.0.0/24 (a podman network, a left-over bridge),
         // a narrower route inside 10.89.1.0/24, and the default route (overlaps nothing).
         (string, Ipv4Subnet)[] routes = [("podman0", Ipv4Subnet.Parse("10.89.0.0/24")), ("wg0", Ipv4Subnet.Parse("10.89.1.128/25")), ("eth0", Ipv4Subnet.Parse("0.0.0.0/0"))];
-        var ipam = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/22", InUseOnHost = s => HostRoutes.Overlapping(s, routes) });
+        var ipam = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/22", SubnetPrefix = 24, InUseOnHost = s => HostRoutes.Overlapping(s, routes) });
         Assert.Equal("10.89.2.0/24", (await ipam.SubnetAsync("a")).Subnet.ToString());
         Assert.Equal("10.89.3.0/24", (await ipam.SubnetAsync("b")).Subnet.ToString());
         long before = await IpamKeyCount(c);
@@ -105,7 +106,7 @@ public sealed class IpamTests
         Assert.Contains("in use on this host: 10.89.0.0/24 (route 10.89.0.0/24 dev podman0), 10.89.1.0/24 (route 10.89.1.128/25 dev wg0)", full.Message);
         Assert.Equal(before, await IpamKeyCount(c));
         // A subnet already leased stays, whatever the host has meanwhile.
-        var again = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/22", InUseOnHost = _ => "everything" });
+        var again = new Ipam(c, "n1", new IpamOptions { Pool = "10.89.0.0/22", SubnetPrefix = 24, InUseOnHost = _ => "everything" });
         Assert.Equal("10.89.2.0/24", (await again.SubnetAsync("a")).Subnet.ToString());
     }
 
@@ -162,5 +163,56 @@ public sealed class IpamTests
         Assert.Contains("invalid cluster name", (await Assert.ThrowsAsync<NodeException>(() => ipam.SubnetAsync(""))).Message);
         Assert.Contains("invalid replica name", (await Assert.ThrowsAsync<NodeException>(() => ipam.LeaseAsync("a", "x y"))).Message);
         await c.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_default_pool_gives_each_node_a_22_and_the_first_choice_is_the_clusters()
+    {
+        await using var kv = await KvProcess.StartAsync();
+        var c = kv.Client();
+        var first = new Ipam(c, "n1");
+        var a = await first.SubnetAsync("front");
+        Assert.Equal("10.200.0.0/22", a.Subnet.ToString());
+        Assert.Equal("10.200.0.1", a.Gateway.ToString());
+        Assert.Equal(1021, a.Subnet.Size - 3); // 1000 replicas of one cluster fit on one node
+        Assert.Equal("10.200.4.0/22", (await first.SubnetAsync("back")).Subnet.ToString());
+        Assert.Equal("10.200.0.2", (await first.LeaseAsync("front", "web-1")).Address.ToString());
+        var stored = await c.GetAsync(Encoding.UTF8.GetBytes(SubnetPool.Key));
+        Assert.Equal("10.200.0.0/16 22", Encoding.UTF8.GetString(stored!.Value));
+
+        // A joiner told nothing uses the cluster's pool; one told the same is fine; one told another refuses, naming both,
+        // and writes nothing.
+        Assert.Equal("10.200.8.0/22", (await new Ipam(c, "n2").SubnetAsync("front")).Subnet.ToString());
+        Assert.Equal("10.200.12.0/22", (await new Ipam(c, "n3", new IpamOptions { Pool = "10.200.0.0/16", SubnetPrefix = 22 }).SubnetAsync("front")).Subnet.ToString());
+        long before = await IpamKeyCount(c);
+        var other = new Ipam(c, "n4", new IpamOptions { Pool = "10.50.0.0/16" });
+        var e = await Assert.ThrowsAsync<NodeException>(() => other.LeaseAsync("front", "web-1"));
+        Assert.Contains("this cluster's subnet pool is 10.200.0.0/16 with /22 subnets", e.Message);
+        Assert.Contains("given 10.50.0.0/16 with /22", e.Message);
+        Assert.Equal(before, await IpamKeyCount(c));
+    }
+
+    [Theory]
+    [InlineData("10.200.0.0", 22, "is not an IPv4 subnet")]
+    [InlineData("10.200.0.1/16", 22, "host bits set")]
+    [InlineData("0.0.0.0/0", 22, "larger than a /8")]
+    [InlineData("127.0.0.0/16", 24, "overlaps the reserved range 127.0.0.0/8")]
+    [InlineData("169.254.0.0/16", 24, "overlaps the reserved range 169.254.0.0/16")]
+    [InlineData("224.0.0.0/8", 24, "overlaps the reserved range 224.0.0.0/3")]
+    [InlineData("10.200.0.0/16", 31, "subnet prefix /31 does not fit pool 10.200.0.0/16")]
+    [InlineData("10.200.0.0/16", 12, "subnet prefix /12 does not fit pool 10.200.0.0/16")]
+    [InlineData("fd00::/64", 22, "is not an IPv4 subnet")]
+    public void Bad_subnet_pools_name_the_fault(string pool, int prefix, string error)
+    {
+        Assert.Contains(error, Assert.Throws<NodeException>(() => SubnetPool.Check(pool, prefix)).Message);
+    }
+
+    [Fact]
+    public void A_good_pool_and_the_stored_form_round_trip()
+    {
+        var p = SubnetPool.Check("172.30.0.0/15", 20);
+        Assert.Equal("172.30.0.0/15 20", SubnetPool.Format(p, 20));
+        Assert.Equal((p, 20), SubnetPool.Parse("172.30.0.0/15 20"));
+        Assert.Contains("not 'CIDR PREFIX'", Assert.Throws<NodeException>(() => SubnetPool.Parse("172.30.0.0/15")).Message);
     }
 }

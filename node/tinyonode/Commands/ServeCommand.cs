@@ -31,7 +31,9 @@ internal static class ServeCommand
         var grace = new Option<double>("--stop-grace") { Description = "Seconds a container may take to stop after SIGTERM before SIGKILL", DefaultValueFactory = _ => 2 };
         var idleTrim = new Option<double>("--idle-trim") { Description = "Seconds of quiet after work before memory is given back (a full GC, cold code paged out); 0: never", DefaultValueFactory = _ => 10 };
         var netnsPool = new Option<int>("--netns-pool") { Description = "Network namespaces kept ready per cluster bridge (a replica's network set-up is then a bind mount and two netlink messages); 0: none", DefaultValueFactory = _ => 4 };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim, netnsPool };
+        var subnetPool = new Option<string?>("--subnet-pool") { Description = $"The pool cluster subnets come from (CIDR; default {Network.IpamOptions.DefaultPool}); the cluster's first node stores it, the others must agree or leave it out" };
+        var subnetSize = new Option<int?>("--subnet-size") { Description = $"Prefix length of a cluster's subnet on one node (default {Network.IpamOptions.DefaultSubnetPrefix}: 1021 replicas); stored with --subnet-pool" };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim, netnsPool, subnetPool, subnetSize };
         cmd.SetAction(async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
@@ -47,6 +49,7 @@ internal static class ServeCommand
                 if (pr.GetValue(idleTrim) is var trimAfter && !(trimAfter == 0 || trimAfter is >= 1 and <= 86400))
                     throw new NodeException("--idle-trim must be 0 (never) or between 1 and 86400 seconds");
                 if (pr.GetValue(netnsPool) is var poolSize && poolSize is < 0 or > 256) throw new NodeException("--netns-pool must be between 0 and 256");
+                var ipam = IpamFlags(pr.GetValue(subnetPool), pr.GetValue(subnetSize));
                 var kvTls = KvTls(pr.GetValue(kvCa), pr.GetValue(kvCert), pr.GetValue(kvKey));
                 var (cert, key, plain) = (pr.GetValue(tlsCert), pr.GetValue(tlsKey), pr.GetValue(plainTcp));
                 if ((cert is null) != (key is null)) throw new NodeException("--tls-cert and --tls-key go together");
@@ -77,6 +80,7 @@ internal static class ServeCommand
                     StopGrace = TimeSpan.FromSeconds(g),
                     IdleTrim = TimeSpan.FromSeconds(trimAfter),
                     NetnsPoolSize = poolSize,
+                    Ipam = ipam,
                 };
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -122,6 +126,23 @@ internal static class ServeCommand
             return (File.Exists(apphost) ? [apphost] : [exe, dll], false);
         }
         return ([exe], false);
+    }
+
+    /// <summary>--subnet-pool and --subnet-size, checked now (a bad value stops the node at start, naming the flag).</summary>
+    private static Network.IpamOptions IpamFlags(string? pool, int? size)
+    {
+        var o = new Network.IpamOptions();
+        if (pool is not null) o = o with { Pool = pool };
+        if (size is { } n) o = o with { SubnetPrefix = n };
+        try
+        {
+            Network.SubnetPool.Check(o.Pool, o.SubnetPrefix);
+        }
+        catch (NodeException e)
+        {
+            throw new NodeException($"--subnet-pool {o.Pool} --subnet-size {o.SubnetPrefix}: {e.Message}");
+        }
+        return o;
     }
 
     private static Dictionary<string, string> ParseLabels(string[] given)
