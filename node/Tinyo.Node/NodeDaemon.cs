@@ -25,6 +25,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Task? netFeed;
     private Network.ClusterOverlay? overlay;
     private Cluster.Placement? placement;
+    private readonly Cluster.LeaseFence fence = new(Cluster.LeaseFence.MarginFor(Cluster.NodeRegistry.LeaseTtl));
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -57,7 +58,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         });
         netFeed = Task.Run(() => new Network.NetSettingsFeed(store, networks, options.Log).RunAsync(netFeedStop.Token));
         // A node with a cluster address places replicas (each runs only its own); one without runs every replica.
-        if (options.Address is not null) placement = new Cluster.Placement(store, options.Name, options.Log);
+        if (options.Address is not null) placement = new Cluster.Placement(store, options.Name, options.Log, fence);
         var rtOptions = new Rt.Containers.RuntimeOptions { InitCommand = options.InitCommand, SealInit = options.SealInit, Warn = options.Log, LogMaxBytes = options.LogMaxBytes };
         reconciler = new Reconciler(new ReconcilerOptions
         {
@@ -135,7 +136,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         var store = new StateStore(kvClient);
         registry = new Cluster.NodeRegistry(store, new Tinyo.Api.Cluster.NodeRecord(options.Name, options.Address ?? "local", TcpEndpoint?.Port ?? 0,
-            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log);
+            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log, fence);
         registry.Start();
         if (options.Pki is not { Exists: true } pki) return;
         var caPem = File.ReadAllText(pki.CaCert);

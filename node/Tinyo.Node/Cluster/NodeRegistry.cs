@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Tinyo.Api;
 using Tinyo.Api.Cluster;
@@ -10,9 +11,11 @@ namespace Tinyo.Node.Cluster;
 /// The node registry in the KV: each node writes its record (<see cref="ClusterKeys.Nodes"/>) and keeps a liveness
 /// key (<see cref="ClusterKeys.Alive"/>) on a KV lease of <see cref="LeaseTtl"/> that it renews every third of it.
 /// A node whose key is gone is "lost" (crashed, partitioned, or stopped); it is "ready" again as soon as it renews.
-/// The lease is the KV's, so every node agrees on who is alive without talking to each other.
+/// The lease is the KV's, so every node agrees on who is alive without talking to each other. Each renewal that
+/// succeeds is told to <paramref name="fence"/>, which closes when the lease may have expired (a node cut off from
+/// the KV majority then stops its replicas: <see cref="LeaseFence"/>).
 /// </summary>
-public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<string> log) : IAsyncDisposable
+public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<string> log, LeaseFence? fence = null) : IAsyncDisposable
 {
     /// <summary>How long a node stays "ready" without renewing.</summary>
     public static TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(Env("TINYO_NODE_LEASE_TTL") ?? 5);
@@ -34,9 +37,15 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
         {
             try
             {
-                if (lease == 0 || await new NodeRegistryStore(store).KeepAliveAsync(lease, ct) <= 0)
-                    await RegisterAsync(ct);
-                await Task.Delay(renew, ct);
+                // Counted from the moment the request leaves: the KV's clock starts no earlier (LeaseFence).
+                var sent = Stopwatch.GetTimestamp();
+                var ttl = lease == 0 ? 0 : await new NodeRegistryStore(store).KeepAliveAsync(lease, ct);
+                if (ttl > 0) fence?.Renewed(sent, TimeSpan.FromSeconds(ttl));
+                else await RegisterAsync(ct);
+                // A steady cadence from the send times (a slow answer does not push the next renewal back), so a
+                // healthy node's fence stays open while answers take less than TTL − margin − period (LeaseFence).
+                var wait = renew - Stopwatch.GetElapsedTime(sent);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -64,7 +73,9 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
         var old = await store.GetAsync(ClusterKeys.Nodes + self.Name, ClusterJson.Default.NodeRecord, ct);
         var record = old is null ? self : self with { Joined = old.Joined };
         if (old != record) await store.PutAsync(ClusterKeys.Nodes + self.Name, record, ClusterJson.Default.NodeRecord, ct);
+        var sent = Stopwatch.GetTimestamp();
         lease = await new NodeRegistryStore(store).PutAliveAsync(self.Name, LeaseTtl, ct);
+        fence?.Renewed(sent, TimeSpan.FromSeconds(Math.Ceiling(LeaseTtl.TotalSeconds)));
         if (!Registered) log($"registered as node {self.Name} ({self.Address}, {self.Cpus} CPUs, {self.MemoryBytes >> 20} MiB), liveness lease {LeaseTtl.TotalSeconds:0}s");
         Registered = true;
     }

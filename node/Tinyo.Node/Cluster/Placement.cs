@@ -17,26 +17,90 @@ namespace Tinyo.Node.Cluster;
 /// assignments, seen through one watch of <c>/tinyo/</c> (status keys skipped), plus a read every 2 s in case a
 /// watch event was missed. Starting, the node clears its own drain mark: a node that was drained by <c>tio down</c>
 /// takes replicas again once it runs.
+/// <para>Fencing (<paramref name="fence"/>): while this node's lease may have expired (cut off from the KV majority,
+/// <see cref="LeaseFence"/>) it owns no replica, so the reconciler stops its copies before the others start theirs;
+/// when the fence opens again it owns nothing until it has read the assignments anew (a read begun after the fence
+/// opened): the replicas that moved away stay stopped, the ones still assigned here start again.</para>
 /// </remarks>
-public sealed class Placement(StateStore store, string self, Action<string> log) : IReplicaPlacement, IAsyncDisposable
+public sealed class Placement(StateStore store, string self, Action<string> log, LeaseFence? fence = null) : IReplicaPlacement, IAsyncDisposable
 {
+    /// <summary>How often the fence is looked at (its own task: the KV calls may hang while cut off).</summary>
+    private static readonly TimeSpan FenceTick = TimeSpan.FromMilliseconds(100);
+
     private readonly PlacementStore kv = new(store);
     private readonly CancellationTokenSource stop = new();
     private volatile HashSet<ReplicaKey> mine = [];
+    private volatile IReadOnlyCollection<string> apps = [];
     private volatile bool known;
+    private volatile bool fenced;
+    private volatile bool stale;
+    private long fenceOpenedAt;
+    private readonly Lock gate = new(); // fence transitions against Update's lifting of stale
     private Task? loop;
+    private Task? fenceLoop;
 
     /// <summary>Called (from placement's own task) with an app whose replicas on this node changed.</summary>
     public Action<string>? Changed { get; set; }
 
     /// <inheritdoc/>
-    public bool Known => known;
+    /// <remarks>A fenced node knows enough: it owns nothing.</remarks>
+    public bool Known => known || fenced;
 
     /// <inheritdoc/>
-    public bool Owns(string app, int index) => mine.Contains(new ReplicaKey(app, index));
+    public bool Owns(string app, int index) => !fenced && !stale && mine.Contains(new ReplicaKey(app, index));
+
+    /// <summary>True while the fence is closed (this node's lease may have expired): it runs no replica.</summary>
+    public bool Fenced => fenced;
+
+    /// <inheritdoc/>
+    /// <remarks>Half the fence's margin: the copy is killed before the lease can expire in the KV.</remarks>
+    public TimeSpan? FencedStopGrace => fenced && fence is not null ? fence.Margin / 2 : null;
 
     /// <summary>Starts deciding in the background (the KV may not answer yet: retried).</summary>
-    public void Start() => loop = Task.Run(() => RunAsync(stop.Token));
+    public void Start()
+    {
+        loop = Task.Run(() => RunAsync(stop.Token));
+        if (fence is not null) fenceLoop = Task.Run(() => FenceAsync(fence, stop.Token));
+    }
+
+    /// <summary>Closes and opens the fence as the lease's renewals go: closing makes the reconciler stop every
+    /// replica here; opening waits for a fresh read of the assignments (<see cref="Update"/>).</summary>
+    private async Task FenceAsync(LeaseFence f, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(FenceTick);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                var now = Stopwatch.GetTimestamp();
+                var closed = f.IsFenced(now);
+                if (closed == fenced) continue;
+                lock (gate)
+                {
+                    if (closed)
+                    {
+                        stale = true;
+                        fenced = true;
+                    }
+                    else
+                    {
+                        fenceOpenedAt = now;
+                        fenced = false;
+                    }
+                }
+                if (closed)
+                {
+                    log($"placement: liveness lease ({NodeRegistry.LeaseTtl.TotalSeconds:0.#} s) not renewed; it may expire within "
+                        + $"{f.Margin.TotalSeconds:0.0#} s (cut off from the KV majority?): fenced, stopping this node's replicas");
+                    foreach (var app in apps) Changed?.Invoke(app);
+                }
+                else log("placement: liveness lease renewed: fence open; reading the assignments again");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     private async Task RunAsync(CancellationToken ct)
     {
@@ -50,9 +114,10 @@ public sealed class Placement(StateStore store, string self, Action<string> log)
                     await kv.ClearDrainAsync(self, ct).ConfigureAwait(false);
                     drainCleared = true;
                 }
+                var readAt = Stopwatch.GetTimestamp();
                 var state = await kv.ReadAsync(ct).ConfigureAwait(false);
                 await DecideAsync(state, ct).ConfigureAwait(false);
-                Update(state);
+                Update(state, readAt);
                 using var tick = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 tick.CancelAfter(TimeSpan.FromSeconds(2));
                 try
@@ -104,18 +169,34 @@ public sealed class Placement(StateStore store, string self, Action<string> log)
         }
     }
 
-    private void Update(PlacementState state)
+    /// <summary>Takes a read's assignments; <paramref name="readAt"/> is when the read began (a read begun before the
+    /// fence opened may predate the partition's end and does not lift <see cref="stale"/>).</summary>
+    private void Update(PlacementState state, long readAt)
     {
         var next = state.Assignments.Where(a => a.Value.Record.Node == self).Select(a => a.Key).ToHashSet();
         var old = mine;
         var wasKnown = known;
         mine = next;
+        apps = [.. state.Apps.Keys];
         known = true;
-        var apps = new SortedSet<string>(StringComparer.Ordinal);
-        if (!wasKnown) apps.UnionWith(state.Apps.Keys);
-        foreach (var k in next) if (!old.Contains(k)) apps.Add(k.App);
-        foreach (var k in old) if (!next.Contains(k)) apps.Add(k.App);
-        foreach (var app in apps) Changed?.Invoke(app);
+        var changed = new SortedSet<string>(StringComparer.Ordinal);
+        var lifted = false;
+        lock (gate)
+            if (stale && !fenced && readAt >= fenceOpenedAt)
+            {
+                stale = false;
+                lifted = true;
+            }
+        if (lifted)
+        {
+            // Owned nothing while fenced: every app is converged again with what is assigned here now.
+            changed.UnionWith(state.Apps.Keys);
+            log($"placement: assignments read after the fence opened: {next.Count} replica(s) here");
+        }
+        if (!wasKnown) changed.UnionWith(state.Apps.Keys);
+        foreach (var k in next) if (!old.Contains(k)) changed.Add(k.App);
+        foreach (var k in old) if (!next.Contains(k)) changed.Add(k.App);
+        foreach (var app in changed) Changed?.Invoke(app);
     }
 
     /// <inheritdoc/>
@@ -123,6 +204,7 @@ public sealed class Placement(StateStore store, string self, Action<string> log)
     {
         await stop.CancelAsync().ConfigureAwait(false);
         if (loop is not null) await loop.ConfigureAwait(false);
+        if (fenceLoop is not null) await fenceLoop.ConfigureAwait(false);
         stop.Dispose();
     }
 }

@@ -160,13 +160,18 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
     /// (or to none), and forgets them.</summary>
     private async Task DropUnownedAsync(AppInstance app, IReplicaPlacement placement)
     {
+        // Fenced: a short grace, and all at once (the others may start their copies within the fence's margin).
+        var grace = placement.FencedStopGrace;
+        var stops = new List<Task>();
         foreach (var c in Host.Labelled())
             if (c.App == app.Name && !placement.Owns(app.Name, c.Index))
             {
-                ctx.Log($"app {app.Name}: replica {c.Index} is assigned to another node; stopping {c.Id}");
+                ctx.Log(grace is null ? $"app {app.Name}: replica {c.Index} is assigned to another node; stopping {c.Id}"
+                    : $"app {app.Name}: replica {c.Index}: this node is fenced; stopping {c.Id} (grace {grace.Value.TotalSeconds:0.0#} s)");
                 if (app.Replicas.Remove(c.Index, out var r)) supervisor.Forget(r);
-                await StopAndRemoveAsync(c.Id, ContainerSpec.Name(app.Name, c.Index)).ConfigureAwait(false);
+                stops.Add(StopAndRemoveAsync(c.Id, ContainerSpec.Name(app.Name, c.Index), grace));
             }
+        await Task.WhenAll(stops).ConfigureAwait(false);
         foreach (var k in app.Replicas.Keys.Where(k => !placement.Owns(app.Name, k)).ToList())
         {
             supervisor.Forget(app.Replicas[k]);
@@ -265,12 +270,12 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
         await DirectWiring.PruneAsync(ctx).ConfigureAwait(false);
     }
 
-    /// <summary>SIGTERM, <see cref="ReconcilerOptions.StopGrace"/>, then the forced remove (SIGKILL to the cgroup):
+    /// <summary>SIGTERM, <see cref="ReconcilerOptions.StopGrace"/> (or <paramref name="grace"/>), then the forced remove (SIGKILL to the cgroup):
     /// container, cgroup, upper dir, state, log, name, secrets tmpfs.</summary>
-    private async Task StopAndRemoveAsync(string id, string? name)
+    private async Task StopAndRemoveAsync(string id, string? name, TimeSpan? grace = null)
     {
         if (name is not null) Host.Unwatch(name);
-        await Host.StopAsync(id, O.StopGrace).ConfigureAwait(false);
+        await Host.StopAsync(id, grace ?? O.StopGrace).ConfigureAwait(false);
         string? cname = name;
         try
         {

@@ -13,4 +13,9 @@ public interface IReplicaPlacement
 
     /// <summary>Whether replica <paramref name="index"/> (1-based) of <paramref name="app"/> is assigned to this node.</summary>
     bool Owns(string app, int index);
+
+    /// <summary>Set while this node is fenced (its liveness lease may have expired: cut off from the KV majority, the
+    /// others are starting its replicas): how long a copy being stopped gets between SIGTERM and SIGKILL — shorter than
+    /// the usual stop grace, so the copy is gone before the others can start theirs. Null when not fenced.</summary>
+    TimeSpan? FencedStopGrace => null;
 }
