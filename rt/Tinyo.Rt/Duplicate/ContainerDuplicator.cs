@@ -44,6 +44,7 @@ public sealed class ContainerDuplicator(ImageContainers containers)
     {
         var total = Stopwatch.StartNew();
         var names = NamesOf(r);
+        int parallel = ParallelismOf(r, names.Count);
         var (srcId, srcName) = ResolveSource(r.Source);
         var srcDir = Path.Combine(Root.Containers, srcId);
         var info = containers.Info(srcId) ?? throw new RtException($"container {r.Source} was not made from an image: only image containers can be duplicated");
@@ -82,25 +83,41 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         // own) nor in a user namespace (a namespace made here would belong to the host's).
         bool newNet = proto.Spec.Linux?.Namespaces?.Exists(n => n.Type == "network" && string.IsNullOrEmpty(n.Path)) == true;
         using var netns = newNet && !userNs && r.Adjust is null && r.PrepareNetworks ? new NetnsReserve(names.Count) : null;
-        var made = new List<ClonedContainer>(names.Count);
+        // The merge-any flag each clone's child sets on this process (CLONE_VM) is taken off once, after the last clone.
+        using var mergeHold = merge ? DirectBackend.MergeScope() : null;
+        var made = new ClonedContainer?[names.Count];
         bool ok = false;
         try
         {
-            for (int i = 0; i < names.Count; i++)
-                made.Add(CloneOne(i, names[i], srcName, srcDir, config, proto, info, layersTopFirst, merge, r.Adjust, r.Dns, r.HostAddress, netns));
+            void clone(int i) => made[i] = CloneOne(i, names[i], srcName, srcDir, config, proto, info, layersTopFirst, merge, r.Adjust, r.Dns, r.HostAddress, netns);
+            var failure = CloneBatch.Run(names.Count, parallel, clone);
+            if (failure is not null)
+            {
+                int others = Array.FindAll(made, c => c is not null).Length;
+                if (failure is RtException e && others > 0)
+                    throw new RtException($"{e.Message} (the {others} other clone{(others == 1 ? "" : "s")} this request made were removed)");
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
             ok = true;
-        }
-        catch (RtException e) when (made.Count > 0)
-        {
-            throw new RtException($"{e.Message} (the {made.Count} clone{(made.Count == 1 ? "" : "s")} made before it were removed)");
         }
         finally
         {
             if (!ok)
                 foreach (var c in made)
-                    try { containers.Remove(c.Id, force: true); } catch (RtException) { }
+                    if (c is not null)
+                        try { containers.Remove(c.Id, force: true); } catch (RtException) { }
         }
-        return new DuplicateResult(srcId, srcName, made, merge, note, total.Elapsed);
+        return new DuplicateResult(srcId, srcName, Array.ConvertAll(made, c => c!), merge, note, total.Elapsed);
+    }
+
+    /// <summary>How many clones are made at once: the request's <see cref="DuplicateRequest.Parallelism"/>, else one per
+    /// core (a clone is mostly this process's CPU — spec, files, snapshot — and the kernel's in its clone(2), so more
+    /// threads than cores only queue), never more than there are clones.</summary>
+    private static int ParallelismOf(DuplicateRequest r, int count)
+    {
+        if (r.Parallelism is < 0 or > MaxCount) throw new RtException($"--parallel {r.Parallelism} is out of range: 0 to {MaxCount} (0: one per core)");
+        int p = r.Parallelism > 0 ? r.Parallelism : Environment.ProcessorCount;
+        return Math.Clamp(p, 1, count);
     }
 
     private static List<string> NamesOf(DuplicateRequest r)
@@ -166,31 +183,38 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0) throw Error("creating container directory", dir);
         bool claimed = false, ok = false;
         int log = -1, devnull = -1, netFd = -1;
+        StateFiles? state = null;
         try
         {
             ContainerNames.Claim(Root, name, id);
             claimed = true;
             StartTrace.Mark("directory, name");
-            var upper = Path.Combine(dir, "upper");
-            var work = Path.Combine(dir, "work");
-            var snap = UpperSnapshot.Take(Path.Combine(srcDir, "upper"), upper);
-            StartTrace.Mark("upper snapshot");
-            Directory.CreateDirectory(work);
-            Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
             bool hostNet = spec.Linux?.Namespaces?.Exists(n => n.Type == "network") != true;
-            EtcFiles.Write(dir, spec, hostname, hostNet, dns, hostAddress);
-            StartTrace.Mark("work, rootfs, /etc files");
-            WriteState(dir, spec, new ImageContainerInfo
+            // The source's resolv.conf when nothing asks for other name servers (same network mode: same file).
+            EtcFiles.Write(dir, spec, hostname, hostNet, dns, hostAddress, resolvConfOf: dns.Count == 0 && adjust is null ? srcDir : null);
+            StartTrace.Mark("/etc files");
+            // The spec is final here (until the network namespace's path below, which config.json must not get):
+            // config.json and image.json are made on another thread while this one snapshots and launches.
+            state = StateFiles.Start(dir, spec, new ImageContainerInfo
             {
                 Id = id, Name = name, Image = info.Image, ImageId = info.ImageId, Manifest = info.Manifest, Layers = info.Layers,
                 Command = info.Command, Detached = true, DuplicatedFrom = srcName,
             });
+            var upper = Path.Combine(dir, "upper");
+            var work = Path.Combine(dir, "work");
+            var snap = UpperSnapshot.Take(Path.Combine(srcDir, "upper"), upper);
+            StartTrace.Mark("upper snapshot");
+            if (SysMkdirAt(AT_FDCWD_, work, 0x1ED /* 0755 */) != 0) throw Error("creating", work);
+            var rootfs = Path.Combine(dir, "rootfs");
+            if (SysMkdirAt(AT_FDCWD_, rootfs, 0x1ED) != 0) throw Error("creating", rootfs);
             log = SysOpen(containers.LogFile(id), OFlag.WrOnly | OFlag.Creat | OFlag.Cloexec | 0x400 /* O_APPEND */, 0x1A0 /* 0640 */);
             if (log < 0) throw Error("creating log file", containers.LogFile(id));
             devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
             if (devnull < 0) throw Error("opening", "/dev/null");
-            StartTrace.Mark("config.json, image.json, log");
-            // A namespace made ahead (config.json, written above, keeps its own unnamed one: what it is).
+            StartTrace.Mark("work, rootfs, log");
+            state.AwaitSerialized();
+            StartTrace.Mark("state files serialized (other thread): wait");
+            // A namespace made ahead (config.json, serialized above, keeps its own unnamed one: what it is).
             if (netns is not null && spec.Linux?.Namespaces?.Find(n => n.Type == "network") is { } net && string.IsNullOrEmpty(net.Path))
             {
                 netFd = netns.Take();
@@ -202,6 +226,8 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             // hands it to the exit monitor, or is tinyonode, its subreaper).
             var launched = containers.Runtime.WithStdio(devnull, log, log)
                 .Launch(id, Bundle.FromSpec(dir, spec, proto.Seccomp), detached: false, new OverlayLayers(layersTopFirst, upper, work));
+            state.AwaitWritten(); // a failure to write them (a full disk) fails the clone: it is removed below
+            StartTrace.Mark("state files written (other thread): wait");
             ok = true;
             trace?.Dispose();
             return new ClonedContainer(id, name, launched.Pid, snap, sw.Elapsed) { Trace = trace };
@@ -217,6 +243,7 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             if (netFd >= 0) SysClose(netFd); // the clone's process holds its namespace now (or it is gone with it)
             if (!ok)
             {
+                state?.AwaitQuietly(); // nothing is written into the directory while it is removed
                 try { if (File.Exists(Path.Combine(dir, ContainerRecord.FileName))) containers.Runtime.Delete(id, force: true); } catch (RtException) { }
                 try { if (Directory.Exists(dir)) Images.ImageGc.DeleteTree(dir); } catch (IOException) { }
                 if (claimed) ContainerNames.Release(Root, name, id);
@@ -245,19 +272,5 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         if (merge) ann[MemoryMergeStep.Annotation] = "1";
         else ann.Remove(MemoryMergeStep.Annotation);
         spec.Annotations = ann;
-    }
-
-    private static void WriteState(string dir, Spec spec, ImageContainerInfo info)
-    {
-        // 0600, as a container made by run: the environment may carry secrets an orchestrator injected.
-        var cfgPath = Path.Combine(dir, "config.json");
-        int cfg = SysOpen(cfgPath, OFlag.WrOnly | OFlag.Creat | OFlag.Excl | OFlag.Cloexec, 0x180 /* 0600 */);
-        if (cfg < 0) throw Error("creating", cfgPath);
-        try
-        {
-            if (!SysWriteAll(cfg, JsonSerializer.SerializeToUtf8Bytes(spec, OciJson.Default.Spec))) throw Error("writing", cfgPath);
-        }
-        finally { SysClose(cfg); }
-        File.WriteAllBytes(Path.Combine(dir, ImageContainers.InfoName), JsonSerializer.SerializeToUtf8Bytes(info, ContainerJson.Default.ImageContainerInfo));
     }
 }
