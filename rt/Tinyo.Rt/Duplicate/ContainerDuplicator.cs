@@ -183,7 +183,6 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         if (SysMkdirAt(AT_FDCWD_, dir, 0x1C9 /* 0711 */) != 0) throw Error("creating container directory", dir);
         bool claimed = false, ok = false;
         int log = -1, devnull = -1, netFd = -1;
-        StateFiles? state = null;
         try
         {
             ContainerNames.Claim(Root, name, id);
@@ -193,13 +192,6 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             // The source's resolv.conf when nothing asks for other name servers (same network mode: same file).
             EtcFiles.Write(dir, spec, hostname, hostNet, dns, hostAddress, resolvConfOf: dns.Count == 0 && adjust is null ? srcDir : null);
             StartTrace.Mark("/etc files");
-            // The spec is final here (until the network namespace's path below, which config.json must not get):
-            // config.json and image.json are made on another thread while this one snapshots and launches.
-            state = StateFiles.Start(dir, spec, new ImageContainerInfo
-            {
-                Id = id, Name = name, Image = info.Image, ImageId = info.ImageId, Manifest = info.Manifest, Layers = info.Layers,
-                Command = info.Command, Detached = true, DuplicatedFrom = srcName,
-            });
             var upper = Path.Combine(dir, "upper");
             var work = Path.Combine(dir, "work");
             var snap = UpperSnapshot.Take(Path.Combine(srcDir, "upper"), upper);
@@ -212,9 +204,16 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
             if (devnull < 0) throw Error("opening", "/dev/null");
             StartTrace.Mark("work, rootfs, log");
-            state.AwaitSerialized();
-            StartTrace.Mark("state files serialized (other thread): wait");
-            // A namespace made ahead (config.json, serialized above, keeps its own unnamed one: what it is).
+            // Written on this thread: serializing them on another one, overlapping the snapshot and launch, was
+            // measured slower here (a fresh process's first thread-pool task and the serializer's first use wait
+            // for a core: 5.4 ms minimum cold against 1.7 in line; no better warm), docs/benchmarks.md § 9c.
+            WriteState(dir, spec, new ImageContainerInfo
+            {
+                Id = id, Name = name, Image = info.Image, ImageId = info.ImageId, Manifest = info.Manifest, Layers = info.Layers,
+                Command = info.Command, Detached = true, DuplicatedFrom = srcName,
+            });
+            StartTrace.Mark("config.json, image.json");
+            // A namespace made ahead (config.json, written above, keeps its own unnamed one: what it is).
             if (netns is not null && spec.Linux?.Namespaces?.Find(n => n.Type == "network") is { } net && string.IsNullOrEmpty(net.Path))
             {
                 netFd = netns.Take();
@@ -226,8 +225,6 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             // hands it to the exit monitor, or is tinyonode, its subreaper).
             var launched = containers.Runtime.WithStdio(devnull, log, log)
                 .Launch(id, Bundle.FromSpec(dir, spec, proto.Seccomp), detached: false, new OverlayLayers(layersTopFirst, upper, work));
-            state.AwaitWritten(); // a failure to write them (a full disk) fails the clone: it is removed below
-            StartTrace.Mark("state files written (other thread): wait");
             ok = true;
             trace?.Dispose();
             return new ClonedContainer(id, name, launched.Pid, snap, sw.Elapsed) { Trace = trace };
@@ -243,7 +240,6 @@ public sealed class ContainerDuplicator(ImageContainers containers)
             if (netFd >= 0) SysClose(netFd); // the clone's process holds its namespace now (or it is gone with it)
             if (!ok)
             {
-                state?.AwaitQuietly(); // nothing is written into the directory while it is removed
                 try { if (File.Exists(Path.Combine(dir, ContainerRecord.FileName))) containers.Runtime.Delete(id, force: true); } catch (RtException) { }
                 try { if (Directory.Exists(dir)) Images.ImageGc.DeleteTree(dir); } catch (IOException) { }
                 if (claimed) ContainerNames.Release(Root, name, id);
@@ -272,5 +268,21 @@ public sealed class ContainerDuplicator(ImageContainers containers)
         if (merge) ann[MemoryMergeStep.Annotation] = "1";
         else ann.Remove(MemoryMergeStep.Annotation);
         spec.Annotations = ann;
+    }
+
+    private static void WriteState(string dir, Spec spec, ImageContainerInfo info)
+    {
+        // 0600, as a container made by run: the environment may carry secrets an orchestrator injected. One write
+        // each and no fsync, as every state file of the runtime: they describe processes that do not survive a host
+        // crash, so there is nothing for them to be durable about across one.
+        var cfgPath = Path.Combine(dir, "config.json");
+        int cfg = SysOpen(cfgPath, OFlag.WrOnly | OFlag.Creat | OFlag.Excl | OFlag.Cloexec, 0x180 /* 0600 */);
+        if (cfg < 0) throw Error("creating", cfgPath);
+        try
+        {
+            if (!SysWriteAll(cfg, JsonSerializer.SerializeToUtf8Bytes(spec, OciJson.Default.Spec))) throw Error("writing", cfgPath);
+        }
+        finally { SysClose(cfg); }
+        File.WriteAllBytes(Path.Combine(dir, ImageContainers.InfoName), JsonSerializer.SerializeToUtf8Bytes(info, ContainerJson.Default.ImageContainerInfo));
     }
 }
