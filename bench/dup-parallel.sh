@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The seed's table (issue 13): N containers of one app (busybox `sleep`, no network) started at once on this host —
-#   dup      `tinyort dup src d -n N`: one request, N clones of a running container (returns when all run)
+#   dup      `tinyort dup src d -n N`: one request, N clones of a running container (returns when all run), made
+#            by one thread per core (CloneBatch)
+#   dupseq   the same request with `--parallel 1`: its clones made one after another (the branch dupfast's way; the
+#            before of the parallel batch, in the same run)
 #   tinyort  N `tinyort run -d busybox sleep …` at once (fresh starts from the same image)
 #   crun     N `crun run -d` of a bundle of the same busybox at once
 #   docker   N `docker run -d --network none busybox sleep …` at once (a private dockerd: scripts/peer-dockerd.sh)
@@ -11,11 +14,11 @@
 # ONE private mount namespace with the empty cgroup2 tree unmounted (what crun 1.8 needs on this hybrid host); the
 # engines run outside it, as they run anywhere. Between peers every container is removed; at the end everything this
 # made (containers, cgroups, mounts, the private dockerd and podman's stores) is removed, also on failure.
-#   TINYO_BIN=out/bin bench/dup-parallel.sh        N=1000 by default (the seed's figure); PEERS="dup tinyort crun docker podman"
+#   TINYO_BIN=out/bin bench/dup-parallel.sh        N=1000 by default (the seed's figure); PEERS="dup dupseq tinyort crun docker podman"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TINYO_BIN:-$PWD/out/bin}
-n=${N:-1000}; peers=${PEERS:-dup tinyort crun docker podman}
+n=${N:-1000}; peers=${PEERS:-dup dupseq tinyort crun docker podman}
 for t in crun unshare busybox jq skopeo; do command -v "$t" >/dev/null || { echo "dup-parallel: $t missing (make deps)" >&2; exit 1; }; done
 work=$(mktemp -d /tmp/dup-par.XXXXXX)
 cg="tinyo-duppar-$$"
@@ -80,7 +83,7 @@ echo "machine: $(nproc) cores, $(free -m | awk '/^Mem:/ {print $2}') MiB, load $
 echo "== $n containers of busybox sleep started at once"
 for p in $peers; do
   case $p in
-    dup|tinyort|crun)
+    dup|dupseq|tinyort|crun)
       PEER=$p unshare -m --propagation private bash -euo pipefail -c '
         if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
         t="$bin/tinyort --root $root"
@@ -88,7 +91,13 @@ for p in $peers; do
           dup)
             $t run -d --name src busybox sleep 100000 >/dev/null
             measure dup $t dup src d -n "$n"
-            ls "$root/names" | grep -v "^src$" | xargs -r -P 4 -n 20 $t rm -f >/dev/null ;;
+            ls "$root/names" | grep -v "^src$" | xargs -r -P 4 -n 20 $t rm -f >/dev/null
+            $t rm -f src >/dev/null ;;
+          dupseq)
+            $t run -d --name src busybox sleep 100000 >/dev/null
+            measure dupseq $t dup src d -n "$n" --parallel 1
+            ls "$root/names" | grep -v "^src$" | xargs -r -P 4 -n 20 $t rm -f >/dev/null
+            $t rm -f src >/dev/null ;;
           tinyort)
             tr() { $t run -d --name "$1" busybox sleep 100000; }
             export -f tr; export t

@@ -19,6 +19,10 @@ public sealed class DuplicateRequest
     /// <see cref="Count"/> are not used.</summary>
     public IReadOnlyList<string>? Names { get; set; }
 
+    /// <summary>How many clones are made at once (<see cref="CloneBatch"/>): 0, the default, one per core; 1, one after
+    /// another in order.</summary>
+    public int Parallelism { get; set; }
+
     /// <summary>Restore the clones from a CRIU checkpoint of the source's memory (refused where <c>criu check</c>
     /// fails: <see cref="LiveState"/>).</summary>
     public bool Live { get; set; }
@@ -32,7 +36,8 @@ public sealed class DuplicateRequest
     public bool PrepareNetworks { get; set; } = true;
 
     /// <summary>Changes a clone's spec before it starts (an orchestrator's labels, its secrets directory, a network
-    /// namespace of its own); called once per clone with its name, index (from 0) and id.</summary>
+    /// namespace of its own); called once per clone with its name, index (from 0) and id — from several threads at
+    /// once when clones are made in parallel (<see cref="Parallelism"/>).</summary>
     public Action<DuplicateClone, Spec>? Adjust { get; set; }
 
     /// <summary>Name servers for the clones' <c>/etc/resolv.conf</c> (a cluster's DNS responder); empty: the host's,

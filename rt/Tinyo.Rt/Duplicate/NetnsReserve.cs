@@ -31,12 +31,14 @@ internal sealed class NetnsReserve : IDisposable
             _made[i] = previous = previous.ContinueWith(_ => Make(), TaskScheduler.Default);
     }
 
-    /// <summary>The next namespace's fd (waits until it is made); the caller closes it. Throws what making it threw.</summary>
+    /// <summary>The next namespace's fd (waits until it is made); the caller closes it. Throws what making it threw.
+    /// Safe from several threads (clones made in parallel): each gets a namespace of its own.</summary>
     public int Take()
     {
-        var t = _made[_next++];
+        int i = Interlocked.Increment(ref _next) - 1;
+        var t = _made[i];
         try { return t.GetAwaiter().GetResult(); }
-        finally { _made[_next - 1] = Task.FromResult(-1); }
+        finally { _made[i] = Task.FromResult(-1); }
     }
 
     private static int Make() => NetnsThread.RunInNew(() =>

@@ -33,7 +33,12 @@ public static class EtcFiles
     /// <paramref name="dns"/> (not empty): the only nameservers of its resolv.conf (a cluster's responder);
     /// <paramref name="hostAddress"/>: what its hostname maps to (its cluster address; default 127.0.1.1).
     /// </summary>
-    public static void Write(string dir, Spec spec, string hostname, bool hostNetwork, IReadOnlyList<string>? dns = null, string? hostAddress = null)
+    /// <remarks><paramref name="resolvConfOf"/>: another container's state directory whose <c>resolv.conf</c> this
+    /// one takes as it is (a duplicate's source: same network mode, same name servers — the host's files are then not
+    /// read and parsed again); used only without <paramref name="dns"/>, and when that file cannot be read the host's
+    /// are used as for any container.</remarks>
+    public static void Write(string dir, Spec spec, string hostname, bool hostNetwork, IReadOnlyList<string>? dns = null, string? hostAddress = null,
+        string? resolvConfOf = null)
     {
         foreach (var a in (dns ?? []).Append(hostAddress ?? "127.0.1.1"))
             if (!IPAddress.TryParse(a, out _)) throw new RtException($"invalid address \"{a}\" for the container's /etc files: not an IP address");
@@ -41,7 +46,8 @@ public static class EtcFiles
         WriteFile(Path.Combine(dir, Hosts), HostsFor(hostname, hostNetwork ? TryRead("/etc/hosts") : null, hostAddress));
         WriteFile(Path.Combine(dir, ResolvConf), dns is { Count: > 0 }
             ? string.Concat(dns.Select(d => "nameserver " + d + "\n"))
-            : ResolvConfFor(TryRead("/etc/resolv.conf"), hostNetwork, TryRead("/run/systemd/resolve/resolv.conf")));
+            : (resolvConfOf is null ? null : TryRead(Path.Combine(resolvConfOf, ResolvConf)))
+              ?? ResolvConfFor(TryRead("/etc/resolv.conf"), hostNetwork, TryRead("/run/systemd/resolve/resolv.conf")));
         spec.Mounts ??= [];
         foreach (var name in new[] { Hosts, Hostname, ResolvConf })
             spec.Mounts.Add(new SpecMount
@@ -134,14 +140,18 @@ public static class EtcFiles
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
+    /// <summary>One open, write, fchmod and close (a start writes three of these; the stream API took twice the
+    /// syscalls and a managed file handle each).</summary>
     private static void WriteFile(string path, string content)
     {
+        int fd = Linux.Libc.SysOpen(path, Linux.Libc.OFlag.WrOnly | Linux.Libc.OFlag.Creat | Linux.Libc.OFlag.Trunc | Linux.Libc.OFlag.Cloexec, 0x1A4);
+        if (fd < 0) throw Linux.Libc.Error("writing", path);
         try
         {
-            File.WriteAllText(path, content);
+            if (!Linux.Libc.SysWriteAll(fd, Encoding.UTF8.GetBytes(content))) throw Linux.Libc.Error("writing", path);
             // Readable by the container's user whatever our umask; writable by its root, as docker's.
-            if (Linux.Libc.SysFchmodAt(Linux.Libc.AT_FDCWD_, path, 0x1A4 /* 0644 */, 0) != 0) throw Linux.Libc.Error("chmod", path);
+            if (Linux.Libc.Fchmod(fd, 0x1A4 /* 0644 */) != 0) throw Linux.Libc.Error("chmod", path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new RtException($"writing {path}: {e.Message}"); }
+        finally { Linux.Libc.SysClose(fd); }
     }
 }

@@ -138,6 +138,7 @@ public sealed class DuplicateCliTests : IDisposable
         Refused("\"taken\" is already in use", "src", "taken");
         Refused("-n 0 is out of range: 1 to 1000", "src", "x", "-n", "0");
         Refused("-n 1001 is out of range: 1 to 1000", "src", "x", "-n", "1001");
+        Refused("--parallel -1 is out of range: 0 to 1000", "src", "x", "--parallel", "-1");
         Refused("invalid container name", "src", "../x");
 
         Assert.Equal(srcPid, Pid("src"));
@@ -190,7 +191,7 @@ public sealed class DuplicateCliTests : IDisposable
         var dup = new Tinyo.Rt.Duplicate.ContainerDuplicator(ic);
         var err = Assert.Throws<RtException>(() => dup.Duplicate(new Tinyo.Rt.Duplicate.DuplicateRequest
         {
-            Source = "src", Name = "batch", Count = 4,
+            Source = "src", Name = "batch", Count = 4, Parallelism = 1, // one after another: clone 3 fails after 1 and 2 run
             Adjust = (c, spec) =>
             {
                 ids.Add(c.Id);
@@ -205,7 +206,7 @@ public sealed class DuplicateCliTests : IDisposable
         Assert.Equal(3, ids.Count); // the fourth was never started
         Assert.Equal(2, pids.Count);
         Assert.Contains("batch-3", err.Message);
-        Assert.Contains("the 2 clones made before it were removed", err.Message);
+        Assert.Contains("the 2 other clones this request made were removed", err.Message);
         // Nothing of any clone is left: directories, names, cgroups, mounts — and the first two's processes are gone.
         Assert.Equal(before, _r.ContainerIds().Order().ToList());
         foreach (var id in ids) _r.AssertGone(id);
@@ -214,6 +215,68 @@ public sealed class DuplicateCliTests : IDisposable
             Assert.True(!Directory.Exists($"/proc/{pid}") || File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2] == "Z", $"clone process {pid} still runs");
         Assert.Equal(srcPid, Pid("src"));
         Assert.Equal("1\n", Exec("src", "echo 1"));
+    }
+
+    [Fact]
+    public void A_parallel_batch_that_fails_at_one_clone_removes_every_other_clone_of_it()
+    {
+        RunSource();
+        int srcPid = Pid("src");
+        var before = _r.ContainerIds().Order().ToList();
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var missing = System.IO.Path.Combine(_r.Path, "no-such-dir");
+        // Clones 1 and 2 wait for each other inside their set-up: they meet only if they are made at the same time.
+        using var meet = new Barrier(2);
+        bool met = true;
+        var dup = new Tinyo.Rt.Duplicate.ContainerDuplicator(new ImageContainers(new ContainerRuntime(_r.Root)));
+        var err = Assert.Throws<RtException>(() => dup.Duplicate(new Tinyo.Rt.Duplicate.DuplicateRequest
+        {
+            Source = "src", Name = "par", Count = 8, Parallelism = 3,
+            Adjust = (c, spec) =>
+            {
+                ids.Add(c.Id);
+                if (c.Index < 2 && !meet.SignalAndWait(TimeSpan.FromSeconds(20))) met = false;
+                if (c.Index == 4)
+                    spec.Mounts!.Add(new Tinyo.Rt.Oci.SpecMount { Destination = "/gone", Type = "bind", Source = missing, Options = ["rbind"] });
+            },
+        }));
+        Assert.True(met, "clones 1 and 2 were not made at the same time");
+        Assert.Contains("par-5", err.Message);
+        Assert.True(ids.Count >= 5, $"{ids.Count} clones started");
+        // All or nothing: every clone the request started is gone, whichever finished first.
+        Assert.Equal(before, _r.ContainerIds().Order().ToList());
+        foreach (var id in ids) _r.AssertGone(id);
+        for (int i = 1; i <= 8; i++) Assert.Null(ContainerNames.Lookup(_r.Root, $"par-{i}"));
+        Assert.Equal(srcPid, Pid("src"));
+        Assert.Equal("1\n", Exec("src", "echo 1"));
+    }
+
+    [Fact]
+    public void Clones_made_in_parallel_each_run_with_their_own_pid_hostname_and_memory_merge()
+    {
+        RunSource();
+        var (code, o, e) = _r.Cli("dup", "src", "p", "-n", "6", "--parallel", "3");
+        Assert.True(code == 0, e);
+        var lines = o.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(6, lines.Length);
+        var pids = new HashSet<int>();
+        for (int i = 1; i <= 6; i++)
+        {
+            var line = Array.Find(lines, l => l.Split('\t')[1] == $"p-{i}");
+            Assert.True(line is not null, $"p-{i} missing from: {o}");
+            int pid = int.Parse(line!.Split('\t')[2]);
+            Assert.Equal(pid, Pid($"p-{i}"));
+            Assert.True(pids.Add(pid));
+            Assert.Equal("running", new ContainerRuntime(_r.Root).State(Id($"p-{i}")).Status);
+            Assert.Equal($"p-{i}\n", Exec($"p-{i}", "hostname"));
+            // Every clone got the flag, though the launching threads took it off the launching process in turn.
+            if (Rt.Duplicate.MemoryMerge.Supported)
+                Assert.Contains("ksm_merge_any: yes", File.ReadAllText($"/proc/{pid}/ksm_stat"));
+        }
+        Assert.Equal(0, _r.Cli("dup", "src", "q", "-n", "2", "--parallel", "2", "--no-memory-merge").Code);
+        if (Rt.Duplicate.MemoryMerge.Supported)
+            foreach (var q in new[] { "q-1", "q-2" })
+                Assert.Contains("ksm_merge_any: no", File.ReadAllText($"/proc/{Pid(q)}/ksm_stat"));
     }
 
     [SkippableFact]

@@ -5,7 +5,7 @@ using Tinyo.Rt.Duplicate;
 namespace Tinyo.Rt.Cli.Commands;
 
 /// <summary>
-/// <c>tinyort dup SOURCE NEW [-n N] [--live] [--no-memory-merge]</c>: N new containers made from a running one
+/// <c>tinyort dup SOURCE NEW [-n N] [--parallel P] [--live] [--no-memory-merge]</c>: N new containers made from a running one
 /// (<see cref="ContainerDuplicator"/>): the source's layers, spec, seccomp program and limits reused, its writable
 /// layer snapshotted (reflink or copy, reported), each clone with its own namespaces and hostname. Prints one line
 /// per clone — id, name, pid — and a summary on stderr.
@@ -19,9 +19,10 @@ internal static class DupCommand
         var count = new Option<int>("-n", "--count") { Description = $"How many clones (1 to {ContainerDuplicator.MaxCount})", DefaultValueFactory = _ => 1 };
         var live = new Option<bool>("--live") { Description = "Also copy the running process's memory (CRIU; refused where `criu check` fails)" };
         var noMerge = new Option<bool>("--no-memory-merge") { Description = "Do not opt the clones into kernel same-page merging (KSM)" };
+        var parallel = new Option<int>("--parallel") { Description = "How many clones are made at once (default 0: one per core; 1: one after another)" };
         var cmd = new Command("dup", "Duplicate a running container into new ones in milliseconds (same image layers, spec and limits; its files copy-on-write)")
         {
-            source, name, count, live, noMerge,
+            source, name, count, live, noMerge, parallel,
         };
         cmd.SetAction((pr, ct) => Cli.Run(() =>
         {
@@ -29,7 +30,7 @@ internal static class DupCommand
             var result = new ContainerDuplicator(ic).Duplicate(new DuplicateRequest
             {
                 Source = pr.GetValue(source)!, Name = pr.GetValue(name)!, Count = pr.GetValue(count),
-                Live = pr.GetValue(live), MemoryMerge = !pr.GetValue(noMerge),
+                Live = pr.GetValue(live), MemoryMerge = !pr.GetValue(noMerge), Parallelism = pr.GetValue(parallel),
                 // TINYO_DUP_NETNS_AHEAD=0: each clone makes its network namespace itself (bench/dup.sh's "before").
                 PrepareNetworks = Environment.GetEnvironmentVariable("TINYO_DUP_NETNS_AHEAD") != "0",
             });
