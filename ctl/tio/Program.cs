@@ -11,6 +11,7 @@ var root = new RootCommand("tio — the Tinyo CLI: set up nodes, apply statefile
     DupCommand.Create(),
     LsCommand.Create(),
     LogsCommand.Create(),
+    StatsCommand.Create(),
     ExecCommand.Create(),
     LoginCommand.Login(),
     LoginCommand.Logout(),
@@ -18,6 +19,7 @@ var root = new RootCommand("tio — the Tinyo CLI: set up nodes, apply statefile
     SecretCommand.Create(),
     NetCommand.Create(),
     NodeCommand.Create(),
+    MetricsCommand.Create(),
     StatusCommand.Status(),
     StatusCommand.Version(),
 };

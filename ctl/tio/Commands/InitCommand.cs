@@ -29,6 +29,7 @@ internal static class InitCommand
         var kvPeerPort = new Option<int>("--kv-peer-port") { Description = "tinyokv Raft port (env TINYO_KV_PEER_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PEER_PORT", 2380) };
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve the API on ip:port for remote clients (env TINYO_LISTEN_TCP; with --addr or -ip: ADDR:7443)" };
         var plainTcp = new Option<bool>("--plain-tcp") { Description = "Serve --listen-tcp without TLS (clients use tcp+plain://); TLS is the default" };
+        var metrics = new Option<string?>("--metrics-listen") { Description = "Also serve GET /metrics for Prometheus on ip:port, plain HTTP, nothing else there; its bearer token: tio metrics token" };
         var ttl = new Option<int?>("--token-ttl") { Description = "Login token lifetime in seconds (default 86400)" };
         var supervisor = new Option<string?>("--supervisor")
         {
@@ -37,7 +38,7 @@ internal static class InitCommand
         supervisor.AcceptOnlyFromAmong(ServiceModes.Names);
         var cmd = new Command("++", "Start a node here: tinyokv + tinyonode, the net, the admin user; log in. With -ip: join that node's cluster")
         {
-            net, user, pass, ip, addr, nodeName, labels, kvPort, kvPeerPort, tcp, plainTcp, ttl, supervisor,
+            net, user, pass, ip, addr, nodeName, labels, kvPort, kvPeerPort, tcp, plainTcp, metrics, ttl, supervisor,
         };
         cmd.Aliases.Add("init");
         Common.Run(cmd, async (pr, ct) =>
@@ -172,6 +173,7 @@ internal static class InitCommand
                 nodeCmd.Add("--plain-tcp");
             }
             else if (clustered) nodeCmd.AddRange(["--tls-cert", pki.NodeCert, "--tls-key", pki.NodeKey]);
+            if (pr.GetValue(metrics) is { } metricsAt) nodeCmd.AddRange(["--metrics-listen", metricsAt]);
             if (pr.GetValue(ttl) is { } t) nodeCmd.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             var nodeSpec = new UnitSpec("tinyonode", Absolute(nodeCmd), passEnv, [daemons.Units.UnitName("tinyokv")], KeepChildren: true);
             if (daemons.Find("tinyonode") is { } nodeRun)
