@@ -24,6 +24,7 @@ pkgs=(
   iperf3 sockperf     # container-to-container TCP throughput and round trip in bench/net.sh (the same tools for every peer)
   golang-go           # builds the opencontainers runtime-tools validation suite (scripts/oci-conformance.sh; Go 1.19 on Debian 12)
   netavark aardvark-dns # podman's bridge network backend: the peer of bench/net.sh (selected there by its own containers.conf)
+  prometheus          # promtool check metrics on a node's /metrics, and a real Prometheus scraping a node (MetricsTests)
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -38,7 +39,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's docker-registry, etcd and docker.io packages start services where systemd runs; tests start their own on free ports.
-for s in docker-registry etcd docker containerd; do
+for s in docker-registry etcd docker containerd prometheus; do
   if command -v systemctl >/dev/null && [ "$(cat /proc/1/comm)" = systemd ]; then systemctl disable --now "$s" 2>/dev/null || true; fi
 done
 echo "deps: done"

@@ -6,7 +6,7 @@ _tio() {
   else
     cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
   fi
-  local verbs="++ init down -- + apply - rm ls logs exec login logout user secret net status version backup restore"
+  local verbs="++ init down -- + apply - rm ls logs exec stats metrics login logout user secret net status version backup restore"
   local globals="--host -H --socket --root --help"
   # the first word that is not an option (or an option's value) is the verb
   local verb="" sub="" i
@@ -27,7 +27,9 @@ _tio() {
   esac
   case $verb in
     "") COMPREPLY=($(compgen -W "$verbs $globals" -- "$cur")) ;;
-    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --token-ttl --supervisor --subnet-pool --subnet-size --help" -- "$cur")) ;;
+    ++|init) COMPREPLY=($(compgen -W "-net -u -p -ip --kv-port --kv-peer-port --listen-tcp --metrics-listen --token-ttl --supervisor --subnet-pool --subnet-size --help" -- "$cur")) ;;
+    stats) COMPREPLY=($(compgen -W "--interval -i --watch -w --output -o --help $(tio ls -o json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4)" -- "$cur")) ;;
+    metrics) [[ -z $sub ]] && COMPREPLY=($(compgen -W "token" -- "$cur")) || COMPREPLY=($(compgen -W "--new --help" -- "$cur")) ;;
     +|apply) COMPREPLY=($(compgen -f -X '!*.@(yml|yaml)' -- "$cur") $(compgen -d -- "$cur")) ;;
     logs|exec)
       if [[ $cur == -* ]]; then

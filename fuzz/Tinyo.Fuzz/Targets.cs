@@ -99,6 +99,15 @@ public static class Targets
         new("overlay", OverlayTarget.Run),
         // Backup files (tio restore): header, passphrase check, chunks, and the decrypted records.
         new("backup", BackupTarget.Run),
+        // What the metrics collector reads from /proc: a container process's stat line (its command name is the
+        // process's own choice) and the node's /proc/net/dev. Oracle: no exception at all, no negative counter.
+        new("proc-counters", static b =>
+        {
+            var text = Input.Utf8(b);
+            if (Tinyo.Rt.Cgroups.Cgroup.StatCpuTicks(text) < 0) throw new InvalidOperationException("negative CPU ticks");
+            foreach (var (_, (rx, tx)) in Tinyo.Node.Metrics.NetDevCounters.Parse(text))
+                if (rx < 0 || tx < 0) throw new InvalidOperationException("a negative byte counter");
+        }),
     ];
 
     public static bool TryFind(string name, out Target target)

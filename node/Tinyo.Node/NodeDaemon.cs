@@ -17,6 +17,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
 {
     private KvClient? kv;
     private HttpServer? server;
+    private HttpServer? metricsServer;
     private Reconciler? reconciler;
     private IPortPublisher? ports;
     private IdleTrim? trim;
@@ -29,6 +30,9 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
+
+    /// <summary>The metrics-only endpoint actually bound (<c>--metrics-listen</c>; port 0 resolves), or null.</summary>
+    public System.Net.IPEndPoint? MetricsEndpoint { get; private set; }
 
     /// <summary>The TCP listener's TLS certificate, or null (no TCP, or --plain-tcp).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; private set; }
@@ -78,6 +82,18 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Log = options.Log,
         }, new StateStore(kv), box);
         reconciler.Start();
+        api.Metrics = new Metrics.NodeMetrics(new Metrics.NodeMetricsOptions
+        {
+            Node = options.Name,
+            Kv = kv,
+            Usage = id =>
+            {
+                try { return Rt.Containers.ContainerControl.Usage(rtRoot, id); }
+                catch (Rt.RtException) { return null; } // removed meanwhile
+            },
+            VethOf = networks.VethOf,
+            Version = NodeApi.Version,
+        });
         overlay = Network.OverlaySetup.Start(options, networks, store);
         if (placement is not null)
         {
@@ -103,9 +119,16 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             TcpEndpoint = server.ListenTcp(tcp, TlsCertificate);
             api.ApiTcpPort = TcpEndpoint.Port;
         }
+        if (options.MetricsListen is { } metricsAt)
+        {
+            // Plain HTTP, /metrics only, a token still required: what Prometheus scrapes without a TLS set-up.
+            metricsServer = new HttpServer(api.HandleMetricsOnlyAsync, log: options.Log) { MaxConnections = 16, MaxConnectionsPerAddress = 8 };
+            MetricsEndpoint = metricsServer.ListenTcp(metricsAt);
+        }
         StartCluster(api, kv);
         if (options.IdleTrim > TimeSpan.Zero) trim = new IdleTrim(options.IdleTrim, options.Log);
         var tcpNote = TcpEndpoint is null ? "" : TlsCertificate is null ? $" and {TcpEndpoint} (plain TCP: --plain-tcp)" : $" and {TcpEndpoint} (TLS, key {Tinyo.Api.CertificatePin.Of(TlsCertificate)})";
+        if (MetricsEndpoint is not null) tcpNote += $", metrics on http://{MetricsEndpoint}/metrics";
         options.Log($"{options.Name} serving on {options.Socket}{tcpNote}, kv {string.Join(',', options.KvEndpoints)}{(options.KvTls is null ? "" : " over TLS")}");
     }
 
@@ -170,6 +193,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         // Containers first (stopped, not removed: they come back per their restart policy), while the KV still answers.
         if (reconciler is not null) await reconciler.DisposeAsync();
         if (ports is IDisposable d && options.Ports is null) d.Dispose();
+        if (metricsServer is not null) await metricsServer.DisposeAsync();
         if (server is not null) await server.DisposeAsync();
         TlsCertificate?.Dispose();
         if (kv is not null) await kv.DisposeAsync();

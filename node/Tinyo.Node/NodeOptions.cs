@@ -14,6 +14,12 @@ public sealed class NodeOptions
     /// <summary>Optional TCP address for remote clients (bearer tokens required), over TLS unless <see cref="PlainTcp"/>.</summary>
     public IPEndPoint? Tcp { get; init; }
 
+    /// <summary>
+    /// A plain-HTTP listener for Prometheus (<c>--metrics-listen</c>) that serves <c>GET /metrics</c> only, with the
+    /// metrics token (or a user's) as bearer token; null: none (<c>/metrics</c> is still on the API's listeners).
+    /// </summary>
+    public IPEndPoint? MetricsListen { get; init; }
+
     /// <summary>Serve <see cref="Tcp"/> without TLS (<c>--plain-tcp</c>): only when asked for, e.g. behind a TLS proxy.</summary>
     public bool PlainTcp { get; init; }
 

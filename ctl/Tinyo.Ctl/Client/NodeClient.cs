@@ -74,6 +74,14 @@ public sealed class NodeClient(NodeAddress address, string? token = null)
         => CallAsync("POST", "/v1/cluster/join", Json(r, Tinyo.Api.Cluster.ClusterJson.Default.JoinRequest),
             Tinyo.Api.Cluster.ClusterJson.Default.JoinResponse, ct);
 
+    /// <summary>GET /v1/stats[?app=NAME]: the usage of the replicas on the node.</summary>
+    public Task<NodeStats> StatsAsync(string? app = null, CancellationToken ct = default)
+        => CallAsync("GET", "/v1/stats" + (app is null ? "" : "?app=" + Uri.EscapeDataString(app)), null, StatsJson.Default.NodeStats, ct);
+
+    /// <summary>GET /v1/metrics/token (made on first use), or with <paramref name="rotate"/> POST: a new one.</summary>
+    public Task<MetricsToken> MetricsTokenAsync(bool rotate = false, CancellationToken ct = default)
+        => CallAsync(rotate ? "POST" : "GET", "/v1/metrics/token", null, StatsJson.Default.MetricsToken, ct);
+
     /// <summary>GET /v1/nets.</summary>
     public Task<List<NetInfo>> NetsAsync(CancellationToken ct = default) => CallAsync("GET", "/v1/nets", null, J.ListNetInfo, ct);
 

@@ -29,6 +29,7 @@ internal static class InitCommand
         var kvPeerPort = new Option<int>("--kv-peer-port") { Description = "tinyokv Raft port (env TINYO_KV_PEER_PORT)", DefaultValueFactory = _ => Port("TINYO_KV_PEER_PORT", 2380) };
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve the API on ip:port for remote clients (env TINYO_LISTEN_TCP; with --addr or -ip: ADDR:7443)" };
         var plainTcp = new Option<bool>("--plain-tcp") { Description = "Serve --listen-tcp without TLS (clients use tcp+plain://); TLS is the default" };
+        var metrics = new Option<string?>("--metrics-listen") { Description = "Also serve GET /metrics for Prometheus on ip:port, plain HTTP, nothing else there; its bearer token: tio metrics token" };
         var ttl = new Option<int?>("--token-ttl") { Description = "Login token lifetime in seconds (default 86400)" };
         var subnetPool = new Option<string?>("--subnet-pool") { Description = "The pool cluster subnets come from, CIDR (default 10.200.0.0/16); kept by the cluster, joiners leave it out" };
         var subnetSize = new Option<int?>("--subnet-size") { Description = "Prefix length of a cluster's subnet on one node (default 22: 1021 replicas); kept by the cluster" };
@@ -39,7 +40,7 @@ internal static class InitCommand
         supervisor.AcceptOnlyFromAmong(ServiceModes.Names);
         var cmd = new Command("++", "Start a node here: tinyokv + tinyonode, the net, the admin user; log in. With -ip: join that node's cluster")
         {
-            net, user, pass, ip, addr, nodeName, labels, kvPort, kvPeerPort, tcp, plainTcp, ttl, supervisor, subnetPool, subnetSize,
+            net, user, pass, ip, addr, nodeName, labels, kvPort, kvPeerPort, tcp, plainTcp, metrics, ttl, supervisor, subnetPool, subnetSize,
         };
         cmd.Aliases.Add("init");
         Common.Run(cmd, async (pr, ct) =>
@@ -176,6 +177,7 @@ internal static class InitCommand
                 nodeCmd.Add("--plain-tcp");
             }
             else if (clustered) nodeCmd.AddRange(["--tls-cert", pki.NodeCert, "--tls-key", pki.NodeKey]);
+            if (pr.GetValue(metrics) is { } metricsAt) nodeCmd.AddRange(["--metrics-listen", metricsAt]);
             if (pr.GetValue(ttl) is { } t) nodeCmd.AddRange(["--token-ttl", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             if (pool is not null) nodeCmd.AddRange(["--subnet-pool", pool]);
             if (size is { } sz) nodeCmd.AddRange(["--subnet-size", sz.ToString(System.Globalization.CultureInfo.InvariantCulture)]);

@@ -30,10 +30,11 @@ public sealed record MemberInfo(string Name, string PeerAddress, string ClientAd
     public static MemberInfo Decode(ref WireReader r) => new(r.String(), r.String(), r.String(), r.Bool(), r.String(), r.Bool());
 }
 
-/// <summary>A member's view of itself and the cluster.</summary>
+/// <summary>A member's view of itself and the cluster. <see cref="LeaderChanges"/> (how often this member saw the
+/// leader change since it started) came last: a member older than it sends none, read as 0.</summary>
 public sealed record StatusInfo(string Name, string PeerAddress, string ClientAddress, string Role, string Leader, long Term,
     long Revision, long CompactRevision, long AppliedIndex, long CommitIndex, long SnapshotIndex, long Keys, bool Standby,
-    long SnapshotsInstalled = 0)
+    long SnapshotsInstalled = 0, long LeaderChanges = 0)
 {
     /// <summary>Encodes the record.</summary>
     public void Encode(ref WireWriter w)
@@ -52,9 +53,10 @@ public sealed record StatusInfo(string Name, string PeerAddress, string ClientAd
         w.Var(Keys);
         w.Bool(Standby);
         w.Var(SnapshotsInstalled);
+        w.Var(LeaderChanges);
     }
 
     /// <summary>Decodes the record.</summary>
     public static StatusInfo Decode(ref WireReader r) => new(r.String(), r.String(), r.String(), r.String(), r.String(),
-        r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Bool(), r.Var());
+        r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Var(), r.Bool(), r.Var(), r.Remaining > 0 ? r.Var() : 0);
 }

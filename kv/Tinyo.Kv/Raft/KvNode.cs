@@ -23,6 +23,7 @@ public sealed class KvNode : IAsyncDisposable
     private readonly CancellationTokenSource lifetime = new();
     private readonly TaskCompletionSource left = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim leaving = new(1, 1);
+    private long leaderChanges; // times this member saw the leader change (an election won, lost, or a leader lost)
     private RaftCluster? cluster;
     private WriteAheadLog? wal;
     private MemberStorage? members;
@@ -110,7 +111,11 @@ public sealed class KvNode : IAsyncDisposable
         if (Options.Standby) config.Metadata[StandbyKey] = "true";
         cluster = new RaftCluster(config) { AuditTrail = wal };
         batcher = new ProposalBatcher(() => Cluster, Lifetime);
-        cluster.LeaderChanged += (_, leader) => Leases.OnLeaderChanged(leader is { IsRemote: false });
+        cluster.LeaderChanged += (_, leader) =>
+        {
+            Interlocked.Increment(ref leaderChanges);
+            Leases.OnLeaderChanged(leader is { IsRemote: false });
+        };
         await cluster.StartAsync(token).ConfigureAwait(false);
         Leases.Start();
     }
@@ -189,7 +194,7 @@ public sealed class KvNode : IAsyncDisposable
         return new StatusInfo(Options.Name, Endpoints.Format(Options.PeerAddress), Endpoints.Format(Options.ClientAddress), role,
             await LeaderClientAddressAsync(token).ConfigureAwait(false), Cluster.Term, view.Revision, view.CompactRevision,
             view.AppliedIndex, Wal.LastCommittedEntryIndex, StateMachine.SnapshotIndex, view.Count, Options.Standby,
-            StateMachine.SnapshotsInstalled);
+            StateMachine.SnapshotsInstalled, Interlocked.Read(ref leaderChanges));
     }
 
     /// <summary>

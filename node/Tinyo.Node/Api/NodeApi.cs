@@ -23,6 +23,7 @@ namespace Tinyo.Node.Api;
 /// GET    /v1/nodes                POST /v1/cluster/challenge  POST /v1/cluster/join  (NodeApi.Cluster.cs; the two join routes need no token)
 /// GET    /v1/binds                PUT  /v1/binds
 /// POST   /v1/backup               (NodeApi.Backup.cs: admins; the encrypted backup file, streamed)
+/// GET    /metrics                 GET  /v1/stats           GET|POST /v1/metrics/token  (NodeApi.Metrics.cs)
 /// </code>
 /// Roles (Security/Access): an admin may do everything; a deployer reads, and applies, removes, reads the logs of and
 /// execs in the apps of its clusters, binding host paths only within the allow-list (<c>/v1/binds</c>); a viewer
@@ -55,6 +56,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
     {
         try
         {
+            if (req.Path == "/metrics") return await ScrapeAsync(req, ct); // Prometheus' path, outside /v1
             var parts = req.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length < 2 || parts[0] != ApiVersion || parts.Length > 4 || (parts.Length == 4 && parts[1] != "apps"))
                 return Err(404, $"no such route: {req.Path}", "not_found");
@@ -89,6 +91,7 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                     return Forbidden(caller, $"{req.Method} /v1/apps/{name}", "a deployer of the app's cluster");
             }
             if (resource == "users" && !caller.IsAdmin) return Forbidden(caller, "/v1/users", "an admin");
+            if (resource == "metrics" && !caller.IsAdmin) return Forbidden(caller, "/v1/metrics", "an admin");
             return (resource, req.Method, name) switch
             {
                 ("logout", "POST", null) => await LogoutAsync(req, ct),
@@ -112,6 +115,8 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                 ("binds", "PUT", null) => await BindsPutAsync(req, user, ct),
                 ("backup", "POST", null) => await BackupAsync(req, user, ct),
                 ("apps", "DELETE", { } n) => await DeleteAsync(Keys.Apps, n, "app", ct, user),
+                ("stats", "GET", null) => await StatsAsync(req, ct),
+                ("metrics", "GET" or "POST", "token") => await MetricsTokenAsync(req.Method == "POST", user, ct),
                 _ => Err(404, $"no such route: {req.Method} {req.Path}", "not_found"),
             };
         }

@@ -13,6 +13,7 @@ internal static class ServeCommand
         var socket = new Option<string>("--socket") { Description = "API unix socket; env TINYO_SOCKET", DefaultValueFactory = _ => Env("TINYO_SOCKET") ?? "/run/tinyo/node.sock" };
         var tcp = new Option<string?>("--listen-tcp") { Description = "Also serve remote clients on ip:port over TLS (bearer tokens required); the certificate is made on first start in ROOT (api.crt, api.key)" };
         var plainTcp = new Option<bool>("--plain-tcp") { Description = "Serve --listen-tcp without TLS (e.g. behind a TLS-terminating proxy); clients then use tcp+plain://" };
+        var metricsListen = new Option<string?>("--metrics-listen") { Description = "Also serve GET /metrics (Prometheus text) on ip:port over plain HTTP, and nothing else there; the bearer token is the metrics token (tio metrics token) or a user's" };
         var tlsCert = new Option<string?>("--tls-cert") { Description = "Your own PEM certificate for --listen-tcp (with --tls-key) instead of the node's self-signed one" };
         var tlsKey = new Option<string?>("--tls-key") { Description = "The private key (PEM, mode 0600) of --tls-cert" };
         var kv = new Option<string>("--kv-endpoints") { Description = "tinyokv client addresses, comma-separated; env TINYO_KV_ENDPOINTS", DefaultValueFactory = _ => Env("TINYO_KV_ENDPOINTS") ?? "127.0.0.1:2379" };
@@ -33,7 +34,7 @@ internal static class ServeCommand
         var netnsPool = new Option<int>("--netns-pool") { Description = "Network namespaces kept ready per cluster bridge (a replica's network set-up is then a bind mount and two netlink messages); 0: none", DefaultValueFactory = _ => 4 };
         var subnetPool = new Option<string?>("--subnet-pool") { Description = $"The pool cluster subnets come from (CIDR; default {Network.IpamOptions.DefaultPool}); the cluster's first node stores it, the others must agree or leave it out" };
         var subnetSize = new Option<int?>("--subnet-size") { Description = $"Prefix length of a cluster's subnet on one node (default {Network.IpamOptions.DefaultSubnetPrefix}: 1021 replicas); stored with --subnet-pool" };
-        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim, netnsPool, subnetPool, subnetSize };
+        var cmd = new Command("serve", "Run the node daemon") { root, socket, tcp, metricsListen, plainTcp, tlsCert, tlsKey, kv, kvToken, kvCa, kvCert, kvKey, name, pki, address, labels, ttl, iters, mirrors, offline, grace, idleTrim, netnsPool, subnetPool, subnetSize };
         cmd.SetAction(async (pr, ct) =>
         {
             // Its log may sit on a full disk: lines are dropped and counted there rather than aborting the node.
@@ -63,6 +64,7 @@ internal static class ServeCommand
                     Socket = pr.GetValue(socket)!,
                     Tcp = pr.GetValue(tcp) is { } addr ? Endpoints.Parse(addr) : null,
                     PlainTcp = plain,
+                    MetricsListen = pr.GetValue(metricsListen) is { } m ? MetricsEndpoint(m) : null,
                     TlsFiles = cert is not null ? (cert, key!) : null,
                     KvEndpoints = Endpoints.ParseList(pr.GetValue(kv)!),
                     KvToken = token,
@@ -143,6 +145,18 @@ internal static class ServeCommand
             throw new NodeException($"--subnet-pool {o.Pool} --subnet-size {o.SubnetPrefix}: {e.Message}");
         }
         return o;
+    }
+
+    private static System.Net.IPEndPoint MetricsEndpoint(string text)
+    {
+        try
+        {
+            return Endpoints.Parse(text);
+        }
+        catch (Kv.KvException)
+        {
+            throw new NodeException($"--metrics-listen {text}: expected ip:port (e.g. 127.0.0.1:9464)");
+        }
     }
 
     private static Dictionary<string, string> ParseLabels(string[] given)

@@ -39,6 +39,13 @@ public static class ContainerControl
         return pids;
     }
 
+    /// <summary>What a container has used so far (CPU time, memory); for a container that is not running, zeros.</summary>
+    public static CgroupUsage Usage(RuntimeRoot root, string id)
+    {
+        var (rec, dir) = Load(root, id);
+        return rec.Status(dir) == "stopped" ? default : CgroupOf(rec).Usage();
+    }
+
     /// <summary>Freezes every process of a running container.</summary>
     public static void Pause(RuntimeRoot root, string id)
     {
