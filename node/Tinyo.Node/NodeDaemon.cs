@@ -25,6 +25,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Task? netFeed;
     private Network.ClusterOverlay? overlay;
     private Cluster.Placement? placement;
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? clusterCa;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -97,7 +98,10 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
                 TlsCertificate = options.TlsFiles is var (cert, key) ? ApiCertificate.Load(cert, key) : ApiCertificate.LoadOrCreate(options.Root, options.Name, tcp);
                 api.TlsPin = Tinyo.Api.CertificatePin.Of(TlsCertificate);
             }
-            TcpEndpoint = server.ListenTcp(tcp, TlsCertificate);
+            // A node of a cluster asks for client certificates: another node forwarding a replica's logs or exec proves
+            // itself with the one the cluster CA signed (mutual TLS).
+            clusterCa = options.Pki is { Exists: true } p ? p.LoadCa() : null;
+            TcpEndpoint = server.ListenTcp(tcp, TlsCertificate, clusterCa);
             api.ApiTcpPort = TcpEndpoint.Port;
         }
         StartCluster(api, kv);
@@ -150,6 +154,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         if (ports is IDisposable d && options.Ports is null) d.Dispose();
         if (server is not null) await server.DisposeAsync();
         TlsCertificate?.Dispose();
+        clusterCa?.Dispose();
         if (kv is not null) await kv.DisposeAsync();
         try
         {

@@ -71,6 +71,13 @@ public sealed class PlacementStore(StateStore store)
         return result;
     }
 
+    /// <summary>One replica's assignment (where it runs, or why it is pending), or null when it has none.</summary>
+    public async Task<PlacementRecord?> AssignmentAsync(string app, int index, CancellationToken ct)
+    {
+        var r = await store.Kv.RangeAsync(new RangeRequest(Keys.Of(Prefix + app + "/" + index.ToString(System.Globalization.CultureInfo.InvariantCulture))), ct).ConfigureAwait(false);
+        return r.Kvs.Count > 0 ? Decode(r.Kvs[0].Value, PlacementJson.Default.PlacementRecord) : null;
+    }
+
     /// <summary>
     /// Writes (or, for a null record, deletes) one assignment if it is still at <paramref name="modRevision"/>
     /// (0: absent); false when another node changed it first.
