@@ -27,6 +27,11 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Cluster.Placement? placement;
     private System.Security.Cryptography.X509Certificates.X509Certificate2? clusterCa;
 
+    private readonly CancellationTokenSource removed = new();
+
+    /// <summary>Cancelled when this node was removed from its cluster (<c>tio node -</c>): the process should stop for good.</summary>
+    public CancellationToken Removed => removed.Token;
+
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
 
@@ -118,7 +123,10 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         var store = new StateStore(kvClient);
         registry = new Cluster.NodeRegistry(store, new Tinyo.Api.Cluster.NodeRecord(options.Name, options.Address ?? "local", TcpEndpoint?.Port ?? 0,
-            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log);
+            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log)
+        {
+            Removed = () => _ = Task.Run(removed.Cancel), // not inline: the registry loop must end before the daemon is disposed
+        };
         registry.Start();
         if (options.Pki is not { Exists: true } pki) return;
         var caPem = File.ReadAllText(pki.CaCert);

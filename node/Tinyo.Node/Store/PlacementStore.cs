@@ -117,7 +117,7 @@ public sealed class PlacementStore(StateStore store)
     /// <summary>Clears a node's drain mark (the node started again).</summary>
     public Task ClearDrainAsync(string node, CancellationToken ct) => store.DeleteAsync(Drain + node, ct);
 
-    /// <summary>Removes a node from the registry: its record, liveness key, status entries and drain mark, in one transaction.</summary>
+    /// <summary>Removes a node from the registry: its record, liveness key, status entries, drain and removal marks, in one transaction.</summary>
     public async Task RemoveNodeAsync(string node, CancellationToken ct)
     {
         var status = Keys.Of(Keys.Status + node + "/");
@@ -126,6 +126,7 @@ public sealed class PlacementStore(StateStore store)
             new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(ClusterKeys.Nodes + node))),
             new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(ClusterKeys.Alive + node))),
             new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(Drain + node))),
+            new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(ClusterKeys.Removed + node))),
             new TxnOp(Delete: new DeleteRangeRequest(status, RangeRequest.PrefixEnd(status))),
         ], []), ct).ConfigureAwait(false);
     }
