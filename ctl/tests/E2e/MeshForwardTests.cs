@@ -39,6 +39,18 @@ public sealed class MeshForwardTests(MirrorRegistry registry, ITestOutputHelper 
         return [];
     }
 
+    /// <summary>The token tio saved on a host at login (credentials.json under its XDG_CONFIG_HOME).</summary>
+    private static string TokenOf(MeshHost h)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(h.Dir, "config", "tinyo", "credentials.json")));
+        foreach (var p in doc.RootElement.EnumerateObject())
+            if (p.Name.Equals("logins", StringComparison.OrdinalIgnoreCase))
+                foreach (var login in p.Value.EnumerateObject())
+                    foreach (var f in login.Value.EnumerateObject())
+                        if (f.Name.Equals("token", StringComparison.OrdinalIgnoreCase)) return f.Value.GetString()!;
+        throw new InvalidOperationException($"no saved token on {h.Name}");
+    }
+
     private static Task<(int Code, string Out, string Err)> Nft(MeshHost h, params string[] args)
         => MeshHosts.Run("nsenter", [$"--net=/run/netns/{h.Netns}", "--", "nft", .. args], null, TimeSpan.FromSeconds(20));
 
@@ -104,6 +116,18 @@ public sealed class MeshForwardTests(MirrorRegistry registry, ITestOutputHelper 
             var big = await a.Tio(["exec", "-r", index, "web", "--", "sh", "-c", "yes 0123456789abcdef | head -c 3000000"]);
             Ok(big, a, "exec big (forwarded)");
             Assert.Equal(3_000_000, big.Out.Length);
+
+            // The forward header from a client that is not a cluster node (curl: no client certificate) is refused,
+            // though its token is good: only a node proves it is one, over mutual TLS.
+            var token = TokenOf(a);
+            var spoof = await MeshHosts.Run("nsenter", [$"--net=/run/netns/{a.Netns}", "--", "curl", "-sk", "-w", "\n%{http_code}",
+                "-H", $"Authorization: Bearer {token}", "-H", $"Tinyo-Forwarded-By: {a.Name}",
+                $"https://{b.Address}:7443/v1/apps/web/logs?replica={index}"], null, TimeSpan.FromSeconds(20));
+            Assert.EndsWith("\n403", spoof.Out);
+            Assert.Contains("accepted only from the cluster node it names", spoof.Out);
+            var plain = await MeshHosts.Run("nsenter", [$"--net=/run/netns/{a.Netns}", "--", "curl", "-sk", "-H", $"Authorization: Bearer {token}",
+                $"https://{b.Address}:7443/v1/apps/web/logs?replica={index}"], null, TimeSpan.FromSeconds(20));
+            Assert.Equal(direct.Out, plain.Out); // the same token without the header: an ordinary client, served
 
             // B's API port cut (its KV and liveness go on): A says which node does not answer, within seconds.
             Ok(await Nft(b, "add", "table", "inet", Drop), b, "nft add table");
