@@ -27,6 +27,12 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     private Network.ClusterOverlay? overlay;
     private Cluster.Placement? placement;
     private readonly Cluster.LeaseFence fence = new(Cluster.LeaseFence.MarginFor(Cluster.NodeRegistry.LeaseTtl));
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? clusterCa;
+
+    private readonly CancellationTokenSource removed = new();
+
+    /// <summary>Cancelled when this node was removed from its cluster (<c>tio node -</c>): the process should stop for good.</summary>
+    public CancellationToken Removed => removed.Token;
 
     /// <summary>The TCP endpoint actually bound (port 0 resolves), or null.</summary>
     public System.Net.IPEndPoint? TcpEndpoint { get; private set; }
@@ -116,7 +122,10 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
                 TlsCertificate = options.TlsFiles is var (cert, key) ? ApiCertificate.Load(cert, key) : ApiCertificate.LoadOrCreate(options.Root, options.Name, tcp);
                 api.TlsPin = Tinyo.Api.CertificatePin.Of(TlsCertificate);
             }
-            TcpEndpoint = server.ListenTcp(tcp, TlsCertificate);
+            // A node of a cluster asks for client certificates: another node forwarding a replica's logs or exec proves
+            // itself with the one the cluster CA signed (mutual TLS).
+            clusterCa = options.Pki is { Exists: true } p ? p.LoadCa() : null;
+            TcpEndpoint = server.ListenTcp(tcp, TlsCertificate, clusterCa);
             api.ApiTcpPort = TcpEndpoint.Port;
         }
         if (options.MetricsListen is { } metricsAt)
@@ -159,7 +168,10 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
     {
         var store = new StateStore(kvClient);
         registry = new Cluster.NodeRegistry(store, new Tinyo.Api.Cluster.NodeRecord(options.Name, options.Address ?? "local", TcpEndpoint?.Port ?? 0,
-            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log, fence);
+            Cluster.NodeCapacity.Cpus, Cluster.NodeCapacity.MemoryBytes, options.Labels, DateTimeOffset.UtcNow), options.Log, fence)
+        {
+            Removed = () => _ = Task.Run(removed.Cancel), // not inline: the registry loop must end before the daemon is disposed
+        };
         registry.Start();
         if (options.Pki is not { Exists: true } pki) return;
         var caPem = File.ReadAllText(pki.CaCert);
@@ -196,6 +208,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         if (metricsServer is not null) await metricsServer.DisposeAsync();
         if (server is not null) await server.DisposeAsync();
         TlsCertificate?.Dispose();
+        clusterCa?.Dispose();
         if (kv is not null) await kv.DisposeAsync();
         try
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tinyo.Ctl.Setup;
 
 namespace Tinyo.Ctl.Cli.Commands;
 
@@ -12,17 +13,19 @@ internal static class DownCommand
     {
         var grace = new Option<double>("--grace") { Description = "Seconds to wait after SIGTERM before SIGKILL", DefaultValueFactory = _ => 10 };
         var removeUnits = new Option<bool>("--remove-units") { Description = "Also delete this node's systemd unit files (the state under the root is kept)" };
-        var noDrain = new Option<bool>("--no-drain") { Description = "Stop at once, without first moving this node's replicas to the other nodes" };
-        var cmd = new Command("down", "Drain this node (its replicas move to other ready nodes), then stop its daemons (tinyonode, tinyokv); state is kept") { grace, removeUnits, noDrain };
+        var noDrain = new Option<bool>("--no-drain") { Description = "Stop at once, without first moving this node's replicas to the other nodes (it stays a KV member: a restart)" };
+        var cmd = new Command("down", "Drain this node (its replicas move to other ready nodes), then stop its daemons (tinyonode, tinyokv; a node of a mesh also leaves the KV group); state is kept") { grace, removeUnits, noDrain };
         cmd.Aliases.Add("--");
         Common.Run(cmd, async (pr, ct) =>
         {
-            if (!pr.GetValue(noDrain)) await DrainAsync(pr, ct);
+            var self = pr.GetValue(noDrain) ? null : await DrainAsync(pr, ct);
             var layout = Common.Layout(pr);
             var daemons = Common.Daemons(layout);
             var any = false;
             foreach (var c in (string[])["tinyonode", "tinyokv"])
             {
+                // A drained node of a mesh leaves the KV group once its node has stopped (which still needed the KV).
+                if (c == "tinyokv" && self is not null) await LeaveKvAsync(layout, daemons, self, ct);
                 foreach (var s in daemons.Stop(c, TimeSpan.FromSeconds(pr.GetValue(grace))))
                 {
                     any = true;
@@ -69,9 +72,10 @@ internal static class DownCommand
 
     /// <summary>
     /// Before a node of a cluster stops: drain it, so its replicas run on the other ready nodes first (issue 14).
-    /// Nothing to do for a single node, or when the node does not answer (then it stops as before).
+    /// Returns this node's name when it is one of several (then it also leaves the KV group); null for a single node,
+    /// or when the node does not answer (then it stops as before).
     /// </summary>
-    private static async Task DrainAsync(System.CommandLine.ParseResult pr, CancellationToken ct)
+    private static async Task<string?> DrainAsync(System.CommandLine.ParseResult pr, CancellationToken ct)
     {
         Tinyo.Ctl.Client.NodeClient client;
         string self;
@@ -79,11 +83,11 @@ internal static class DownCommand
         {
             client = Common.Client(pr, TimeSpan.FromSeconds(150));
             self = (await client.StatusAsync(ct)).Node;
-            if (!(await client.NodesAsync(ct)).Exists(n => n.Name != self && n.State == "ready")) return;
+            if (!(await client.NodesAsync(ct)).Exists(n => n.Name != self && n.State == "ready")) return null;
         }
         catch (Exception e) when (e is Tinyo.Ctl.CtlException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
         {
-            return; // not running, not logged in, or no cluster: stopped as before
+            return null; // not running, not logged in, or no cluster: stopped as before
         }
         try
         {
@@ -94,6 +98,25 @@ internal static class DownCommand
         catch (Exception e) when (e is Tinyo.Ctl.CtlException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
         {
             Console.Error.WriteLine($"tio down: not drained ({e.Message}); stopping anyway");
+        }
+        return self;
+    }
+
+    /// <summary>
+    /// Takes this node's tinyokv out of the KV group (<see cref="KvMembership"/>), so the nodes that stay keep their
+    /// majority. Nothing to do for the last voter; a failure is said, and the node stops anyway.
+    /// </summary>
+    private static async Task LeaveKvAsync(NodeLayout layout, NodeDaemons daemons, string self, CancellationToken ct)
+    {
+        var kv = new KvMembership(layout);
+        if (!kv.Clustered || daemons.Find("tinyokv") is not { Pid: > 0 } running || KvMembership.ClientAddress(running.Pid) is not { } endpoint) return;
+        try
+        {
+            if (await kv.LeaveAsync(endpoint, self, ct) is { } what) Console.WriteLine($"tinyokv   {what}");
+        }
+        catch (Tinyo.Ctl.CtlException e)
+        {
+            Console.Error.WriteLine($"tio down: the KV member stays in the group ({e.Message}); stopping anyway");
         }
     }
 }

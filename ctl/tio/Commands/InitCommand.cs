@@ -67,6 +67,10 @@ internal static class InitCommand
             var kvClient = pr.GetValue(kvPort);
             var kvPeer = pr.GetValue(kvPeerPort);
             var pki = new ClusterPki(Path.Combine(layout.Root, "pki"));
+            // A node that left its KV group (tio down of a node of a mesh) cannot start that member again: the group forgot it.
+            if (File.Exists(new KvMembership(layout).LeftMark))
+                throw new UsageException($"this node left its cluster (tio down took its KV member out of the group): its state in {layout.Root} no longer belongs to it; "
+                                         + $"remove {layout.Root} and join again with tio ++ -ip ADDR{(pki.HasCaKey ? $" (keep a copy of {pki.CaKey}: it is the cluster CA's key)" : "")}");
 
             // Where this node is reachable by the others (null: loopback only, a single node).
             var joinTo = pr.GetValue(ip) is { } j ? JoinTarget(j) : null;

@@ -31,7 +31,7 @@ public sealed partial class NodeApi
         try
         {
             var o = remove
-                ? await NodeDrain.RemoveAsync(store, name, DrainTimeout, ct)
+                ? await NodeDrain.RemoveAsync(store, name, DrainTimeout, ct, options.Log)
                 : await NodeDrain.DrainAsync(store, name, DrainTimeout, ct);
             options.Log($"node {name}: drained ({o.Moved} replica(s) moved, {o.Pending.Count} pending) in {o.Took.TotalMilliseconds:0} ms{(remove ? "; removed" : "")}");
             return Ok(new DrainResult(name, o.Moved, o.Pending, (long)o.Took.TotalMilliseconds, remove), ClusterJson.Default.DrainResult);

@@ -23,6 +23,37 @@ public sealed partial class NodeApi
 {
     private static readonly TimeSpan FollowPoll = TimeSpan.FromMilliseconds(250);
     private RuntimeRoot? runtimeRoot;
+    private Cluster.ReplicaForwarder? forwarder;
+
+    /// <summary>
+    /// Sends logs and exec for replicas placed on other nodes to them (<see cref="Cluster.ReplicaForwarder"/>); null on a
+    /// node without a cluster identity (<c>--pki</c>) or address, where every replica is local.
+    /// </summary>
+    private Cluster.ReplicaForwarder? Forwarder
+        => forwarder ??= options.Pki is { Exists: true } pki && options.Address is not null ? new Cluster.ReplicaForwarder(pki, options.Name) : null;
+
+    /// <summary>
+    /// The node that runs replica <paramref name="replica"/> of <paramref name="app"/> when it is not this one (its
+    /// placement names another node), else null: the replica is served here, or is answered with a 404 here. A
+    /// forwarded request is never forwarded again (a placement that moved meanwhile is answered by a 404, not a loop).
+    /// </summary>
+    private async Task<Tinyo.Api.Cluster.NodeRecord?> OwnerElsewhereAsync(HttpRequest req, string app, int replica, CancellationToken ct)
+    {
+        ValidName(app, "app");
+        if (req.Headers.TryGetValue(Cluster.ReplicaForwarder.Header, out var by))
+        {
+            // Only a node proves it is one (its certificate, checked in the handshake); anybody else's header is refused.
+            if (req.ClusterPeer != by)
+                throw new BadRequest(403, $"a forwarded request is accepted only from the cluster node it names ({Cluster.ReplicaForwarder.Header}: {Printable.Escape(by)}), over mutual TLS", "forbidden");
+            return null;
+        }
+        if (Forwarder is null) return null;
+        if (ContainerNames.Lookup(RtRoot, $"{app}-{replica}") is { } id && Directory.Exists(Path.Combine(RtRoot.Containers, id))) return null;
+        var placed = await new PlacementStore(store).AssignmentAsync(app, replica, ct);
+        if (placed?.Node is not { } node || node == options.Name) return null;
+        return await store.GetAsync(ClusterKeys.Nodes + node, Tinyo.Api.Cluster.ClusterJson.Default.NodeRecord, ct)
+               ?? throw new BadRequest(503, $"replica {replica} of app {app} is placed on node {node}, which is not registered (tio node ls)", "node_unreachable");
+    }
 
     /// <summary>The runtime root of this node: <c>{node root}/rt</c>.</summary>
     private RuntimeRoot RtRoot => runtimeRoot ??= new RuntimeRoot(Path.Combine(options.Root, "rt"));
@@ -96,6 +127,8 @@ public sealed partial class NodeApi
         int replica = IntParam(q, "replica", 1, 10_000) ?? 1;
         int? tail = IntParam(q, "tail", 0, 1_000_000);
         bool follow = q.TryGetValue("follow", out var f) && f is "1" or "true" or "";
+        if (await OwnerElsewhereAsync(req, app, replica, ct) is { } owner)
+            return await Forwarder!.ForwardAsync(req, owner, $"replica {replica} of app {app}", ct);
         var id = await ReplicaAsync(app, replica, ct);
         var log = new ImageContainers(RtRoot, new RuntimeOptions()).LogFile(id);
         return new HttpResponse(200, [], "text/plain; charset=utf-8")
@@ -126,6 +159,11 @@ public sealed partial class NodeApi
         }
         int replica = r.Replica ?? 1;
         if (replica < 1) throw new BadRequest(400, $"invalid replica {replica}: replicas count from 1");
+        if (await OwnerElsewhereAsync(req, app, replica, ct) is { } owner)
+        {
+            options.Log($"exec in {app}-{replica} by {user}: forwarded to node {owner.Name}");
+            return await Forwarder!.ForwardAsync(req, owner, $"replica {replica} of app {app}", ct);
+        }
         var id = await ReplicaAsync(app, replica, ct);
         ExecSession session;
         try
@@ -139,7 +177,7 @@ public sealed partial class NodeApi
             throw new BadRequest(status, $"exec in {app}-{replica}: {e.Message}", status == 409 ? "not_running" : "exec_failed");
         }
         // The command is logged (who ran what where), its output is not.
-        options.Log($"exec in {app}-{replica} by {user}: {string.Join(' ', r.Command.Take(8))}{(r.Command.Count > 8 ? " …" : "")}");
+        options.Log($"exec in {app}-{replica} by {user}{(req.ClusterPeer is { } via ? " through node " + via : "")}: {string.Join(' ', r.Command.Take(8))}{(r.Command.Count > 8 ? " …" : "")}");
         return new HttpResponse(200, [], ExecFrames.ContentType) { Streamer = session.StreamAsync };
     }
 }

@@ -30,6 +30,12 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
     /// <summary>True once this node has registered.</summary>
     public bool Registered { get; private set; }
 
+    /// <summary>
+    /// Called once when this node finds it was removed from the cluster (<c>tio node - NAME</c> on another node, after
+    /// the drain): its liveness is ended already, and the daemon should stop for good.
+    /// </summary>
+    public Action? Removed { get; set; }
+
     private async Task RunAsync(CancellationToken ct)
     {
         var renew = LeaseTtl / 3;
@@ -37,9 +43,18 @@ public sealed class NodeRegistry(StateStore store, NodeRecord self, Action<strin
         {
             try
             {
+                var kv = new NodeRegistryStore(store);
+                if (await kv.IsRemovedAsync(self.Name, ct))
+                {
+                    // Never registered again: the remover waits for this node's liveness to go, then takes its KV member.
+                    log($"node {self.Name} was removed from the cluster (tio node -): stopping");
+                    if (lease != 0) await kv.RevokeAsync(lease, ct);
+                    Removed?.Invoke();
+                    return;
+                }
                 // Counted from the moment the request leaves: the KV's clock starts no earlier (LeaseFence).
                 var sent = Stopwatch.GetTimestamp();
-                var ttl = lease == 0 ? 0 : await new NodeRegistryStore(store).KeepAliveAsync(lease, ct);
+                var ttl = lease == 0 ? 0 : await kv.KeepAliveAsync(lease, ct);
                 if (ttl > 0) fence?.Renewed(sent, TimeSpan.FromSeconds(ttl));
                 else await RegisterAsync(ct);
                 // A steady cadence from the send times (a slow answer does not push the next renewal back), so a

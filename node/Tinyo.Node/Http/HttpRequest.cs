@@ -30,6 +30,12 @@ public sealed class HttpRequest
     /// <summary>True when the request came over the unix socket (root-only by its file mode).</summary>
     public bool Local { get; set; }
 
+    /// <summary>
+    /// The cluster node calling (the CN of a client certificate the cluster CA signed, checked in the TLS
+    /// handshake: mutual TLS), or null for every other client.
+    /// </summary>
+    public string? ClusterPeer { get; set; }
+
     /// <summary>Whether the connection stays open after the answer.</summary>
     public bool KeepAlive
     {

@@ -40,11 +40,12 @@ public sealed class HttpServer : IAsyncDisposable
     private readonly Action<string> log;
 
     /// <summary>One listening socket and the connections it has open.</summary>
-    private sealed class Listener(Socket socket, bool local, X509Certificate2? certificate)
+    private sealed class Listener(Socket socket, bool local, X509Certificate2? certificate, X509Certificate2? clusterCa = null)
     {
         public Socket Socket { get; } = socket;
         public bool Local { get; } = local;
         public X509Certificate2? Certificate { get; } = certificate;
+        public X509Certificate2? ClusterCa { get; } = clusterCa;
         public int Count;
         public readonly Dictionary<IPAddress, int> PerAddress = [];
     }
@@ -122,16 +123,18 @@ public sealed class HttpServer : IAsyncDisposable
 
     /// <summary>
     /// Listens on TCP (remote clients; bearer tokens required for everything but version and login), over TLS when
-    /// a <paramref name="certificate"/> (with its private key) is given, else plain.
+    /// a <paramref name="certificate"/> (with its private key) is given, else plain. With a <paramref name="clusterCa"/>
+    /// the handshake also asks for a client certificate (optional: tio and curl have none); one the cluster CA signed
+    /// names the calling node in <see cref="HttpRequest.ClusterPeer"/> (another node forwarding a request).
     /// </summary>
-    public IPEndPoint ListenTcp(IPEndPoint ep, X509Certificate2? certificate = null)
+    public IPEndPoint ListenTcp(IPEndPoint ep, X509Certificate2? certificate = null, X509Certificate2? clusterCa = null)
     {
         if (certificate is { HasPrivateKey: false }) throw new NodeException("the API's TLS certificate has no private key");
         var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         s.Bind(ep);
         s.Listen(128);
-        Start(new Listener(s, local: false, certificate));
+        Start(new Listener(s, local: false, certificate, certificate is null ? null : clusterCa));
         return (IPEndPoint)s.LocalEndPoint!;
     }
 
@@ -165,6 +168,16 @@ public sealed class HttpServer : IAsyncDisposable
     }
 
     /// <summary>The uid of the process at the other end of a unix socket (SO_PEERCRED), or -1.</summary>
+    /// <summary>The node a client certificate names (its CN), when the cluster CA signed it and it is valid now; else null.</summary>
+    private static string? ClusterPeerOf(X509Certificate? remote, X509Certificate2 ca)
+    {
+        if (remote is null) return null;
+        using var cert = X509CertificateLoader.LoadCertificate(remote.GetRawCertData());
+        if (Tinyo.Api.Cluster.ClusterCa.Verify(cert, ca) is not null) return null;
+        var name = cert.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        return string.IsNullOrEmpty(name) ? null : name;
+    }
+
     private static long PeerUid(Socket socket)
     {
         Span<byte> cred = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
@@ -252,6 +265,7 @@ public sealed class HttpServer : IAsyncDisposable
         }
         Stream? stream = null;
         PipeReader? reader = null;
+        string? clusterPeer = null;
         try
         {
             // The first request's head, TLS handshake included, must arrive within the header timeout.
@@ -265,9 +279,12 @@ public sealed class HttpServer : IAsyncDisposable
                 await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                 {
                     ServerCertificate = cert,
-                    ClientCertificateRequired = false,
+                    // Asked for only with a cluster CA, and never required: the check is ClusterPeerOf's, after the handshake.
+                    ClientCertificateRequired = listener.ClusterCa is not null,
+                    RemoteCertificateValidationCallback = listener.ClusterCa is null ? null : (_, _, _, _) => true,
                     EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
                 }, first.Token).ConfigureAwait(false);
+                if (listener.ClusterCa is { } ca) clusterPeer = ClusterPeerOf(tls.RemoteCertificate, ca);
             }
             reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 8192));
             var isFirst = true;
@@ -295,6 +312,7 @@ public sealed class HttpServer : IAsyncDisposable
                 request.Peer = peer;
                 request.PeerUid = uid;
                 request.Local = listener.Local;
+                request.ClusterPeer = clusterPeer;
                 HttpResponse response;
                 try
                 {

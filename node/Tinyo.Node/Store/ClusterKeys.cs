@@ -7,6 +7,8 @@ namespace Tinyo.Node.Store;
 /// <item><term>/tinyo/nodes/NAME</term><description><c>NodeRecord</c>: address, API port, CPUs, memory, labels, first registration</description></item>
 /// <item><term>/tinyo/alive/NAME</term><description>the node's liveness: the time of registration, attached to a KV lease of
 /// <see cref="Cluster.NodeRegistry.LeaseTtl"/> that the node renews; gone (the node is lost) once it stops renewing</description></item>
+/// <item><term>/tinyo/removed/NAME</term><description>set by <c>tio node - NAME</c> once the node is drained: the node sees it,
+/// stops its daemons, and the remover then takes its KV member and its registry entries (this mark with them)</description></item>
 /// </list>
 /// </summary>
 public static class ClusterKeys
@@ -19,4 +21,7 @@ public static class ClusterKeys
 
     /// <summary>Liveness keys.</summary>
     public const string Alive = "/tinyo/alive/";
+
+    /// <summary>Removal marks: the node named must stop.</summary>
+    public const string Removed = "/tinyo/removed/";
 }

@@ -37,6 +37,19 @@ public sealed class NodeRegistryStore(StateStore store)
             [new TxnOp(Put: new PutRequest(k, Encoding.UTF8.GetBytes(caPem)))], []), ct);
     }
 
+    /// <summary>Marks node <paramref name="name"/> as removed: it stops its daemons when it sees the mark.</summary>
+    public Task MarkRemovedAsync(string name, CancellationToken ct)
+        => store.Kv.PutAsync(Keys.Of(ClusterKeys.Removed + name), Encoding.UTF8.GetBytes(DateTimeOffset.UtcNow.ToString("O")), 0, ct);
+
+    /// <summary>True when node <paramref name="name"/> has been removed from the cluster (<see cref="MarkRemovedAsync"/>).</summary>
+    public Task<bool> IsRemovedAsync(string name, CancellationToken ct) => store.ExistsAsync(ClusterKeys.Removed + name, ct);
+
+    /// <summary>Ends a liveness lease at once (a node that stops for good: the others need not wait for its expiry).</summary>
+    public Task RevokeAsync(long lease, CancellationToken ct) => store.Kv.LeaseRevokeAsync(lease, ct);
+
+    /// <summary>Promotes learner <paramref name="name"/> to a voter (a voter left: the group keeps its size).</summary>
+    public Task PromoteAsync(string name, CancellationToken ct) => store.Kv.MemberPromoteAsync(name, ct);
+
     /// <summary>The KV's members (voters and learners), as a join hands them to the new node.</summary>
     public Task<IReadOnlyList<MemberInfo>> MembersAsync(CancellationToken ct) => store.Kv.MemberListAsync(ct);
 }

@@ -71,6 +71,13 @@ public sealed class PlacementStore(StateStore store)
         return result;
     }
 
+    /// <summary>One replica's assignment (where it runs, or why it is pending), or null when it has none.</summary>
+    public async Task<PlacementRecord?> AssignmentAsync(string app, int index, CancellationToken ct)
+    {
+        var r = await store.Kv.RangeAsync(new RangeRequest(Keys.Of(Prefix + app + "/" + index.ToString(System.Globalization.CultureInfo.InvariantCulture))), ct).ConfigureAwait(false);
+        return r.Kvs.Count > 0 ? Decode(r.Kvs[0].Value, PlacementJson.Default.PlacementRecord) : null;
+    }
+
     /// <summary>
     /// Writes (or, for a null record, deletes) one assignment if it is still at <paramref name="modRevision"/>
     /// (0: absent); false when another node changed it first.
@@ -110,7 +117,7 @@ public sealed class PlacementStore(StateStore store)
     /// <summary>Clears a node's drain mark (the node started again).</summary>
     public Task ClearDrainAsync(string node, CancellationToken ct) => store.DeleteAsync(Drain + node, ct);
 
-    /// <summary>Removes a node from the registry: its record, liveness key, status entries and drain mark, in one transaction.</summary>
+    /// <summary>Removes a node from the registry: its record, liveness key, status entries, drain and removal marks, in one transaction.</summary>
     public async Task RemoveNodeAsync(string node, CancellationToken ct)
     {
         var status = Keys.Of(Keys.Status + node + "/");
@@ -119,6 +126,7 @@ public sealed class PlacementStore(StateStore store)
             new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(ClusterKeys.Nodes + node))),
             new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(ClusterKeys.Alive + node))),
             new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(Drain + node))),
+            new TxnOp(Delete: new DeleteRangeRequest(Keys.Of(ClusterKeys.Removed + node))),
             new TxnOp(Delete: new DeleteRangeRequest(status, RangeRequest.PrefixEnd(status))),
         ], []), ct).ConfigureAwait(false);
     }

@@ -87,18 +87,23 @@ internal static class ServeCommand
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
                 using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+                var removed = false;
                 await using (var daemon = new NodeDaemon(options))
                 {
                     daemon.Start();
                     try
                     {
-                        await Task.Delay(Timeout.Infinite, stop.Token);
+                        using var either = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, daemon.Removed);
+                        await Task.Delay(Timeout.Infinite, either.Token);
                     }
                     catch (OperationCanceledException)
                     {
                     }
-                    options.Log("stopping");
+                    removed = daemon.Removed.IsCancellationRequested;
+                    options.Log(removed ? "stopping: removed from the cluster" : "stopping");
                 }
+                // Removed from the cluster (tio node - on another node): its KV member goes too, so nothing of it stays.
+                if (removed) Cluster.RemovedNode.StopKv(options.Root, options.Log);
                 return 0;
             }
             catch (Exception e) when (e is NodeException or Rt.RtException or Kv.KvException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
