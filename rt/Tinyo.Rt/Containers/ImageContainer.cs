@@ -210,6 +210,7 @@ public sealed class ImageContainers
         }
         spec.Annotations = new Dictionary<string, string>(o.Annotations) { ["org.opencontainers.image.ref.name"] = img.Record.Name };
         if (o.MemoryMerge) spec.Annotations[Setup.MemoryMergeStep.Annotation] = "1";
+        if (o.ClusterCgroup is { } cgroup2) spec.Annotations[Cgroups.ClusterCgroup.Annotation] = cgroup2;
         return spec;
     }
 
