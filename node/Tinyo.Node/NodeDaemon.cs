@@ -69,6 +69,8 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Ports = ports,
             Networks = networks,
             DirectPaths = new Direct.DirectPaths(options.Root, ct => new ClusterInit(store).NetAsync(ct), options.Log),
+            Shortcuts = new Direct.ClusterShortcuts(options.Root,
+                cluster => networks.Present().FirstOrDefault(c => c.Name == cluster) is { } p ? System.Net.IPNetwork.Parse(p.Subnet.ToString()) : null, options.Log),
             Placement = placement,
             ForbiddenMountSources = [options.Root, Path.GetDirectoryName(Path.GetFullPath(options.Socket)) ?? options.Root],
             EnforceLogCap = path => Logs.ContainerLogs.EnforceCap(path, options.LogMaxBytes),
