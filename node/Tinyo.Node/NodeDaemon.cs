@@ -69,6 +69,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
             Ports = ports,
             Networks = networks,
             DirectPaths = new Direct.DirectPaths(options.Root, ct => new ClusterInit(store).NetAsync(ct), options.Log),
+            Pipes = new Direct.ContainerPipes(),
             Shortcuts = new Direct.ClusterShortcuts(options.Root,
                 cluster => networks.Present().FirstOrDefault(c => c.Name == cluster) is { } p ? System.Net.IPNetwork.Parse(p.Subnet.ToString()) : null, options.Log),
             Placement = placement,

@@ -212,6 +212,7 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             opts.ForbiddenMountSources = [.. O.ForbiddenMountSources];
             opts.Volumes.AddRange(direct.Mounts);
             opts.ClusterCgroup = direct.ClusterCgroup;
+            (opts.StdinFd, opts.StdoutFd) = DirectWiring.StdioOf(ctx, spec);
             O.DirectPaths?.BeforeStart(spec);
             await ReplicaAddressing.AttachAsync(ctx, spec, r, opts).ConfigureAwait(false);
             try

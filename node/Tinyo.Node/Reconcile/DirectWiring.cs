@@ -44,9 +44,28 @@ internal static class DirectWiring
         }
     }
 
-    /// <summary>Removes the directories, regions and shortcuts no app of this node uses any more.</summary>
+    /// <summary>The pipe ends a replica of <paramref name="spec"/> gets as stdin and stdout (null: the usual). A
+    /// producer that started before its consumer was known writes to its log: it is killed once (SIGKILL: its pid 1
+    /// ignores SIGTERM without a handler) and its restart takes the pipe.</summary>
+    public static (int? Stdin, int? Stdout) StdioOf(ReconcileContext ctx, AppSpec spec)
+    {
+        if (ctx.Options.Pipes is not { } p || (spec.StdinFrom is null && !ctx.Apps.Values.Any(a => a.Spec?.StdinFrom == spec.Name)))
+            return (null, null);
+        var stdio = p.StdioOf(spec, Specs(ctx), out bool made);
+        if (made && spec.StdinFrom is { } producer && ctx.Apps.TryGetValue(producer, out var pa))
+            foreach (var r in pa.Replicas.Values)
+                if (r.State == "running" && r.Id is { } id)
+                {
+                    ctx.Log($"app {producer}: restarting {r.Name} so that its stdout is the pipe to {spec.Name}");
+                    ctx.Host.Kill(id, 9, all: false);
+                }
+        return stdio;
+    }
+
+    /// <summary>Removes the directories, regions, shortcuts and pipes no app of this node uses any more.</summary>
     public static async Task PruneAsync(ReconcileContext ctx)
     {
+        ctx.Options.Pipes?.Prune(Specs(ctx));
         if (ctx.Options.DirectPaths is not { } d) return;
         await d.PruneAsync(Specs(ctx), ctx.Queue.Stopping).ConfigureAwait(false);
         if (ctx.Options.Shortcuts is not { } shortcuts) return;

@@ -187,6 +187,7 @@ public sealed class Reconciler : IAsyncDisposable
                 await o.Networks.StopAsync().ConfigureAwait(false); // namespaces, links, responders, rules; leases stay
                 o.DirectPaths?.Stop(); // socket directories, regions
                 o.Shortcuts?.Stop(); // eBPF shortcuts and the clusters' cgroup v2 directories
+                o.Pipes?.Stop(); // stdin: pipes
             }
             finally
             {

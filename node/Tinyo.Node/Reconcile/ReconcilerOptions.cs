@@ -40,6 +40,9 @@ public sealed class ReconcilerOptions
     /// <see cref="DirectPaths"/>, which names each app's cluster).</summary>
     public Direct.ClusterShortcuts? Shortcuts { get; init; }
 
+    /// <summary>The pipes of <c>stdin: {from:}</c> (default none: unit tests).</summary>
+    public Direct.ContainerPipes? Pipes { get; init; }
+
     /// <summary>Which replicas are this node's (issue 14); null: all of them (a node without a cluster address).</summary>
     public IReplicaPlacement? Placement { get; init; }
 
