@@ -68,10 +68,13 @@ public sealed record AppInfo(string Name, string Image, string State, IReadOnlyL
 /// null before any exit, or when unknown (a re-adopted container on a kernel before 6.15). <see cref="DuplicatedFrom"/>
 /// names the replica it was duplicated from (<c>tio dup</c>, scale-up), null when it was started from the image.
 /// <see cref="Node"/>: the node it runs on (set by <c>GET /v1/apps</c>); a replica no node can take is listed with
-/// state <c>pending</c> and the reason in <see cref="LastError"/>.
+/// state <c>pending</c> and the reason in <see cref="LastError"/>. <see cref="Path"/>: how its TCP to replicas of
+/// its cluster on the same node travels — <c>shortcut</c> (eBPF, socket to socket) or <c>bridge (why)</c> (veth +
+/// bridge); <see cref="Socket"/>: the Unix socket it exposes (<c>expose: unix</c>) as its cluster's containers reach it.
 /// </summary>
 public sealed record ContainerStatus(string Name, string? Id, string State, int Pid, int Restarts, int? ExitCode, DateTimeOffset? Started,
-    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null, string? DuplicatedFrom = null, string? Node = null);
+    string? LastError = null, string? Health = null, int? ExitSignal = null, bool? OomKilled = null, string? Address = null, string? DuplicatedFrom = null, string? Node = null,
+    string? Path = null, string? Socket = null);
 
 /// <summary>What a node writes to <c>/tinyo/status/NODE/APP</c>: its observed state of the app (never secrets).</summary>
 public sealed record AppStatus(string App, string Node, string Spec, string State, string? Error, IReadOnlyList<ContainerStatus> Containers, DateTimeOffset Updated);

@@ -91,6 +91,7 @@ public class StatefileDirectTests
         Assert.Contains("no app 'producr' in this file (did you mean 'producer'?)", e.Problem);
         Assert.Contains("its own stdout", Fails("name: a\ncontainer: alpine\nstdin: {from: a}\n").Problem);
         Assert.Contains("replicas: 1", Fails("name: a\ncontainer: alpine\nreplicas: 2\n---\nname: b\ncontainer: alpine\nstdin: {from: a}\n").Problem);
+        Assert.Contains("a pipe joins two apps on one node", Fails("name: a\ncontainer: alpine\nnode: n1\n---\nname: b\ncontainer: alpine\nnode: n2\nstdin: {from: a}\n").Problem);
         Assert.Contains("a pipe has one reader", Fails("name: a\ncontainer: alpine\n---\nname: b\ncontainer: alpine\nstdin: {from: a}\n---\nname: c\ncontainer: alpine\nstdin: {from: a}\n").Problem);
     }
 }

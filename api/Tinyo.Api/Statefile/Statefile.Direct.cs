@@ -88,6 +88,8 @@ public static partial class Statefile
                     throw Error(at, "stdin.from", $"no app '{from}' in this file" + (Suggest(from, specs.Select(s => s.Name)) is { } hint ? $" (did you mean '{hint}'?)" : ""));
                 if (source.Replicas != 1 || spec.Replicas != 1)
                     throw Error(at, "stdin.from", $"a pipe joins one process to one process: '{from}' and '{spec.Name}' need replicas: 1");
+                if (source.Node is { } a && spec.Node is { } b && a != b)
+                    throw Error(at, "stdin.from", $"'{from}' is placed on node {a} and '{spec.Name}' on node {b}: a pipe joins two apps on one node");
             }
             foreach (var spec in specs)
             {

@@ -83,13 +83,13 @@ public sealed class RolesTests
         Assert.Equal(403, await Call(dep, "GET", "/v1/apps/faraway/logs"));
         Assert.Equal(204, await Call(far, "DELETE", "/v1/apps/faraway"));
 
-        // A pipe (stdin: from) is refused by the node until it carries it out (not silently ignored); expose: unix
-        // with two replicas too (one socket file, one listener).
+        // A pipe (stdin: from) between apps placed on two nodes is refused with where; expose: unix with two
+        // replicas too (one socket file, one listener).
         var pipe = System.Text.Json.JsonSerializer.Serialize(new Tinyo.Api.ApplyRequest("pipe.yml",
-            "name: src\ncontainer: \"alpine:latest\"\n---\nname: sink\ncontainer: \"alpine:latest\"\nstdin: {from: src}\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
+            "name: src\ncontainer: \"alpine:latest\"\nnode: n1\n---\nname: sink\ncontainer: \"alpine:latest\"\nnode: n2\nstdin: {from: src}\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
         var (pipeStatus, pipeBody) = await admin.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(pipe));
         Assert.Equal(422, pipeStatus);
-        Assert.Contains("stdin: (a pipe from another app) is not carried out by this node yet", Encoding.UTF8.GetString(pipeBody));
+        Assert.Contains("a pipe joins two apps on one node", Encoding.UTF8.GetString(pipeBody));
         var two = System.Text.Json.JsonSerializer.Serialize(new Tinyo.Api.ApplyRequest("uds.yml",
             "name: uds\ncontainer: \"alpine:latest\"\nreplicas: 2\nexpose: unix\n"), Tinyo.Api.ApiJson.Default.ApplyRequest);
         var (twoStatus, twoBody) = await admin.SendAsync("POST", "/v1/apps", Encoding.UTF8.GetBytes(two));

@@ -43,6 +43,14 @@ internal static class LsCommand
             foreach (var a in apps)
                 foreach (var c in a.Containers ?? [])
                     if (c.DuplicatedFrom is { } from) Console.WriteLine($"{c.Name}: duplicated from {from}");
+            // The direct network: how each replica's TCP to its cluster on the same node travels (the eBPF shortcut,
+            // socket to socket, or veth + bridge and why), and the Unix socket it exposes.
+            foreach (var a in apps)
+                foreach (var c in a.Containers ?? [])
+                {
+                    if (c.Path is { } path) Console.WriteLine($"{c.Name}: cluster path {path}");
+                    if (c.Socket is { } sock) Console.WriteLine($"{c.Name}: unix socket {sock}");
+                }
             // Why replicas of multi-replica apps restarted or stopped: each one's last exit.
             foreach (var a in apps)
                 if (a.Containers is { Count: > 1 } cs)

@@ -441,12 +441,10 @@ public sealed partial class NodeApi(NodeOptions options, StateStore store, Secre
                     && (existing.Spec.Net ?? await ClusterOfAsync(ct)) is var was && was != net && !caller.Deploys(was))
                     return Forbidden(caller, $"{file}: app {s.Name}, which is on cluster {was}", "a deployer of that cluster");
             }
-        // The direct network: expose: and shm: are carried out by the reconciler (Direct/DirectPaths); stdin: pipes are
-        // not yet, so they are refused, never accepted and silently ignored. A socket is one process's.
+        // The direct network: expose:, shm: and stdin: are carried out by the reconciler (Direct/DirectPaths,
+        // Direct/ContainerPipes). A socket is one process's.
         foreach (var s in specs)
         {
-            if (s.StdinFrom is not null)
-                throw new BadRequest(422, $"{file}: app {s.Name}: stdin: (a pipe from another app) is not carried out by this node yet; remove it", "unsupported");
             if (s.UnixSocket is not null && s.Replicas != 1)
                 throw new BadRequest(422, $"{file}: app {s.Name}: expose: unix needs replicas: 1 (one socket file, one listener)", "invalid");
         }

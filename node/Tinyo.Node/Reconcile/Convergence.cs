@@ -207,14 +207,17 @@ internal sealed class Convergence(ReconcileContext ctx, ISecretSource secretSour
             c = null;
         }
         string? secretsDir = spec.Secrets.Count > 0 ? Host.EnsureSecrets(r.Name, secretValues) : null;
-        // Socket directory and regions: also for a container that exists, which restarts in place with their mounts.
-        var directMounts = await DirectWiring.PrepareAsync(ctx, app, r).ConfigureAwait(false);
+        // Socket directory, regions, the cluster's cgroup v2 directory: also for a container that exists, which
+        // restarts in place with their mounts and is born in that directory again.
+        var direct = await DirectWiring.PrepareAsync(ctx, app, r).ConfigureAwait(false);
         if (c is null)
         {
             if (secretsDir is null) Host.RemoveSecrets(r.Name);
             var opts = ContainerSpec.For(spec, r.Index, app.Hash, secretsDir, secretEnv, O.Defaults);
             opts.ForbiddenMountSources = [.. O.ForbiddenMountSources];
-            opts.Volumes.AddRange(directMounts);
+            opts.Volumes.AddRange(direct.Mounts);
+            opts.ClusterCgroup = direct.ClusterCgroup;
+            (opts.StdinFd, opts.StdoutFd) = DirectWiring.StdioOf(ctx, spec);
             O.DirectPaths?.BeforeStart(spec);
             await ReplicaAddressing.AttachAsync(ctx, spec, r, opts).ConfigureAwait(false);
             try

@@ -186,6 +186,8 @@ public sealed class Reconciler : IAsyncDisposable
                 if (running.Count > 0) o.Log($"reconcile: stopped {running.Count} container(s)");
                 await o.Networks.StopAsync().ConfigureAwait(false); // namespaces, links, responders, rules; leases stay
                 o.DirectPaths?.Stop(); // socket directories, regions
+                o.Shortcuts?.Stop(); // eBPF shortcuts and the clusters' cgroup v2 directories
+                o.Pipes?.Stop(); // stdin: pipes
             }
             finally
             {

@@ -36,6 +36,13 @@ public sealed class ReconcilerOptions
     /// <summary>The direct network's socket directories and shared memory regions (default none: unit tests).</summary>
     public Direct.DirectPaths? DirectPaths { get; init; }
 
+    /// <summary>The clusters' cgroup v2 directories and eBPF socket shortcuts (default none: unit tests; needs
+    /// <see cref="DirectPaths"/>, which names each app's cluster).</summary>
+    public Direct.ClusterShortcuts? Shortcuts { get; init; }
+
+    /// <summary>The pipes of <c>stdin: {from:}</c> (default none: unit tests).</summary>
+    public Direct.ContainerPipes? Pipes { get; init; }
+
     /// <summary>Which replicas are this node's (issue 14); null: all of them (a node without a cluster address).</summary>
     public IReplicaPlacement? Placement { get; init; }
 

@@ -44,10 +44,18 @@ internal sealed class Replica(string app, int index)
     /// <summary>The replica this one's container was duplicated from (<see cref="ReplicaDuplicate"/>), or null.</summary>
     public string? DuplicatedFrom { get; set; }
 
+    /// <summary>Its cluster's path for TCP between replicas on this node (shortcut or bridge), a live view; null
+    /// without the direct network.</summary>
+    public Direct.ClusterShortcuts.ClusterPath? DirectPath { get; set; }
+
+    /// <summary>The Unix socket it exposes, as its cluster's containers reach it (<c>expose: unix</c>), or null.</summary>
+    public string? Socket { get; set; }
+
     /// <summary>The running health probe, if the app has a healthcheck.</summary>
     public Runtime.IHealthProbe? Probe { get; set; }
 
     public ContainerStatus ToStatus()
         => new(Name, Id, State, Pid, Restarts, LastExit?.Code, Started, LastError, Probe?.Status,
-            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null, Address, DuplicatedFrom);
+            LastExit is { Signal: > 0 } e ? e.Signal : null, LastExit is { OomKilled: true } ? true : null, Address, DuplicatedFrom,
+            Path: DirectPath?.ToString(), Socket: Socket);
 }

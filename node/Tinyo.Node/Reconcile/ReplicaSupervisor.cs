@@ -121,7 +121,8 @@ internal sealed class ReplicaSupervisor(ReconcileContext ctx, Func<AppInstance, 
         try
         {
             ctx.Options.DirectPaths?.BeforeStart(app.Spec!); // its old socket file would make its bind fail
-            var c = Host.Restart(id);
+            var (stdin, stdout) = DirectWiring.StdioOf(ctx, app.Spec!); // the same pipe again
+            var c = Host.Restart(id, stdin, stdout);
             r.Restarts++;
             r.Started = DateTimeOffset.UtcNow;
             r.Generation++;

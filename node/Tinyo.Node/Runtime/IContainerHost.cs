@@ -40,8 +40,9 @@ public interface IContainerHost
     HostContainer Duplicate(string source, RunOptions options);
 
     /// <summary>Starts a stopped container again in place (same id, name, files). Throws <see cref="Rt.RtException"/>
-    /// when it cannot, having removed it.</summary>
-    HostContainer Restart(string id);
+    /// when it cannot, having removed it. <paramref name="stdin"/>, <paramref name="stdout"/>: a pipe's ends instead
+    /// of /dev/null and the log (<c>stdin: {from:}</c>).</summary>
+    HostContainer Restart(string id, int? stdin = null, int? stdout = null);
 
     /// <summary>
     /// The container's process ended: reap or record its exit (<paramref name="foreignStatus"/>: a wait status read

@@ -89,9 +89,9 @@ public sealed class RtContainerHost : IContainerHost, IDisposable
     }
 
     /// <inheritdoc/>
-    public HostContainer Restart(string id)
+    public HostContainer Restart(string id, int? stdin = null, int? stdout = null)
     {
-        ic.Restart(id);
+        ic.Restart(id, stdin, stdout);
         return Of(id, ic.Info(id)?.Name ?? "");
     }
 

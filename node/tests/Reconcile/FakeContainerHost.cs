@@ -147,7 +147,7 @@ internal sealed class FakeContainerHost : IContainerHost
         }
     }
 
-    public HostContainer Restart(string id)
+    public HostContainer Restart(string id, int? stdin = null, int? stdout = null)
     {
         lock (gate)
         {

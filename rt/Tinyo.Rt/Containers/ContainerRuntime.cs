@@ -188,7 +188,8 @@ public sealed partial class ContainerRuntime
             if (CgroupView.Needed(spec)) config.CgroupSubpaths = CgroupView.Subpaths(host, cg);
             Setup.StartTrace.Mark("cgroup created");
             int[]? join = null;
-            int devNull = -1;
+            int devNull = -1, cluster = -1;
+            var clusterDir = ClusterCgroup.Of(spec);
             // The set-up plan, built once: the direct start runs it, or init builds it again from the same config.
             var plan = Setup.ContainerPlan.For(config);
             bool direct = _o.DirectStart && plan.CanRunDirect;
@@ -200,7 +201,8 @@ public sealed partial class ContainerRuntime
                     // The fast path: the clone child builds the container from a syscall script and execs the
                     // process itself; when this returns, the process runs (or the start failed and the child is gone).
                     join = CgroupJoin.Open(cg);
-                    pid = Setup.DirectBackend.Start(plan, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags);
+                    if (clusterDir is not null) cluster = ClusterCgroup.Open(clusterDir);
+                    pid = Setup.DirectBackend.Start(plan, join, [_o.Stdin, _o.Stdout, _o.Stderr], flags, cluster);
                 }
                 else
                 {
@@ -227,12 +229,15 @@ public sealed partial class ContainerRuntime
                         join = CgroupJoin.Open(cg);
                         pid = InitLauncher.Launch(InitCommand, _o.SealInit, sv[1], stdio, flags, join, plan: plan);
                     }
+                    // init waits for its configuration (sent below): moved before it runs the container's program.
+                    if (clusterDir is not null) ClusterCgroup.Move(clusterDir, pid);
                 }
             }
             finally
             {
                 CgroupJoin.Close(join);
                 if (devNull >= 0) SysClose(devNull);
+                if (cluster >= 0) SysClose(cluster);
             }
             Setup.StartTrace.Mark(direct ? "clone+exec (direct)" : "clone+init");
             if (!direct)

@@ -141,6 +141,15 @@ public static unsafe class Exec
 
             var cgroupJoin = CgroupJoin.Open(Cgroups.Cgroup.Open(rec.CgroupDirs, rec.CgroupV2));
             fds.AddRange(cgroupJoin);
+            // The container's cluster directory too (Cgroups.ClusterCgroup): its sockets are the cluster's. Joined by
+            // a write to cgroup.procs (an exec is not on the start's hot path; clone3 is kept for the start).
+            if (rec.Annotations?.GetValueOrDefault(Cgroups.ClusterCgroup.Annotation) is { Length: > 0 } clusterDir)
+            {
+                int cfd = SysOpen(Path.Combine(clusterDir, "cgroup.procs"), OFlag.WrOnly | OFlag.Cloexec, 0);
+                if (cfd < 0) throw Error("opening the container's cluster cgroup", clusterDir);
+                fds.Add(cfd);
+                cgroupJoin = [.. cgroupJoin, cfd];
+            }
             // The same step types as a container's start (Setup/), in exec's order, run as rows by the trampoline in
             // a child born in the container's pid namespace.
             var plan = Setup.ExecPlan.For(new Setup.ExecRequest

@@ -210,6 +210,7 @@ public sealed class ImageContainers
         }
         spec.Annotations = new Dictionary<string, string>(o.Annotations) { ["org.opencontainers.image.ref.name"] = img.Record.Name };
         if (o.MemoryMerge) spec.Annotations[Setup.MemoryMergeStep.Annotation] = "1";
+        if (o.ClusterCgroup is { } cgroup2) spec.Annotations[Cgroups.ClusterCgroup.Annotation] = cgroup2;
         return spec;
     }
 
@@ -297,7 +298,7 @@ public sealed class ImageContainers
             {
                 log = ContainerOutput.Open(Root, runtime.MonitorCommand, dir, id, runtime.Options.LogMaxBytes, runtime.Options.Warn);
                 devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
-                rt = runtime.WithStdio(devnull, log, log);
+                rt = runtime.WithStdio(o.StdinFd ?? devnull, o.StdoutFd ?? log, log);
                 Setup.StartTrace.Mark("log relay");
             }
             var overlay = new OverlayLayers(layersTopFirst, upper, work);
@@ -339,8 +340,10 @@ public sealed class ImageContainers
     /// Starts a stopped detached image container again, in place: same id, name, upper layer (its files survive, as
     /// with <c>docker restart</c>) and log file (appended to). The old cgroup is removed and a new one made. A failure
     /// removes the container entirely (the runtime's create cleanup), so the caller creates a fresh one.
+    /// <paramref name="stdin"/> and <paramref name="stdout"/> replace /dev/null and the log as in
+    /// <see cref="RunOptions.StdinFd"/> (an orchestrator's pipe, given again on every restart).
     /// </summary>
-    public void Restart(string id)
+    public void Restart(string id, int? stdin = null, int? stdout = null)
     {
         Bundle.ValidateId(id);
         var dir = Path.Combine(Root.Containers, id);
@@ -362,7 +365,7 @@ public sealed class ImageContainers
         int devnull = SysOpen("/dev/null", OFlag.RdOnly | OFlag.Cloexec, 0);
         try
         {
-            var rt = runtime.WithStdio(devnull, log, log);
+            var rt = runtime.WithStdio(stdin ?? devnull, stdout ?? log, log);
             bool ok = false;
             try
             {

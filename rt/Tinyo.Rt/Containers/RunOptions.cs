@@ -44,6 +44,14 @@ public sealed class RunOptions
     public bool Detach { get; set; }
     /// <summary><c>--memory-merge</c>: the process opts into kernel same-page merging (KSM; Linux ≥ 6.4).</summary>
     public bool MemoryMerge { get; set; }
+    /// <summary>A cgroup v2 directory the process is born in besides its own cgroups (an orchestrator's per-cluster
+    /// directory, see <see cref="Cgroups.ClusterCgroup"/>); recorded in the spec, so restarts and duplicates keep it.</summary>
+    public string? ClusterCgroup { get; set; }
+    /// <summary>A detached container's stdin instead of /dev/null (an orchestrator's pipe end; the caller keeps it
+    /// open and closes it: the container gets a duplicate).</summary>
+    public int? StdinFd { get; set; }
+    /// <summary>A detached container's stdout instead of its log (its stderr still goes to the log).</summary>
+    public int? StdoutFd { get; set; }
     /// <summary><c>--rm</c>: remove the container when it exits.</summary>
     public bool Remove { get; set; }
     /// <summary>Extra annotations recorded in the spec and the container's state (an embedding orchestrator labels

@@ -18,9 +18,10 @@ internal static class DirectBackend
 {
     /// <summary>
     /// Clones the container's process and runs the plan; returns its host pid once it has exec'd. A failure of any
-    /// step is thrown with what init would have said; the child is gone by then.
+    /// step is thrown with what init would have said; the child is gone by then. With <paramref name="intoCgroup"/>
+    /// ≥ 0 the child is born in that cgroup v2 directory (<see cref="Cgroups.ClusterCgroup"/>).
     /// </summary>
-    public static int Start(SetupPlan plan, ReadOnlySpan<int> cgroupJoin, ReadOnlySpan<int> stdio, int cloneFlags)
+    public static int Start(SetupPlan plan, ReadOnlySpan<int> cgroupJoin, ReadOnlySpan<int> stdio, int cloneFlags, int intoCgroup = -1)
     {
         if (plan.DirectDecline is { } why) throw new RtException($"internal error: the direct start cannot run this container ({why})");
         using var s = new SyscallScript(rows: 384);
@@ -43,7 +44,7 @@ internal static class DirectBackend
             }
             var exec = (ExecStep)plan.Steps[^1];
             StartTrace.Mark("syscall script written");
-            int pid = s.Run(cloneFlags, exec.Describe, pidNs);
+            int pid = s.Run(cloneFlags, exec.Describe, pidNs, intoCgroup: intoCgroup);
             StartTrace.Mark("exec (vfork released)");
             return pid;
         }

@@ -104,16 +104,38 @@ public sealed class SockmapShortcut : IDisposable
     }
 
     /// <summary>What the programs counted since <see cref="TryAttach"/>.</summary>
-    public ShortcutCounters ReadCounters()
+    public ShortcutCounters ReadCounters() => ReadCounters(counters);
+
+    /// <summary>
+    /// A shortcut another process made, seen through its maps' kernel ids (<see cref="SockhashId"/>,
+    /// <see cref="CountersId"/>, e.g. from the node's log): how many sockets its map holds and what it counted.
+    /// Null when either map is gone.
+    /// </summary>
+    public static (int Sockets, ShortcutCounters Counters)? Peek(uint sockhashId, uint countersId)
+    {
+        int hash = Libc.BpfMapGetFdById(sockhashId), count = Libc.BpfMapGetFdById(countersId);
+        try
+        {
+            if (hash < 0 || count < 0) return null;
+            return (Sockets(hash).Count, ReadCounters(count));
+        }
+        finally
+        {
+            if (hash >= 0) Libc.SysClose(hash);
+            if (count >= 0) Libc.SysClose(count);
+        }
+    }
+
+    private static ShortcutCounters ReadCounters(int counters)
     {
         Span<byte> sockets = stackalloc byte[ShortcutLayout.SlotSize], messages = stackalloc byte[ShortcutLayout.SlotSize];
-        ReadSlot(ShortcutLayout.SocketsSlot, sockets);
-        ReadSlot(ShortcutLayout.MessagesSlot, messages);
+        ReadSlot(counters, ShortcutLayout.SocketsSlot, sockets);
+        ReadSlot(counters, ShortcutLayout.MessagesSlot, messages);
         return new ShortcutCounters(BinaryPrimitives.ReadUInt64LittleEndian(sockets), BinaryPrimitives.ReadUInt64LittleEndian(sockets[8..]),
             BinaryPrimitives.ReadUInt64LittleEndian(messages), BinaryPrimitives.ReadUInt64LittleEndian(messages[8..]));
     }
 
-    private void ReadSlot(int slot, Span<byte> value)
+    private static void ReadSlot(int counters, int slot, Span<byte> value)
     {
         Span<byte> key = stackalloc byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(key, slot);
@@ -121,7 +143,9 @@ public sealed class SockmapShortcut : IDisposable
     }
 
     /// <summary>The sockets in the map now (their own view: local and remote end), in no order.</summary>
-    public List<(IPEndPoint Local, IPEndPoint Remote)> Sockets()
+    public List<(IPEndPoint Local, IPEndPoint Remote)> Sockets() => Sockets(sockhash);
+
+    private static List<(IPEndPoint Local, IPEndPoint Remote)> Sockets(int sockhash)
     {
         var list = new List<(IPEndPoint, IPEndPoint)>();
         Span<byte> key = stackalloc byte[ShortcutLayout.KeySize], next = stackalloc byte[ShortcutLayout.KeySize];
