@@ -94,7 +94,7 @@ public sealed class NodeDaemon(NodeOptions options) : IAsyncDisposable
         api.Metrics = new Metrics.NodeMetrics(new Metrics.NodeMetricsOptions
         {
             Node = options.Name,
-            Kv = kv,
+            Store = new StateStore(kv),
             Usage = id =>
             {
                 try { return Rt.Containers.ContainerControl.Usage(rtRoot, id); }

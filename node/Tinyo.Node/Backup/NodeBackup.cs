@@ -28,7 +28,7 @@ public sealed class NodeBackup(NodeOptions options, StateStore store) : IDisposa
                          UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
                      }))
         {
-            await store.Kv.SnapshotAsync(fs, ct).ConfigureAwait(false);
+            await new KvMemberStore(store).SnapshotAsync(fs, ct).ConfigureAwait(false);
         }
         var apps = (await store.ListAsync(Keys.Apps, ApiJson.Default.AppRecord, ct).ConfigureAwait(false))
             .Select(a => new BackupApp(a.Name, a.Value.Spec.Image, a.Value.Spec.Replicas)).ToList();

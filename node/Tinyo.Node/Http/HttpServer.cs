@@ -167,7 +167,6 @@ public sealed class HttpServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The uid of the process at the other end of a unix socket (SO_PEERCRED), or -1.</summary>
     /// <summary>The node a client certificate names (its CN), when the cluster CA signed it and it is valid now; else null.</summary>
     private static string? ClusterPeerOf(X509Certificate? remote, X509Certificate2 ca)
     {
@@ -178,6 +177,7 @@ public sealed class HttpServer : IAsyncDisposable
         return string.IsNullOrEmpty(name) ? null : name;
     }
 
+    /// <summary>The uid of the process at the other end of a unix socket (SO_PEERCRED), or -1.</summary>
     private static long PeerUid(Socket socket)
     {
         Span<byte> cred = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }

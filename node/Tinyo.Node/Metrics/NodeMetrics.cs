@@ -1,7 +1,5 @@
 using Tinyo.Api;
 using Tinyo.Kv;
-using Tinyo.Kv.Client;
-using Tinyo.Kv.Protocol;
 using Tinyo.Node.Store;
 
 namespace Tinyo.Node.Metrics;
@@ -12,8 +10,8 @@ public sealed class NodeMetricsOptions
     /// <summary>This node's name: its replicas are those of <c>/tinyo/status/NODE/</c>.</summary>
     public required string Node { get; init; }
 
-    /// <summary>The KV client: replica status, placement, and the KV member's own status.</summary>
-    public required KvClient Kv { get; init; }
+    /// <summary>The cluster state: replica status, placement, and the KV member's own status.</summary>
+    public required StateStore Store { get; init; }
 
     /// <summary>A replica container's usage by container id (null: unknown, e.g. gone meanwhile).</summary>
     public required Func<string, Rt.Cgroups.CgroupUsage?> Usage { get; init; }
@@ -39,7 +37,7 @@ public sealed class NodeMetricsOptions
 /// </summary>
 public sealed class NodeMetrics(NodeMetricsOptions o)
 {
-    private readonly StateStore store = new(o.Kv);
+    private readonly StateStore store = o.Store;
 
     /// <summary>The replicas of this node and their usage now (only <paramref name="app"/>'s when given).</summary>
     public async Task<NodeStats> SampleAsync(string? app, CancellationToken ct)
@@ -67,13 +65,13 @@ public sealed class NodeMetrics(NodeMetricsOptions o)
     public async Task WriteAsync(PooledBuffer output, CancellationToken ct)
     {
         NodeStats? stats = null;
-        StatusInfo? kv = null;
+        KvHealth? kv = null;
         int? pending = null;
         try
         {
             stats = await SampleAsync(null, ct).ConfigureAwait(false);
             pending = (await new PlacementStore(store).PendingAsync(ct).ConfigureAwait(false)).Sum(static a => a.Value.Count);
-            kv = await o.Kv.StatusAsync(ct).ConfigureAwait(false);
+            kv = await new KvMemberStore(store).HealthAsync(ct).ConfigureAwait(false);
         }
         catch (KvException)
         {
@@ -123,13 +121,13 @@ public sealed class NodeMetrics(NodeMetricsOptions o)
             if (r.TxBytes is { } tx) w.Sample([new("app", r.App), new("replica", r.Replica)], tx);
     }
 
-    private static void WriteKv(MetricsText w, StatusInfo s)
+    private static void WriteKv(MetricsText w, KvHealth s)
     {
-        KeyValuePair<string, string>[] member = [new("member", s.Name)];
+        KeyValuePair<string, string>[] member = [new("member", s.Member)];
         w.Family("tinyo_kv_is_leader", MetricType.Gauge, "Whether the KV member this node talks to is the Raft leader.");
-        w.Sample(member, s.Role == "leader" ? 1 : 0);
+        w.Sample(member, s.IsLeader ? 1 : 0);
         w.Family("tinyo_kv_has_leader", MetricType.Gauge, "Whether that member knows a leader.");
-        w.Sample(member, s.Leader.Length > 0 || s.Role == "leader" ? 1 : 0);
+        w.Sample(member, s.HasLeader ? 1 : 0);
         w.Family("tinyo_kv_raft_term", MetricType.Gauge, "The member's Raft term.");
         w.Sample(member, s.Term);
         w.Family("tinyo_kv_raft_commit_index", MetricType.Gauge, "The member's last committed Raft log index.");

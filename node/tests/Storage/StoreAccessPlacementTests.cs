@@ -10,9 +10,10 @@ public partial class StoreAccessPlacementTests
 {
     /// <summary>
     /// Files outside Store/ allowed to speak the KV protocol, each with why. The IPAM is its own allocator over its
-    /// own keys (/tinyo/ipam/), built from compare-and-swap transactions that are its whole logic.
+    /// own keys (/tinyo/ipam/), built from compare-and-swap transactions that are its whole logic; SubnetPool is the part
+    /// of it that settles, by one compare-and-swap, which pool the cluster's IPAM allocates from.
     /// </summary>
-    private static readonly HashSet<string> Allowed = ["node/Tinyo.Node/Network/Ipam.cs"];
+    private static readonly HashSet<string> Allowed = ["node/Tinyo.Node/Network/Ipam.cs", "node/Tinyo.Node/Network/SubnetPool.cs"];
 
     /// <summary>The KV's request types (qualified or imported).</summary>
     [GeneratedRegex(@"\bKv\.Protocol\b")]
