@@ -101,7 +101,7 @@ public sealed class MeshHosts : IAsyncDisposable
         // SIGKILL each host's daemons with everything they started or that runs in its namespaces, and unmount the
         // replicas' namespace files (mounted in this, the real host's, mount namespace: `ip netns del` alone would
         // keep every one of them, and with them their veths, alive). Bridges and nft tables go with the host's netns.
-        foreach (var h in hosts) HostSweep.Sweep(h.Dir, h.DaemonPids(), netns: h.NetnsMade ? $"/run/netns/{h.Netns}" : null);
+        foreach (var h in hosts) HostSweep.Sweep(h.Dir, h.DaemonPids(), root: h.Root, netns: h.NetnsMade ? $"/run/netns/{h.Netns}" : null);
         foreach (var h in hosts)
         {
             if (h.NetnsMade) await Run("ip", ["netns", "del", h.Netns], null, TimeSpan.FromSeconds(20));

@@ -157,6 +157,27 @@ public sealed class ClusterShortcuts
         }
     }
 
+    /// <summary>
+    /// What a killed node of <paramref name="nodeRoot"/> left in the unified tree (<c>tinyonode clean</c>): each
+    /// cluster directory's programs detached and the directory removed, then the node's own. Returns how many
+    /// directories were removed; logged, never thrown.
+    /// </summary>
+    public static int RemoveLeftovers(string nodeRoot, Action<string> log)
+    {
+        var s = new ClusterShortcuts(nodeRoot, _ => null, log);
+        if (s.Root is null || !Directory.Exists(s.Root)) return 0;
+        int n = 0;
+        foreach (var dir in Directory.GetDirectories(s.Root))
+        {
+            s.DetachLeftovers(dir);
+            s.TryRmdir(dir);
+            if (!Directory.Exists(dir)) n++;
+        }
+        s.Stop();
+        if (!Directory.Exists(s.Root)) n++;
+        return n;
+    }
+
     private void Attach(string cluster, Cluster c)
     {
         var s = SockmapShortcut.TryAttach(c.Dir, subnetOf(cluster), out var why);

@@ -13,15 +13,18 @@ internal static class CleanCommand
     {
         var root = new Option<string>("--root") { Description = "State directory of the node; env TINYO_ROOT", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TINYO_ROOT") is { Length: > 0 } r ? r : "/var/lib/tinyo" };
         var killed = new Option<int?>("--killed-pid") { Description = "The killed daemon's pid: wait (up to 10 s) until the kernel has freed its pooled namespaces" };
-        var cmd = new Command("clean", "Remove the cluster networks (namespaces, veths, bridges, nft table; forwarding as it was) a killed node of ROOT left") { root, killed };
+        var cmd = new Command("clean", "Remove the cluster networks (namespaces, veths, bridges, nft table; forwarding as it was) and the clusters' cgroup2 directories a killed node of ROOT left") { root, killed };
         cmd.SetAction(async (pr, ct) =>
         {
             var dir = Path.Combine(pr.GetValue(root)!, "net");
             if (pr.GetValue(killed) is { } pid && pid <= 0) { Console.Error.WriteLine("tinyonode clean: --killed-pid must be a pid"); return 2; }
             try
             {
-                if (!Directory.Exists(dir)) return 0;
-                var n = await Network.NetworkLeftovers.RemoveAsync(dir, pr.GetValue(killed), TimeSpan.FromSeconds(10), Console.WriteLine).ConfigureAwait(false);
+                var n = Directory.Exists(dir)
+                    ? await Network.NetworkLeftovers.RemoveAsync(dir, pr.GetValue(killed), TimeSpan.FromSeconds(10), Console.WriteLine).ConfigureAwait(false)
+                    : 0;
+                // The clusters' cgroup2 directories (the eBPF shortcut's attach points), which outlive a killed node too.
+                n += Direct.ClusterShortcuts.RemoveLeftovers(pr.GetValue(root)!, Console.WriteLine);
                 if (n == 0) Console.WriteLine("nothing left");
                 return 0;
             }
