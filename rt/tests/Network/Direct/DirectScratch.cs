@@ -59,6 +59,8 @@ public sealed class DirectScratch : IDisposable
         var err = p.StandardError.ReadToEnd();
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, $"building dnet failed: {err}");
+        // One binary per test process: gone with the process (it was left in /tmp by every run).
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => File.Delete(output);
         return output;
     });
 
