@@ -8,6 +8,8 @@ using Tinyo.Rt.Images;
 using Tinyo.Rt.Network;
 using Xunit.Abstractions;
 
+using static Tinyo.Ctl.Tests.E2e.NodeSteps;
+
 namespace Tinyo.Ctl.Tests.E2e;
 
 /// <summary>
@@ -260,13 +262,6 @@ public sealed class ClusterNetworkTests(MirrorRegistry registry, ITestOutputHelp
     }
 
     private static void Ok((int Code, string Out, string Err) r, string what) => Assert.True(r.Code == 0, $"{what}: exit {r.Code}: {r.Out}{r.Err}");
-
-    private static async Task<(int Code, string Out, string Err)> Apply(TioNode n, string dir, string name, string yaml)
-    {
-        var file = Path.Combine(dir, name + ".yml");
-        await File.WriteAllTextAsync(file, yaml);
-        return await n.Tio(["+", file]);
-    }
 
     /// <summary>An HTTP GET with busybox nc from inside <paramref name="app"/>'s first replica (the image's static
     /// busybox wget crashes in getaddrinfo; nc resolves through the container's resolv.conf).</summary>

@@ -7,6 +7,8 @@ using Tinyo.Rt.Images;
 using Tinyo.Rt.Network;
 using Xunit.Abstractions;
 
+using static Tinyo.Ctl.Tests.E2e.NodeSteps;
+
 namespace Tinyo.Ctl.Tests.E2e;
 
 /// <summary>
@@ -142,51 +144,4 @@ public sealed class DirectNetworkTests(MirrorRegistry registry, ITestOutputHelpe
 
     private static void Ok((int Code, string Out, string Err) r, string what) => Assert.True(r.Code == 0, $"{what}: exit {r.Code}: {r.Out}{r.Err}");
 
-    private static async Task<(int Code, string Out, string Err)> Apply(TioNode n, string dir, string name, string yaml)
-    {
-        var file = Path.Combine(dir, name + ".yml");
-        await File.WriteAllTextAsync(file, yaml);
-        return await n.Tio(["+", file]);
-    }
-
-    private static async Task<string> Exec(TioNode n, string app, string script)
-    {
-        var r = await n.Tio(["exec", app, "--", "sh", "-c", script + " 2>&1"]);
-        return r.Out + r.Err;
-    }
-
-    private static async Task<List<AppInfo>> WaitRunning(TioNode n, string[] names)
-    {
-        var sw = Stopwatch.StartNew();
-        List<AppInfo> apps = [];
-        while (sw.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            var r = await n.Tio(["ls", "-o", "json"]);
-            if (r.Code == 0)
-            {
-                apps = JsonSerializer.Deserialize(r.Out, ApiJson.Default.ListAppInfo) ?? [];
-                if (names.All(x => apps.Any(a => a.Name == x && a.State == "running"))) return [.. apps.Where(a => names.Contains(a.Name))];
-            }
-            await Task.Delay(200);
-        }
-        Assert.Fail($"apps not running: {string.Join("; ", apps.Select(a => $"{a.Name} {a.State} {a.Error}"))}\n{n.Log("tinyonode")}");
-        return apps;
-    }
-
-    private static void RemoveContainers(string rtRoot)
-    {
-        var root = new RuntimeRoot(rtRoot);
-        if (!Directory.Exists(root.Containers)) return;
-        var ic = new ImageContainers(root, new RuntimeOptions());
-        foreach (var d in Directory.GetDirectories(root.Containers))
-        {
-            try
-            {
-                ic.Remove(Path.GetFileName(d), force: true);
-            }
-            catch (RtException)
-            {
-            }
-        }
-    }
 }

@@ -7,6 +7,8 @@ using Tinyo.Rt.Images;
 using Tinyo.Rt.Network;
 using Xunit.Abstractions;
 
+using static Tinyo.Ctl.Tests.E2e.NodeSteps;
+
 namespace Tinyo.Ctl.Tests.E2e;
 
 /// <summary>
@@ -120,20 +122,4 @@ public sealed class PipeTests(MirrorRegistry registry, ITestOutputHelper output)
         Assert.Fail($"apps not running: {string.Join("; ", apps.Select(a => $"{a.Name} {a.State} {a.Error}"))}\n{n.Log("tinyonode")}");
     }
 
-    private static void RemoveContainers(string rtRoot)
-    {
-        var root = new RuntimeRoot(rtRoot);
-        if (!Directory.Exists(root.Containers)) return;
-        var ic = new ImageContainers(root, new RuntimeOptions());
-        foreach (var d in Directory.GetDirectories(root.Containers))
-        {
-            try
-            {
-                ic.Remove(Path.GetFileName(d), force: true);
-            }
-            catch (RtException)
-            {
-            }
-        }
-    }
 }
