@@ -1,10 +1,7 @@
-using System.Buffers.Binary;
-using System.Globalization;
-
 namespace Tinyo.Node.Network;
 
 /// <summary>
-/// The IPv4 routes of the node's network namespace, read from <c>/proc/net/route</c> (the main table), to keep a new
+/// The IPv4 routes of the node's network namespace (the main table, over rtnetlink), to keep a new
 /// cluster subnet off address ranges the host already uses: a podman or Docker bridge, a VPN, or a bridge another
 /// Tinyo node on this host (or a killed one) holds. Two bridges with one subnet make the host's routes pick one of
 /// them, and the other's replicas become unreachable ("No route to host") — so such a subnet is skipped, not shared.
@@ -27,29 +24,25 @@ public static class HostRoutes
         return null;
     }
 
-    /// <summary>The routes of <c>/proc/net/route</c>, or none when it cannot be read (nothing is then skipped).</summary>
-    public static List<(string Dev, Ipv4Subnet Dest)> Read(string path = "/proc/net/route")
+    /// <summary>The main table's IPv4 routes with their interfaces' names, over rtnetlink (the dump the overlay already
+    /// uses), or none when the dump fails (nothing is then skipped).</summary>
+    public static List<(string Dev, Ipv4Subnet Dest)> Read()
     {
         var list = new List<(string, Ipv4Subnet)>();
-        string[] lines;
         try
         {
-            lines = File.ReadAllLines(path);
+            using var nl = Rt.Network.Rtnetlink.OpenCurrent();
+            var names = nl.ListLinks().ToDictionary(l => l.Index, l => l.Name);
+            foreach (var r in nl.ListRoutes())
+            {
+                uint d = Ipv4Subnet.ToUInt(r.Destination);
+                int prefix = r.PrefixLength;
+                list.Add((names.GetValueOrDefault(r.Oif, $"#{r.Oif}"), new Ipv4Subnet(prefix == 0 ? 0 : d & (uint.MaxValue << (32 - prefix)), prefix)));
+            }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is Rt.RtException or IOException)
         {
-            return list;
-        }
-        // Iface Destination Gateway Flags RefCnt Use Metric Mask …; addresses as the kernel's u32 in host (little-endian) order.
-        foreach (var line in lines.Skip(1))
-        {
-            var f = line.Split('\t', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            if (f.Length < 8 ||
-                !uint.TryParse(f[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var dst) ||
-                !uint.TryParse(f[7], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var mask)) continue;
-            uint d = BinaryPrimitives.ReverseEndianness(dst), m = BinaryPrimitives.ReverseEndianness(mask);
-            int prefix = System.Numerics.BitOperations.PopCount(m);
-            list.Add((f[0], new Ipv4Subnet(prefix == 0 ? 0 : d & (uint.MaxValue << (32 - prefix)), prefix)));
+            // no answer: no subnet is held back
         }
         return list;
     }

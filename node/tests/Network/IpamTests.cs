@@ -111,26 +111,20 @@ public sealed class IpamTests
     }
 
     [Fact]
-    public void Host_routes_are_read_from_proc_net_route()
+    public void Host_routes_are_this_namespaces_main_table_as_ip_route_lists_it()
     {
-        var f = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllText(f, "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
-                                 "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
-                                 "br0\t0000580A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
-                                 "garbage line\n");
-            var routes = HostRoutes.Read(f);
-            Assert.Equal(2, routes.Count);
-            Assert.Equal(("br0", "10.88.0.0/24"), (routes[1].Dev, routes[1].Dest.ToString()));
-            Assert.Equal("route 10.88.0.0/24 dev br0", HostRoutes.Overlapping(Ipv4Subnet.Parse("10.88.0.0/16"), routes));
-            Assert.Null(HostRoutes.Overlapping(Ipv4Subnet.Parse("10.89.0.0/24"), routes));
-            Assert.Empty(HostRoutes.Read("/nonexistent/route"));
-        }
-        finally
-        {
-            File.Delete(f);
-        }
+        var psi = new System.Diagnostics.ProcessStartInfo("ip", ["-4", "-o", "route", "show", "table", "main"]) { RedirectStandardOutput = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var expected = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ')).Select(f => (Dev: f[Array.IndexOf(f, "dev") + 1], Dest: f[0] == "default" ? "0.0.0.0/0" : f[0].Contains('/') ? f[0] : f[0] + "/32"))
+            .OrderBy(x => x.Dest).ThenBy(x => x.Dev).ToList();
+        p.WaitForExit();
+        var read = HostRoutes.Read().Select(r => (r.Dev, Dest: r.Dest.ToString())).OrderBy(x => x.Dest).ThenBy(x => x.Dev).ToList();
+        Assert.NotEmpty(read);
+        Assert.Equal(expected, read);
+        // A route of the host is an overlap of its own subnet (a host with only a default route has none to check).
+        foreach (var r in read.Where(r => r.Dest != "0.0.0.0/0").Take(1))
+            Assert.StartsWith($"route {r.Dest} dev ", HostRoutes.Overlapping(Ipv4Subnet.Parse(r.Dest), HostRoutes.Read()));
     }
 
     [Fact]
